@@ -1,0 +1,174 @@
+"""Appeal activities: thin wrappers that open a unit of work and call core/.
+
+They are synchronous (SQLAlchemy sessions, boto3) and run in the worker's thread pool.
+Every side effect is idempotent per appeal and step, so Temporal's retries are safe.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from temporalio import activity
+
+from activities.types import (
+    AppealRef,
+    AppliedLimitResult,
+    ApplyLimitInput,
+    AssessInput,
+    AssessmentResult,
+    CreateReviewTaskInput,
+    DocumentVerdict,
+    EligibilityResult,
+    NotifyInput,
+    ProjectTransitionInput,
+    RecordDecisionInput,
+    ReviewTaskRef,
+    VerifyDocumentInput,
+)
+from core.appeals.service import Transition, apply_transition, get_appeal
+from core.checks import RuleParameters
+from core.db import session_scope
+from core.db.case_tables import DecisionOutcome
+from core.documents.verification import verify_document
+from core.appeals.assessment import run_assessment
+from core.ledger.eligibility import check_eligibility
+from core.ledger.limits import apply_restore
+from core.notifications.service import record_in_app
+from core.reviews.service import NewDecision, cancel_open_tasks, create_task, record_decision
+from core.settings import Settings
+
+
+class AppealActivities:
+    def __init__(self, *, engine: Engine, s3_client: Any, settings: Settings) -> None:
+        self._engine = engine
+        self._s3 = s3_client
+        self._settings = settings
+
+    @activity.defn(name="check_eligibility")
+    def check_eligibility(self, ref: AppealRef) -> EligibilityResult:
+        with session_scope(self._engine, read_only=True) as session:
+            appeal = get_appeal(session, ref.appeal_id)
+            result = check_eligibility(session, appeal.account_id, _today())
+        return EligibilityResult(
+            eligible=result.eligible,
+            reason_code=result.reason_code,
+            reason=result.reason,
+            original_limit_minor=result.original_limit_minor,
+            current_limit_minor=result.current_limit_minor,
+            amount_owed_minor=result.amount_owed_minor,
+        )
+
+    @activity.defn(name="project_transition")
+    def project_transition(self, inp: ProjectTransitionInput) -> None:
+        with session_scope(self._engine) as session:
+            apply_transition(
+                session,
+                Transition(
+                    appeal_id=inp.appeal_id,
+                    to_status=inp.to_status,
+                    at=inp.at,
+                    actor=inp.actor,
+                    reason=inp.reason,
+                    details=inp.details,
+                    fields=inp.fields,
+                ),
+            )
+
+    @activity.defn(name="verify_document")
+    def verify_document(self, inp: VerifyDocumentInput) -> DocumentVerdict:
+        with session_scope(self._engine) as session:
+            document = verify_document(
+                session, self._s3, self._settings, appeal_id=inp.appeal_id, document_id=inp.document_id
+            )
+            return DocumentVerdict(
+                document_id=document.id,
+                doc_type=document.doc_type,
+                accepted=document.state == "ACCEPTED",
+                rejection_code=(document.flags[0]["code"] if document.flags else None)
+                if document.state == "REJECTED"
+                else None,
+                rejection_reason=document.rejection_reason,
+            )
+
+    @activity.defn(name="assess_appeal")
+    def assess_appeal(self, inp: AssessInput) -> AssessmentResult:
+        params = RuleParameters(
+            min_on_time_ratio=self._settings.auto_approve_min_on_time_ratio,
+            max_worst_dpd=self._settings.auto_approve_max_worst_dpd,
+        )
+        with session_scope(self._engine) as session:
+            assessment = run_assessment(session, inp.appeal_id, inp.run, params, _today())
+            assert assessment.id is not None
+            return AssessmentResult(
+                assessment_id=assessment.id,
+                recommendation=assessment.recommendation,
+                suggested_limit_minor=assessment.suggested_limit_minor,
+                reason_codes=[reason["code"] for reason in assessment.reasons],
+            )
+
+    @activity.defn(name="create_review_task")
+    def create_review_task(self, inp: CreateReviewTaskInput) -> ReviewTaskRef:
+        with session_scope(self._engine) as session:
+            task = create_task(session, appeal_id=inp.appeal_id, round_no=inp.round, due_at=inp.due_at)
+            return ReviewTaskRef(task_id=task.id, due_at=task.due_at)
+
+    @activity.defn(name="record_decision")
+    def record_decision(self, inp: RecordDecisionInput) -> None:
+        with session_scope(self._engine) as session:
+            record_decision(
+                session,
+                NewDecision(
+                    appeal_id=inp.appeal_id,
+                    task_id=inp.task_id,
+                    decided_by=inp.decided_by,
+                    outcome=DecisionOutcome(inp.outcome),
+                    approved_limit_minor=inp.approved_limit_minor,
+                    reasons=inp.reasons,
+                    note=inp.note,
+                    idempotency_key=inp.idempotency_key,
+                ),
+            )
+
+    @activity.defn(name="cancel_review_tasks")
+    def cancel_review_tasks(self, ref: AppealRef) -> int:
+        with session_scope(self._engine) as session:
+            return cancel_open_tasks(session, ref.appeal_id)
+
+    @activity.defn(name="apply_limit")
+    def apply_limit(self, inp: ApplyLimitInput) -> AppliedLimitResult:
+        with session_scope(self._engine) as session:
+            appeal = get_appeal(session, inp.appeal_id)
+            applied = apply_restore(
+                session, appeal_id=appeal.id, account_id=appeal.account_id, new_limit_minor=inp.new_limit_minor
+            )
+        return AppliedLimitResult(
+            limit_event_id=applied.limit_event_id,
+            from_limit_minor=applied.from_limit_minor,
+            to_limit_minor=applied.to_limit_minor,
+            newly_applied=applied.newly_applied,
+        )
+
+    @activity.defn(name="notify_customer")
+    def notify_customer(self, inp: NotifyInput) -> None:
+        with session_scope(self._engine) as session:
+            appeal = get_appeal(session, inp.appeal_id)
+            record_in_app(session, appeal=appeal, event=inp.event, sequence=inp.sequence, context=inp.context)
+
+    def all(self) -> list[Any]:
+        return [
+            self.check_eligibility,
+            self.project_transition,
+            self.verify_document,
+            self.assess_appeal,
+            self.create_review_task,
+            self.record_decision,
+            self.cancel_review_tasks,
+            self.apply_limit,
+            self.notify_customer,
+        ]
+
+
+def _today() -> Any:
+    return datetime.now(UTC).date()

@@ -1,0 +1,53 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy.engine import Engine
+
+from api.problems import install_problem_handlers
+from api.routers import appeals, health, me, review_tasks
+from api.temporal_gateway import TemporalGateway
+from core.db import create_tables, make_engine
+from core.settings import Settings, get_settings
+from core.storage import ensure_bucket, make_s3_client
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    s3_client: Any = None,
+    gateway: TemporalGateway | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.engine = engine or make_engine(settings.effective_database_url)
+        create_tables(app.state.engine)
+        app.state.s3 = s3_client or make_s3_client(settings)
+        app.state.gateway = gateway or TemporalGateway(settings)
+        yield
+        if engine is None:
+            app.state.engine.dispose()
+
+    app = FastAPI(
+        title="Limit-restore appeals",
+        version="0.1.0",
+        description="Customers appeal a frozen or reduced credit limit; reviewers decide.",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    for module in (appeals, review_tasks, me, health):
+        app.include_router(module.router)
+    return app
+
+
+def ensure_storage(settings: Settings) -> None:
+    ensure_bucket(make_s3_client(settings), settings.s3_bucket)

@@ -1,0 +1,66 @@
+"""Dependencies shared by the routers: settings, the DB engine, Temporal, the caller."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.engine import Engine
+
+from api.temporal_gateway import TemporalGateway
+from core.auth import Principal, Role, verify_token
+from core.errors import Forbidden, Unauthorized
+from core.settings import Settings
+
+_bearer = HTTPBearer(auto_error=False, description="A JWT minted by `appeals token`.")
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def get_gateway(request: Request) -> TemporalGateway:
+    gateway: TemporalGateway = request.app.state.gateway
+    return gateway
+
+
+def get_s3(request: Request) -> Any:
+    return request.app.state.s3
+
+
+def get_principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("A bearer token is required.", code="missing_token")
+    return verify_token(request.app.state.settings, credentials.credentials)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+GatewayDep = Annotated[TemporalGateway, Depends(get_gateway)]
+S3Dep = Annotated[Any, Depends(get_s3)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require_role(*roles: Role) -> Callable[[Principal], Principal]:
+    def _check(principal: PrincipalDep) -> Principal:
+        if principal.role not in roles:
+            raise Forbidden(
+                f"This needs the {' or '.join(r.value for r in roles)} role.", code="role_required"
+            )
+        return principal
+
+    return _check
+
+
+CustomerDep = Annotated[Principal, Depends(require_role(Role.CUSTOMER))]
+ReviewerDep = Annotated[Principal, Depends(require_role(Role.REVIEWER, Role.ADMIN))]

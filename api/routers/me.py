@@ -1,0 +1,31 @@
+"""The customer's own notifications (in-app channel)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from api.deps import CustomerDep, EngineDep
+from core.db import session_scope
+from core.notifications.service import list_for_customer
+
+router = APIRouter(prefix="/me", tags=["me"])
+
+
+class NotificationPublic(BaseModel):
+    id: int
+    appeal_id: str
+    event: str
+    locale: str
+    subject: str
+    body: str
+    created_at: datetime
+
+
+@router.get("/notifications", response_model=list[NotificationPublic])
+def my_notifications(principal: CustomerDep, engine: EngineDep) -> list[NotificationPublic]:
+    with session_scope(engine, read_only=True) as session:
+        rows = list_for_customer(session, principal.subject)
+        return [NotificationPublic.model_validate(row, from_attributes=True) for row in rows]

@@ -1,0 +1,81 @@
+"""Request and response bodies of the customer-facing appeal endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.status import AppealStatus
+
+
+class AppealCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: str = Field(min_length=1, max_length=64)
+    requested_limit_minor: int = Field(gt=0, le=10**12, description="In minor units (fen).")
+    statement: str = Field(default="", max_length=2000, description="Why the limit should be restored.")
+
+
+class TimelineEntry(BaseModel):
+    seq: int
+    at: datetime
+    actor: str
+    kind: str
+    from_status: AppealStatus | None
+    to_status: AppealStatus | None
+    details: dict[str, Any]
+
+
+class DocumentPublic(BaseModel):
+    id: str
+    doc_type: str
+    filename: str
+    declared_content_type: str
+    size_bytes: int | None
+    sha256: str | None
+    state: str
+    rejection_reason: str | None
+    created_at: datetime
+
+
+class DecisionPublic(BaseModel):
+    outcome: str
+    approved_limit_minor: int | None
+    reasons: list[str]
+    decided_by: str
+    decided_at: datetime
+
+
+class AppealSummary(BaseModel):
+    id: str
+    account_id: str
+    status: AppealStatus
+    requested_limit_minor: int
+    decided_limit_minor: int | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class AppealDetail(AppealSummary):
+    customer_id: str
+    status_reason: str | None
+    amount_owed_minor: int | None
+    closed_at: datetime | None
+    workflow_id: str
+    timeline: list[TimelineEntry]
+    documents: list[DocumentPublic]
+    decision: DecisionPublic | None
+
+
+class AppealPage(BaseModel):
+    items: list[AppealSummary]
+    next_cursor: str | None
+
+
+class WithdrawBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(default="", max_length=500)

@@ -1,0 +1,136 @@
+"""The API's only door to Temporal: start appeals, send signals, deliver decisions."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from core.db.case_tables import Appeal
+from core.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
+from core.notifications.rendering import format_money
+from core.settings import Settings
+from core.status import AppealStatus
+from workflows.appeal import AppealWorkflow
+from workflows.messages import (
+    AppealInput,
+    DecisionAccepted,
+    DocumentUploaded,
+    ReviewDecision,
+    WithdrawRequest,
+)
+from workflows.search_attributes import APPEAL_CUSTOMER_ID, APPEAL_STATUS
+
+async def connect_temporal(settings: Settings) -> Client:
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+    )
+
+
+class TemporalGateway:
+    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+        self._settings = settings
+        self._client = client
+        self._lock = asyncio.Lock()
+
+    async def client(self) -> Client:
+        if self._client is None:
+            async with self._lock:
+                if self._client is None:
+                    try:
+                        self._client = await asyncio.wait_for(connect_temporal(self._settings), 10)
+                    except (RuntimeError, TimeoutError, OSError) as exc:
+                        raise ServiceUnavailable(
+                            "The workflow service is unreachable; please retry shortly.",
+                            code="temporal_unavailable",
+                        ) from exc
+        return self._client
+
+    async def start_appeal(self, appeal: Appeal) -> None:
+        client = await self.client()
+        inp = AppealInput(
+            appeal_id=appeal.id,
+            customer_id=appeal.customer_id,
+            account_id=appeal.account_id,
+            requested_limit_minor=appeal.requested_limit_minor,
+            document_deadline=self._settings.document_deadline,
+            review_due=self._settings.review_due,
+        )
+        try:
+            await client.start_workflow(
+                AppealWorkflow.run,
+                inp,
+                id=appeal.workflow_id,
+                task_queue=self._settings.temporal_task_queue,
+                # A retried start (reconciler, client retry) attaches to the running one.
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                search_attributes=TypedSearchAttributes(
+                    [
+                        APPEAL_STATUS.value_set(AppealStatus.SUBMITTED.value),
+                        APPEAL_CUSTOMER_ID.value_set(appeal.customer_id),
+                    ]
+                ),
+                static_summary=(
+                    f"Limit-restore appeal {appeal.id} · account {appeal.account_id} · "
+                    f"requested {format_money(appeal.requested_limit_minor)}"
+                ),
+                static_details=f"Customer `{appeal.customer_id}`; case file: `GET /appeals/{appeal.id}`",
+            )
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.ALREADY_EXISTS:
+                return  # closed workflow with this id: it already ran
+            raise ServiceUnavailable(
+                "The workflow service refused the start; please retry.", code="temporal_unavailable"
+            ) from exc
+
+    async def _signal(self, workflow_id: str, signal: Any, arg: Any) -> None:
+        client = await self.client()
+        try:
+            await client.get_workflow_handle(workflow_id).signal(signal, arg)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise Conflict("The appeal is no longer running.", code="appeal_closed") from exc
+            raise ServiceUnavailable(
+                "The workflow service is unreachable; please retry.", code="temporal_unavailable"
+            ) from exc
+
+    async def document_uploaded(self, workflow_id: str, document_id: str) -> None:
+        await self._signal(workflow_id, AppealWorkflow.document_uploaded, DocumentUploaded(document_id=document_id))
+
+    async def withdraw(self, workflow_id: str, request: WithdrawRequest) -> None:
+        await self._signal(workflow_id, AppealWorkflow.withdraw, request)
+
+    async def decide(self, workflow_id: str, decision: ReviewDecision, *, update_id: str) -> DecisionAccepted:
+        client = await self.client()
+        handle = client.get_workflow_handle(workflow_id)
+        try:
+            return await asyncio.wait_for(
+                handle.execute_update(AppealWorkflow.decide, decision, id=update_id),
+                timeout=timedelta(seconds=60).total_seconds(),
+            )
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+            kind = cause.type if isinstance(cause, ApplicationError) else None
+            if kind == "InvalidDecision":
+                raise InvalidInput(message, code="decision_invalid") from exc
+            raise Conflict(message, code="decision_rejected") from exc
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise NotFound("The appeal's workflow was not found.", code="appeal_not_running") from exc
+            raise ServiceUnavailable(
+                "The workflow service is unreachable; please retry.", code="temporal_unavailable"
+            ) from exc
+        except TimeoutError as exc:
+            raise ServiceUnavailable(
+                "The decision was not confirmed in time; retry with the same Idempotency-Key.",
+                code="decision_timeout",
+            ) from exc

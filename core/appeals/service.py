@@ -1,0 +1,217 @@
+"""Appeal case store: creating appeals, reading them, and the status projection."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, or_, and_, select
+
+from core.appeals.audit import append_event
+from core.db.case_tables import Appeal
+from core.db.ledger_tables import AccountStatus, CreditAccount
+from core.db.types import utcnow
+from core.errors import Conflict, InvalidInput, NotFound
+from core.status import AppealStatus, can_transition, is_open
+
+
+def workflow_id_for(appeal_id: str) -> str:
+    return f"appeal-{appeal_id}"
+
+
+@dataclass(frozen=True)
+class NewAppeal:
+    customer_id: str
+    account_id: str
+    requested_limit_minor: int
+    customer_statement: str = ""
+    idempotency_key: str | None = None
+
+
+def create_appeal(session: Session, new: NewAppeal) -> tuple[Appeal, bool]:
+    """Records a SUBMITTED appeal. Returns (appeal, created); a repeated idempotency key
+    returns the first appeal instead of a second one."""
+    if new.idempotency_key:
+        existing = session.exec(
+            select(Appeal).where(
+                Appeal.customer_id == new.customer_id,
+                Appeal.idempotency_key == new.idempotency_key,
+            )
+        ).first()
+        if existing is not None:
+            return existing, False
+
+    account = session.get(CreditAccount, new.account_id)
+    if account is None or account.customer_id != new.customer_id:
+        raise NotFound(f"Credit account {new.account_id} was not found.", code="account_not_found")
+    if new.requested_limit_minor > account.original_limit_minor:
+        raise InvalidInput(
+            "The requested limit is above the account's original limit of "
+            f"{account.original_limit_minor} minor units.",
+            code="requested_limit_above_original",
+            original_limit_minor=account.original_limit_minor,
+        )
+    _raise_if_open_appeal(session, new.account_id)
+
+    now = utcnow()
+    appeal_id = str(uuid.uuid4())
+    appeal = Appeal(
+        id=appeal_id,
+        customer_id=new.customer_id,
+        account_id=new.account_id,
+        requested_limit_minor=new.requested_limit_minor,
+        customer_statement=new.customer_statement,
+        status=AppealStatus.SUBMITTED,
+        idempotency_key=new.idempotency_key,
+        workflow_id=workflow_id_for(appeal_id),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(appeal)
+    try:
+        session.flush()
+    except IntegrityError:
+        # Lost a race with a concurrent submission for the same account or key.
+        session.rollback()
+        _raise_if_open_appeal(session, new.account_id)
+        raise
+    append_event(
+        session,
+        appeal_id=appeal_id,
+        at=now,
+        actor=f"customer:{new.customer_id}",
+        kind="submitted",
+        to_status=AppealStatus.SUBMITTED,
+        details={
+            "account_id": new.account_id,
+            "requested_limit_minor": new.requested_limit_minor,
+            "account_status": AccountStatus(account.status).value,
+        },
+    )
+    return appeal, True
+
+
+def _raise_if_open_appeal(session: Session, account_id: str) -> None:
+    open_appeal = session.exec(
+        select(Appeal).where(Appeal.account_id == account_id, col(Appeal.is_open).is_(True))
+    ).first()
+    if open_appeal is not None:
+        raise Conflict(
+            f"Account {account_id} already has an open appeal ({open_appeal.id}).",
+            code="open_appeal_exists",
+            open_appeal_id=open_appeal.id,
+        )
+
+
+def mark_workflow_started(session: Session, appeal_id: str) -> None:
+    appeal = session.get(Appeal, appeal_id)
+    if appeal is not None and not appeal.workflow_started:
+        appeal.workflow_started = True
+        session.add(appeal)
+
+
+def get_appeal(session: Session, appeal_id: str, *, customer_id: str | None = None) -> Appeal:
+    """Another customer's appeal is reported as missing, not as forbidden."""
+    appeal = session.get(Appeal, appeal_id)
+    if appeal is None or (customer_id is not None and appeal.customer_id != customer_id):
+        raise NotFound(f"Appeal {appeal_id} was not found.", code="appeal_not_found")
+    return appeal
+
+
+def _encode_cursor(appeal: Appeal) -> str:
+    raw = json.dumps([appeal.created_at.isoformat(), appeal.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, appeal_id = json.loads(raw)
+        return datetime.fromisoformat(created_at), str(appeal_id)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput("The cursor is not valid.", code="invalid_cursor") from exc
+
+
+def list_appeals(
+    session: Session,
+    *,
+    customer_id: str,
+    status: AppealStatus | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Appeal], str | None]:
+    """Newest first, keyset-paginated on (created_at, id)."""
+    query = select(Appeal).where(Appeal.customer_id == customer_id)
+    if status is not None:
+        query = query.where(Appeal.status == status)
+    if cursor:
+        created_at, appeal_id = _decode_cursor(cursor)
+        query = query.where(
+            or_(
+                col(Appeal.created_at) < created_at,
+                and_(col(Appeal.created_at) == created_at, col(Appeal.id) < appeal_id),
+            )
+        )
+    query = query.order_by(col(Appeal.created_at).desc(), col(Appeal.id).desc()).limit(limit + 1)
+    rows = list(session.exec(query).all())
+    next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+@dataclass(frozen=True)
+class Transition:
+    appeal_id: str
+    to_status: AppealStatus
+    at: datetime
+    actor: str = "workflow"
+    reason: str | None = None
+    details: dict[str, Any] | None = None
+    fields: dict[str, Any] | None = None  # projection columns that change with the status
+
+
+PROJECTED_FIELDS = frozenset({"amount_owed_minor", "decided_limit_minor"})
+
+
+def apply_transition(session: Session, transition: Transition) -> bool:
+    """Moves the projection to a new status. Returns False when it was already applied
+    (a retried activity), raises Conflict when the move is not allowed."""
+    appeal = session.get(Appeal, transition.appeal_id)
+    if appeal is None:
+        raise NotFound(f"Appeal {transition.appeal_id} was not found.", code="appeal_not_found")
+    current = AppealStatus(appeal.status)
+    if current == transition.to_status:
+        return False
+    if not can_transition(current, transition.to_status):
+        raise Conflict(
+            f"Appeal {appeal.id} cannot move from {current} to {transition.to_status}.",
+            code="invalid_transition",
+        )
+    appeal.status = transition.to_status
+    appeal.is_open = is_open(transition.to_status)
+    appeal.version += 1
+    appeal.updated_at = transition.at
+    if transition.reason is not None:
+        appeal.status_reason = transition.reason
+    if not appeal.is_open:
+        appeal.closed_at = transition.at
+    for name, value in (transition.fields or {}).items():
+        if name not in PROJECTED_FIELDS:
+            raise ValueError(f"{name} is not a projected field")
+        setattr(appeal, name, value)
+    session.add(appeal)
+    append_event(
+        session,
+        appeal_id=appeal.id,
+        at=transition.at,
+        actor=transition.actor,
+        kind="status_changed",
+        from_status=current,
+        to_status=transition.to_status,
+        details={**(transition.details or {}), **({"reason": transition.reason} if transition.reason else {})},
+    )
+    return True

@@ -1,0 +1,187 @@
+"""Case-store tables: appeals and everything that happens to them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from core.db.types import UTCDateTime, utcnow
+from core.status import AppealStatus
+
+
+class DocumentState(StrEnum):
+    UPLOADED = "UPLOADED"
+    VERIFYING = "VERIFYING"
+    ACCEPTED = "ACCEPTED"
+    REJECTED = "REJECTED"
+
+
+class TaskStatus(StrEnum):
+    OPEN = "OPEN"
+    CLAIMED = "CLAIMED"
+    COMPLETED = "COMPLETED"
+    CANCELLED = "CANCELLED"
+
+
+class DecisionOutcome(StrEnum):
+    APPROVE = "APPROVE"
+    DECLINE = "DECLINE"
+
+
+class Recommendation(StrEnum):
+    AUTO_APPROVE = "AUTO_APPROVE"
+    MANUAL_REVIEW = "MANUAL_REVIEW"
+    AUTO_DECLINE = "AUTO_DECLINE"
+
+
+def _utc_column(nullable: bool = False) -> Any:
+    return Column(UTCDateTime, nullable=nullable)
+
+
+class Appeal(SQLModel, table=True):
+    __table_args__ = (
+        # One open appeal per account, enforced by the database under any concurrency.
+        Index(
+            "uq_appeal_open_account",
+            "account_id",
+            unique=True,
+            sqlite_where=text("is_open"),
+            postgresql_where=text("is_open"),
+        ),
+        UniqueConstraint("customer_id", "idempotency_key", name="uq_appeal_idempotency"),
+        Index("ix_appeal_customer_created", "customer_id", "created_at", "id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=36)
+    customer_id: str = Field(foreign_key="customer.id", max_length=64)
+    account_id: str = Field(foreign_key="credit_account.id", max_length=64)
+    requested_limit_minor: int = Field(gt=0)
+    customer_statement: str = Field(default="", max_length=2000)
+    status: AppealStatus = Field(index=True)
+    is_open: bool = True
+    version: int = 1
+    idempotency_key: str | None = Field(default=None, max_length=200)
+    workflow_id: str = Field(max_length=80)
+    workflow_started: bool = False
+    status_reason: str | None = Field(default=None, max_length=500)
+    amount_owed_minor: int | None = None
+    decided_limit_minor: int | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    closed_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+
+
+class AppealEvent(SQLModel, table=True):
+    """The audit trail; each row's hash covers its content and the previous row's hash."""
+
+    __tablename__ = "appeal_event"
+    __table_args__ = (UniqueConstraint("appeal_id", "seq", name="uq_appeal_event_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    appeal_id: str = Field(foreign_key="appeal.id", max_length=36)
+    seq: int
+    at: datetime = Field(sa_column=_utc_column())
+    actor: str = Field(max_length=100)
+    kind: str = Field(max_length=50)
+    from_status: AppealStatus | None = None
+    to_status: AppealStatus | None = None
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class Document(SQLModel, table=True):
+    __table_args__ = (Index("ix_document_appeal", "appeal_id", "created_at"),)
+
+    id: str = Field(primary_key=True, max_length=36)
+    appeal_id: str = Field(foreign_key="appeal.id", max_length=36)
+    customer_id: str = Field(max_length=64)
+    doc_type: str = Field(max_length=40)
+    s3_key: str = Field(max_length=300)
+    filename: str = Field(max_length=255)
+    declared_content_type: str = Field(max_length=100)
+    size_bytes: int | None = None
+    sha256: str | None = Field(default=None, max_length=64, index=True)
+    sniffed_type: str | None = Field(default=None, max_length=40)
+    state: DocumentState = DocumentState.UPLOADED
+    rejection_reason: str | None = Field(default=None, max_length=500)
+    flags: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    verified_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+
+
+class Assessment(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    appeal_id: str = Field(foreign_key="appeal.id", index=True, max_length=36)
+    run: int = 1
+    rule_id: str = Field(max_length=80)
+    rule_hash: str = Field(max_length=64)
+    score: int | None = None
+    risk_tier: str | None = Field(default=None, max_length=20)
+    recommendation: Recommendation
+    suggested_limit_minor: int
+    reasons: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    inputs: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+    __table_args__ = (UniqueConstraint("appeal_id", "run", name="uq_assessment_run"),)
+
+
+class ReviewTask(SQLModel, table=True):
+    __tablename__ = "review_task"
+    __table_args__ = (
+        Index("ix_review_task_queue", "status", "priority", "due_at", "id"),
+        Index("ix_review_task_assignee", "assignee", "status", "due_at", "id"),
+        UniqueConstraint("appeal_id", "round", name="uq_review_task_round"),
+    )
+
+    id: str = Field(primary_key=True, max_length=36)
+    appeal_id: str = Field(foreign_key="appeal.id", max_length=36)
+    round: int = 1
+    queue: str = Field(default="review", max_length=40)
+    status: TaskStatus = TaskStatus.OPEN
+    priority: int = 0
+    required_role: str = Field(default="reviewer", max_length=30)
+    assignee: str | None = Field(default=None, max_length=100)
+    version: int = 1
+    due_at: datetime = Field(sa_column=_utc_column())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    completed_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+
+
+class Decision(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("appeal_id", "idempotency_key", name="uq_decision_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    appeal_id: str = Field(foreign_key="appeal.id", index=True, max_length=36)
+    task_id: str | None = Field(default=None, max_length=36)
+    decided_by: str = Field(max_length=100)
+    outcome: DecisionOutcome
+    approved_limit_minor: int | None = None
+    reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    note: str = Field(default="", max_length=2000)
+    idempotency_key: str = Field(max_length=200)
+    decided_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class Notification(SQLModel, table=True):
+    __table_args__ = (
+        Index("ix_notification_customer", "customer_id", "created_at", "id"),
+        UniqueConstraint("idempotency_key", name="uq_notification_key"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    appeal_id: str = Field(foreign_key="appeal.id", max_length=36)
+    customer_id: str = Field(max_length=64)
+    channel: str = Field(default="IN_APP", max_length=20)
+    event: str = Field(max_length=60)
+    locale: str = Field(max_length=10)
+    idempotency_key: str = Field(max_length=200)
+    subject: str = Field(max_length=300)
+    body: str
+    status: str = Field(default="SENT", max_length=20)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())

@@ -1,0 +1,60 @@
+"""Whether an account may appeal at all, from the ledger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlmodel import Session, select
+
+from core.db.ledger_tables import AccountStatus, Bill, CreditAccount
+from core.errors import NotFound
+
+APPEALABLE_STATUSES = frozenset({AccountStatus.FROZEN, AccountStatus.REDUCED})
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    eligible: bool
+    reason_code: str | None
+    reason: str | None
+    account_status: AccountStatus
+    original_limit_minor: int
+    current_limit_minor: int
+    amount_owed_minor: int
+
+
+def overdue_balance_minor(session: Session, account_id: str, today: date) -> int:
+    """What is still unpaid on bills whose due date has passed."""
+    bills = session.exec(
+        select(Bill).where(Bill.account_id == account_id, Bill.due_date < today)
+    ).all()
+    return sum(bill.outstanding_minor for bill in bills)
+
+
+def check_eligibility(session: Session, account_id: str, today: date) -> Eligibility:
+    account = session.get(CreditAccount, account_id)
+    if account is None:
+        raise NotFound(f"Credit account {account_id} was not found.", code="account_not_found")
+    status = AccountStatus(account.status)
+    owed = overdue_balance_minor(session, account_id, today)
+    reason_code: str | None = None
+    reason: str | None = None
+    if status not in APPEALABLE_STATUSES:
+        reason_code = "account_not_restricted"
+        reason = f"The account is {status.value}; only frozen or reduced limits can be appealed."
+    elif owed > 0:
+        reason_code = "overdue_balance_outstanding"
+        reason = (
+            f"An overdue balance of {owed / 100:.2f} is still unpaid; "
+            "repay it before appealing."
+        )
+    return Eligibility(
+        eligible=reason_code is None,
+        reason_code=reason_code,
+        reason=reason,
+        account_status=status,
+        original_limit_minor=account.original_limit_minor,
+        current_limit_minor=account.current_limit_minor,
+        amount_owed_minor=owed,
+    )

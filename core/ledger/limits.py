@@ -1,0 +1,57 @@
+"""Applying a decided limit to the ledger, exactly once per appeal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from core.db.ledger_tables import AccountStatus, CreditAccount, LimitEvent, LimitEventKind
+from core.db.types import utcnow
+from core.errors import NotFound
+
+
+@dataclass(frozen=True)
+class AppliedLimit:
+    limit_event_id: int
+    from_limit_minor: int
+    to_limit_minor: int
+    newly_applied: bool
+
+
+def apply_restore(session: Session, *, appeal_id: str, account_id: str, new_limit_minor: int) -> AppliedLimit:
+    """Writes a RESTORE limit event referencing the appeal and sets the account's limit.
+
+    The unique appeal_id on limit_event makes a retry (or a concurrent duplicate) find the
+    first application instead of applying the change again."""
+    existing = session.exec(select(LimitEvent).where(LimitEvent.appeal_id == appeal_id)).first()
+    if existing is not None:
+        assert existing.id is not None
+        return AppliedLimit(existing.id, existing.from_limit_minor, existing.to_limit_minor, False)
+    account = session.get(CreditAccount, account_id)
+    if account is None:
+        raise NotFound(f"Credit account {account_id} was not found.", code="account_not_found")
+    event = LimitEvent(
+        account_id=account_id,
+        kind=LimitEventKind.RESTORE,
+        from_limit_minor=account.current_limit_minor,
+        to_limit_minor=new_limit_minor,
+        reason="appeal_approved",
+        source="appeals",
+        appeal_id=appeal_id,
+        created_at=utcnow(),
+    )
+    account.current_limit_minor = new_limit_minor
+    account.status = AccountStatus.ACTIVE
+    session.add(event)
+    session.add(account)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        existing = session.exec(select(LimitEvent).where(LimitEvent.appeal_id == appeal_id)).one()
+        assert existing.id is not None
+        return AppliedLimit(existing.id, existing.from_limit_minor, existing.to_limit_minor, False)
+    assert event.id is not None
+    return AppliedLimit(event.id, event.from_limit_minor, event.to_limit_minor, True)

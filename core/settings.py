@@ -1,0 +1,86 @@
+"""Service settings: environment variables with the APPEALS_ prefix, optionally from `.env`.
+
+Defaults describe the embedded local stack that `appeals dev` starts; production overrides
+them (see docker-compose.yml).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "dev-only-secret-change-me-0123456789abcdef"
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="APPEALS_", env_file=".env", extra="ignore")
+
+    environment: Environment = Environment.DEVELOPMENT
+    data_dir: Path = Path(".data")
+
+    database_url: str = ""  # empty: SQLite file under data_dir
+
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "appeals"
+    temporal_ui_port: int = 8233
+
+    s3_endpoint_url: str | None = "http://127.0.0.1:9000"
+    s3_bucket: str = "appeal-documents"
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = "local"
+    s3_secret_access_key: str = "local-secret"
+    # moto and some MinIO setups do not do SSE; AWS S3 and KMS-enabled MinIO do.
+    s3_server_side_encryption: str | None = "AES256"
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    s3_port: int = 9000
+
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_algorithm: str = "HS256"
+    jwt_issuer: str = "limit-restore-appeals"
+    jwt_ttl: timedelta = timedelta(hours=12)
+
+    document_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    document_deadline: timedelta = timedelta(days=7)
+    review_due: timedelta = timedelta(hours=24)
+    # Automated rule of the walking skeleton: see core/checks.py.
+    auto_approve_min_on_time_ratio: float = 0.9
+    auto_approve_max_worst_dpd: int = 30
+
+    @model_validator(mode="after")
+    def _refuse_dev_secret_in_production(self) -> Settings:
+        if self.environment is Environment.PRODUCTION:
+            if self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32:
+                raise ValueError(
+                    "APPEALS_JWT_SECRET must be set to a secret of at least 32 characters "
+                    "in production; the development secret is refused"
+                )
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'appeals.db').resolve()}"
+
+    @property
+    def temporal_ui_url(self) -> str:
+        host = self.temporal_address.rsplit(":", 1)[0]
+        return f"http://{host}:{self.temporal_ui_port}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

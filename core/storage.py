@@ -1,0 +1,123 @@
+"""S3-compatible document storage (moto locally, MinIO or AWS S3 in production)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+import boto3
+from botocore.client import Config
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+from core.errors import PayloadTooLarge, ServiceUnavailable
+from core.settings import Settings
+
+
+def make_s3_client(settings: Settings) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=settings.s3_endpoint_url,
+        region_name=settings.s3_region,
+        aws_access_key_id=settings.s3_access_key_id,
+        aws_secret_access_key=settings.s3_secret_access_key,
+        config=Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=30,
+        ),
+    )
+
+
+def ensure_bucket(client: Any, bucket: str) -> None:
+    try:
+        client.head_bucket(Bucket=bucket)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
+            raise
+        client.create_bucket(Bucket=bucket)
+
+
+def document_key(appeal_id: str, document_id: str) -> str:
+    # Server-generated; the client's file name never becomes part of a key.
+    return f"appeals/{appeal_id}/{document_id}"
+
+
+class _LimitedReader:
+    """Counts and hashes bytes as boto3 reads them, refusing to go past the limit."""
+
+    def __init__(self, source: IO[bytes], limit: int) -> None:
+        self._source = source
+        self._limit = limit
+        self.size = 0
+        self.sha256 = hashlib.sha256()
+        self.head = b""
+
+    def read(self, n: int = -1) -> bytes:
+        chunk = self._source.read(n if n and n > 0 else 1024 * 1024)
+        self.size += len(chunk)
+        if self.size > self._limit:
+            raise PayloadTooLarge(
+                f"The file is larger than the {self._limit // (1024 * 1024)} MiB limit.",
+                code="document_too_large",
+                max_bytes=self._limit,
+            )
+        if len(self.head) < 8192:
+            self.head += chunk[: 8192 - len(self.head)]
+        self.sha256.update(chunk)
+        return chunk
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    sha256: str
+    head: bytes
+
+
+def put_stream(
+    client: Any, settings: Settings, *, key: str, stream: IO[bytes], content_type: str, max_bytes: int
+) -> StoredObject:
+    """Streams to S3 (multipart for large bodies) with the size limit enforced while reading."""
+    reader = _LimitedReader(stream, max_bytes)
+    extra: dict[str, str] = {"ContentType": content_type}
+    if settings.s3_server_side_encryption:
+        extra["ServerSideEncryption"] = settings.s3_server_side_encryption
+    try:
+        client.upload_fileobj(reader, settings.s3_bucket, key, ExtraArgs=extra)
+    except (EndpointConnectionError, BotoCoreError) as exc:
+        if isinstance(exc.__context__, PayloadTooLarge):
+            raise exc.__context__ from None
+        raise ServiceUnavailable(
+            "The document store is unreachable; nothing was stored, please retry.",
+            code="document_store_unavailable",
+        ) from exc
+    return StoredObject(key=key, size=reader.size, sha256=reader.sha256.hexdigest(), head=reader.head)
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    size: int
+    content_type: str | None
+
+
+def head_object(client: Any, bucket: str, key: str) -> ObjectInfo | None:
+    try:
+        response = client.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise
+    return ObjectInfo(size=int(response["ContentLength"]), content_type=response.get("ContentType"))
+
+
+def iter_object(client: Any, bucket: str, key: str, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
+    body = client.get_object(Bucket=bucket, Key=key)["Body"]
+    try:
+        yield from body.iter_chunks(chunk_size)
+    finally:
+        body.close()

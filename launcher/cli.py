@@ -1,0 +1,164 @@
+"""The `appeals` command."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+import time
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from core.auth import Role, mint_token
+from core.settings import Settings, get_settings
+
+app = typer.Typer(help="Limit-restore appeals: local stack, worker, API and dev tools.", no_args_is_help=True)
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def dev(
+    api_port: Annotated[int | None, typer.Option(help="API port (default APPEALS_API_PORT or 8000).")] = None,
+    temporal_port: Annotated[int, typer.Option(help="Temporal gRPC port.")] = 7233,
+    ui_port: Annotated[int | None, typer.Option(help="Temporal Web UI port.")] = None,
+    s3_port: Annotated[int | None, typer.Option(help="S3 server port.")] = None,
+    seed: Annotated[bool, typer.Option(help="Load the demo ledger.")] = True,
+) -> None:
+    """Start the whole local stack in the foreground; Ctrl-C stops all of it."""
+    from launcher.dev import DevStack
+    from launcher.stack import StackError
+
+    base = get_settings()
+    api_port = api_port or base.api_port
+    ui_port = ui_port or base.temporal_ui_port
+    s3_port = s3_port or base.s3_port
+    settings = base.model_copy(
+        update={
+            "api_port": api_port,
+            "temporal_ui_port": ui_port,
+            "s3_port": s3_port,
+            "temporal_address": f"{base.api_host}:{temporal_port}",
+            "s3_endpoint_url": f"http://{base.api_host}:{s3_port}",
+        }
+    )
+    stack = DevStack(settings, temporal_port=temporal_port, ui_port=ui_port, s3_port=s3_port,
+                     api_port=api_port, seed=seed)
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    typer.echo("Starting the local stack (logs in .data/logs/) ...")
+    try:
+        stack.start()
+        _print_banner(stack)
+        while True:
+            time.sleep(1)
+            stack.check_alive()
+    except KeyboardInterrupt:
+        typer.echo("\nStopping ...")
+    except StackError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        stack.stop()
+    typer.echo("Stopped.")
+
+
+def _print_banner(stack: object) -> None:
+    from core.seed import DEMO_CUSTOMERS
+    from launcher.dev import DevStack
+
+    assert isinstance(stack, DevStack)
+    settings = stack.settings
+    tokens = {
+        "customer (c-1001)": mint_token(settings, role=Role.CUSTOMER, subject="c-1001"),
+        "reviewer (r-1)": mint_token(settings, role=Role.REVIEWER, subject="r-1"),
+        "admin (a-1)": mint_token(settings, role=Role.ADMIN, subject="a-1"),
+    }
+    lines = [
+        "",
+        "Limit-restore appeals is running:",
+        f"  API            {stack.api_url}   (OpenAPI: {stack.api_url}/docs)",
+        f"  Temporal UI    {stack.ui_url}/namespaces/{settings.temporal_namespace}/workflows",
+        f"  Temporal gRPC  {settings.temporal_address}",
+        f"  S3 endpoint    {settings.s3_endpoint_url}  (bucket {settings.s3_bucket})",
+        f"  Database       {settings.effective_database_url}",
+        "",
+        "Demo customers:",
+        *[f"  {d.customer_id}  acct-{d.customer_id[2:]}  {d.account_status.value:<8} {d.story}" for d in DEMO_CUSTOMERS],
+        "",
+        "Dev tokens (12 h; mint more with `appeals token --role ROLE --sub ID`):",
+        *[f"  {who}: {token}" for who, token in tokens.items()],
+        "",
+        "Try:",
+        f"  curl -s -X POST {stack.api_url}/appeals -H 'Authorization: Bearer {tokens['customer (c-1001)']}' \\",
+        "       -H 'Content-Type: application/json' -d '{\"account_id\": \"acct-1001\", \"requested_limit_minor\": 800000}'",
+        "",
+        "Press Ctrl-C to stop everything.",
+    ]
+    typer.echo("\n".join(lines))
+
+
+@app.command()
+def worker() -> None:
+    """Run one Temporal worker against existing services."""
+    from launcher.worker import run_worker
+
+    _logging()
+    try:
+        asyncio.run(run_worker(get_settings()))
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Run the HTTP API (uvicorn) against existing services."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=host or settings.api_host, port=port or settings.api_port,
+                log_level="info", proxy_headers=True)
+
+
+@app.command()
+def token(
+    role: Annotated[Role, typer.Option(help="customer, reviewer or admin")],
+    sub: Annotated[str, typer.Option(help="Subject: the customer id for customers.")],
+) -> None:
+    """Mint a development bearer token."""
+    typer.echo(mint_token(get_settings(), role=role, subject=sub))
+
+
+@app.command()
+def seed() -> None:
+    """Load the demo ledger into the configured database (idempotent)."""
+    from core.db import create_tables, make_engine, session_scope
+    from core.seed import seed_demo_ledger
+
+    settings: Settings = get_settings()
+    engine = make_engine(settings.effective_database_url)
+    create_tables(engine)
+    with session_scope(engine) as session:
+        created = seed_demo_ledger(session)
+    typer.echo(f"seeded {len(created)} demo customers")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

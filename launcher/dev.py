@@ -1,0 +1,157 @@
+"""The whole local stack in one object: Temporal dev server, S3 server, worker and API."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, DescribeTaskQueueRequest
+from temporalio.client import Client
+
+from core.db import create_tables, make_engine, session_scope
+from core.seed import seed_demo_ledger
+from core.settings import Settings
+from core.storage import ensure_bucket, make_s3_client
+from launcher.stack import (
+    ManagedProcess,
+    StackError,
+    check_port_free,
+    http_ok,
+    python_module,
+    s3_server,
+    temporal_dev_server,
+    tcp_open,
+    wait_until,
+)
+
+
+def temporal_ready(address: str, namespace: str) -> bool:
+    async def _check() -> bool:
+        client = await Client.connect(address, namespace=namespace)
+        await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=namespace))
+        return True
+
+    return asyncio.run(asyncio.wait_for(_check(), 5))
+
+
+def worker_polling(address: str, namespace: str, task_queue: str) -> bool:
+    async def _check() -> bool:
+        client = await Client.connect(address, namespace=namespace)
+        response = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=namespace,
+                task_queue=TaskQueue(name=task_queue),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+            )
+        )
+        return len(response.pollers) > 0
+
+    return asyncio.run(asyncio.wait_for(_check(), 5))
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """What the API and worker processes need to find the parts this stack started."""
+    return {
+        "APPEALS_ENVIRONMENT": settings.environment.value,
+        "APPEALS_DATA_DIR": str(settings.data_dir),
+        "APPEALS_DATABASE_URL": settings.effective_database_url,
+        "APPEALS_TEMPORAL_ADDRESS": settings.temporal_address,
+        "APPEALS_TEMPORAL_NAMESPACE": settings.temporal_namespace,
+        "APPEALS_TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
+        "APPEALS_S3_ENDPOINT_URL": settings.s3_endpoint_url or "",
+        "APPEALS_S3_BUCKET": settings.s3_bucket,
+        "APPEALS_API_HOST": settings.api_host,
+        "APPEALS_API_PORT": str(settings.api_port),
+        "APPEALS_JWT_SECRET": settings.jwt_secret,
+        "APPEALS_DOCUMENT_DEADLINE": str(settings.document_deadline.total_seconds()),
+        "APPEALS_REVIEW_DUE": str(settings.review_due.total_seconds()),
+    }
+
+
+@dataclass
+class DevStack:
+    settings: Settings
+    temporal_port: int
+    ui_port: int
+    s3_port: int
+    api_port: int
+    headless: bool = False
+    persistent: bool = True
+    seed: bool = True
+    processes: list[ManagedProcess] = field(default_factory=list)
+
+    @property
+    def host(self) -> str:
+        return self.settings.api_host
+
+    @property
+    def logs(self) -> Path:
+        return self.settings.data_dir / "logs"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.api_port}"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://{self.host}:{self.ui_port}"
+
+    def check_ports(self) -> None:
+        check_port_free(self.host, self.temporal_port, "Temporal gRPC", "--temporal-port")
+        if not self.headless:
+            check_port_free(self.host, self.ui_port, "Temporal Web UI", "--ui-port")
+        check_port_free(self.host, self.s3_port, "S3 server", "--s3-port")
+        check_port_free(self.host, self.api_port, "API", "--api-port")
+
+    def start(self) -> None:
+        self.check_ports()
+        settings = self.settings
+        try:
+            temporal = temporal_dev_server(
+                host=self.host, port=self.temporal_port, ui_port=self.ui_port,
+                db_file=(settings.data_dir / "temporal.db") if self.persistent else None,
+                log_path=self.logs / "temporal.log", namespace=settings.temporal_namespace,
+                headless=self.headless,
+            )
+            self._launch(temporal, lambda: temporal_ready(settings.temporal_address, settings.temporal_namespace), 60)
+
+            s3 = s3_server(host=self.host, port=self.s3_port, log_path=self.logs / "s3.log")
+            self._launch(s3, lambda: tcp_open(self.host, self.s3_port) and http_ok(f"http://{self.host}:{self.s3_port}/"), 30)
+            ensure_bucket(make_s3_client(settings), settings.s3_bucket)
+
+            engine = make_engine(settings.effective_database_url)
+            create_tables(engine)
+            if self.seed:
+                with session_scope(engine) as session:
+                    seed_demo_ledger(session)
+            engine.dispose()
+
+            env = settings_env(settings)
+            worker = python_module("worker", ["worker"], env=env, log_path=self.logs / "worker.log")
+            self._launch(
+                worker,
+                lambda: worker_polling(settings.temporal_address, settings.temporal_namespace, settings.temporal_task_queue),
+                60,
+            )
+            api = python_module("API", ["api"], env=env, log_path=self.logs / "api.log")
+            self._launch(api, lambda: http_ok(f"{self.api_url}/health"), 60)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _launch(self, proc: ManagedProcess, ready: object, timeout: float) -> None:
+        self.processes.append(proc.start())
+        wait_until(ready, proc, timeout)  # type: ignore[arg-type]
+
+    def check_alive(self) -> None:
+        for proc in self.processes:
+            if not proc.alive():
+                raise StackError(f"{proc.name} stopped unexpectedly; log ({proc.log_path}):\n{proc.tail()}")
+
+    def stop(self) -> None:
+        for proc in reversed(self.processes):
+            proc.stop()
+        self.processes.clear()

@@ -1,0 +1,49 @@
+"""The Temporal worker process: AppealWorkflow plus its activities, and the reconciler."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.appeal import AppealActivities
+from api.temporal_gateway import TemporalGateway, connect_temporal
+from core.db import create_tables, make_engine
+from core.settings import Settings
+from core.storage import make_s3_client
+from launcher.reconciler import Reconciler
+from workflows.appeal import AppealWorkflow
+
+log = logging.getLogger(__name__)
+
+
+def build_worker(client: Client, settings: Settings, activities: AppealActivities, executor: ThreadPoolExecutor) -> Worker:
+    return Worker(
+        client,
+        task_queue=settings.temporal_task_queue,
+        workflows=[AppealWorkflow],
+        activities=activities.all(),
+        activity_executor=executor,
+        max_concurrent_activities=executor._max_workers,
+    )
+
+
+async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    engine = make_engine(settings.effective_database_url)
+    create_tables(engine)
+    client = await connect_temporal(settings)
+    activities = AppealActivities(engine=engine, s3_client=make_s3_client(settings), settings=settings)
+    reconciler = Reconciler(engine, TemporalGateway(settings, client), settings)
+    with ThreadPoolExecutor(max_workers=16, thread_name_prefix="activity") as executor:
+        worker = build_worker(client, settings, activities, executor)
+        log.info("worker polling task queue %s", settings.temporal_task_queue)
+        async with worker:
+            reconcile_task = asyncio.create_task(reconciler.run_forever())
+            try:
+                await (stop.wait() if stop else asyncio.Event().wait())
+            finally:
+                reconcile_task.cancel()
+    engine.dispose()
