@@ -18,7 +18,13 @@ log = logging.getLogger(__name__)
 
 
 def problem(
-    status: int, code: str, title: str, detail: str, *, instance: str | None = None, **extra: Any
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    *,
+    instance: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": f"urn:problem:appeals:{code}",
@@ -29,7 +35,8 @@ def problem(
     }
     if instance:
         body["instance"] = instance
-    body.update(jsonable_encoder(extra))
+    # Extension members never override the standard ones.
+    body.update({k: v for k, v in jsonable_encoder(extra or {}).items() if k not in body})
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
@@ -49,7 +56,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
         return problem(
-            exc.status_code, exc.code, exc.title, exc.detail, instance=request.url.path, **exc.extra
+            exc.status_code, exc.code, exc.title, exc.detail, instance=request.url.path, extra=exc.extra
         )
 
     @app.exception_handler(RequestValidationError)
@@ -66,7 +73,7 @@ def install_problem_handlers(app: FastAPI) -> None:
                 f"{'.'.join(str(p) for p in e['location'])}: {e['message']}" for e in errors
             ),
             instance=request.url.path,
-            errors=errors,
+            extra={"errors": errors},
         )
 
     @app.exception_handler(StarletteHTTPException)

@@ -119,7 +119,7 @@ async def upload_document(
                 raise Conflict(
                     f"The appeal is {appeal.status.value} and is not collecting documents.",
                     code="not_collecting_documents",
-                    status=appeal.status.value,
+                    appeal_status=appeal.status.value,
                 )
         document_id = str(uuid.uuid4())
         key = document_key(appeal_id, document_id)
@@ -162,7 +162,7 @@ async def withdraw_appeal(
         raise Conflict(
             f"The appeal is {appeal.status.value}; it can no longer be withdrawn.",
             code="not_withdrawable",
-            status=appeal.status.value,
+            appeal_status=appeal.status.value,
         )
     await gateway.withdraw(appeal.workflow_id, WithdrawRequest(requested_by=principal.actor, reason=reason))
     return appeal

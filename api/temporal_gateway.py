@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -74,8 +74,8 @@ class TemporalGateway:
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 search_attributes=TypedSearchAttributes(
                     [
-                        APPEAL_STATUS.value_set(AppealStatus.SUBMITTED.value),
-                        APPEAL_CUSTOMER_ID.value_set(appeal.customer_id),
+                        SearchAttributePair(APPEAL_STATUS, AppealStatus.SUBMITTED.value),
+                        SearchAttributePair(APPEAL_CUSTOMER_ID, appeal.customer_id),
                     ]
                 ),
                 static_summary=(

@@ -62,6 +62,7 @@ def seed_demo_ledger(session: Session, today: date | None = None) -> list[DemoCu
             email=f"{demo.customer_id}@example.test",
             declared_monthly_income_minor=1_200_000, employer="Demo Trading Co.",
         ))
+        session.flush()  # no ORM relationships: flush parents before children (foreign keys)
         session.add(CreditAccount(
             id=account_id, customer_id=demo.customer_id, status=demo.account_status,
             original_limit_minor=demo.original_limit_minor, current_limit_minor=demo.current_limit_minor,

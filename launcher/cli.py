@@ -15,7 +15,8 @@ import typer
 from core.auth import Role, mint_token
 from core.settings import Settings, get_settings
 
-app = typer.Typer(help="Limit-restore appeals: local stack, worker, API and dev tools.", no_args_is_help=True)
+app = typer.Typer(help="Limit-restore appeals: local stack, worker, API and dev tools.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
 
 
 def _logging() -> None:
@@ -67,6 +68,9 @@ def dev(
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from exc
     finally:
+        # A second Ctrl-C or SIGTERM must not cut the shutdown short and orphan processes.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stack.stop()
     typer.echo("Stopped.")
 

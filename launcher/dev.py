@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from temporalio.api.enums.v1 import TaskQueueType
@@ -52,6 +53,10 @@ def worker_polling(address: str, namespace: str, task_queue: str) -> bool:
     return asyncio.run(asyncio.wait_for(_check(), 5))
 
 
+def _iso_duration(value: timedelta) -> str:
+    return f"PT{value.total_seconds():g}S"
+
+
 def settings_env(settings: Settings) -> dict[str, str]:
     """What the API and worker processes need to find the parts this stack started."""
     return {
@@ -66,8 +71,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "APPEALS_API_HOST": settings.api_host,
         "APPEALS_API_PORT": str(settings.api_port),
         "APPEALS_JWT_SECRET": settings.jwt_secret,
-        "APPEALS_DOCUMENT_DEADLINE": str(settings.document_deadline.total_seconds()),
-        "APPEALS_REVIEW_DUE": str(settings.review_due.total_seconds()),
+        "APPEALS_DOCUMENT_DEADLINE": _iso_duration(settings.document_deadline),
+        "APPEALS_REVIEW_DUE": _iso_duration(settings.review_due),
     }
 
 
