@@ -15,7 +15,7 @@ import core.db.case_tables
 import core.db.ledger_tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
+def make_engine(url: str, *, echo: bool = False, connect_args: dict[str, Any] | None = None) -> Engine:
     if url.startswith("sqlite"):
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":
@@ -28,7 +28,9 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         # `BEGIN IMMEDIATE` can be used for writes that must not interleave.
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(
+        url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=connect_args or {}
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

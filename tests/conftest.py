@@ -1,0 +1,133 @@
+"""Shared fixtures: real databases (SQLite and PostgreSQL), a real S3 server and a real
+Temporal dev server, all started through the same launcher code as `appeals dev`."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from core.db import create_tables, make_engine, session_scope
+from core.settings import Settings
+from core.storage import ensure_bucket, make_s3_client
+from launcher.stack import free_port, http_ok, s3_server, tcp_open, temporal_dev_server, wait_until
+
+PG_URL = os.environ.get("APPEALS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _postgres_engine() -> tuple[Engine, str]:
+    """A private schema per test, so parallel runs and old tables never interfere."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(PG_URL)
+    try:
+        with admin.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL at {PG_URL} is unreachable in CI: {exc}")
+        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    finally:
+        admin.dispose()
+    return make_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"}), schema
+
+
+def _drop_schema(engine: Engine, schema: str) -> None:
+    engine.dispose()
+    admin = make_engine(PG_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """Each test that takes `engine` runs once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        sqlite_engine = make_engine(f"sqlite:///{tmp_path / 'appeals.db'}")
+        create_tables(sqlite_engine)
+        yield sqlite_engine
+        sqlite_engine.dispose()
+        return
+    pg_engine, schema = _postgres_engine()
+    create_tables(pg_engine)
+    yield pg_engine
+    _drop_schema(pg_engine, schema)
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'appeals.db'}")
+    create_tables(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    proc = s3_server(host="127.0.0.1", port=port, log_path=tmp_path_factory.mktemp("s3") / "s3.log").start()
+    try:
+        wait_until(lambda: tcp_open("127.0.0.1", port) and http_ok(f"http://127.0.0.1:{port}/"), proc, 30)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from launcher.dev import temporal_ready
+
+    port = free_port()
+    proc = temporal_dev_server(
+        host="127.0.0.1", port=port, ui_port=free_port(), db_file=None,
+        log_path=tmp_path_factory.mktemp("temporal") / "temporal.log", headless=True,
+    ).start()
+    try:
+        wait_until(lambda: temporal_ready(f"127.0.0.1:{port}", "default"), proc, 60)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.stop()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def temporal_client(temporal_address: str) -> AsyncIterator[Client]:
+    yield await Client.connect(temporal_address, data_converter=pydantic_data_converter)
+
+
+def make_settings(tmp_path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "data_dir": tmp_path,
+        "s3_bucket": f"docs-{uuid.uuid4().hex[:8]}",
+        "temporal_task_queue": f"appeals-{uuid.uuid4().hex[:8]}",
+        "document_deadline": timedelta(seconds=30),
+        "review_due": timedelta(hours=1),
+        "s3_server_side_encryption": "AES256",
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(tmp_path: Path, s3_endpoint: str) -> Settings:
+    s = make_settings(tmp_path, s3_endpoint_url=s3_endpoint)
+    ensure_bucket(make_s3_client(s), s.s3_bucket)
+    return s
+
+
+@pytest.fixture
+def seeded(engine: Engine) -> Engine:
+    from core.seed import seed_demo_ledger
+
+    with session_scope(engine) as session:
+        seed_demo_ledger(session)
+    return engine

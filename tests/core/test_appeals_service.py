@@ -1,0 +1,143 @@
+"""The case store on SQLite and PostgreSQL: submission rules, projection, pagination."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from core.appeals.audit import verify_chain
+from core.appeals.service import NewAppeal, Transition, apply_transition, create_appeal, get_appeal, list_appeals
+from core.db import session_scope
+from core.db.case_tables import Appeal, AppealEvent
+from core.errors import Conflict, InvalidInput, NotFound
+from core.status import AppealStatus
+from tests.factories import make_customer
+
+
+def _submit(engine: Engine, customer_id: str, account_id: str, **kw: object) -> Appeal:
+    with session_scope(engine) as session:
+        appeal, _ = create_appeal(session, NewAppeal(customer_id, account_id, kw.pop("limit", 500_000), **kw))  # type: ignore[arg-type]
+        return appeal
+
+
+def test_one_open_appeal_per_account(engine: Engine) -> None:
+    c = make_customer(engine)
+    first = _submit(engine, c.customer_id, c.account_id)
+    with pytest.raises(Conflict) as info:
+        _submit(engine, c.customer_id, c.account_id)
+    assert info.value.extra["open_appeal_id"] == first.id
+    # Closing the first frees the account for a new appeal.
+    with session_scope(engine) as session:
+        apply_transition(session, Transition(first.id, AppealStatus.WITHDRAWN, datetime.now(UTC)))
+    assert _submit(engine, c.customer_id, c.account_id).id != first.id
+
+
+def test_concurrent_submissions_create_exactly_one(engine: Engine) -> None:
+    c = make_customer(engine)
+    results: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def submit() -> None:
+        barrier.wait()
+        try:
+            results.append(_submit(engine, c.customer_id, c.account_id).id)
+        except Conflict:
+            results.append("conflict")
+        except Exception as exc:  # an IntegrityError that escaped would be a bug
+            results.append(f"error:{type(exc).__name__}")
+
+    threads = [threading.Thread(target=submit) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len([r for r in results if r != "conflict"]) == 1, results
+    with session_scope(engine) as session:
+        assert len(session.exec(select(Appeal).where(Appeal.account_id == c.account_id)).all()) == 1
+
+
+def test_idempotency_key_returns_the_first_appeal(engine: Engine) -> None:
+    c = make_customer(engine)
+    with session_scope(engine) as session:
+        first, created = create_appeal(session, NewAppeal(c.customer_id, c.account_id, 500_000, idempotency_key="k1"))
+    with session_scope(engine) as session:
+        again, created_again = create_appeal(session, NewAppeal(c.customer_id, c.account_id, 500_000, idempotency_key="k1"))
+    assert created and not created_again and again.id == first.id
+
+
+def test_submission_rules(engine: Engine) -> None:
+    c = make_customer(engine, original_limit_minor=300_000)
+    other = make_customer(engine)
+    with pytest.raises(InvalidInput):
+        _submit(engine, c.customer_id, c.account_id, limit=300_001)
+    with pytest.raises(NotFound):
+        _submit(engine, c.customer_id, other.account_id)  # someone else's account
+    appeal = _submit(engine, c.customer_id, c.account_id, limit=300_000)
+    with session_scope(engine) as session, pytest.raises(NotFound):
+        get_appeal(session, appeal.id, customer_id=other.customer_id)
+
+
+def test_transitions_are_checked_idempotent_and_audited(engine: Engine) -> None:
+    c = make_customer(engine)
+    appeal = _submit(engine, c.customer_id, c.account_id)
+    now = datetime.now(UTC)
+    with session_scope(engine) as session:
+        assert apply_transition(session, Transition(appeal.id, AppealStatus.AWAITING_DOCUMENTS, now))
+    with session_scope(engine) as session:  # a retried activity
+        assert not apply_transition(session, Transition(appeal.id, AppealStatus.AWAITING_DOCUMENTS, now))
+    with session_scope(engine) as session, pytest.raises(Conflict):
+        apply_transition(session, Transition(appeal.id, AppealStatus.APPROVED, now))
+    with session_scope(engine) as session:
+        stored = session.get(Appeal, appeal.id)
+        assert stored is not None and stored.version == 2 and stored.status == AppealStatus.AWAITING_DOCUMENTS
+        events = list(session.exec(select(AppealEvent).where(AppealEvent.appeal_id == appeal.id).order_by(AppealEvent.seq)).all())
+    assert [e.to_status for e in events] == [AppealStatus.SUBMITTED, AppealStatus.AWAITING_DOCUMENTS]
+    assert verify_chain(events) is None
+
+
+def test_audit_chain_detects_tampering(engine: Engine) -> None:
+    c = make_customer(engine)
+    appeal = _submit(engine, c.customer_id, c.account_id)
+    at = datetime.now(UTC)
+    for status in (AppealStatus.AWAITING_DOCUMENTS, AppealStatus.CHECKING, AppealStatus.PENDING_REVIEW):
+        at += timedelta(seconds=1)
+        with session_scope(engine) as session:
+            apply_transition(session, Transition(appeal.id, status, at))
+    with session_scope(engine) as session:
+        events = list(session.exec(select(AppealEvent).where(AppealEvent.appeal_id == appeal.id).order_by(AppealEvent.seq)).all())
+    assert verify_chain(events) is None
+    changed = [e.model_copy() for e in events]
+    changed[2].actor = "someone-else"
+    assert verify_chain(changed).seq == 3  # type: ignore[union-attr]
+    removed = events[:1] + events[2:]
+    assert verify_chain(removed) is not None
+    reordered = [events[0], events[2], events[1], events[3]]
+    assert verify_chain(reordered) is not None
+
+
+def test_list_is_keyset_paginated_newest_first(engine: Engine) -> None:
+    c = make_customer(engine)
+    ids = []
+    for _ in range(5):
+        appeal = _submit(engine, c.customer_id, c.account_id)
+        ids.append(appeal.id)
+        with session_scope(engine) as session:
+            apply_transition(session, Transition(appeal.id, AppealStatus.WITHDRAWN, datetime.now(UTC)))
+    seen: list[str] = []
+    cursor = None
+    while True:
+        with session_scope(engine, read_only=True) as session:
+            page, cursor = list_appeals(session, customer_id=c.customer_id, status=None, cursor=cursor, limit=2)
+        seen += [a.id for a in page]
+        if cursor is None:
+            break
+    assert seen == list(reversed(ids))
+    with session_scope(engine, read_only=True) as session:
+        only, _ = list_appeals(session, customer_id=c.customer_id, status=AppealStatus.SUBMITTED, cursor=None, limit=10)
+    assert only == []
+    with session_scope(engine, read_only=True) as session, pytest.raises(InvalidInput):
+        list_appeals(session, customer_id=c.customer_id, status=None, cursor="%%%garbage", limit=2)

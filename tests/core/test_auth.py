@@ -1,0 +1,46 @@
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+from pydantic import ValidationError
+
+from core.auth import Role, mint_token, verify_token
+from core.errors import Unauthorized
+from core.settings import DEV_JWT_SECRET, Environment, Settings
+
+
+def test_round_trip() -> None:
+    settings = Settings()
+    principal = verify_token(settings, mint_token(settings, role=Role.REVIEWER, subject="r-9"))
+    assert (principal.role, principal.subject) == (Role.REVIEWER, "r-9")
+
+
+@pytest.mark.parametrize(
+    "token_factory",
+    [
+        lambda s: jwt.encode({"sub": "c-1", "role": "customer", "iss": s.jwt_issuer,
+                              "exp": datetime.now(UTC) + timedelta(hours=1)}, None, algorithm="none"),
+        lambda s: jwt.encode({"sub": "c-1", "role": "customer", "iss": s.jwt_issuer,
+                              "exp": datetime.now(UTC) + timedelta(hours=1)}, "x" * 40, algorithm="HS256"),
+        lambda s: jwt.encode({"sub": "c-1", "role": "customer", "iss": s.jwt_issuer,
+                              "exp": datetime.now(UTC) - timedelta(seconds=1)}, s.jwt_secret, algorithm="HS256"),
+        lambda s: jwt.encode({"sub": "c-1", "role": "root", "iss": s.jwt_issuer,
+                              "exp": datetime.now(UTC) + timedelta(hours=1)}, s.jwt_secret, algorithm="HS256"),
+        lambda s: jwt.encode({"sub": "c-1", "role": "customer", "iss": s.jwt_issuer,
+                              "exp": datetime.now(UTC) + timedelta(hours=1)}, s.jwt_secret, algorithm="HS512"),
+        lambda s: "not-a-token",
+    ],
+    ids=["alg-none", "wrong-secret", "expired", "unknown-role", "other-algorithm", "garbage"],
+)
+def test_bad_tokens_are_refused(token_factory) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings()
+    with pytest.raises(Unauthorized):
+        verify_token(settings, token_factory(settings))
+
+
+def test_production_refuses_the_development_secret() -> None:
+    with pytest.raises(ValidationError, match="APPEALS_JWT_SECRET"):
+        Settings(environment=Environment.PRODUCTION, jwt_secret=DEV_JWT_SECRET)
+    with pytest.raises(ValidationError):
+        Settings(environment=Environment.PRODUCTION, jwt_secret="short")
+    assert Settings(environment=Environment.PRODUCTION, jwt_secret="p" * 40).jwt_secret == "p" * 40
