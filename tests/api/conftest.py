@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest_asyncio
+from sqlalchemy.engine import Engine
+from temporalio.client import Client
+
+from api.app import create_app
+from api.temporal_gateway import TemporalGateway
+from core.auth import Role, mint_token
+from core.settings import Settings
+from core.storage import make_s3_client
+from tests.workflows.conftest import running_worker
+
+
+class Api:
+    """An HTTP client on the real app plus token helpers."""
+
+    def __init__(self, http: httpx.AsyncClient, settings: Settings, engine: Engine) -> None:
+        self.http = http
+        self.settings = settings
+        self.engine = engine
+
+    def auth(self, role: Role, sub: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {mint_token(self.settings, role=role, subject=sub)}"}
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def api(settings: Settings, engine: Engine, temporal_client: Client) -> AsyncIterator[Api]:
+    s3: Any = make_s3_client(settings)
+    app = create_app(settings, engine=engine, s3_client=s3, gateway=TemporalGateway(settings, temporal_client))
+    async with running_worker(temporal_client, settings, engine, s3), app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield Api(http, settings, engine)
