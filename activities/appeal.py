@@ -27,12 +27,12 @@ from activities.types import (
     ReviewTaskRef,
     VerifyDocumentInput,
 )
+from core.appeals.assessment import run_assessment
 from core.appeals.service import Transition, apply_transition, get_appeal
 from core.checks import RuleParameters
 from core.db import session_scope
 from core.db.case_tables import DecisionOutcome
 from core.documents.verification import verify_document
-from core.appeals.assessment import run_assessment
 from core.ledger.eligibility import check_eligibility
 from core.ledger.limits import apply_restore
 from core.notifications.service import record_in_app
@@ -80,7 +80,11 @@ class AppealActivities:
     def verify_document(self, inp: VerifyDocumentInput) -> DocumentVerdict:
         with session_scope(self._engine) as session:
             document = verify_document(
-                session, self._s3, self._settings, appeal_id=inp.appeal_id, document_id=inp.document_id
+                session,
+                self._s3,
+                self._settings,
+                appeal_id=inp.appeal_id,
+                document_id=inp.document_id,
             )
             return DocumentVerdict(
                 document_id=document.id,
@@ -111,7 +115,9 @@ class AppealActivities:
     @activity.defn(name="create_review_task")
     def create_review_task(self, inp: CreateReviewTaskInput) -> ReviewTaskRef:
         with session_scope(self._engine) as session:
-            task = create_task(session, appeal_id=inp.appeal_id, round_no=inp.round, due_at=inp.due_at)
+            task = create_task(
+                session, appeal_id=inp.appeal_id, round_no=inp.round, due_at=inp.due_at
+            )
             return ReviewTaskRef(task_id=task.id, due_at=task.due_at)
 
     @activity.defn(name="record_decision")
@@ -141,7 +147,10 @@ class AppealActivities:
         with session_scope(self._engine) as session:
             appeal = get_appeal(session, inp.appeal_id)
             applied = apply_restore(
-                session, appeal_id=appeal.id, account_id=appeal.account_id, new_limit_minor=inp.new_limit_minor
+                session,
+                appeal_id=appeal.id,
+                account_id=appeal.account_id,
+                new_limit_minor=inp.new_limit_minor,
             )
         return AppliedLimitResult(
             limit_event_id=applied.limit_event_id,
@@ -154,7 +163,9 @@ class AppealActivities:
     def notify_customer(self, inp: NotifyInput) -> None:
         with session_scope(self._engine) as session:
             appeal = get_appeal(session, inp.appeal_id)
-            record_in_app(session, appeal=appeal, event=inp.event, sequence=inp.sequence, context=inp.context)
+            record_in_app(
+                session, appeal=appeal, event=inp.event, sequence=inp.sequence, context=inp.context
+            )
 
     def all(self) -> list[Any]:
         return [

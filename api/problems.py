@@ -56,20 +56,30 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
         return problem(
-            exc.status_code, exc.code, exc.title, exc.detail, instance=request.url.path, extra=exc.extra
+            exc.status_code,
+            exc.code,
+            exc.title,
+            exc.detail,
+            instance=request.url.path,
+            extra=exc.extra,
         )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {"location": list(error.get("loc", ())), "message": error.get("msg", ""), "type": error.get("type")}
+            {
+                "location": list(error.get("loc", ())),
+                "message": error.get("msg", ""),
+                "type": error.get("type"),
+            }
             for error in exc.errors()
         ]
         return problem(
             422,
             "validation_failed",
             "Unprocessable content",
-            "The request is not valid: " + "; ".join(
+            "The request is not valid: "
+            + "; ".join(
                 f"{'.'.join(str(p) for p in e['location'])}: {e['message']}" for e in errors
             ),
             instance=request.url.path,

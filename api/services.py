@@ -33,7 +33,9 @@ from workflows.messages import ReviewDecision, WithdrawRequest
 
 log = logging.getLogger(__name__)
 
-ACCEPTED_UPLOAD_TYPES = frozenset({"application/pdf", "image/png", "image/jpeg", "text/csv", "text/plain"})
+ACCEPTED_UPLOAD_TYPES = frozenset(
+    {"application/pdf", "image/png", "image/jpeg", "text/csv", "text/plain"}
+)
 
 
 async def submit_appeal(
@@ -65,10 +67,14 @@ def appeal_detail(engine: Engine, appeal_id: str, customer_id: str | None) -> Ap
     with session_scope(engine, read_only=True) as session:
         appeal = get_appeal(session, appeal_id, customer_id=customer_id)
         events = session.exec(
-            select(AppealEvent).where(AppealEvent.appeal_id == appeal_id).order_by(col(AppealEvent.seq))
+            select(AppealEvent)
+            .where(AppealEvent.appeal_id == appeal_id)
+            .order_by(col(AppealEvent.seq))
         ).all()
         documents = session.exec(
-            select(Document).where(Document.appeal_id == appeal_id).order_by(col(Document.created_at))
+            select(Document)
+            .where(Document.appeal_id == appeal_id)
+            .order_by(col(Document.created_at))
         ).all()
         decision = latest_decision(session, appeal_id)
         return AppealDetail(
@@ -80,7 +86,9 @@ def appeal_detail(engine: Engine, appeal_id: str, customer_id: str | None) -> Ap
             workflow_id=appeal.workflow_id,
             timeline=[TimelineEntry.model_validate(e, from_attributes=True) for e in events],
             documents=[DocumentPublic.model_validate(d, from_attributes=True) for d in documents],
-            decision=DecisionPublic.model_validate(decision, from_attributes=True) if decision else None,
+            decision=DecisionPublic.model_validate(decision, from_attributes=True)
+            if decision
+            else None,
         )
 
 
@@ -124,7 +132,12 @@ async def upload_document(
         document_id = str(uuid.uuid4())
         key = document_key(appeal_id, document_id)
         stored = put_stream(
-            s3, settings, key=key, stream=stream, content_type=base_type, max_bytes=settings.document_max_bytes
+            s3,
+            settings,
+            key=key,
+            stream=stream,
+            content_type=base_type,
+            max_bytes=settings.document_max_bytes,
         )
         with session_scope(engine) as session:
             document = Document(
@@ -164,7 +177,9 @@ async def withdraw_appeal(
             code="not_withdrawable",
             appeal_status=appeal.status.value,
         )
-    await gateway.withdraw(appeal.workflow_id, WithdrawRequest(requested_by=principal.actor, reason=reason))
+    await gateway.withdraw(
+        appeal.workflow_id, WithdrawRequest(requested_by=principal.actor, reason=reason)
+    )
     return appeal
 
 

@@ -27,6 +27,7 @@ from workflows.messages import (
 )
 from workflows.search_attributes import APPEAL_CUSTOMER_ID, APPEAL_STATUS
 
+
 async def connect_temporal(settings: Settings) -> Client:
     return await Client.connect(
         settings.temporal_address,
@@ -82,7 +83,9 @@ class TemporalGateway:
                     f"Limit-restore appeal {appeal.id} · account {appeal.account_id} · "
                     f"requested {format_money(appeal.requested_limit_minor)}"
                 ),
-                static_details=f"Customer `{appeal.customer_id}`; case file: `GET /appeals/{appeal.id}`",
+                static_details=(
+                    f"Customer `{appeal.customer_id}`; case file: `GET /appeals/{appeal.id}`"
+                ),
             )
         except RPCError as exc:
             if exc.status == RPCStatusCode.ALREADY_EXISTS:
@@ -103,12 +106,16 @@ class TemporalGateway:
             ) from exc
 
     async def document_uploaded(self, workflow_id: str, document_id: str) -> None:
-        await self._signal(workflow_id, AppealWorkflow.document_uploaded, DocumentUploaded(document_id=document_id))
+        await self._signal(
+            workflow_id, AppealWorkflow.document_uploaded, DocumentUploaded(document_id=document_id)
+        )
 
     async def withdraw(self, workflow_id: str, request: WithdrawRequest) -> None:
         await self._signal(workflow_id, AppealWorkflow.withdraw, request)
 
-    async def decide(self, workflow_id: str, decision: ReviewDecision, *, update_id: str) -> DecisionAccepted:
+    async def decide(
+        self, workflow_id: str, decision: ReviewDecision, *, update_id: str
+    ) -> DecisionAccepted:
         client = await self.client()
         handle = client.get_workflow_handle(workflow_id)
         try:
@@ -125,7 +132,9 @@ class TemporalGateway:
             raise Conflict(message, code="decision_rejected") from exc
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
-                raise NotFound("The appeal's workflow was not found.", code="appeal_not_running") from exc
+                raise NotFound(
+                    "The appeal's workflow was not found.", code="appeal_not_running"
+                ) from exc
             raise ServiceUnavailable(
                 "The workflow service is unreachable; please retry.", code="temporal_unavailable"
             ) from exc

@@ -55,7 +55,7 @@ def verify_token(settings: Settings, token: str) -> Principal:
     except jwt.InvalidTokenError as exc:
         raise Unauthorized(f"The token is not valid: {exc}.", code="invalid_token") from exc
     try:
-        role = Role(claims.get("role"))
+        role = Role(str(claims.get("role")))
     except ValueError as exc:
         raise Unauthorized("The token carries no known role.", code="invalid_token") from exc
     return Principal(subject=str(claims["sub"]), role=role)

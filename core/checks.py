@@ -33,7 +33,9 @@ class CheckOutcome:
 
 
 def rule_hash(params: RuleParameters) -> str:
-    return hashlib.sha256(json.dumps({"rule": RULE_ID, **asdict(params)}, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps({"rule": RULE_ID, **asdict(params)}, sort_keys=True).encode()
+    ).hexdigest()
 
 
 def assess_repayment(
@@ -46,16 +48,29 @@ def assess_repayment(
     reasons: list[dict[str, str]] = []
     ratio = record.on_time_ratio
     if ratio is None:
-        reasons.append({"code": "no_repayment_history", "en": "No bills fell due in the last 12 months.",
-                        "zh-CN": "过去12个月没有到期账单。"})
+        reasons.append(
+            {
+                "code": "no_repayment_history",
+                "en": "No bills fell due in the last 12 months.",
+                "zh-CN": "过去12个月没有到期账单。",
+            }
+        )
     elif ratio < params.min_on_time_ratio:
-        reasons.append({"code": "low_on_time_ratio",
-                        "en": f"{record.bills_on_time} of {record.bills_due} bills were paid on time.",
-                        "zh-CN": f"{record.bills_due}期账单中有{record.bills_on_time}期按时还款。"})
+        reasons.append(
+            {
+                "code": "low_on_time_ratio",
+                "en": f"{record.bills_on_time} of {record.bills_due} bills were paid on time.",
+                "zh-CN": f"{record.bills_due}期账单中有{record.bills_on_time}期按时还款。",
+            }
+        )
     if record.worst_days_past_due > params.max_worst_dpd:
-        reasons.append({"code": "severe_delinquency",
-                        "en": f"A bill was {record.worst_days_past_due} days past due.",
-                        "zh-CN": f"曾有账单逾期{record.worst_days_past_due}天。"})
+        reasons.append(
+            {
+                "code": "severe_delinquency",
+                "en": f"A bill was {record.worst_days_past_due} days past due.",
+                "zh-CN": f"曾有账单逾期{record.worst_days_past_due}天。",
+            }
+        )
     recommendation = Recommendation.MANUAL_REVIEW if reasons else Recommendation.AUTO_APPROVE
     return CheckOutcome(
         recommendation=recommendation,

@@ -61,12 +61,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_dev_secret_in_production(self) -> Settings:
-        if self.environment is Environment.PRODUCTION:
-            if self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32:
-                raise ValueError(
-                    "APPEALS_JWT_SECRET must be set to a secret of at least 32 characters "
-                    "in production; the development secret is refused"
-                )
+        weak = self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32
+        if self.environment is Environment.PRODUCTION and weak:
+            raise ValueError(
+                "APPEALS_JWT_SECRET must be set to a secret of at least 32 characters "
+                "in production; the development secret is refused"
+            )
         return self
 
     @property

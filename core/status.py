@@ -29,7 +29,9 @@ class AppealStatus(StrEnum):
 S = AppealStatus
 
 # Statuses after which nothing more happens to the appeal.
-CLOSED_STATUSES: frozenset[AppealStatus] = frozenset({S.INELIGIBLE, S.EXPIRED, S.CLOSED, S.WITHDRAWN})
+CLOSED_STATUSES: frozenset[AppealStatus] = frozenset(
+    {S.INELIGIBLE, S.EXPIRED, S.CLOSED, S.WITHDRAWN}
+)
 
 # A decision has been taken; the workflow is applying or announcing it. Not withdrawable.
 DECIDED_STATUSES: frozenset[AppealStatus] = frozenset(

@@ -80,7 +80,13 @@ class StoredObject:
 
 
 def put_stream(
-    client: Any, settings: Settings, *, key: str, stream: IO[bytes], content_type: str, max_bytes: int
+    client: Any,
+    settings: Settings,
+    *,
+    key: str,
+    stream: IO[bytes],
+    content_type: str,
+    max_bytes: int,
 ) -> StoredObject:
     """Streams to S3 (multipart for large bodies) with the size limit enforced while reading."""
     reader = _LimitedReader(stream, max_bytes)
@@ -96,7 +102,9 @@ def put_stream(
             "The document store is unreachable; nothing was stored, please retry.",
             code="document_store_unavailable",
         ) from exc
-    return StoredObject(key=key, size=reader.size, sha256=reader.sha256.hexdigest(), head=reader.head)
+    return StoredObject(
+        key=key, size=reader.size, sha256=reader.sha256.hexdigest(), head=reader.head
+    )
 
 
 @dataclass(frozen=True)
@@ -115,7 +123,9 @@ def head_object(client: Any, bucket: str, key: str) -> ObjectInfo | None:
     return ObjectInfo(size=int(response["ContentLength"]), content_type=response.get("ContentType"))
 
 
-def iter_object(client: Any, bucket: str, key: str, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
+def iter_object(
+    client: Any, bucket: str, key: str, chunk_size: int = 1024 * 1024
+) -> Iterator[bytes]:
     body = client.get_object(Bucket=bucket, Key=key)["Body"]
     try:
         yield from body.iter_chunks(chunk_size)

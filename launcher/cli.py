@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
-import sys
 import time
 from types import FrameType
 from typing import Annotated
@@ -15,17 +15,24 @@ import typer
 from core.auth import Role, mint_token
 from core.settings import Settings, get_settings
 
-app = typer.Typer(help="Limit-restore appeals: local stack, worker, API and dev tools.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Limit-restore appeals: local stack, worker, API and dev tools.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 
 
 def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 @app.command()
 def dev(
-    api_port: Annotated[int | None, typer.Option(help="API port (default APPEALS_API_PORT or 8000).")] = None,
+    api_port: Annotated[
+        int | None, typer.Option(help="API port (default APPEALS_API_PORT or 8000).")
+    ] = None,
     temporal_port: Annotated[int, typer.Option(help="Temporal gRPC port.")] = 7233,
     ui_port: Annotated[int | None, typer.Option(help="Temporal Web UI port.")] = None,
     s3_port: Annotated[int | None, typer.Option(help="S3 server port.")] = None,
@@ -48,8 +55,14 @@ def dev(
             "s3_endpoint_url": f"http://{base.api_host}:{s3_port}",
         }
     )
-    stack = DevStack(settings, temporal_port=temporal_port, ui_port=ui_port, s3_port=s3_port,
-                     api_port=api_port, seed=seed)
+    stack = DevStack(
+        settings,
+        temporal_port=temporal_port,
+        ui_port=ui_port,
+        s3_port=s3_port,
+        api_port=api_port,
+        seed=seed,
+    )
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -96,14 +109,19 @@ def _print_banner(stack: object) -> None:
         f"  Database       {settings.effective_database_url}",
         "",
         "Demo customers:",
-        *[f"  {d.customer_id}  acct-{d.customer_id[2:]}  {d.account_status.value:<8} {d.story}" for d in DEMO_CUSTOMERS],
+        *[
+            f"  {d.customer_id}  acct-{d.customer_id[2:]}  {d.account_status.value:<8} {d.story}"
+            for d in DEMO_CUSTOMERS
+        ],
         "",
         "Dev tokens (12 h; mint more with `appeals token --role ROLE --sub ID`):",
         *[f"  {who}: {token}" for who, token in tokens.items()],
         "",
         "Try:",
-        f"  curl -s -X POST {stack.api_url}/appeals -H 'Authorization: Bearer {tokens['customer (c-1001)']}' \\",
-        "       -H 'Content-Type: application/json' -d '{\"account_id\": \"acct-1001\", \"requested_limit_minor\": 800000}'",
+        f"  curl -s -X POST {stack.api_url}/appeals \\",
+        f"       -H 'Authorization: Bearer {tokens['customer (c-1001)']}' \\",
+        "       -H 'Content-Type: application/json' \\",
+        '       -d \'{"account_id": "acct-1001", "requested_limit_minor": 800000}\'',
         "",
         "Press Ctrl-C to stop everything.",
     ]
@@ -116,10 +134,8 @@ def worker() -> None:
     from launcher.worker import run_worker
 
     _logging()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_worker(get_settings()))
-    except KeyboardInterrupt:
-        pass
 
 
 @app.command()
@@ -133,8 +149,13 @@ def api(
     from api.app import create_app
 
     settings = get_settings()
-    uvicorn.run(create_app(settings), host=host or settings.api_host, port=port or settings.api_port,
-                log_level="info", proxy_headers=True)
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_level="info",
+        proxy_headers=True,
+    )
 
 
 @app.command()
@@ -165,4 +186,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -23,8 +23,8 @@ from launcher.stack import (
     http_ok,
     python_module,
     s3_server,
-    temporal_dev_server,
     tcp_open,
+    temporal_dev_server,
     wait_until,
 )
 
@@ -32,7 +32,9 @@ from launcher.stack import (
 def temporal_ready(address: str, namespace: str) -> bool:
     async def _check() -> bool:
         client = await Client.connect(address, namespace=namespace)
-        await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=namespace))
+        await client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace=namespace)
+        )
         return True
 
     return asyncio.run(asyncio.wait_for(_check(), 5))
@@ -116,15 +118,29 @@ class DevStack:
         settings = self.settings
         try:
             temporal = temporal_dev_server(
-                host=self.host, port=self.temporal_port, ui_port=self.ui_port,
+                host=self.host,
+                port=self.temporal_port,
+                ui_port=self.ui_port,
                 db_file=(settings.data_dir / "temporal.db") if self.persistent else None,
-                log_path=self.logs / "temporal.log", namespace=settings.temporal_namespace,
+                log_path=self.logs / "temporal.log",
+                namespace=settings.temporal_namespace,
                 headless=self.headless,
             )
-            self._launch(temporal, lambda: temporal_ready(settings.temporal_address, settings.temporal_namespace), 60)
+            self._launch(
+                temporal,
+                lambda: temporal_ready(settings.temporal_address, settings.temporal_namespace),
+                60,
+            )
 
             s3 = s3_server(host=self.host, port=self.s3_port, log_path=self.logs / "s3.log")
-            self._launch(s3, lambda: tcp_open(self.host, self.s3_port) and http_ok(f"http://{self.host}:{self.s3_port}/"), 30)
+            self._launch(
+                s3,
+                lambda: (
+                    tcp_open(self.host, self.s3_port)
+                    and http_ok(f"http://{self.host}:{self.s3_port}/")
+                ),
+                30,
+            )
             ensure_bucket(make_s3_client(settings), settings.s3_bucket)
 
             engine = make_engine(settings.effective_database_url)
@@ -138,7 +154,11 @@ class DevStack:
             worker = python_module("worker", ["worker"], env=env, log_path=self.logs / "worker.log")
             self._launch(
                 worker,
-                lambda: worker_polling(settings.temporal_address, settings.temporal_namespace, settings.temporal_task_queue),
+                lambda: worker_polling(
+                    settings.temporal_address,
+                    settings.temporal_namespace,
+                    settings.temporal_task_queue,
+                ),
                 60,
             )
             api = python_module("API", ["api"], env=env, log_path=self.logs / "api.log")
@@ -154,7 +174,9 @@ class DevStack:
     def check_alive(self) -> None:
         for proc in self.processes:
             if not proc.alive():
-                raise StackError(f"{proc.name} stopped unexpectedly; log ({proc.log_path}):\n{proc.tail()}")
+                raise StackError(
+                    f"{proc.name} stopped unexpectedly; log ({proc.log_path}):\n{proc.tail()}"
+                )
 
     def stop(self) -> None:
         for proc in reversed(self.processes):

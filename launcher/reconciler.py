@@ -24,7 +24,12 @@ log = logging.getLogger(__name__)
 
 class Reconciler:
     def __init__(
-        self, engine: Engine, gateway: TemporalGateway, settings: Settings, *, grace: timedelta = timedelta(seconds=20)
+        self,
+        engine: Engine,
+        gateway: TemporalGateway,
+        settings: Settings,
+        *,
+        grace: timedelta = timedelta(seconds=20),
     ) -> None:
         self._engine = engine
         self._gateway = gateway
@@ -36,7 +41,10 @@ class Reconciler:
             return list(
                 session.exec(
                     select(Appeal)
-                    .where(col(Appeal.workflow_started).is_(False), Appeal.created_at < utcnow() - self._grace)
+                    .where(
+                        col(Appeal.workflow_started).is_(False),
+                        Appeal.created_at < utcnow() - self._grace,
+                    )
                     .limit(100)
                 ).all()
             )

@@ -108,14 +108,19 @@ def wait_until(check: Callable[[], bool], proc: ManagedProcess, timeout: float) 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not proc.alive():
-            raise StackError(f"{proc.name} exited while starting; its log ({proc.log_path}):\n{proc.tail()}")
+            raise StackError(
+                f"{proc.name} exited while starting; its log ({proc.log_path}):\n{proc.tail()}"
+            )
         try:
             if check():
                 return
         except Exception:  # not up yet: connection refused, reset, 5xx, ...
             pass
         time.sleep(0.2)
-    raise StackError(f"{proc.name} did not become healthy in {timeout:.0f}s; log ({proc.log_path}):\n{proc.tail()}")
+    raise StackError(
+        f"{proc.name} did not become healthy in {timeout:.0f}s; "
+        f"log ({proc.log_path}):\n{proc.tail()}"
+    )
 
 
 def http_ok(url: str) -> bool:
@@ -132,28 +137,55 @@ def tcp_open(host: str, port: int) -> bool:
 
 
 def temporal_dev_server(
-    *, host: str, port: int, ui_port: int, db_file: Path | None, log_path: Path, namespace: str = "default",
+    *,
+    host: str,
+    port: int,
+    ui_port: int,
+    db_file: Path | None,
+    log_path: Path,
+    namespace: str = "default",
     headless: bool = False,
 ) -> ManagedProcess:
     args = [
-        _binary("temporal"), "server", "start-dev",
-        "--ip", host, "--port", str(port), "--ui-port", str(ui_port),
-        "--namespace", namespace, "--log-level", "warn", "--ui-disable-news-fetch",
+        _binary("temporal"),
+        "server",
+        "start-dev",
+        "--ip",
+        host,
+        "--port",
+        str(port),
+        "--ui-port",
+        str(ui_port),
+        "--namespace",
+        namespace,
+        "--log-level",
+        "warn",
+        "--ui-disable-news-fetch",
     ]
     if headless:
         args.append("--headless")
     if db_file is not None:
         db_file.parent.mkdir(parents=True, exist_ok=True)
-        args += ["--db-filename", str(db_file),
-                 "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"]
+        args += [
+            "--db-filename",
+            str(db_file),
+            "--sqlite-pragma",
+            "journal_mode=wal",
+            "--sqlite-pragma",
+            "synchronous=normal",
+        ]
     for key in ALL_KEYS:
         args += ["--search-attribute", f"{key.name}={_SA_TYPES[key.indexed_value_type.name]}"]
     return ManagedProcess("Temporal dev server", args, log_path)
 
 
 def s3_server(*, host: str, port: int, log_path: Path) -> ManagedProcess:
-    return ManagedProcess("S3 server (moto)", [_binary("moto_server"), "-H", host, "-p", str(port)], log_path)
+    return ManagedProcess(
+        "S3 server (moto)", [_binary("moto_server"), "-H", host, "-p", str(port)], log_path
+    )
 
 
-def python_module(name: str, argv: Sequence[str], *, env: dict[str, str], log_path: Path) -> ManagedProcess:
+def python_module(
+    name: str, argv: Sequence[str], *, env: dict[str, str], log_path: Path
+) -> ManagedProcess:
     return ManagedProcess(name, [sys.executable, "-m", "launcher.cli", *argv], log_path, env=env)

@@ -75,9 +75,13 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
 @pytest.fixture(scope="session")
 def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
-    proc = s3_server(host="127.0.0.1", port=port, log_path=tmp_path_factory.mktemp("s3") / "s3.log").start()
+    proc = s3_server(
+        host="127.0.0.1", port=port, log_path=tmp_path_factory.mktemp("s3") / "s3.log"
+    ).start()
     try:
-        wait_until(lambda: tcp_open("127.0.0.1", port) and http_ok(f"http://127.0.0.1:{port}/"), proc, 30)
+        wait_until(
+            lambda: tcp_open("127.0.0.1", port) and http_ok(f"http://127.0.0.1:{port}/"), proc, 30
+        )
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.stop()
@@ -89,8 +93,12 @@ def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     port = free_port()
     proc = temporal_dev_server(
-        host="127.0.0.1", port=port, ui_port=free_port(), db_file=None,
-        log_path=tmp_path_factory.mktemp("temporal") / "temporal.log", headless=True,
+        host="127.0.0.1",
+        port=port,
+        ui_port=free_port(),
+        db_file=None,
+        log_path=tmp_path_factory.mktemp("temporal") / "temporal.log",
+        headless=True,
     ).start()
     try:
         wait_until(lambda: temporal_ready(f"127.0.0.1:{port}", "default"), proc, 60)

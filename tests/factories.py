@@ -37,25 +37,39 @@ def make_customer(
     locale: str = "en",
     today: date | None = None,
 ) -> LedgerCustomer:
-    """days_past_due: one monthly bill per entry, oldest first; unpaid_minor stays owed on the last."""
+    """days_past_due: one monthly bill per entry, oldest first.
+    unpaid_minor stays owed on the last bill."""
     today = today or datetime.now(UTC).date()
     n = next(_ids)
     customer_id, account_id = f"tc-{n}-{id(engine) % 10_000}", f"ta-{n}-{id(engine) % 10_000}"
     with session_scope(engine) as session:
         session.add(Customer(id=customer_id, name=f"Test Customer {n}", locale=locale))
         session.flush()
-        session.add(CreditAccount(
-            id=account_id, customer_id=customer_id, status=status, original_limit_minor=original_limit_minor,
-            current_limit_minor=current_limit_minor, opened_on=_months_back(today, 36),
-        ))
+        session.add(
+            CreditAccount(
+                id=account_id,
+                customer_id=customer_id,
+                status=status,
+                original_limit_minor=original_limit_minor,
+                current_limit_minor=current_limit_minor,
+                opened_on=_months_back(today, 36),
+            )
+        )
         session.flush()
         for index, dpd in enumerate(days_past_due):
             due = _months_back(today, len(days_past_due) - index)
             last = index == len(days_past_due) - 1
             owed = unpaid_minor if last else 0
-            session.add(Bill(
-                account_id=account_id, due_date=due, amount_due_minor=40_000,
-                paid_minor=40_000 - owed, days_past_due=dpd,
-                paid_at=None if owed else datetime.combine(due + timedelta(days=dpd), time(9), UTC),
-            ))
+            session.add(
+                Bill(
+                    account_id=account_id,
+                    due_date=due,
+                    amount_due_minor=40_000,
+                    paid_minor=40_000 - owed,
+                    days_past_due=dpd,
+                    paid_at=None
+                    if owed
+                    else datetime.combine(due + timedelta(days=dpd), time(9), UTC),
+                )
+            )
     return LedgerCustomer(customer_id, account_id, original_limit_minor)

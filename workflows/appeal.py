@@ -170,7 +170,9 @@ class AppealWorkflow:
             ),
         )
         self._open_task_id = task.task_id
-        await workflow.wait_condition(lambda: self._decision is not None or self._withdraw is not None)
+        await workflow.wait_condition(
+            lambda: self._decision is not None or self._withdraw is not None
+        )
         if self._decision is None:
             self._raise_if_withdrawn()
         assert self._decision is not None
@@ -193,7 +195,9 @@ class AppealWorkflow:
 
     async def _close_withdrawn(self) -> AppealResult:
         assert self._withdraw is not None
-        await self._activity(AppealActivities.cancel_review_tasks, AppealRef(appeal_id=self._inp.appeal_id))
+        await self._activity(
+            AppealActivities.cancel_review_tasks, AppealRef(appeal_id=self._inp.appeal_id)
+        )
         self._open_task_id = None
         await self._transition(
             S.WITHDRAWN, actor=self._withdraw.requested_by, reason=self._withdraw.reason or None
@@ -226,7 +230,9 @@ class AppealWorkflow:
         outcome_status = self._status_for(decision)
         # Deciding an unclaimed task claims it implicitly (explicit claims come with the queue).
         await self._transition(
-            S.IN_REVIEW, actor=f"reviewer:{decision.reviewer}", details={"task_id": decision.task_id}
+            S.IN_REVIEW,
+            actor=f"reviewer:{decision.reviewer}",
+            details={"task_id": decision.task_id},
         )
         await self._activity(
             AppealActivities.record_decision,
@@ -250,7 +256,9 @@ class AppealWorkflow:
         )
         self._open_task_id = None
         self._decision = decision
-        return DecisionAccepted(status=outcome_status, approved_limit_minor=decision.approved_limit_minor)
+        return DecisionAccepted(
+            status=outcome_status, approved_limit_minor=decision.approved_limit_minor
+        )
 
     @decide.validator
     def _validate_decision(self, decision: ReviewDecision) -> None:
@@ -300,7 +308,9 @@ class AppealWorkflow:
 
     def _result(self, decided_limit_minor: int | None = None) -> AppealResult:
         return AppealResult(
-            appeal_id=self._inp.appeal_id, status=self._status, decided_limit_minor=decided_limit_minor
+            appeal_id=self._inp.appeal_id,
+            status=self._status,
+            decided_limit_minor=decided_limit_minor,
         )
 
     async def _activity(self, fn: Any, arg: Any, *, timeout: timedelta = STEP_TIMEOUT) -> Any:
@@ -343,6 +353,9 @@ class AppealWorkflow:
         await self._activity(
             AppealActivities.notify_customer,
             NotifyInput(
-                appeal_id=self._inp.appeal_id, event=event, sequence=self._notice_seq, context=context
+                appeal_id=self._inp.appeal_id,
+                event=event,
+                sequence=self._notice_seq,
+                context=context,
             ),
         )

@@ -74,7 +74,9 @@ def list_own_appeals(
 
 
 @router.get("/{appeal_id}", response_model=AppealDetail, name="get_appeal")
-def get_appeal(appeal_id: str, principal: PrincipalDep, engine: EngineDep, response: Response) -> AppealDetail:
+def get_appeal(
+    appeal_id: str, principal: PrincipalDep, engine: EngineDep, response: Response
+) -> AppealDetail:
     # Reviewers and admins read any appeal; a customer only their own (others are 404).
     owner = principal.subject if principal.role is Role.CUSTOMER else None
     detail = services.appeal_detail(engine, appeal_id, owner)
@@ -82,7 +84,9 @@ def get_appeal(appeal_id: str, principal: PrincipalDep, engine: EngineDep, respo
     return detail
 
 
-@router.post("/{appeal_id}/documents", status_code=status.HTTP_201_CREATED, response_model=DocumentPublic)
+@router.post(
+    "/{appeal_id}/documents", status_code=status.HTTP_201_CREATED, response_model=DocumentPublic
+)
 async def upload_document(
     appeal_id: str,
     principal: CustomerDep,
@@ -108,7 +112,9 @@ async def upload_document(
     return DocumentPublic.model_validate(document, from_attributes=True)
 
 
-@router.post("/{appeal_id}/withdraw", status_code=status.HTTP_202_ACCEPTED, response_model=AppealSummary)
+@router.post(
+    "/{appeal_id}/withdraw", status_code=status.HTTP_202_ACCEPTED, response_model=AppealSummary
+)
 async def withdraw_appeal(
     appeal_id: str,
     principal: CustomerDep,

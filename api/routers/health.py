@@ -16,7 +16,9 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health")
-async def health(engine: EngineDep, s3: S3Dep, settings: SettingsDep, gateway: GatewayDep) -> JSONResponse:
+async def health(
+    engine: EngineDep, s3: S3Dep, settings: SettingsDep, gateway: GatewayDep
+) -> JSONResponse:
     def _db() -> None:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
@@ -40,4 +42,7 @@ async def health(engine: EngineDep, s3: S3Dep, settings: SettingsDep, gateway: G
         except Exception as exc:  # a health probe reports every failure, whatever it is
             checks[name] = f"unavailable: {type(exc).__name__}"
     healthy = all(value == "ok" for value in checks.values())
-    return JSONResponse({"status": "ok" if healthy else "degraded", "checks": checks}, status_code=200 if healthy else 503)
+    return JSONResponse(
+        {"status": "ok" if healthy else "degraded", "checks": checks},
+        status_code=200 if healthy else 503,
+    )

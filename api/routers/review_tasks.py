@@ -8,7 +8,12 @@ from fastapi import APIRouter, Header, Query
 
 from api import services
 from api.deps import EngineDep, GatewayDep, ReviewerDep
-from api.schemas.review_tasks import DecisionBody, DecisionResponse, ReviewTaskPage, ReviewTaskPublic
+from api.schemas.review_tasks import (
+    DecisionBody,
+    DecisionResponse,
+    ReviewTaskPage,
+    ReviewTaskPublic,
+)
 from core.db import session_scope
 from core.db.case_tables import TaskStatus
 from core.reviews.service import list_tasks

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, or_, and_, select
+from sqlmodel import Session, and_, col, or_, select
 
 from core.appeals.audit import append_event
 from core.db.case_tables import Appeal
@@ -212,6 +212,9 @@ def apply_transition(session: Session, transition: Transition) -> bool:
         kind="status_changed",
         from_status=current,
         to_status=transition.to_status,
-        details={**(transition.details or {}), **({"reason": transition.reason} if transition.reason else {})},
+        details={
+            **(transition.details or {}),
+            **({"reason": transition.reason} if transition.reason else {}),
+        },
     )
     return True

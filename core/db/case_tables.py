@@ -109,7 +109,9 @@ class Document(SQLModel, table=True):
     sniffed_type: str | None = Field(default=None, max_length=40)
     state: DocumentState = DocumentState.UPLOADED
     rejection_reason: str | None = Field(default=None, max_length=500)
-    flags: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    flags: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
     verified_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
 
@@ -124,7 +126,9 @@ class Assessment(SQLModel, table=True):
     risk_tier: str | None = Field(default=None, max_length=20)
     recommendation: Recommendation
     suggested_limit_minor: int
-    reasons: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    reasons: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
     inputs: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
 

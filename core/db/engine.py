@@ -15,7 +15,9 @@ import core.db.case_tables
 import core.db.ledger_tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 
-def make_engine(url: str, *, echo: bool = False, connect_args: dict[str, Any] | None = None) -> Engine:
+def make_engine(
+    url: str, *, echo: bool = False, connect_args: dict[str, Any] | None = None
+) -> Engine:
     if url.startswith("sqlite"):
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":
@@ -29,7 +31,12 @@ def make_engine(url: str, *, echo: bool = False, connect_args: dict[str, Any] | 
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(
-        url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=connect_args or {}
+        url,
+        echo=echo,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=20,
+        connect_args=connect_args or {},
     )
 
 

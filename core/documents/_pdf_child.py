@@ -208,7 +208,21 @@ def _extract_text(reader: Any, result: dict[str, Any], max_text: int, max_pages:
     result["text_truncated"] = truncated
 
 
+def _vm_hwm_bytes() -> int | None:
+    # This process's own peak RSS. Not ru_maxrss: posix_spawn's vfork-style clone makes that
+    # inherit the parent's high-water mark at exec time.
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 def _write_result(path: str, result: dict[str, Any]) -> None:
+    result["peak_rss_bytes"] = _vm_hwm_bytes()
     tmp = f"{path}.tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(result, fh, ensure_ascii=False)

@@ -125,27 +125,51 @@ def _run_child(in_path: Path, work: Path, limits: PdfLimits) -> _ChildOutcome:
             (os.POSIX_SPAWN_DUP2, 1, 2),
         ],
     )
+    watcher = _PeakWatcher(pid)
     try:
-        status, rusage, timed_out = _wait(pid, limits.timeout_seconds)
+        status, rusage, timed_out = _wait(pid, limits.timeout_seconds, watcher)
     except BaseException:  # e.g. KeyboardInterrupt: leave no orphan parsing hostile input
         _kill(pid, None)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
         raise
-    peak = None
-    if rusage is not None:
-        # ru_maxrss is KiB on Linux, bytes on macOS.
-        peak = rusage.ru_maxrss if sys.platform == "darwin" else rusage.ru_maxrss * 1024
+    result = _read_result(result_path, limits)
+    if sys.platform == "darwin":
+        peak = rusage.ru_maxrss if rusage is not None else None
+    else:
+        # The child's own figure when it finished; what we saw while it ran when it was killed.
+        reported = result.get("peak_rss_bytes")
+        seen = [v for v in (watcher.peak, reported if isinstance(reported, int) else None) if v]
+        peak = max(seen) if seen else None
     return _ChildOutcome(
         status=status,
         peak_rss_bytes=peak,
         timed_out=timed_out,
-        result=_read_result(result_path, limits),
+        result=result,
         stderr_tail=_read_tail(stderr_path),
     )
 
 
-def _wait(pid: int, timeout: float) -> tuple[int | None, Any, bool]:
+class _PeakWatcher:
+    """Samples the child's VmHWM (per process image, so not inflated by the spawn) while it runs."""
+
+    def __init__(self, pid: int) -> None:
+        self._path = f"/proc/{pid}/status"
+        self.peak: int | None = None
+
+    def sample(self) -> None:
+        try:
+            with open(self._path, encoding="ascii") as fh:
+                for line in fh:
+                    if line.startswith("VmHWM:"):
+                        value = int(line.split()[1]) * 1024
+                        self.peak = max(self.peak or 0, value)
+                        return
+        except (OSError, ValueError):
+            return
+
+
+def _wait(pid: int, timeout: float, watcher: _PeakWatcher) -> tuple[int | None, Any, bool]:
     """Wait for the child until `timeout`, then SIGKILL it. Returns (status, rusage, timed_out)."""
     deadline = time.monotonic() + timeout
     pidfd = _open_pidfd(pid)
@@ -157,6 +181,7 @@ def _wait(pid: int, timeout: float) -> tuple[int | None, Any, bool]:
                 return None, None, False
             if reaped == pid:
                 return status, rusage, False
+            watcher.sample()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
@@ -164,7 +189,7 @@ def _wait(pid: int, timeout: float) -> tuple[int | None, Any, bool]:
                 # poll, not select: a busy worker may hold fds above select's FD_SETSIZE.
                 poller = select.poll()
                 poller.register(pidfd, select.POLLIN)  # readable once the child exits
-                poller.poll(remaining * 1000)
+                poller.poll(min(remaining, 0.02) * 1000)  # wake to sample memory
             else:
                 time.sleep(min(0.01, remaining))
         _kill(pid, pidfd)

@@ -24,7 +24,11 @@ MISSING = Rejection(
     "We did not receive the file. Please upload it again.",
     "我们没有收到该文件，请重新上传。",
 )
-EMPTY = Rejection("file_empty", "The file is empty. Please upload the complete document.", "文件为空，请上传完整的文件。")
+EMPTY = Rejection(
+    "file_empty",
+    "The file is empty. Please upload the complete document.",
+    "文件为空，请上传完整的文件。",
+)
 
 
 def _too_large(limit: int) -> Rejection:
@@ -41,7 +45,8 @@ def _type_mismatch(declared: str, sniffed: str) -> Rejection:
         "type_mismatch",
         f"The file is not a valid {declared} (its content looks like {sniffed}). "
         "Please upload a PDF, PNG, JPEG or CSV file.",
-        f"文件内容与声明的类型 {declared} 不符（实际为 {sniffed}），请上传 PDF、PNG、JPEG 或 CSV 文件。",
+        f"文件内容与声明的类型 {declared} 不符（实际为 {sniffed}），"
+        "请上传 PDF、PNG、JPEG 或 CSV 文件。",
     )
 
 

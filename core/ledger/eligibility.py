@@ -46,8 +46,7 @@ def check_eligibility(session: Session, account_id: str, today: date) -> Eligibi
     elif owed > 0:
         reason_code = "overdue_balance_outstanding"
         reason = (
-            f"An overdue balance of {owed / 100:.2f} is still unpaid; "
-            "repay it before appealing."
+            f"An overdue balance of {owed / 100:.2f} is still unpaid; repay it before appealing."
         )
     return Eligibility(
         eligible=reason_code is None,

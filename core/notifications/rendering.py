@@ -46,6 +46,9 @@ def pick_locale(locale: str | None) -> str:
 
 
 def render_notice(channel: str, event: str, locale: str, context: dict[str, Any]) -> RenderedNotice:
-    template = environment().get_template(f"notifications/{channel}/{event}.{pick_locale(locale)}.j2")
+    template = environment().get_template(
+        f"notifications/{channel}/{event}.{pick_locale(locale)}.j2"
+    )
     module = template.make_module(context)
-    return RenderedNotice(subject=str(getattr(module, "subject")).strip(), body=str(module).strip())
+    subject = str(module.subject).strip()  # type: ignore[attr-defined]
+    return RenderedNotice(subject=subject, body=str(module).strip())

@@ -31,8 +31,13 @@ class Api:
 @pytest_asyncio.fixture(loop_scope="session")
 async def api(settings: Settings, engine: Engine, temporal_client: Client) -> AsyncIterator[Api]:
     s3: Any = make_s3_client(settings)
-    app = create_app(settings, engine=engine, s3_client=s3, gateway=TemporalGateway(settings, temporal_client))
-    async with running_worker(temporal_client, settings, engine, s3), app.router.lifespan_context(app):
+    app = create_app(
+        settings, engine=engine, s3_client=s3, gateway=TemporalGateway(settings, temporal_client)
+    )
+    async with (
+        running_worker(temporal_client, settings, engine, s3),
+        app.router.lifespan_context(app),
+    ):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield Api(http, settings, engine)

@@ -7,10 +7,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from core.appeals.audit import verify_chain
-from core.appeals.service import NewAppeal, Transition, apply_transition, create_appeal, get_appeal, list_appeals
+from core.appeals.service import (
+    NewAppeal,
+    Transition,
+    apply_transition,
+    create_appeal,
+    get_appeal,
+    list_appeals,
+)
 from core.db import session_scope
 from core.db.case_tables import Appeal, AppealEvent
 from core.errors import Conflict, InvalidInput, NotFound
@@ -18,9 +25,13 @@ from core.status import AppealStatus
 from tests.factories import make_customer
 
 
-def _submit(engine: Engine, customer_id: str, account_id: str, **kw: object) -> Appeal:
+def _submit(
+    engine: Engine, customer_id: str, account_id: str, limit: int = 500_000, key: str | None = None
+) -> Appeal:
     with session_scope(engine) as session:
-        appeal, _ = create_appeal(session, NewAppeal(customer_id, account_id, kw.pop("limit", 500_000), **kw))  # type: ignore[arg-type]
+        appeal, _ = create_appeal(
+            session, NewAppeal(customer_id, account_id, limit, idempotency_key=key)
+        )
         return appeal
 
 
@@ -63,9 +74,13 @@ def test_concurrent_submissions_create_exactly_one(engine: Engine) -> None:
 def test_idempotency_key_returns_the_first_appeal(engine: Engine) -> None:
     c = make_customer(engine)
     with session_scope(engine) as session:
-        first, created = create_appeal(session, NewAppeal(c.customer_id, c.account_id, 500_000, idempotency_key="k1"))
+        first, created = create_appeal(
+            session, NewAppeal(c.customer_id, c.account_id, 500_000, idempotency_key="k1")
+        )
     with session_scope(engine) as session:
-        again, created_again = create_appeal(session, NewAppeal(c.customer_id, c.account_id, 500_000, idempotency_key="k1"))
+        again, created_again = create_appeal(
+            session, NewAppeal(c.customer_id, c.account_id, 500_000, idempotency_key="k1")
+        )
     assert created and not created_again and again.id == first.id
 
 
@@ -86,16 +101,33 @@ def test_transitions_are_checked_idempotent_and_audited(engine: Engine) -> None:
     appeal = _submit(engine, c.customer_id, c.account_id)
     now = datetime.now(UTC)
     with session_scope(engine) as session:
-        assert apply_transition(session, Transition(appeal.id, AppealStatus.AWAITING_DOCUMENTS, now))
+        assert apply_transition(
+            session, Transition(appeal.id, AppealStatus.AWAITING_DOCUMENTS, now)
+        )
     with session_scope(engine) as session:  # a retried activity
-        assert not apply_transition(session, Transition(appeal.id, AppealStatus.AWAITING_DOCUMENTS, now))
+        assert not apply_transition(
+            session, Transition(appeal.id, AppealStatus.AWAITING_DOCUMENTS, now)
+        )
     with session_scope(engine) as session, pytest.raises(Conflict):
         apply_transition(session, Transition(appeal.id, AppealStatus.APPROVED, now))
     with session_scope(engine) as session:
         stored = session.get(Appeal, appeal.id)
-        assert stored is not None and stored.version == 2 and stored.status == AppealStatus.AWAITING_DOCUMENTS
-        events = list(session.exec(select(AppealEvent).where(AppealEvent.appeal_id == appeal.id).order_by(AppealEvent.seq)).all())
-    assert [e.to_status for e in events] == [AppealStatus.SUBMITTED, AppealStatus.AWAITING_DOCUMENTS]
+        assert (
+            stored is not None
+            and stored.version == 2
+            and stored.status == AppealStatus.AWAITING_DOCUMENTS
+        )
+        events = list(
+            session.exec(
+                select(AppealEvent)
+                .where(AppealEvent.appeal_id == appeal.id)
+                .order_by(col(AppealEvent.seq))
+            ).all()
+        )
+    assert [e.to_status for e in events] == [
+        AppealStatus.SUBMITTED,
+        AppealStatus.AWAITING_DOCUMENTS,
+    ]
     assert verify_chain(events) is None
 
 
@@ -103,12 +135,22 @@ def test_audit_chain_detects_tampering(engine: Engine) -> None:
     c = make_customer(engine)
     appeal = _submit(engine, c.customer_id, c.account_id)
     at = datetime.now(UTC)
-    for status in (AppealStatus.AWAITING_DOCUMENTS, AppealStatus.CHECKING, AppealStatus.PENDING_REVIEW):
+    for status in (
+        AppealStatus.AWAITING_DOCUMENTS,
+        AppealStatus.CHECKING,
+        AppealStatus.PENDING_REVIEW,
+    ):
         at += timedelta(seconds=1)
         with session_scope(engine) as session:
             apply_transition(session, Transition(appeal.id, status, at))
     with session_scope(engine) as session:
-        events = list(session.exec(select(AppealEvent).where(AppealEvent.appeal_id == appeal.id).order_by(AppealEvent.seq)).all())
+        events = list(
+            session.exec(
+                select(AppealEvent)
+                .where(AppealEvent.appeal_id == appeal.id)
+                .order_by(col(AppealEvent.seq))
+            ).all()
+        )
     assert verify_chain(events) is None
     changed = [e.model_copy() for e in events]
     changed[2].actor = "someone-else"
@@ -126,18 +168,24 @@ def test_list_is_keyset_paginated_newest_first(engine: Engine) -> None:
         appeal = _submit(engine, c.customer_id, c.account_id)
         ids.append(appeal.id)
         with session_scope(engine) as session:
-            apply_transition(session, Transition(appeal.id, AppealStatus.WITHDRAWN, datetime.now(UTC)))
+            apply_transition(
+                session, Transition(appeal.id, AppealStatus.WITHDRAWN, datetime.now(UTC))
+            )
     seen: list[str] = []
     cursor = None
     while True:
         with session_scope(engine, read_only=True) as session:
-            page, cursor = list_appeals(session, customer_id=c.customer_id, status=None, cursor=cursor, limit=2)
+            page, cursor = list_appeals(
+                session, customer_id=c.customer_id, status=None, cursor=cursor, limit=2
+            )
         seen += [a.id for a in page]
         if cursor is None:
             break
     assert seen == list(reversed(ids))
     with session_scope(engine, read_only=True) as session:
-        only, _ = list_appeals(session, customer_id=c.customer_id, status=AppealStatus.SUBMITTED, cursor=None, limit=10)
+        only, _ = list_appeals(
+            session, customer_id=c.customer_id, status=AppealStatus.SUBMITTED, cursor=None, limit=10
+        )
     assert only == []
     with session_scope(engine, read_only=True) as session, pytest.raises(InvalidInput):
         list_appeals(session, customer_id=c.customer_id, status=None, cursor="%%%garbage", limit=2)

@@ -18,16 +18,56 @@ def test_round_trip() -> None:
 @pytest.mark.parametrize(
     "token_factory",
     [
-        lambda s: jwt.encode({"sub": "c-1", "role": "customer", "iss": s.jwt_issuer,
-                              "exp": datetime.now(UTC) + timedelta(hours=1)}, None, algorithm="none"),
-        lambda s: jwt.encode({"sub": "c-1", "role": "customer", "iss": s.jwt_issuer,
-                              "exp": datetime.now(UTC) + timedelta(hours=1)}, "x" * 40, algorithm="HS256"),
-        lambda s: jwt.encode({"sub": "c-1", "role": "customer", "iss": s.jwt_issuer,
-                              "exp": datetime.now(UTC) - timedelta(seconds=1)}, s.jwt_secret, algorithm="HS256"),
-        lambda s: jwt.encode({"sub": "c-1", "role": "root", "iss": s.jwt_issuer,
-                              "exp": datetime.now(UTC) + timedelta(hours=1)}, s.jwt_secret, algorithm="HS256"),
-        lambda s: jwt.encode({"sub": "c-1", "role": "customer", "iss": s.jwt_issuer,
-                              "exp": datetime.now(UTC) + timedelta(hours=1)}, s.jwt_secret, algorithm="HS512"),
+        lambda s: jwt.encode(
+            {
+                "sub": "c-1",
+                "role": "customer",
+                "iss": s.jwt_issuer,
+                "exp": datetime.now(UTC) + timedelta(hours=1),
+            },
+            "",
+            algorithm="none",
+        ),
+        lambda s: jwt.encode(
+            {
+                "sub": "c-1",
+                "role": "customer",
+                "iss": s.jwt_issuer,
+                "exp": datetime.now(UTC) + timedelta(hours=1),
+            },
+            "x" * 40,
+            algorithm="HS256",
+        ),
+        lambda s: jwt.encode(
+            {
+                "sub": "c-1",
+                "role": "customer",
+                "iss": s.jwt_issuer,
+                "exp": datetime.now(UTC) - timedelta(seconds=1),
+            },
+            s.jwt_secret,
+            algorithm="HS256",
+        ),
+        lambda s: jwt.encode(
+            {
+                "sub": "c-1",
+                "role": "root",
+                "iss": s.jwt_issuer,
+                "exp": datetime.now(UTC) + timedelta(hours=1),
+            },
+            s.jwt_secret,
+            algorithm="HS256",
+        ),
+        lambda s: jwt.encode(
+            {
+                "sub": "c-1",
+                "role": "customer",
+                "iss": s.jwt_issuer,
+                "exp": datetime.now(UTC) + timedelta(hours=1),
+            },
+            s.jwt_secret,
+            algorithm="HS512",
+        ),
         lambda s: "not-a-token",
     ],
     ids=["alg-none", "wrong-secret", "expired", "unknown-role", "other-algorithm", "garbage"],

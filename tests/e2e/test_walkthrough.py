@@ -36,8 +36,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
         s3_endpoint_url=f"http://127.0.0.1:{ports['s3']}",
         s3_port=ports["s3"],
     )
-    dev = DevStack(settings, temporal_port=ports["temporal"], ui_port=ports["ui"], s3_port=ports["s3"],
-                   api_port=ports["api"], headless=True)
+    dev = DevStack(
+        settings,
+        temporal_port=ports["temporal"],
+        ui_port=ports["ui"],
+        s3_port=ports["s3"],
+        api_port=ports["api"],
+        headless=True,
+    )
     dev.start()
     try:
         yield dev
@@ -45,7 +51,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
         dev.stop()
 
 
-def _wait(client: httpx.Client, url: str, headers: dict[str, str], status: str, timeout: float = 30) -> dict[str, Any]:
+def _wait(
+    client: httpx.Client, url: str, headers: dict[str, str], status: str, timeout: float = 30
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         body: dict[str, Any] = client.get(url, headers=headers).json()
@@ -57,34 +65,67 @@ def _wait(client: httpx.Client, url: str, headers: dict[str, str], status: str, 
 
 def test_appeal_end_to_end(stack: DevStack, tmp_path: Path) -> None:
     settings = stack.settings
-    customer = {"Authorization": f"Bearer {mint_token(settings, role=Role.CUSTOMER, subject='c-1002')}"}
-    reviewer = {"Authorization": f"Bearer {mint_token(settings, role=Role.REVIEWER, subject='r-1')}"}
+    customer = {
+        "Authorization": f"Bearer {mint_token(settings, role=Role.CUSTOMER, subject='c-1002')}"
+    }
+    reviewer = {
+        "Authorization": f"Bearer {mint_token(settings, role=Role.REVIEWER, subject='r-1')}"
+    }
     with httpx.Client(base_url=stack.api_url, timeout=30) as http:
         assert http.get("/health").json()["status"] == "ok"
-        created = http.post("/appeals", headers=customer,
-                            json={"account_id": "acct-1002", "requested_limit_minor": 900_000,
-                                  "statement": "I repaid everything in March."})
+        created = http.post(
+            "/appeals",
+            headers=customer,
+            json={
+                "account_id": "acct-1002",
+                "requested_limit_minor": 900_000,
+                "statement": "I repaid everything in March.",
+            },
+        )
         assert created.status_code == 201, created.text
         appeal_id = created.json()["id"]
         _wait(http, f"/appeals/{appeal_id}", customer, "AWAITING_DOCUMENTS")
 
-        upload = http.post(f"/appeals/{appeal_id}/documents", headers=customer, data={"doc_type": "BANK_STATEMENT"},
-                           files={"file": ("statement.csv", b"date,description,amount,balance\n"
-                                           b"2026-09-01,Salary,8000.00,8000.00\n", "text/csv")})
+        upload = http.post(
+            f"/appeals/{appeal_id}/documents",
+            headers=customer,
+            data={"doc_type": "BANK_STATEMENT"},
+            files={
+                "file": (
+                    "statement.csv",
+                    b"date,description,amount,balance\n2026-09-01,Salary,8000.00,8000.00\n",
+                    "text/csv",
+                )
+            },
+        )
         assert upload.status_code == 201, upload.text
         _wait(http, f"/appeals/{appeal_id}", customer, "PENDING_REVIEW")
 
-        task = next(t for t in http.get("/review-tasks", headers=reviewer).json()["items"] if t["appeal_id"] == appeal_id)
-        decision = http.post(f"/review-tasks/{task['id']}/decision", headers={**reviewer, "Idempotency-Key": "e2e-1"},
-                             json={"outcome": "APPROVE", "approved_limit_minor": 700_000, "note": "partial"})
+        task = next(
+            t
+            for t in http.get("/review-tasks", headers=reviewer).json()["items"]
+            if t["appeal_id"] == appeal_id
+        )
+        decision = http.post(
+            f"/review-tasks/{task['id']}/decision",
+            headers={**reviewer, "Idempotency-Key": "e2e-1"},
+            json={"outcome": "APPROVE", "approved_limit_minor": 700_000, "note": "partial"},
+        )
         assert decision.status_code == 200, decision.text
         assert decision.json()["status"] == "PARTIALLY_APPROVED"
 
         detail = _wait(http, f"/appeals/{appeal_id}", customer, "CLOSED")
         assert detail["decided_limit_minor"] == 700_000
         assert [e["to_status"] for e in detail["timeline"]] == [
-            "SUBMITTED", "AWAITING_DOCUMENTS", "CHECKING", "PENDING_REVIEW", "IN_REVIEW",
-            "PARTIALLY_APPROVED", "LIMIT_APPLIED", "CLOSED"]
+            "SUBMITTED",
+            "AWAITING_DOCUMENTS",
+            "CHECKING",
+            "PENDING_REVIEW",
+            "IN_REVIEW",
+            "PARTIALLY_APPROVED",
+            "LIMIT_APPLIED",
+            "CLOSED",
+        ]
         notices = http.get("/me/notifications", headers=customer).json()
         assert {n["event"] for n in notices} == {"appeal_received", "limit_restored"}
 
@@ -95,12 +136,19 @@ def test_appeal_end_to_end(stack: DevStack, tmp_path: Path) -> None:
         account = session.get(CreditAccount, "acct-1002")
     engine.dispose()
     assert len(events) == 1 and events[0].to_limit_minor == 700_000
-    assert account is not None and account.current_limit_minor == 700_000 and account.status == "ACTIVE"
+    assert (
+        account is not None
+        and account.current_limit_minor == 700_000
+        and account.status == "ACTIVE"
+    )
 
     # Operators find the appeal by its status in Temporal visibility.
     async def _visible() -> list[str]:
         client = await Client.connect(settings.temporal_address)
-        query = f"WorkflowId = 'appeal-{appeal_id}' AND AppealStatus = 'CLOSED' AND AppealCustomerId = 'c-1002'"
+        query = (
+            f"WorkflowId = 'appeal-{appeal_id}' AND AppealStatus = 'CLOSED' "
+            "AND AppealCustomerId = 'c-1002'"
+        )
         for _ in range(50):
             found = [wf.id async for wf in client.list_workflows(query)]
             if found:
@@ -114,18 +162,33 @@ def test_appeal_end_to_end(stack: DevStack, tmp_path: Path) -> None:
 def test_auto_approval_and_ineligible_demo_customers(stack: DevStack) -> None:
     settings = stack.settings
     with httpx.Client(base_url=stack.api_url, timeout=30) as http:
-        wang = {"Authorization": f"Bearer {mint_token(settings, role=Role.CUSTOMER, subject='c-1001')}"}
-        appeal_id = http.post("/appeals", headers=wang, json={"account_id": "acct-1001",
-                                                              "requested_limit_minor": 800_000}).json()["id"]
+        wang = {
+            "Authorization": f"Bearer {mint_token(settings, role=Role.CUSTOMER, subject='c-1001')}"
+        }
+        appeal_id = http.post(
+            "/appeals",
+            headers=wang,
+            json={"account_id": "acct-1001", "requested_limit_minor": 800_000},
+        ).json()["id"]
         _wait(http, f"/appeals/{appeal_id}", wang, "AWAITING_DOCUMENTS")
-        http.post(f"/appeals/{appeal_id}/documents", headers=wang,
-                  files={"file": ("s.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf")})
-        assert _wait(http, f"/appeals/{appeal_id}", wang, "CLOSED")["decided_limit_minor"] == 800_000
+        http.post(
+            f"/appeals/{appeal_id}/documents",
+            headers=wang,
+            files={"file": ("s.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf")},
+        )
+        assert (
+            _wait(http, f"/appeals/{appeal_id}", wang, "CLOSED")["decided_limit_minor"] == 800_000
+        )
         notices = http.get("/me/notifications", headers=wang).json()
         assert any(n["locale"] == "zh-CN" and "额度" in n["body"] for n in notices)
 
-        zhang = {"Authorization": f"Bearer {mint_token(settings, role=Role.CUSTOMER, subject='c-1003')}"}
-        appeal_id = http.post("/appeals", headers=zhang, json={"account_id": "acct-1003",
-                                                               "requested_limit_minor": 500_000}).json()["id"]
+        zhang = {
+            "Authorization": f"Bearer {mint_token(settings, role=Role.CUSTOMER, subject='c-1003')}"
+        }
+        appeal_id = http.post(
+            "/appeals",
+            headers=zhang,
+            json={"account_id": "acct-1003", "requested_limit_minor": 500_000},
+        ).json()["id"]
         detail = _wait(http, f"/appeals/{appeal_id}", zhang, "INELIGIBLE")
         assert detail["amount_owed_minor"] == 45_000

@@ -8,7 +8,14 @@ import pytest
 
 from core.settings import Settings
 from launcher.dev import DevStack, settings_env
-from launcher.stack import ManagedProcess, PortInUse, StackError, check_port_free, free_port, wait_until
+from launcher.stack import (
+    ManagedProcess,
+    PortInUse,
+    StackError,
+    check_port_free,
+    free_port,
+    wait_until,
+)
 
 
 def test_taken_port_is_named_in_the_error() -> None:
@@ -25,24 +32,34 @@ def test_dev_stack_refuses_to_start_on_a_taken_port(tmp_path: Path) -> None:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         taken = holder.getsockname()[1]
-        stack = DevStack(Settings(data_dir=tmp_path), temporal_port=free_port(), ui_port=free_port(),
-                         s3_port=taken, api_port=free_port())
+        stack = DevStack(
+            Settings(data_dir=tmp_path),
+            temporal_port=free_port(),
+            ui_port=free_port(),
+            s3_port=taken,
+            api_port=free_port(),
+        )
         with pytest.raises(PortInUse, match="S3 server"):
             stack.start()
         assert stack.processes == []
 
 
 def test_a_part_that_dies_while_starting_is_reported_with_its_log(tmp_path: Path) -> None:
-    proc = ManagedProcess("broken part", [sys.executable, "-c", "print('cannot bind'); raise SystemExit(3)"],
-                          tmp_path / "broken.log").start()
-    with pytest.raises(StackError, match="broken part exited while starting(.|\n)*cannot bind"):
+    proc = ManagedProcess(
+        "broken part",
+        [sys.executable, "-c", "print('cannot bind'); raise SystemExit(3)"],
+        tmp_path / "broken.log",
+    ).start()
+    with pytest.raises(StackError, match=r"broken part exited while starting(.|\n)*cannot bind"):
         wait_until(lambda: False, proc, 10)
 
 
 def test_child_settings_round_trip(tmp_path: Path) -> None:
     from datetime import timedelta
 
-    original = Settings(data_dir=tmp_path, document_deadline=timedelta(seconds=90), review_due=timedelta(hours=2))
+    original = Settings(
+        data_dir=tmp_path, document_deadline=timedelta(seconds=90), review_due=timedelta(hours=2)
+    )
     env = settings_env(original)
     rebuilt = Settings(**{k.removeprefix("APPEALS_").lower(): v for k, v in env.items()})  # type: ignore[arg-type]
     assert rebuilt.document_deadline == timedelta(seconds=90)

@@ -8,11 +8,10 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from temporalio.client import Client, WorkflowHandle
-from temporalio.worker import Worker
-
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client, WorkflowHandle
+from temporalio.worker import Worker
 
 from activities.appeal import AppealActivities
 from core.appeals.service import NewAppeal, create_appeal
@@ -25,7 +24,9 @@ from workflows.search_attributes import ALL_KEYS
 
 
 @asynccontextmanager
-async def running_worker(client: Client, settings: Settings, engine: Engine, s3: Any = None) -> AsyncIterator[Worker]:
+async def running_worker(
+    client: Client, settings: Settings, engine: Engine, s3: Any = None
+) -> AsyncIterator[Worker]:
     with ThreadPoolExecutor(max_workers=8) as executor:
         activities = AppealActivities(engine=engine, s3_client=s3, settings=settings)
         async with build_worker(client, settings, activities, executor) as worker:
@@ -33,16 +34,30 @@ async def running_worker(client: Client, settings: Settings, engine: Engine, s3:
 
 
 async def start_appeal(
-    client: Client, settings: Settings, engine: Engine, customer_id: str, account_id: str,
-    *, requested_limit_minor: int = 800_000, deadline: timedelta = timedelta(days=7),
+    client: Client,
+    settings: Settings,
+    engine: Engine,
+    customer_id: str,
+    account_id: str,
+    *,
+    requested_limit_minor: int = 800_000,
+    deadline: timedelta = timedelta(days=7),
     review_due: timedelta = timedelta(hours=24),
 ) -> WorkflowHandle[AppealWorkflow, Any]:
     with session_scope(engine) as session:
-        appeal, _ = create_appeal(session, NewAppeal(customer_id, account_id, requested_limit_minor))
+        appeal, _ = create_appeal(
+            session, NewAppeal(customer_id, account_id, requested_limit_minor)
+        )
     return await client.start_workflow(
         AppealWorkflow.run,
-        AppealInput(appeal_id=appeal.id, customer_id=customer_id, account_id=account_id,
-                    requested_limit_minor=requested_limit_minor, document_deadline=deadline, review_due=review_due),
+        AppealInput(
+            appeal_id=appeal.id,
+            customer_id=customer_id,
+            account_id=account_id,
+            requested_limit_minor=requested_limit_minor,
+            document_deadline=deadline,
+            review_due=review_due,
+        ),
         id=appeal.workflow_id,
         task_queue=settings.temporal_task_queue,
     )
@@ -53,7 +68,10 @@ async def register_search_attributes(client: Client) -> None:
     await client.operator_service.add_search_attributes(
         AddSearchAttributesRequest(
             namespace=client.namespace,
-            search_attributes={key.name: IndexedValueType.ValueType(key.indexed_value_type.value) for key in ALL_KEYS},
+            search_attributes={
+                key.name: IndexedValueType.ValueType(key.indexed_value_type.value)
+                for key in ALL_KEYS
+            },
         )
     )
 

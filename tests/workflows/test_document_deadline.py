@@ -39,14 +39,23 @@ async def test_deadline_expires_the_appeal(sqlite_engine: Engine, tmp_path: Path
         await register_search_attributes(env.client)
         async with running_worker(env.client, settings, sqlite_engine):
             handle = await start_appeal(
-                env.client, settings, sqlite_engine, customer.customer_id, customer.account_id,
+                env.client,
+                settings,
+                sqlite_engine,
+                customer.customer_id,
+                customer.account_id,
                 deadline=timedelta(days=7),
             )
             result = await asyncio.wait_for(handle.result(), 60)
     assert result.status == AppealStatus.EXPIRED
     with session_scope(sqlite_engine, read_only=True) as session:
         appeal = session.get(Appeal, result.appeal_id)
-        events = [n.event for n in session.exec(select(Notification).where(Notification.appeal_id == result.appeal_id))]
+        events = [
+            n.event
+            for n in session.exec(
+                select(Notification).where(Notification.appeal_id == result.appeal_id)
+            )
+        ]
     assert appeal is not None and appeal.status == AppealStatus.EXPIRED and not appeal.is_open
     assert appeal.closed_at is not None
     assert events == ["appeal_received", "expired"]

@@ -17,7 +17,6 @@ from core.db import session_scope
 from core.db.case_tables import Appeal, Decision, Document, ReviewTask, TaskStatus
 from core.db.ledger_tables import CreditAccount, LimitEvent
 from core.status import AppealStatus
-from tests.conftest import make_settings
 from tests.factories import LedgerCustomer, make_customer
 from tests.workflows.conftest import running_worker, start_appeal
 from workflows.appeal import AppealWorkflow
@@ -46,25 +45,50 @@ def _status(engine: Engine, appeal_id: str) -> AppealStatus:
 def _open_task(engine: Engine, appeal_id: str) -> ReviewTask | None:
     with session_scope(engine, read_only=True) as session:
         return session.exec(
-            select(ReviewTask).where(ReviewTask.appeal_id == appeal_id, ReviewTask.status == TaskStatus.OPEN)
+            select(ReviewTask).where(
+                ReviewTask.appeal_id == appeal_id, ReviewTask.status == TaskStatus.OPEN
+            )
         ).first()
 
 
 async def _to_review(
-    client: Client, settings: Any, engine: Engine, customer: LedgerCustomer, s3: Any, requested: int = 700_000
+    client: Client,
+    settings: Any,
+    engine: Engine,
+    customer: LedgerCustomer,
+    s3: Any,
+    requested: int = 700_000,
 ) -> tuple[WorkflowHandle[AppealWorkflow, Any], str, str]:
     """Starts an appeal and uploads one valid PDF so that it reaches PENDING_REVIEW."""
-    handle = await start_appeal(client, settings, engine, customer.customer_id, customer.account_id,
-                                requested_limit_minor=requested)
+    handle = await start_appeal(
+        client,
+        settings,
+        engine,
+        customer.customer_id,
+        customer.account_id,
+        requested_limit_minor=requested,
+    )
     appeal_id = handle.id.removeprefix("appeal-")
     await _until(lambda: _status(engine, appeal_id) == AppealStatus.AWAITING_DOCUMENTS)
     key = f"appeals/{appeal_id}/doc-1"
-    s3.put_object(Bucket=settings.s3_bucket, Key=key, Body=b"%PDF-1.4\n%%EOF\n", ContentType="application/pdf")
+    s3.put_object(
+        Bucket=settings.s3_bucket, Key=key, Body=b"%PDF-1.4\n%%EOF\n", ContentType="application/pdf"
+    )
     with session_scope(engine) as session:
-        session.add(Document(id=f"doc-{appeal_id[:8]}", appeal_id=appeal_id, customer_id=customer.customer_id,
-                             doc_type="BANK_STATEMENT", s3_key=key, filename="s.pdf",
-                             declared_content_type="application/pdf"))
-    await handle.signal(AppealWorkflow.document_uploaded, DocumentUploaded(document_id=f"doc-{appeal_id[:8]}"))
+        session.add(
+            Document(
+                id=f"doc-{appeal_id[:8]}",
+                appeal_id=appeal_id,
+                customer_id=customer.customer_id,
+                doc_type="BANK_STATEMENT",
+                s3_key=key,
+                filename="s.pdf",
+                declared_content_type="application/pdf",
+            )
+        )
+    await handle.signal(
+        AppealWorkflow.document_uploaded, DocumentUploaded(document_id=f"doc-{appeal_id[:8]}")
+    )
     await _until(lambda: _open_task(engine, appeal_id) is not None)
     task = _open_task(engine, appeal_id)
     assert task is not None
@@ -83,16 +107,27 @@ async def test_validator_rejects_bad_decisions_then_accepts_one(
 ) -> None:
     customer = make_customer(sqlite_engine, days_past_due=LATE_PAYER, original_limit_minor=800_000)
     async with running_worker(temporal_client, settings, sqlite_engine, s3):
-        handle, appeal_id, task_id = await _to_review(temporal_client, settings, sqlite_engine, customer, s3)
+        handle, appeal_id, task_id = await _to_review(
+            temporal_client, settings, sqlite_engine, customer, s3
+        )
         assert _status(sqlite_engine, appeal_id) == AppealStatus.PENDING_REVIEW
 
         rejected = {
-            "wrong task": ReviewDecision(task_id="not-this-one", reviewer="r-1", outcome=ReviewOutcome.APPROVE,
-                                         approved_limit_minor=500_000),
-            "above original": ReviewDecision(task_id=task_id, reviewer="r-1", outcome=ReviewOutcome.APPROVE,
-                                             approved_limit_minor=800_001),
-            "decline without reason": ReviewDecision(task_id=task_id, reviewer="r-1", outcome=ReviewOutcome.DECLINE,
-                                                     reasons=["  "]),
+            "wrong task": ReviewDecision(
+                task_id="not-this-one",
+                reviewer="r-1",
+                outcome=ReviewOutcome.APPROVE,
+                approved_limit_minor=500_000,
+            ),
+            "above original": ReviewDecision(
+                task_id=task_id,
+                reviewer="r-1",
+                outcome=ReviewOutcome.APPROVE,
+                approved_limit_minor=800_001,
+            ),
+            "decline without reason": ReviewDecision(
+                task_id=task_id, reviewer="r-1", outcome=ReviewOutcome.DECLINE, reasons=["  "]
+            ),
         }
         for label, decision in rejected.items():
             with pytest.raises(WorkflowUpdateFailedError) as info:
@@ -101,8 +136,12 @@ async def test_validator_rejects_bad_decisions_then_accepts_one(
         # Rejected updates change nothing.
         assert _status(sqlite_engine, appeal_id) == AppealStatus.PENDING_REVIEW
 
-        partial = ReviewDecision(task_id=task_id, reviewer="r-1", outcome=ReviewOutcome.APPROVE,
-                                 approved_limit_minor=500_000)
+        partial = ReviewDecision(
+            task_id=task_id,
+            reviewer="r-1",
+            outcome=ReviewOutcome.APPROVE,
+            approved_limit_minor=500_000,
+        )
         accepted = await handle.execute_update(AppealWorkflow.decide, partial, id="decision-1")
         assert accepted.status == AppealStatus.PARTIALLY_APPROVED
         # The same update id again is answered from the first, not decided twice.
@@ -127,15 +166,24 @@ async def test_decline_closes_without_touching_the_ledger(
 ) -> None:
     customer = make_customer(sqlite_engine, days_past_due=LATE_PAYER, current_limit_minor=0)
     async with running_worker(temporal_client, settings, sqlite_engine, s3):
-        handle, appeal_id, task_id = await _to_review(temporal_client, settings, sqlite_engine, customer, s3)
-        decision = ReviewDecision(task_id=task_id, reviewer="r-2", outcome=ReviewOutcome.DECLINE,
-                                  reasons=["repeated late repayment"])
+        handle, appeal_id, task_id = await _to_review(
+            temporal_client, settings, sqlite_engine, customer, s3
+        )
+        decision = ReviewDecision(
+            task_id=task_id,
+            reviewer="r-2",
+            outcome=ReviewOutcome.DECLINE,
+            reasons=["repeated late repayment"],
+        )
         accepted = await handle.execute_update(AppealWorkflow.decide, decision, id="d-1")
         assert accepted.status == AppealStatus.DECLINED
         result = await asyncio.wait_for(handle.result(), 30)
     assert result.status == AppealStatus.CLOSED
     with session_scope(sqlite_engine, read_only=True) as session:
-        assert session.exec(select(LimitEvent).where(LimitEvent.appeal_id == appeal_id)).first() is None
+        assert (
+            session.exec(select(LimitEvent).where(LimitEvent.appeal_id == appeal_id)).first()
+            is None
+        )
         account = session.get(CreditAccount, customer.account_id)
     assert account is not None and account.current_limit_minor == 0
 
@@ -145,8 +193,13 @@ async def test_withdraw_while_in_review_cancels_the_task(
 ) -> None:
     customer = make_customer(sqlite_engine, days_past_due=LATE_PAYER)
     async with running_worker(temporal_client, settings, sqlite_engine, s3):
-        handle, appeal_id, task_id = await _to_review(temporal_client, settings, sqlite_engine, customer, s3)
-        await handle.signal(AppealWorkflow.withdraw, WithdrawRequest(requested_by=f"customer:{customer.customer_id}"))
+        handle, appeal_id, task_id = await _to_review(
+            temporal_client, settings, sqlite_engine, customer, s3
+        )
+        await handle.signal(
+            AppealWorkflow.withdraw,
+            WithdrawRequest(requested_by=f"customer:{customer.customer_id}"),
+        )
         result = await asyncio.wait_for(handle.result(), 30)
         # A decision after withdrawal is refused.
         assert result.status == AppealStatus.WITHDRAWN
@@ -162,10 +215,15 @@ async def test_withdraw_while_waiting_for_documents(
 ) -> None:
     customer = make_customer(sqlite_engine)
     async with running_worker(temporal_client, settings, sqlite_engine):
-        handle = await start_appeal(temporal_client, settings, sqlite_engine, customer.customer_id, customer.account_id)
+        handle = await start_appeal(
+            temporal_client, settings, sqlite_engine, customer.customer_id, customer.account_id
+        )
         appeal_id = handle.id.removeprefix("appeal-")
         await _until(lambda: _status(sqlite_engine, appeal_id) == AppealStatus.AWAITING_DOCUMENTS)
-        await handle.signal(AppealWorkflow.withdraw, WithdrawRequest(requested_by="customer:x", reason="changed my mind"))
+        await handle.signal(
+            AppealWorkflow.withdraw,
+            WithdrawRequest(requested_by="customer:x", reason="changed my mind"),
+        )
         result = await asyncio.wait_for(handle.result(), 30)
     assert result.status == AppealStatus.WITHDRAWN
     assert _status(sqlite_engine, appeal_id) == AppealStatus.WITHDRAWN

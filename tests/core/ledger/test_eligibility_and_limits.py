@@ -26,7 +26,9 @@ def test_frozen_and_repaid_is_eligible(engine: Engine) -> None:
 
 
 def test_outstanding_overdue_balance_is_ineligible_with_amount(engine: Engine) -> None:
-    c = make_customer(engine, status=AccountStatus.REDUCED, current_limit_minor=100_000, unpaid_minor=12_345)
+    c = make_customer(
+        engine, status=AccountStatus.REDUCED, current_limit_minor=100_000, unpaid_minor=12_345
+    )
     with session_scope(engine, read_only=True) as session:
         result = check_eligibility(session, c.account_id, _today())
     assert not result.eligible
@@ -45,7 +47,9 @@ def test_repayment_record_over_twelve_months(engine: Engine) -> None:
     c = make_customer(engine, days_past_due=(0, 0, 3, 0, 0, 0, 45, 0, 0, 0, 0, 0))
     with session_scope(engine, read_only=True) as session:
         record = repayment_record(session, c.account_id, _today())
-    assert record.bills_due == 12 and record.bills_on_time == 10 and record.worst_days_past_due == 45
+    assert (
+        record.bills_due == 12 and record.bills_on_time == 10 and record.worst_days_past_due == 45
+    )
 
 
 def test_limit_applied_exactly_once_even_concurrently(engine: Engine) -> None:
@@ -56,8 +60,11 @@ def test_limit_applied_exactly_once_even_concurrently(engine: Engine) -> None:
     def apply() -> None:
         barrier.wait()
         with session_scope(engine) as session:
-            outcomes.append(apply_restore(session, appeal_id="ap-1", account_id=c.account_id,
-                                          new_limit_minor=600_000).newly_applied)
+            outcomes.append(
+                apply_restore(
+                    session, appeal_id="ap-1", account_id=c.account_id, new_limit_minor=600_000
+                ).newly_applied
+            )
 
     threads = [threading.Thread(target=apply) for _ in range(6)]
     for t in threads:
@@ -70,4 +77,8 @@ def test_limit_applied_exactly_once_even_concurrently(engine: Engine) -> None:
         account = session.get(CreditAccount, c.account_id)
     assert len(events) == 1 and events[0].kind == LimitEventKind.RESTORE
     assert events[0].from_limit_minor == 0 and events[0].to_limit_minor == 600_000
-    assert account is not None and account.current_limit_minor == 600_000 and account.status == AccountStatus.ACTIVE
+    assert (
+        account is not None
+        and account.current_limit_minor == 600_000
+        and account.status == AccountStatus.ACTIVE
+    )
