@@ -12,6 +12,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.documents.types import DocumentType as _DocumentType
+
 
 class _Snapshot(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -24,11 +26,8 @@ class AccountStatus(StrEnum):
     CLOSED = "CLOSED"
 
 
-class DocumentType(StrEnum):
-    BANK_STATEMENT = "bank_statement"
-    INCOME_PROOF = "income_proof"
-    CREDIT_REPORT = "credit_report"
-    EMPLOYMENT_PROOF = "employment_proof"
+# One vocabulary for document types across intake, checklist and scoring.
+DocumentType = _DocumentType
 
 
 class Customer(_Snapshot):
