@@ -18,6 +18,7 @@ from activities.types import (
     ApplyLimitInput,
     AssessInput,
     AssessmentResult,
+    ChecklistResult,
     CreateReviewTaskInput,
     DocumentVerdict,
     EligibilityResult,
@@ -32,10 +33,12 @@ from core.appeals.service import Transition, apply_transition, get_appeal
 from core.checks import RuleParameters
 from core.db import session_scope
 from core.db.case_tables import DecisionOutcome
+from core.documents.checklist import missing_types, prepare_checklist
 from core.documents.verification import verify_document
 from core.ledger.eligibility import check_eligibility
 from core.ledger.limits import apply_restore
 from core.notifications.service import record_in_app
+from core.policy.loader import load_default_policy
 from core.reviews.service import NewDecision, cancel_open_tasks, create_task, record_decision
 from core.settings import Settings
 
@@ -76,25 +79,39 @@ class AppealActivities:
                 ),
             )
 
+    @activity.defn(name="prepare_checklist")
+    def prepare_checklist(self, ref: AppealRef) -> ChecklistResult:
+        with session_scope(self._engine) as session:
+            appeal = get_appeal(session, ref.appeal_id)
+            items = prepare_checklist(session, appeal, load_default_policy(), _today())
+            return ChecklistResult(
+                required=[item.doc_type for item in items if item.required],
+                missing=missing_types(session, ref.appeal_id),
+            )
+
     @activity.defn(name="verify_document")
     def verify_document(self, inp: VerifyDocumentInput) -> DocumentVerdict:
-        with session_scope(self._engine) as session:
-            document = verify_document(
-                session,
-                self._s3,
-                self._settings,
-                appeal_id=inp.appeal_id,
-                document_id=inp.document_id,
-            )
-            return DocumentVerdict(
-                document_id=document.id,
-                doc_type=document.doc_type,
-                accepted=document.state == "ACCEPTED",
-                rejection_code=(document.flags[0]["code"] if document.flags else None)
-                if document.state == "REJECTED"
-                else None,
-                rejection_reason=document.rejection_reason,
-            )
+        # Slow (S3 read, PDF child process): heartbeat so a dead worker is noticed quickly.
+        activity.heartbeat(inp.document_id)
+        outcome = verify_document(
+            self._engine,
+            self._s3,
+            self._settings,
+            appeal_id=inp.appeal_id,
+            document_id=inp.document_id,
+            today=_today(),
+        )
+        return DocumentVerdict(
+            document_id=outcome.document_id,
+            doc_type=outcome.doc_type,
+            accepted=outcome.accepted,
+            rejection_code=outcome.rejection_code,
+            rejection_reason=outcome.rejection_reason,
+            rejection_reason_zh=outcome.rejection_reason_zh,
+            flags=outcome.flags,
+            checklist_complete=outcome.checklist_complete,
+            missing=outcome.missing,
+        )
 
     @activity.defn(name="assess_appeal")
     def assess_appeal(self, inp: AssessInput) -> AssessmentResult:
@@ -116,7 +133,7 @@ class AppealActivities:
     def create_review_task(self, inp: CreateReviewTaskInput) -> ReviewTaskRef:
         with session_scope(self._engine) as session:
             task = create_task(
-                session, appeal_id=inp.appeal_id, round_no=inp.round, due_at=inp.due_at
+                session, task_id=inp.task_id, appeal_id=inp.appeal_id, round_no=inp.round, due_at=inp.due_at
             )
             return ReviewTaskRef(task_id=task.id, due_at=task.due_at)
 
@@ -163,13 +180,12 @@ class AppealActivities:
     def notify_customer(self, inp: NotifyInput) -> None:
         with session_scope(self._engine) as session:
             appeal = get_appeal(session, inp.appeal_id)
-            record_in_app(
-                session, appeal=appeal, event=inp.event, sequence=inp.sequence, context=inp.context
-            )
+            record_in_app(session, appeal=appeal, event=inp.event, sequence=inp.sequence, context=inp.context)
 
     def all(self) -> list[Any]:
         return [
             self.check_eligibility,
+            self.prepare_checklist,
             self.project_transition,
             self.verify_document,
             self.assess_appeal,

@@ -44,6 +44,15 @@ class DocumentVerdict(BaseModel):
     accepted: bool
     rejection_code: str | None = None
     rejection_reason: str | None = None
+    rejection_reason_zh: str | None = None
+    flags: list[str] = Field(default_factory=list)
+    checklist_complete: bool = False
+    missing: list[str] = Field(default_factory=list)
+
+
+class ChecklistResult(BaseModel):
+    required: list[str]
+    missing: list[str]
 
 
 class AssessInput(BaseModel):
@@ -59,6 +68,7 @@ class AssessmentResult(BaseModel):
 
 
 class CreateReviewTaskInput(BaseModel):
+    task_id: str
     appeal_id: str
     round: int
     due_at: datetime

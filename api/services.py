@@ -14,6 +14,7 @@ from sqlmodel import col, select
 from api.schemas.appeals import (
     AppealDetail,
     AppealSummary,
+    ChecklistItemPublic,
     DecisionPublic,
     DocumentPublic,
     TimelineEntry,
@@ -23,6 +24,7 @@ from core.appeals.service import NewAppeal, create_appeal, get_appeal, mark_work
 from core.auth import Principal
 from core.db import session_scope
 from core.db.case_tables import Appeal, AppealEvent, Document
+from core.documents.checklist import checklist
 from core.documents.types import DocumentType
 from core.errors import Conflict, InvalidInput, UnsupportedMediaType
 from core.reviews.service import get_task, latest_decision
@@ -85,6 +87,10 @@ def appeal_detail(engine: Engine, appeal_id: str, customer_id: str | None) -> Ap
             closed_at=appeal.closed_at,
             workflow_id=appeal.workflow_id,
             timeline=[TimelineEntry.model_validate(e, from_attributes=True) for e in events],
+            checklist=[
+                ChecklistItemPublic.model_validate(item, from_attributes=True)
+                for item in checklist(session, appeal_id)
+            ],
             documents=[DocumentPublic.model_validate(d, from_attributes=True) for d in documents],
             decision=DecisionPublic.model_validate(decision, from_attributes=True)
             if decision

@@ -12,6 +12,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from core.appeals.timing import collection_timing
 from core.db.case_tables import Appeal
 from core.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
 from core.notifications.rendering import format_money
@@ -57,12 +58,14 @@ class TemporalGateway:
 
     async def start_appeal(self, appeal: Appeal) -> None:
         client = await self.client()
+        timing = collection_timing(self._settings)
         inp = AppealInput(
             appeal_id=appeal.id,
             customer_id=appeal.customer_id,
             account_id=appeal.account_id,
             requested_limit_minor=appeal.requested_limit_minor,
-            document_deadline=self._settings.document_deadline,
+            document_deadline=timing.deadline,
+            document_reminders=list(timing.reminders),
             review_due=self._settings.review_due,
         )
         try:

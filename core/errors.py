@@ -70,3 +70,9 @@ class ServiceUnavailable(DomainError):
     status_code = 503
     code = "service_unavailable"
     title = "Service unavailable"
+
+
+class Gone(DomainError):
+    status_code = 410
+    code = "gone"
+    title = "Gone"

@@ -53,8 +53,15 @@ class Settings(BaseSettings):
     jwt_ttl: timedelta = timedelta(hours=12)
 
     document_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
-    document_deadline: timedelta = timedelta(days=7)
+    # Short on purpose: a leaked presigned POST or download link is useless minutes later.
+    presigned_upload_expiry: timedelta = timedelta(minutes=10)
+    download_link_expiry: timedelta = timedelta(minutes=5)
+    # Collection deadline and reminders come from the policy file; these override it (tests).
+    document_deadline: timedelta | None = None
+    document_reminders: list[timedelta] | None = None
     review_due: timedelta = timedelta(hours=24)
+    pdf_child_memory_bytes: int = 256 * 1024 * 1024
+    pdf_child_timeout_seconds: float = 5.0
     # Automated rule of the walking skeleton: see core/checks.py.
     auto_approve_min_on_time_ratio: float = 0.9
     auto_approve_max_worst_dpd: int = 30

@@ -29,9 +29,7 @@ class AppealStatus(StrEnum):
 S = AppealStatus
 
 # Statuses after which nothing more happens to the appeal.
-CLOSED_STATUSES: frozenset[AppealStatus] = frozenset(
-    {S.INELIGIBLE, S.EXPIRED, S.CLOSED, S.WITHDRAWN}
-)
+CLOSED_STATUSES: frozenset[AppealStatus] = frozenset({S.INELIGIBLE, S.EXPIRED, S.CLOSED, S.WITHDRAWN})
 
 # A decision has been taken; the workflow is applying or announcing it. Not withdrawable.
 DECIDED_STATUSES: frozenset[AppealStatus] = frozenset(
@@ -54,9 +52,7 @@ ALLOWED_TRANSITIONS: dict[AppealStatus, frozenset[AppealStatus]] = {
     ),
     S.INFO_REQUESTED: frozenset({S.AWAITING_DOCUMENTS}),
     S.PENDING_SECOND_REVIEW: frozenset({S.IN_SECOND_REVIEW}),
-    S.IN_SECOND_REVIEW: frozenset(
-        {S.PENDING_SECOND_REVIEW, S.APPROVED, S.PARTIALLY_APPROVED, S.DECLINED}
-    ),
+    S.IN_SECOND_REVIEW: frozenset({S.PENDING_SECOND_REVIEW, S.APPROVED, S.PARTIALLY_APPROVED, S.DECLINED}),
     S.AUTO_APPROVED: frozenset({S.LIMIT_APPLIED}),
     S.APPROVED: frozenset({S.LIMIT_APPLIED}),
     S.PARTIALLY_APPROVED: frozenset({S.LIMIT_APPLIED}),

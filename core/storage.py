@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import IO, Any
+from urllib.parse import quote
 
 import boto3
 from botocore.client import Config
@@ -102,15 +104,15 @@ def put_stream(
             "The document store is unreachable; nothing was stored, please retry.",
             code="document_store_unavailable",
         ) from exc
-    return StoredObject(
-        key=key, size=reader.size, sha256=reader.sha256.hexdigest(), head=reader.head
-    )
+    return StoredObject(key=key, size=reader.size, sha256=reader.sha256.hexdigest(), head=reader.head)
 
 
 @dataclass(frozen=True)
 class ObjectInfo:
     size: int
     content_type: str | None
+    last_modified: datetime | None = None
+    server_side_encryption: str | None = None
 
 
 def head_object(client: Any, bucket: str, key: str) -> ObjectInfo | None:
@@ -120,14 +122,77 @@ def head_object(client: Any, bucket: str, key: str) -> ObjectInfo | None:
         if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
             return None
         raise
-    return ObjectInfo(size=int(response["ContentLength"]), content_type=response.get("ContentType"))
+    return ObjectInfo(
+        size=int(response["ContentLength"]),
+        content_type=response.get("ContentType"),
+        last_modified=response.get("LastModified"),
+        server_side_encryption=response.get("ServerSideEncryption"),
+    )
 
 
-def iter_object(
-    client: Any, bucket: str, key: str, chunk_size: int = 1024 * 1024
-) -> Iterator[bytes]:
+def iter_object(client: Any, bucket: str, key: str, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
     body = client.get_object(Bucket=bucket, Key=key)["Body"]
     try:
         yield from body.iter_chunks(chunk_size)
     finally:
         body.close()
+
+
+def presigned_post(
+    client: Any,
+    settings: Settings,
+    *,
+    key: str,
+    content_type: str,
+    max_bytes: int,
+    expires: timedelta,
+) -> dict[str, Any]:
+    """A browser-ready POST policy for exactly one object: this key, this Content-Type, a size
+    between 1 byte and `max_bytes`, and server-side encryption when the settings ask for it.
+
+    Stores that do not enforce POST policies (moto) accept anything, so the object is
+    re-checked after upload; the policy is what protects production.
+    """
+    fields: dict[str, str] = {"Content-Type": content_type}
+    conditions: list[Any] = [
+        {"Content-Type": content_type},
+        ["content-length-range", 1, max_bytes],
+    ]
+    if settings.s3_server_side_encryption:
+        fields["x-amz-server-side-encryption"] = settings.s3_server_side_encryption
+        conditions.append({"x-amz-server-side-encryption": settings.s3_server_side_encryption})
+    # boto3 adds the exact `bucket` and `key` conditions itself.
+    post = client.generate_presigned_post(
+        Bucket=settings.s3_bucket,
+        Key=key,
+        Fields=fields,
+        Conditions=conditions,
+        ExpiresIn=max(1, int(expires.total_seconds())),
+    )
+    return {"url": post["url"], "fields": dict(post["fields"])}
+
+
+def content_disposition(filename: str, disposition: str = "attachment") -> str:
+    """RFC 6266: an ASCII `filename` fallback plus `filename*` (RFC 8187) for other names."""
+    # No path parts, quotes, backslashes or control characters reach the header.
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if ch.isprintable() and ch not in '"') or "document"
+    fallback = name.encode("ascii", "replace").decode("ascii").replace("?", "_")
+    if fallback == name:
+        return f'{disposition}; filename="{name}"'
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+def presigned_get(client: Any, settings: Settings, *, key: str, filename: str, expires: timedelta) -> str:
+    """A short-lived download link that makes browsers save the file, never render it inline
+    (an uploaded HTML or SVG must not run in anyone's session)."""
+    url: str = client.generate_presigned_url(
+        "get_object",
+        Params={
+            "Bucket": settings.s3_bucket,
+            "Key": key,
+            "ResponseContentDisposition": content_disposition(filename),
+        },
+        ExpiresIn=max(1, int(expires.total_seconds())),
+    )
+    return url

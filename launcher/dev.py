@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -61,7 +62,7 @@ def _iso_duration(value: timedelta) -> str:
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """What the API and worker processes need to find the parts this stack started."""
-    return {
+    env = {
         "APPEALS_ENVIRONMENT": settings.environment.value,
         "APPEALS_DATA_DIR": str(settings.data_dir),
         "APPEALS_DATABASE_URL": settings.effective_database_url,
@@ -73,9 +74,13 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "APPEALS_API_HOST": settings.api_host,
         "APPEALS_API_PORT": str(settings.api_port),
         "APPEALS_JWT_SECRET": settings.jwt_secret,
-        "APPEALS_DOCUMENT_DEADLINE": _iso_duration(settings.document_deadline),
         "APPEALS_REVIEW_DUE": _iso_duration(settings.review_due),
     }
+    if settings.document_deadline is not None:
+        env["APPEALS_DOCUMENT_DEADLINE"] = _iso_duration(settings.document_deadline)
+    if settings.document_reminders is not None:
+        env["APPEALS_DOCUMENT_REMINDERS"] = json.dumps([_iso_duration(r) for r in settings.document_reminders])
+    return env
 
 
 @dataclass

@@ -35,6 +35,7 @@ def make_customer(
     days_past_due: tuple[int, ...] = (0,) * 12,
     unpaid_minor: int = 0,
     locale: str = "en",
+    declared_monthly_income_minor: int | None = 1_500_000,
     today: date | None = None,
 ) -> LedgerCustomer:
     """days_past_due: one monthly bill per entry, oldest first.
@@ -43,7 +44,15 @@ def make_customer(
     n = next(_ids)
     customer_id, account_id = f"tc-{n}-{id(engine) % 10_000}", f"ta-{n}-{id(engine) % 10_000}"
     with session_scope(engine) as session:
-        session.add(Customer(id=customer_id, name=f"Test Customer {n}", locale=locale))
+        session.add(
+            Customer(
+                id=customer_id,
+                name=f"Test Customer {n}",
+                locale=locale,
+                declared_monthly_income_minor=declared_monthly_income_minor,
+                employer="ACME Ltd",
+            )
+        )
         session.flush()
         session.add(
             CreditAccount(

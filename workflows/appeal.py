@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
         ApplyLimitInput,
         AssessInput,
         AssessmentResult,
+        ChecklistResult,
         CreateReviewTaskInput,
         DocumentVerdict,
         EligibilityResult,
@@ -69,6 +70,7 @@ class AppealWorkflow:
         self._notice_seq = 0
         self._pending_documents: list[str] = []
         self._accepted_documents: list[str] = []
+        self._missing: list[str] = []
         self._open_task_id: str | None = None
         self._deciding = False
         self._decision: ReviewDecision | None = None
@@ -106,9 +108,17 @@ class AppealWorkflow:
             return self._result()
 
         self._raise_if_withdrawn()
-        await self._transition(S.AWAITING_DOCUMENTS)
-        await self._notify("appeal_received", deadline_days=inp.document_deadline.days)
-        if not await self._collect_documents(inp.document_deadline):
+        checklist: ChecklistResult = await self._activity(
+            AppealActivities.prepare_checklist, AppealRef(appeal_id=inp.appeal_id)
+        )
+        self._missing = checklist.missing
+        await self._transition(S.AWAITING_DOCUMENTS, details={"required": checklist.required})
+        await self._notify(
+            "appeal_received",
+            deadline_days=max(inp.document_deadline.days, 1),
+            required=checklist.required,
+        )
+        if not await self._collect_documents(inp.document_deadline, inp.document_reminders):
             await self._transition(S.EXPIRED, reason="The document deadline passed.")
             await self._notify("expired")
             return self._result()
@@ -135,20 +145,28 @@ class AppealWorkflow:
         assert decision.approved_limit_minor is not None
         return await self._apply_and_close(decision.approved_limit_minor)
 
-    async def _collect_documents(self, deadline: timedelta) -> bool:
-        """Verifies each uploaded document until one is accepted or the deadline passes."""
-        deadline_at = workflow.now() + deadline
-        while not self._accepted_documents:
-            remaining = deadline_at - workflow.now()
-            if remaining <= timedelta(0):
+    async def _collect_documents(self, deadline: timedelta, reminders: list[timedelta]) -> bool:
+        """Verifies each upload until every required item is accepted (True) or the deadline
+        passes (False), reminding the customer of what is missing at the reminder points."""
+        started = workflow.now()
+        deadline_at = started + deadline
+        pending_reminders = sorted(started + offset for offset in reminders)
+        while self._missing:
+            now = workflow.now()
+            if now >= deadline_at:
                 return False
+            wake_at = min([deadline_at, *pending_reminders[:1]])
             try:
                 await workflow.wait_condition(
                     lambda: bool(self._pending_documents) or self._withdraw is not None,
-                    timeout=remaining,
+                    timeout=max(wake_at - now, timedelta(milliseconds=1)),
                 )
             except TimeoutError:
-                return False
+                if pending_reminders and workflow.now() >= pending_reminders[0]:
+                    pending_reminders.pop(0)
+                    days_left = max((deadline_at - workflow.now()).days, 0)
+                    await self._notify("documents_reminder", missing=self._missing, days_left=days_left)
+                continue
             self._raise_if_withdrawn()
             while self._pending_documents:
                 document_id = self._pending_documents.pop(0)
@@ -157,22 +175,35 @@ class AppealWorkflow:
                     VerifyDocumentInput(appeal_id=self._inp.appeal_id, document_id=document_id),
                     timeout=VERIFY_TIMEOUT,
                 )
+                self._missing = verdict.missing
                 if verdict.accepted:
                     self._accepted_documents.append(document_id)
+                else:
+                    await self._notify(
+                        "document_rejected",
+                        doc_type=verdict.doc_type,
+                        reason_en=verdict.rejection_reason,
+                        reason_zh=verdict.rejection_reason_zh,
+                        document_id=document_id,
+                    )
         return True
 
     async def _manual_review(self, inp: AppealInput, round_no: int) -> ReviewDecision:
-        await self._transition(S.PENDING_REVIEW)
-        task = await self._activity(
+        # The task id is chosen here, before the task row exists, so a reviewer who sees the
+        # task in the queue can never be told by the validator that it is not open.
+        task_id = str(workflow.uuid4())
+        self._open_task_id = task_id
+        await self._activity(
             AppealActivities.create_review_task,
             CreateReviewTaskInput(
-                appeal_id=inp.appeal_id, round=round_no, due_at=workflow.now() + inp.review_due
+                task_id=task_id,
+                appeal_id=inp.appeal_id,
+                round=round_no,
+                due_at=workflow.now() + inp.review_due,
             ),
         )
-        self._open_task_id = task.task_id
-        await workflow.wait_condition(
-            lambda: self._decision is not None or self._withdraw is not None
-        )
+        await self._transition(S.PENDING_REVIEW)
+        await workflow.wait_condition(lambda: self._decision is not None or self._withdraw is not None)
         if self._decision is None:
             self._raise_if_withdrawn()
         assert self._decision is not None
@@ -195,9 +226,7 @@ class AppealWorkflow:
 
     async def _close_withdrawn(self) -> AppealResult:
         assert self._withdraw is not None
-        await self._activity(
-            AppealActivities.cancel_review_tasks, AppealRef(appeal_id=self._inp.appeal_id)
-        )
+        await self._activity(AppealActivities.cancel_review_tasks, AppealRef(appeal_id=self._inp.appeal_id))
         self._open_task_id = None
         await self._transition(
             S.WITHDRAWN, actor=self._withdraw.requested_by, reason=self._withdraw.reason or None
@@ -227,6 +256,8 @@ class AppealWorkflow:
             self._deciding = False
 
     async def _record_decision(self, decision: ReviewDecision) -> DecisionAccepted:
+        # The task row can be seen a moment before the main path has recorded PENDING_REVIEW.
+        await workflow.wait_condition(lambda: self._status in (S.PENDING_REVIEW, S.IN_REVIEW))
         outcome_status = self._status_for(decision)
         # Deciding an unclaimed task claims it implicitly (explicit claims come with the queue).
         await self._transition(
@@ -256,9 +287,7 @@ class AppealWorkflow:
         )
         self._open_task_id = None
         self._decision = decision
-        return DecisionAccepted(
-            status=outcome_status, approved_limit_minor=decision.approved_limit_minor
-        )
+        return DecisionAccepted(status=outcome_status, approved_limit_minor=decision.approved_limit_minor)
 
     @decide.validator
     def _validate_decision(self, decision: ReviewDecision) -> None:

@@ -16,6 +16,7 @@ class AppealInput(BaseModel):
     account_id: str
     requested_limit_minor: int
     document_deadline: timedelta = timedelta(days=7)
+    document_reminders: list[timedelta] = Field(default_factory=list)
     review_due: timedelta = timedelta(hours=24)
 
 

@@ -38,8 +38,22 @@ class DocumentPublic(BaseModel):
     size_bytes: int | None
     sha256: str | None
     state: str
+    rejection_code: str | None = None
     rejection_reason: str | None
+    rejection_reason_zh: str | None = None
+    duplicate_of: str | None = None
     created_at: datetime
+
+
+class ChecklistItemPublic(BaseModel):
+    doc_type: str
+    required: bool
+    reasons: list[str]
+    min_full_months: int | None
+    state: str
+    document_id: str | None
+    rejection_reason: str | None
+    rejection_reason_zh: str | None
 
 
 class DecisionPublic(BaseModel):
@@ -68,6 +82,7 @@ class AppealDetail(AppealSummary):
     closed_at: datetime | None
     workflow_id: str
     timeline: list[TimelineEntry]
+    checklist: list[ChecklistItemPublic]
     documents: list[DocumentPublic]
     decision: DecisionPublic | None
 

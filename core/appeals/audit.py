@@ -87,9 +87,7 @@ def verify_chain(events: list[AppealEvent]) -> ChainBreak | None:
         if event.seq != expected_seq:
             return ChainBreak(event.seq, f"expected event #{expected_seq}, found #{event.seq}")
         if event.prev_hash != prev:
-            return ChainBreak(
-                event.seq, "does not follow the previous event (removed or reordered)"
-            )
+            return ChainBreak(event.seq, "does not follow the previous event (removed or reordered)")
         if event_hash(event) != event.hash:
             return ChainBreak(event.seq, "content changed after it was recorded")
         prev = event.hash

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -14,6 +14,7 @@ from core.status import AppealStatus
 
 
 class DocumentState(StrEnum):
+    AWAITING_UPLOAD = "AWAITING_UPLOAD"  # presigned POST issued, not completed yet
     UPLOADED = "UPLOADED"
     VERIFYING = "VERIFYING"
     ACCEPTED = "ACCEPTED"
@@ -109,11 +110,63 @@ class Document(SQLModel, table=True):
     sniffed_type: str | None = Field(default=None, max_length=40)
     state: DocumentState = DocumentState.UPLOADED
     rejection_reason: str | None = Field(default=None, max_length=500)
-    flags: list[dict[str, Any]] = Field(
-        default_factory=list, sa_column=Column(JSON, nullable=False)
-    )
+    # Red flags found by verification (code, severity, en, zh-CN).
+    flags: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    rejection_code: str | None = Field(default=None, max_length=60)
+    rejection_reason_zh: str | None = Field(default=None, max_length=500)
+    upload_method: str = Field(default="multipart", max_length=20)
+    upload_expires_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    duplicate_of: str | None = Field(default=None, max_length=36)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
     verified_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+
+
+class ChecklistState(StrEnum):
+    MISSING = "MISSING"
+    RECEIVED = "RECEIVED"
+    VERIFYING = "VERIFYING"
+    ACCEPTED = "ACCEPTED"
+    REJECTED = "REJECTED"
+
+
+class ChecklistItem(SQLModel, table=True):
+    """One document the appeal needs, with why, and where its collection stands."""
+
+    __tablename__ = "checklist_item"
+    __table_args__ = (UniqueConstraint("appeal_id", "doc_type", name="uq_checklist_type"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    appeal_id: str = Field(foreign_key="appeal.id", max_length=36)
+    doc_type: str = Field(max_length=40)
+    required: bool = True
+    reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    min_full_months: int | None = None
+    state: ChecklistState = ChecklistState.MISSING
+    document_id: str | None = Field(default=None, max_length=36)
+    rejection_reason: str | None = Field(default=None, max_length=500)
+    rejection_reason_zh: str | None = Field(default=None, max_length=500)
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class StatementTransaction(SQLModel, table=True):
+    """A bank-statement line parsed from an accepted document, for the automated checks."""
+
+    __tablename__ = "statement_transaction"
+    __table_args__ = (
+        Index("ix_statement_txn_appeal", "appeal_id", "posted_on"),
+        UniqueConstraint("document_id", "row", name="uq_statement_txn_row"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    document_id: str = Field(foreign_key="document.id", max_length=36)
+    appeal_id: str = Field(max_length=36)
+    customer_id: str = Field(max_length=64)
+    row: int
+    posted_on: date
+    description: str = Field(max_length=500)
+    amount_minor: int
+    balance_minor: int | None = None
+    counterparty: str | None = Field(default=None, max_length=200)
 
 
 class Assessment(SQLModel, table=True):
@@ -126,9 +179,7 @@ class Assessment(SQLModel, table=True):
     risk_tier: str | None = Field(default=None, max_length=20)
     recommendation: Recommendation
     suggested_limit_minor: int
-    reasons: list[dict[str, Any]] = Field(
-        default_factory=list, sa_column=Column(JSON, nullable=False)
-    )
+    reasons: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     inputs: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
 

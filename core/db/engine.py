@@ -15,16 +15,12 @@ import core.db.case_tables
 import core.db.ledger_tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 
-def make_engine(
-    url: str, *, echo: bool = False, connect_args: dict[str, Any] | None = None
-) -> Engine:
+def make_engine(url: str, *, echo: bool = False, connect_args: dict[str, Any] | None = None) -> Engine:
     if url.startswith("sqlite"):
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(
-            url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30}
-        )
+        engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling defers BEGIN; issue it ourselves so that
         # `BEGIN IMMEDIATE` can be used for writes that must not interleave.

@@ -32,9 +32,7 @@ class Customer(SQLModel, table=True):
     phone: str | None = Field(default=None, max_length=32)
     declared_monthly_income_minor: int | None = None
     employer: str | None = Field(default=None, max_length=200)
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
-    )
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 
 class CreditAccount(SQLModel, table=True):
@@ -78,6 +76,4 @@ class LimitEvent(SQLModel, table=True):
     reason: str = Field(max_length=200)
     source: str = Field(max_length=64)
     appeal_id: str | None = Field(default=None, max_length=36)
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
-    )
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

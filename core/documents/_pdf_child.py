@@ -72,9 +72,7 @@ def _classify(exc: Exception) -> str:
     return "MALFORMED"
 
 
-def _inspect(
-    in_path: str, result_path: str, result: dict[str, Any], max_text: int, max_pages: int
-) -> None:
+def _inspect(in_path: str, result_path: str, result: dict[str, Any], max_text: int, max_pages: int) -> None:
     import pypdf
     from pypdf import PasswordType, PdfReader
 

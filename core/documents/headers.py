@@ -59,9 +59,7 @@ HEADER_ALIASES: Final[dict[Role, tuple[str, ...]]] = {
 }  # fmt: skip
 
 _ALIAS_INDEX: Final[dict[str, tuple[Role, int]]] = {
-    alias: (role, rank)
-    for role, aliases in HEADER_ALIASES.items()
-    for rank, alias in enumerate(aliases)
+    alias: (role, rank) for role, aliases in HEADER_ALIASES.items() for rank, alias in enumerate(aliases)
 }
 # Units and notes in headers: "交易金额(元)", "Amount (CNY)", "余额【人民币】".
 _BRACKETED: Final = re.compile(r"\(.*?\)|\[.*?\]|【.*?】|<.*?>")

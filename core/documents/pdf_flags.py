@@ -177,8 +177,7 @@ def _incremental_flag(count: int, signed: bool) -> RedFlag:
             f"the earlier version is still inside the file and can be compared.{signed_en}"
         ),
         explanation_zh=(
-            f"文件在首次生成后又被修改并保存了 {count} 次，早先的版本仍保存在文件中，可以比对。"
-            f"{signed_zh}"
+            f"文件在首次生成后又被修改并保存了 {count} 次，早先的版本仍保存在文件中，可以比对。{signed_zh}"
         ),
     )
 

@@ -34,8 +34,7 @@ FILE_ARCHIVE: Final = Rejection(
     "FILE_ARCHIVE",
     "This file is a compressed archive (for example .zip, .rar, .docx or .xlsx). Please upload "
     f"each document separately as a {_ACCEPTED_EN} file.",
-    "该文件是压缩包（例如 .zip、.rar、.docx 或 .xlsx），请将每份文件单独以 "
-    f"{_ACCEPTED_ZH} 格式上传。",
+    f"该文件是压缩包（例如 .zip、.rar、.docx 或 .xlsx），请将每份文件单独以 {_ACCEPTED_ZH} 格式上传。",
 )
 FILE_TYPE_NOT_ALLOWED: Final = Rejection(
     "FILE_TYPE_NOT_ALLOWED",
@@ -94,9 +93,7 @@ def file_too_large(max_bytes: int) -> Rejection:
     )
 
 
-def check_upload(
-    content_type: str, head: bytes, size: int, max_bytes: int | None = None
-) -> UploadCheck:
+def check_upload(content_type: str, head: bytes, size: int, max_bytes: int | None = None) -> UploadCheck:
     """Gate an upload on its first bytes (`head`, see sniff.SNIFF_BYTES) and its total size."""
     sniffed = sniff(head)
     if size == 0 or sniffed is SniffedType.EMPTY:

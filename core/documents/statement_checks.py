@@ -54,9 +54,7 @@ def reconcile(
     else:
         ordered = rows
     mismatches, opening, closing = _check(ordered, stated_opening, stated_closing)
-    return Reconciliation(
-        tuple(ordered), tuple(sorted(mismatches, key=lambda m: m.row)), opening, closing
-    )
+    return Reconciliation(tuple(ordered), tuple(sorted(mismatches, key=lambda m: m.row)), opening, closing)
 
 
 def _check(
@@ -116,8 +114,7 @@ def _balance_flag(mismatches: tuple[BalanceMismatch, ...]) -> RedFlag:
         for m in shown
     )
     zh = "；".join(
-        f"第 {m.row} 行：应为 {format_minor(m.expected_minor)}，"
-        f"对账单显示 {format_minor(m.found_minor)}"
+        f"第 {m.row} 行：应为 {format_minor(m.expected_minor)}，对账单显示 {format_minor(m.found_minor)}"
         for m in shown
     )
     more = len(mismatches) - len(shown)

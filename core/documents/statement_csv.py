@@ -144,9 +144,7 @@ def _take_row(
         skipped.append(row)
         return
     counterparty = _cell(record, columns, Role.COUNTERPARTY) or None
-    collected.pending.append(
-        PendingRow(row, raw_date, date_text, description, amount, balance, counterparty)
-    )
+    collected.pending.append(PendingRow(row, raw_date, date_text, description, amount, balance, counterparty))
 
 
 def _is_balance_line(

@@ -138,8 +138,7 @@ def no_transactions() -> StatementParseError:
         "STATEMENT_NO_TRANSACTIONS",
         "We could not find any transactions in this statement. If it is a scanned image, please "
         "upload the bank's electronic statement (CSV or a PDF with selectable text) instead.",
-        "对账单中未找到任何交易记录。如果是扫描件，"
-        "请改为上传银行的电子对账单（CSV 或可选中文字的 PDF）。",
+        "对账单中未找到任何交易记录。如果是扫描件，请改为上传银行的电子对账单（CSV 或可选中文字的 PDF）。",
     )
 
 

@@ -65,9 +65,7 @@ class Collected:
     preamble: str = ""
 
 
-def build_statement(
-    collected: Collected, source: StatementFormat, skipped: list[int]
-) -> ParsedStatement:
+def build_statement(collected: Collected, source: StatementFormat, skipped: list[int]) -> ParsedStatement:
     pending = collected.pending
     if not pending:
         raise no_transactions()
@@ -80,9 +78,7 @@ def build_statement(
         when = to_date(p.raw_date, day_first)
         if when is None or when.year not in _PLAUSIBLE_YEARS:
             raise bad_date(p.row, p.date_text)
-        rows.append(
-            Transaction(when, p.description, p.amount_minor, p.balance_minor, p.counterparty, p.row)
-        )
+        rows.append(Transaction(when, p.description, p.amount_minor, p.balance_minor, p.counterparty, p.row))
     rec = reconcile(rows, collected.opening, collected.closing)
     dates = [tx.date for tx in rec.transactions]
     stated = stated_period(collected.preamble, day_first)

@@ -35,16 +35,12 @@ from core.documents.statement_rows import (
     build_statement,
 )
 
-_MONEY: Final = (
-    r"[-+]?(?:[¥$]\s?)?\(?[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)\.\d{2}\)?-?(?:\s?(?:CR|DR|Cr|Dr))?"
-)
+_MONEY: Final = r"[-+]?(?:[¥$]\s?)?\(?[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)\.\d{2}\)?-?(?:\s?(?:CR|DR|Cr|Dr))?"
 _LINE: Final = re.compile(
     rf"^\s*(?P<date>{DATE_PATTERN})(?:[ T]\d{{1,2}}:\d{{2}}(?::\d{{2}})?)?"
     rf"(?:\s+(?P<desc>.*?))?\s+(?P<amount>{_MONEY})(?:\s+(?P<balance>{_MONEY}))?\s*$"
 )
-_BALANCE_LINE: Final = re.compile(
-    rf"^(?:\s*{DATE_PATTERN})?\s*(?P<label>.*?)[:\s]\s*(?P<money>{_MONEY})\s*$"
-)
+_BALANCE_LINE: Final = re.compile(rf"^(?:\s*{DATE_PATTERN})?\s*(?P<label>.*?)[:\s]\s*(?P<money>{_MONEY})\s*$")
 
 
 def parse_text_statement(text: str) -> ParsedStatement:

@@ -1,98 +1,253 @@
-"""Re-verifies an uploaded object in S3 and records the verdict on the document row.
+"""Re-verifies an uploaded object in S3 and records the verdict.
 
-The store is never trusted to have enforced anything (moto enforces no POST policy), so
-every property is checked again from the stored bytes.
+The store is never trusted to have enforced anything (moto enforces no POST policy), so every
+property is checked again from the stored bytes: existence, size, type sniffed from the bytes
+against the declared type, SHA-256, duplicates, PDF structure (in a sandboxed child process),
+and for bank statements the transactions, running balance and covered period.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
 
-from core.db.case_tables import Document, DocumentState
+from core.db import session_scope
+from core.db.case_tables import ChecklistItem, Document, DocumentState, StatementTransaction
 from core.db.types import utcnow
-from core.documents.sniff import declared_content_type_matches, sniff
-from core.documents.types import Rejection
+from core.documents.checklist import missing_types, record_document_state
+from core.documents.pdf_flags import red_flags as pdf_red_flags
+from core.documents.pdf_inspect import PdfLimits, inspect_pdf
+from core.documents.rejections import check_upload, file_too_large, pdf_rejection
+from core.documents.statement_checks import coverage_gaps, statement_red_flags
+from core.documents.statement_model import ParsedStatement, StatementParseError
+from core.documents.statements import parse_csv_statement, parse_text_statement
+from core.documents.types import DocumentType, RedFlag, Rejection, Severity, SniffedType
 from core.errors import NotFound
 from core.settings import Settings
 from core.storage import head_object, iter_object
 
-MISSING = Rejection(
-    "upload_missing",
+UPLOAD_MISSING = Rejection(
+    "UPLOAD_MISSING",
     "We did not receive the file. Please upload it again.",
     "我们没有收到该文件，请重新上传。",
 )
-EMPTY = Rejection(
-    "file_empty",
-    "The file is empty. Please upload the complete document.",
-    "文件为空，请上传完整的文件。",
+DUPLICATE_ELSEWHERE = RedFlag(
+    "DUPLICATE_OTHER_CUSTOMER",
+    Severity.HIGH,
+    "The same file (identical SHA-256) was submitted by another customer.",
+    "另一位客户提交过完全相同的文件（SHA-256 一致）。",
+)
+IMAGE_STATEMENT = RedFlag(
+    "STATEMENT_NOT_MACHINE_READABLE",
+    Severity.LOW,
+    "The bank statement is an image; a reviewer has to read it.",
+    "银行流水为图片格式，需人工审阅。",
 )
 
 
-def _too_large(limit: int) -> Rejection:
-    mib = limit // (1024 * 1024)
+def _coverage_rejection(gaps: list[Any], months: int) -> Rejection:
+    missing = ", ".join(f"{gap.start.isoformat()} – {gap.end.isoformat()}" for gap in gaps)
     return Rejection(
-        "file_too_large",
-        f"The file is larger than {mib} MiB. Please upload a smaller file or split it.",
-        f"文件超过 {mib} MiB，请上传较小的文件或拆分后上传。",
+        "STATEMENT_PERIOD_SHORT",
+        f"The statement must cover the last {months} full months; it does not cover {missing}. "
+        "Please upload a statement for the whole period.",
+        f"对账单需覆盖最近 {months} 个完整自然月，缺少 {missing}，请上传覆盖完整期间的对账单。",
     )
 
 
-def _type_mismatch(declared: str, sniffed: str) -> Rejection:
-    return Rejection(
-        "type_mismatch",
-        f"The file is not a valid {declared} (its content looks like {sniffed}). "
-        "Please upload a PDF, PNG, JPEG or CSV file.",
-        f"文件内容与声明的类型 {declared} 不符（实际为 {sniffed}），"
-        "请上传 PDF、PNG、JPEG 或 CSV 文件。",
-    )
+@dataclass
+class Inspection:
+    """What the bytes say, before the database is consulted."""
+
+    size: int
+    sha256: str | None = None
+    sniffed: SniffedType | None = None
+    rejection: Rejection | None = None
+    flags: list[RedFlag] = field(default_factory=list)
+    statement: ParsedStatement | None = None
+
+
+def inspect_object(
+    s3: Any, settings: Settings, document: Document, *, today: date, statement_months: int | None
+) -> Inspection:
+    info = head_object(s3, settings.s3_bucket, document.s3_key)
+    if info is None:
+        return Inspection(size=0, rejection=UPLOAD_MISSING)
+    if info.size > settings.document_max_bytes:
+        # Never read an oversize object: the store did not enforce the presigned limit.
+        return Inspection(size=info.size, rejection=file_too_large(settings.document_max_bytes))
+    digest, chunks = hashlib.sha256(), []
+    for chunk in iter_object(s3, settings.s3_bucket, document.s3_key):
+        digest.update(chunk)
+        chunks.append(chunk)
+    data = b"".join(chunks)
+    result = Inspection(size=len(data), sha256=digest.hexdigest())
+    upload = check_upload(document.declared_content_type, data[:8192], len(data), settings.document_max_bytes)
+    result.sniffed = upload.sniffed
+    if upload.rejection is not None:
+        result.rejection = upload.rejection
+        return result
+
+    text: str | None = None
+    if upload.sniffed is SniffedType.PDF:
+        report = inspect_pdf(
+            data,
+            PdfLimits(
+                memory_bytes=settings.pdf_child_memory_bytes,
+                timeout_seconds=settings.pdf_child_timeout_seconds,
+            ),
+        )
+        result.flags += pdf_red_flags(report)
+        result.rejection = pdf_rejection(report)
+        if result.rejection is not None:
+            return result
+        text = report.text
+
+    if document.doc_type == DocumentType.BANK_STATEMENT:
+        _inspect_statement(result, data, text, today=today, months=statement_months)
+    return result
+
+
+def _inspect_statement(
+    result: Inspection, data: bytes, pdf_text: str | None, *, today: date, months: int | None
+) -> None:
+    if result.sniffed in (SniffedType.PNG, SniffedType.JPEG):
+        result.flags.append(IMAGE_STATEMENT)
+        return
+    try:
+        parsed = parse_text_statement(pdf_text) if pdf_text is not None else parse_csv_statement(data)
+    except StatementParseError as exc:
+        result.rejection = exc.rejection
+        return
+    result.statement = parsed
+    result.flags += statement_red_flags(parsed)
+    if months:
+        gaps = coverage_gaps(parsed, months, today)
+        if gaps:
+            result.rejection = _coverage_rejection(gaps, months)
+
+
+@dataclass(frozen=True)
+class VerificationOutcome:
+    document_id: str
+    doc_type: str
+    accepted: bool
+    rejection_code: str | None
+    rejection_reason: str | None
+    rejection_reason_zh: str | None
+    flags: list[str]
+    checklist_complete: bool
+    missing: list[str]
 
 
 def verify_document(
-    session: Session, s3: Any, settings: Settings, *, appeal_id: str, document_id: str
-) -> Document:
+    engine: Engine, s3: Any, settings: Settings, *, appeal_id: str, document_id: str, today: date
+) -> VerificationOutcome:
+    """Three short units of work: claim the document, inspect it without holding a
+    transaction, record the verdict. A retry after a recorded verdict returns it."""
+    with session_scope(engine) as session:
+        document = _load(session, appeal_id, document_id)
+        if document.state not in (DocumentState.ACCEPTED, DocumentState.REJECTED):
+            document.state = DocumentState.VERIFYING
+            session.add(document)
+            record_document_state(session, document)
+        item = session.exec(
+            select(ChecklistItem).where(
+                ChecklistItem.appeal_id == appeal_id, ChecklistItem.doc_type == document.doc_type
+            )
+        ).first()
+        months = item.min_full_months if item else None
+    if document.state == DocumentState.VERIFYING:
+        inspection = inspect_object(s3, settings, document, today=today, statement_months=months)
+        with session_scope(engine) as session:
+            document = _load(session, appeal_id, document_id)
+            if document.state == DocumentState.VERIFYING:
+                _record(session, document, inspection)
+    with session_scope(engine, read_only=True) as session:
+        document = _load(session, appeal_id, document_id)
+        missing = missing_types(session, appeal_id)
+    return VerificationOutcome(
+        document_id=document.id,
+        doc_type=document.doc_type,
+        accepted=document.state == DocumentState.ACCEPTED,
+        rejection_code=document.rejection_code,
+        rejection_reason=document.rejection_reason,
+        rejection_reason_zh=document.rejection_reason_zh,
+        flags=[flag["code"] for flag in document.flags],
+        checklist_complete=not missing,
+        missing=missing,
+    )
+
+
+def _load(session: Session, appeal_id: str, document_id: str) -> Document:
     document = session.get(Document, document_id)
     if document is None or document.appeal_id != appeal_id:
         raise NotFound(f"Document {document_id} was not found.", code="document_not_found")
-    if document.state in (DocumentState.ACCEPTED, DocumentState.REJECTED):
-        return document  # a retried activity: the verdict stands
-
-    rejection = _check_object(s3, settings, document)
-    document.verified_at = utcnow()
-    if rejection is None:
-        document.state = DocumentState.ACCEPTED
-    else:
-        document.state = DocumentState.REJECTED
-        document.rejection_reason = rejection.message_en
-        document.flags = [
-            *document.flags,
-            {"code": rejection.code, "en": rejection.message_en, "zh-CN": rejection.message_zh},
-        ]
-    session.add(document)
-    session.flush()
     return document
 
 
-def _check_object(s3: Any, settings: Settings, document: Document) -> Rejection | None:
-    info = head_object(s3, settings.s3_bucket, document.s3_key)
-    if info is None:
-        return MISSING
-    document.size_bytes = info.size
-    if info.size == 0:
-        return EMPTY
-    if info.size > settings.document_max_bytes:
-        return _too_large(settings.document_max_bytes)
-    digest = hashlib.sha256()
-    head = b""
-    for chunk in iter_object(s3, settings.s3_bucket, document.s3_key):
-        if len(head) < 8192:
-            head += chunk[: 8192 - len(head)]
-        digest.update(chunk)
-    document.sha256 = digest.hexdigest()
-    sniffed = sniff(head)
-    document.sniffed_type = sniffed.value
-    if not declared_content_type_matches(document.declared_content_type, sniffed):
-        return _type_mismatch(document.declared_content_type, sniffed.value)
-    return None
+def _flag_row(flag: RedFlag) -> dict[str, str]:
+    return {
+        "code": flag.code,
+        "severity": flag.severity.value,
+        "en": flag.explanation_en,
+        "zh-CN": flag.explanation_zh,
+    }
+
+
+def _record(session: Session, document: Document, inspection: Inspection) -> None:
+    document.size_bytes = inspection.size
+    document.sha256 = inspection.sha256
+    document.sniffed_type = inspection.sniffed.value if inspection.sniffed else None
+    document.verified_at = utcnow()
+    flags = list(inspection.flags)
+    if inspection.rejection is None and inspection.sha256 is not None:
+        same_file = session.exec(
+            select(Document).where(
+                Document.sha256 == inspection.sha256,
+                col(Document.id) != document.id,
+                Document.state != DocumentState.REJECTED,
+            )
+        ).all()
+        if any(other.customer_id != document.customer_id for other in same_file):
+            flags.append(DUPLICATE_ELSEWHERE)
+        resent = [
+            o for o in same_file if o.appeal_id == document.appeal_id and o.state == DocumentState.ACCEPTED
+        ]
+        if resent:
+            # The same customer sent the same file again: keep one copy of its evidence.
+            document.duplicate_of = resent[0].id
+    document.flags = [_flag_row(flag) for flag in flags]
+    if inspection.rejection is not None:
+        document.state = DocumentState.REJECTED
+        document.rejection_code = inspection.rejection.code
+        document.rejection_reason = inspection.rejection.message_en
+        document.rejection_reason_zh = inspection.rejection.message_zh
+    else:
+        document.state = DocumentState.ACCEPTED
+        if inspection.statement is not None and document.duplicate_of is None:
+            _store_transactions(session, document, inspection.statement)
+    session.add(document)
+    record_document_state(session, document)
+
+
+def _store_transactions(session: Session, document: Document, statement: ParsedStatement) -> None:
+    session.add_all(
+        StatementTransaction(
+            document_id=document.id,
+            appeal_id=document.appeal_id,
+            customer_id=document.customer_id,
+            row=index,
+            posted_on=tx.date,
+            description=tx.description[:500],
+            amount_minor=tx.amount_minor,
+            balance_minor=tx.balance_minor,
+            counterparty=tx.counterparty[:200] if tx.counterparty else None,
+        )
+        for index, tx in enumerate(statement.transactions, start=1)
+    )

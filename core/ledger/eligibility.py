@@ -26,9 +26,7 @@ class Eligibility:
 
 def overdue_balance_minor(session: Session, account_id: str, today: date) -> int:
     """What is still unpaid on bills whose due date has passed."""
-    bills = session.exec(
-        select(Bill).where(Bill.account_id == account_id, Bill.due_date < today)
-    ).all()
+    bills = session.exec(select(Bill).where(Bill.account_id == account_id, Bill.due_date < today)).all()
     return sum(bill.outstanding_minor for bill in bills)
 
 
@@ -45,9 +43,7 @@ def check_eligibility(session: Session, account_id: str, today: date) -> Eligibi
         reason = f"The account is {status.value}; only frozen or reduced limits can be appealed."
     elif owed > 0:
         reason_code = "overdue_balance_outstanding"
-        reason = (
-            f"An overdue balance of {owed / 100:.2f} is still unpaid; repay it before appealing."
-        )
+        reason = f"An overdue balance of {owed / 100:.2f} is still unpaid; repay it before appealing."
     return Eligibility(
         eligible=reason_code is None,
         reason_code=reason_code,

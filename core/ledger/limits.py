@@ -20,9 +20,7 @@ class AppliedLimit:
     newly_applied: bool
 
 
-def apply_restore(
-    session: Session, *, appeal_id: str, account_id: str, new_limit_minor: int
-) -> AppliedLimit:
+def apply_restore(session: Session, *, appeal_id: str, account_id: str, new_limit_minor: int) -> AppliedLimit:
     """Writes a RESTORE limit event referencing the appeal and sets the account's limit.
 
     The unique appeal_id on limit_event makes a retry (or a concurrent duplicate) find the

@@ -23,9 +23,7 @@ class RepaymentRecord:
         return None if self.bills_due == 0 else self.bills_on_time / self.bills_due
 
 
-def repayment_record(
-    session: Session, account_id: str, today: date, months: int = 12
-) -> RepaymentRecord:
+def repayment_record(session: Session, account_id: str, today: date, months: int = 12) -> RepaymentRecord:
     window_start = today - timedelta(days=round(months * 365.25 / 12))
     bills = session.exec(
         select(Bill).where(

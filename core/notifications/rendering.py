@@ -20,6 +20,20 @@ def format_money(minor: int, currency: str = "CNY") -> str:
     return f"{symbol}{amount:,.2f}"
 
 
+_DOCUMENT_LABELS = {
+    "BANK_STATEMENT": ("bank statement covering the last 3 full months", "近3个完整自然月的银行流水"),
+    "INCOME_PROOF": ("proof of income", "收入证明"),
+    "CREDIT_REPORT": ("credit report", "个人信用报告"),
+    "EMPLOYMENT_PROOF": ("proof of employment", "在职证明"),
+    "OTHER": ("other document", "其他材料"),
+}
+
+
+def document_label(code: str, locale: str) -> str:
+    en, zh = _DOCUMENT_LABELS.get(code, (code, code))
+    return zh if locale.startswith("zh") else en
+
+
 @lru_cache
 def environment() -> Environment:
     env = Environment(
@@ -30,6 +44,7 @@ def environment() -> Environment:
         keep_trailing_newline=True,
     )
     env.filters["money"] = format_money
+    env.filters["doc_label"] = document_label
     return env
 
 
@@ -46,9 +61,7 @@ def pick_locale(locale: str | None) -> str:
 
 
 def render_notice(channel: str, event: str, locale: str, context: dict[str, Any]) -> RenderedNotice:
-    template = environment().get_template(
-        f"notifications/{channel}/{event}.{pick_locale(locale)}.j2"
-    )
+    template = environment().get_template(f"notifications/{channel}/{event}.{pick_locale(locale)}.j2")
     module = template.make_module(context)
     subject = str(module.subject).strip()  # type: ignore[attr-defined]
     return RenderedNotice(subject=subject, body=str(module).strip())

@@ -49,9 +49,7 @@ RATIO_PLACES = Decimal("0.0001")
 DECIMAL_CONTEXT = Context(prec=28, rounding=ROUND_HALF_EVEN)
 
 # Strict bool/int so that a stored Decimal such as "1.0000" does not come back as True or 1.
-CharacteristicValue: TypeAlias = (
-    Annotated[bool, Strict()] | Annotated[int, Strict()] | Decimal | None
-)
+CharacteristicValue: TypeAlias = Annotated[bool, Strict()] | Annotated[int, Strict()] | Decimal | None
 
 # --------------------------------------------------------------------------------------------
 # Calendar helpers
@@ -122,9 +120,7 @@ def late_bill_count(bills: Iterable[Bill], as_of: dt.date, months: int = 12) -> 
 
 def months_since_last_late(bills: Iterable[Bill], as_of: dt.date) -> int | None:
     """Whole months since the due date of the latest late bill; None if never late."""
-    last = max(
-        (b.due_date for b in bills if b.due_date <= as_of and is_late(b, as_of)), default=None
-    )
+    last = max((b.due_date for b in bills if b.due_date <= as_of and is_late(b, as_of)), default=None)
     return None if last is None else full_months_between(last, as_of)
 
 
@@ -167,9 +163,7 @@ def overdue_bills_now(bills: Iterable[Bill], as_of: dt.date) -> list[Bill]:
 # Consumption behaviour
 
 
-def small_loan_applications(
-    applications: Iterable[LoanApplication], as_of: dt.date, days: int = 90
-) -> int:
+def small_loan_applications(applications: Iterable[LoanApplication], as_of: dt.date, days: int = 90) -> int:
     return sum(1 for a in applications if a.small_loan and within_days(a.applied_on, as_of, days))
 
 
@@ -486,18 +480,13 @@ def compute_characteristics(inp: AssessmentInput, policy: Policy) -> Characteris
         income = sum(statement.monthly_payroll_minor) // len(statement.months)
         income_source = IncomeSource.STATEMENT_PAYROLL
         stability = coefficient_of_variation(statement.monthly_payroll_minor)
-    elif (
-        inp.customer.declared_monthly_income_minor is not None
-        and DocumentType.INCOME_PROOF in accepted
-    ):
+    elif inp.customer.declared_monthly_income_minor is not None and DocumentType.INCOME_PROOF in accepted:
         income = inp.customer.declared_monthly_income_minor
         income_source = IncomeSource.DECLARED_WITH_PROOF
 
     with localcontext(DECIMAL_CONTEXT):
         minimum_payment = int(
-            (params.minimum_payment_ratio * inp.requested_limit_minor).to_integral_value(
-                ROUND_CEILING
-            )
+            (params.minimum_payment_ratio * inp.requested_limit_minor).to_integral_value(ROUND_CEILING)
         )
     spending_ratio: Decimal | None = None
     dti: Decimal | None = None

@@ -35,8 +35,7 @@ def explain(assessment: Assessment) -> str:
     a = assessment
     cur = a.currency
     lines: list[str] = [
-        f"Assessment as of {a.as_of.isoformat()} under policy {a.policy_id} "
-        f"(sha256 {a.policy_hash[:12]})",
+        f"Assessment as of {a.as_of.isoformat()} under policy {a.policy_id} (sha256 {a.policy_hash[:12]})",
         f"Recommendation: {a.recommendation.value} ({a.route.value})",
         f"Score: {a.score} (range {a.score_min} to {a.score_max}) → risk tier {a.risk_tier.value}",
         "",
@@ -54,9 +53,7 @@ def explain(assessment: Assessment) -> str:
     for c in a.contributions:
         bin_text = "missing" if c.bin == "missing" else f"bin {c.bin}"
         lost = f", {c.points_lost} below best" if c.points_lost else ""
-        lines.append(
-            f"  {c.characteristic} = {format_value(c.value)} → {bin_text} → {c.points} points{lost}"
-        )
+        lines.append(f"  {c.characteristic} = {format_value(c.value)} → {bin_text} → {c.points} points{lost}")
     lines.append(f"  total = {a.score} points")
 
     s = a.limit_sizing
@@ -81,11 +78,7 @@ def explain(assessment: Assessment) -> str:
     if not a.reasons:
         lines.append("  none")
     for i, r in enumerate(a.reasons, start=1):
-        source = (
-            f"{r.characteristic}, {r.points_lost} points below best"
-            if r.characteristic
-            else "knock-out"
-        )
+        source = f"{r.characteristic}, {r.points_lost} points below best" if r.characteristic else "knock-out"
         lines.append(f"  {i}. {r.code} ({source})")
         lines.append(f"     en: {r.en}")
         lines.append(f"     zh-CN: {r.zh_cn}")

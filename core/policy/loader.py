@@ -59,13 +59,9 @@ def load_policy_bytes(data: bytes, *, source: str = "<bytes>") -> LoadedPolicy:
         # Floats become Decimal straight from their text: 0.95 stays exactly 0.95.
         raw = tomllib.loads(data.decode("utf-8"), parse_float=Decimal)
     except UnicodeDecodeError as exc:
-        raise PolicyError(
-            [PolicyIssue(path="", message=f"not UTF-8 text: {exc}")], source=source
-        ) from exc
+        raise PolicyError([PolicyIssue(path="", message=f"not UTF-8 text: {exc}")], source=source) from exc
     except tomllib.TOMLDecodeError as exc:
-        raise PolicyError(
-            [PolicyIssue(path="", message=f"invalid TOML: {exc}")], source=source
-        ) from exc
+        raise PolicyError([PolicyIssue(path="", message=f"invalid TOML: {exc}")], source=source) from exc
     policy = parse_policy(raw, source=source)
     return LoadedPolicy(policy=policy, content_hash=hashlib.sha256(data).hexdigest(), source=source)
 

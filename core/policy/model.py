@@ -456,8 +456,7 @@ def _consistency_issues(p: Policy) -> Iterator[PolicyIssue]:
         if band.tier in seen_tier:
             yield PolicyIssue(
                 path=f"{path}.tier",
-                message=f"duplicate tier {band.tier.value} "
-                f"(also risk_tiers[{seen_tier[band.tier]}])",
+                message=f"duplicate tier {band.tier.value} (also risk_tiers[{seen_tier[band.tier]}])",
             )
         seen_tier.setdefault(band.tier, i)
         if i > 0 and band.min_score >= p.risk_tiers[i - 1].min_score:

@@ -48,9 +48,7 @@ def document_requirements(
         income_reasons.append(RequirementReason.NO_DECLARED_INCOME)
     if income_reasons:
         out.append(
-            DocumentRequirement(
-                document_type=DocumentType.INCOME_PROOF, reasons=tuple(income_reasons)
-            )
+            DocumentRequirement(document_type=DocumentType.INCOME_PROOF, reasons=tuple(income_reasons))
         )
     if worst_dpd_12m > docs.credit_report.required_above_worst_dpd_12m:
         out.append(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,14 +14,16 @@ from core.db.types import utcnow
 from core.errors import InvalidInput, NotFound
 
 
-def create_task(session: Session, *, appeal_id: str, round_no: int, due_at: datetime) -> ReviewTask:
+def create_task(
+    session: Session, *, task_id: str, appeal_id: str, round_no: int, due_at: datetime
+) -> ReviewTask:
     """Idempotent per (appeal, round): a retried activity finds the task it made."""
     existing = session.exec(
         select(ReviewTask).where(ReviewTask.appeal_id == appeal_id, ReviewTask.round == round_no)
     ).first()
     if existing is not None:
         return existing
-    task = ReviewTask(id=str(uuid.uuid4()), appeal_id=appeal_id, round=round_no, due_at=due_at)
+    task = ReviewTask(id=task_id, appeal_id=appeal_id, round=round_no, due_at=due_at)
     session.add(task)
     session.flush()
     return task

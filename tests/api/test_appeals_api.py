@@ -10,6 +10,7 @@ import pytest
 from core.auth import Role
 from core.db.ledger_tables import AccountStatus
 from tests.api.conftest import Api
+from tests.documents import recent_statement_csv, text_pdf
 from tests.factories import make_customer
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -33,6 +34,21 @@ async def _wait_status(
             return body
         await asyncio.sleep(0.1)
     raise AssertionError(f"appeal {appeal_id} did not reach {status}; last: {body['status']}")
+
+
+async def upload_checklist(api: Api, appeal_id: str, headers: dict[str, str]) -> None:
+    """Uploads what a late payer's checklist asks for: a 3-month statement and a credit report."""
+    for doc_type, name, body, content_type in (
+        ("BANK_STATEMENT", "statement.csv", recent_statement_csv(), "text/csv"),
+        ("CREDIT_REPORT", "report.pdf", text_pdf(), "application/pdf"),
+    ):
+        response = await api.http.post(
+            f"/appeals/{appeal_id}/documents",
+            headers=headers,
+            data={"doc_type": doc_type},
+            files={"file": (name, body, content_type)},
+        )
+        assert response.status_code == 201, response.text
 
 
 async def test_submit_read_and_list(api: Api) -> None:
@@ -68,13 +84,9 @@ async def test_submit_read_and_list(api: Api) -> None:
 
     detail = await _wait_status(api, appeal["id"], me, "AWAITING_DOCUMENTS")
     assert [e["to_status"] for e in detail["timeline"]] == ["SUBMITTED", "AWAITING_DOCUMENTS"]
-    listing = (
-        await api.http.get("/appeals", headers=me, params={"status": "AWAITING_DOCUMENTS"})
-    ).json()
+    listing = (await api.http.get("/appeals", headers=me, params={"status": "AWAITING_DOCUMENTS"})).json()
     assert [item["id"] for item in listing["items"]] == [appeal["id"]]
-    assert (await api.http.get("/appeals", headers=me, params={"status": "CLOSED"})).json()[
-        "items"
-    ] == []
+    assert (await api.http.get("/appeals", headers=me, params={"status": "CLOSED"})).json()["items"] == []
 
 
 async def test_ownership_roles_and_tokens(api: Api) -> None:
@@ -103,9 +115,7 @@ async def test_ownership_roles_and_tokens(api: Api) -> None:
         404,
         "account_not_found",
     )
-    _assert_problem(
-        await api.http.get("/review-tasks", headers=stranger_auth), 403, "role_required"
-    )
+    _assert_problem(await api.http.get("/review-tasks", headers=stranger_auth), 403, "role_required")
     _assert_problem(
         await api.http.post(
             "/appeals",
@@ -141,9 +151,7 @@ async def test_ownership_roles_and_tokens(api: Api) -> None:
 )
 async def test_bad_submissions_are_422_problems(api: Api, body: dict[str, Any]) -> None:
     c = make_customer(api.engine)
-    response = await api.http.post(
-        "/appeals", json=body, headers=api.auth(Role.CUSTOMER, c.customer_id)
-    )
+    response = await api.http.post("/appeals", json=body, headers=api.auth(Role.CUSTOMER, c.customer_id))
     problem = _assert_problem(response, 422, "validation_failed")
     assert problem["errors"]
 
@@ -247,9 +255,7 @@ async def test_upload_rules_and_withdraw(api: Api) -> None:
         "not_withdrawable",
     )
     _assert_problem(
-        await api.http.post(
-            url, headers=me, files={"file": ("a.pdf", b"%PDF-1.4", "application/pdf")}
-        ),
+        await api.http.post(url, headers=me, files={"file": ("a.pdf", b"%PDF-1.4", "application/pdf")}),
         409,
         "not_collecting_documents",
     )
@@ -290,11 +296,7 @@ async def test_decision_endpoint(api: Api) -> None:
         )
     ).json()
     await _wait_status(api, appeal["id"], me, "AWAITING_DOCUMENTS")
-    await api.http.post(
-        f"/appeals/{appeal['id']}/documents",
-        headers=me,
-        files={"file": ("s.csv", b"date,amount\n2026-01-01,1.00\n", "text/csv")},
-    )
+    await upload_checklist(api, appeal["id"], me)
     await _wait_status(api, appeal["id"], me, "PENDING_REVIEW")
     tasks = (await api.http.get("/review-tasks", headers=reviewer)).json()["items"]
     task = next(t for t in tasks if t["appeal_id"] == appeal["id"])

@@ -45,9 +45,7 @@ async def start_appeal(
     review_due: timedelta = timedelta(hours=24),
 ) -> WorkflowHandle[AppealWorkflow, Any]:
     with session_scope(engine) as session:
-        appeal, _ = create_appeal(
-            session, NewAppeal(customer_id, account_id, requested_limit_minor)
-        )
+        appeal, _ = create_appeal(session, NewAppeal(customer_id, account_id, requested_limit_minor))
     return await client.start_workflow(
         AppealWorkflow.run,
         AppealInput(
@@ -69,8 +67,7 @@ async def register_search_attributes(client: Client) -> None:
         AddSearchAttributesRequest(
             namespace=client.namespace,
             search_attributes={
-                key.name: IndexedValueType.ValueType(key.indexed_value_type.value)
-                for key in ALL_KEYS
+                key.name: IndexedValueType.ValueType(key.indexed_value_type.value) for key in ALL_KEYS
             },
         )
     )

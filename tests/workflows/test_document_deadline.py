@@ -52,9 +52,7 @@ async def test_deadline_expires_the_appeal(sqlite_engine: Engine, tmp_path: Path
         appeal = session.get(Appeal, result.appeal_id)
         events = [
             n.event
-            for n in session.exec(
-                select(Notification).where(Notification.appeal_id == result.appeal_id)
-            )
+            for n in session.exec(select(Notification).where(Notification.appeal_id == result.appeal_id))
         ]
     assert appeal is not None and appeal.status == AppealStatus.EXPIRED and not appeal.is_open
     assert appeal.closed_at is not None

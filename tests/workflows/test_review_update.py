@@ -4,6 +4,7 @@ time-skipping server), with real activities on SQLite."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from core.db import session_scope
 from core.db.case_tables import Appeal, Decision, Document, ReviewTask, TaskStatus
 from core.db.ledger_tables import CreditAccount, LimitEvent
 from core.status import AppealStatus
+from tests.documents import recent_statement_csv, text_pdf
 from tests.factories import LedgerCustomer, make_customer
 from tests.workflows.conftest import running_worker, start_appeal
 from workflows.appeal import AppealWorkflow
@@ -45,9 +47,7 @@ def _status(engine: Engine, appeal_id: str) -> AppealStatus:
 def _open_task(engine: Engine, appeal_id: str) -> ReviewTask | None:
     with session_scope(engine, read_only=True) as session:
         return session.exec(
-            select(ReviewTask).where(
-                ReviewTask.appeal_id == appeal_id, ReviewTask.status == TaskStatus.OPEN
-            )
+            select(ReviewTask).where(ReviewTask.appeal_id == appeal_id, ReviewTask.status == TaskStatus.OPEN)
         ).first()
 
 
@@ -70,29 +70,47 @@ async def _to_review(
     )
     appeal_id = handle.id.removeprefix("appeal-")
     await _until(lambda: _status(engine, appeal_id) == AppealStatus.AWAITING_DOCUMENTS)
-    key = f"appeals/{appeal_id}/doc-1"
-    s3.put_object(
-        Bucket=settings.s3_bucket, Key=key, Body=b"%PDF-1.4\n%%EOF\n", ContentType="application/pdf"
-    )
-    with session_scope(engine) as session:
-        session.add(
-            Document(
-                id=f"doc-{appeal_id[:8]}",
-                appeal_id=appeal_id,
-                customer_id=customer.customer_id,
-                doc_type="BANK_STATEMENT",
-                s3_key=key,
-                filename="s.pdf",
-                declared_content_type="application/pdf",
-            )
-        )
-    await handle.signal(
-        AppealWorkflow.document_uploaded, DocumentUploaded(document_id=f"doc-{appeal_id[:8]}")
-    )
+    await upload_documents(handle, settings, engine, s3, customer.customer_id, appeal_id)
     await _until(lambda: _open_task(engine, appeal_id) is not None)
     task = _open_task(engine, appeal_id)
     assert task is not None
     return handle, appeal_id, task.id
+
+
+async def upload_documents(
+    handle: WorkflowHandle[AppealWorkflow, Any],
+    settings: Any,
+    engine: Engine,
+    s3: Any,
+    customer_id: str,
+    appeal_id: str,
+    documents: tuple[tuple[str, bytes, str], ...] | None = None,
+) -> list[str]:
+    """Stores documents in S3 as an upload would and signals the workflow for each."""
+    documents = documents or (
+        ("BANK_STATEMENT", recent_statement_csv(), "text/csv"),
+        ("CREDIT_REPORT", text_pdf(), "application/pdf"),
+    )
+    ids = []
+    for doc_type, body, content_type in documents:
+        document_id = str(uuid.uuid4())
+        key = f"appeals/{appeal_id}/{document_id}"
+        s3.put_object(Bucket=settings.s3_bucket, Key=key, Body=body, ContentType=content_type)
+        with session_scope(engine) as session:
+            session.add(
+                Document(
+                    id=document_id,
+                    appeal_id=appeal_id,
+                    customer_id=customer_id,
+                    doc_type=doc_type,
+                    s3_key=key,
+                    filename="upload",
+                    declared_content_type=content_type,
+                )
+            )
+        await handle.signal(AppealWorkflow.document_uploaded, DocumentUploaded(document_id=document_id))
+        ids.append(document_id)
+    return ids
 
 
 @pytest.fixture
@@ -107,9 +125,7 @@ async def test_validator_rejects_bad_decisions_then_accepts_one(
 ) -> None:
     customer = make_customer(sqlite_engine, days_past_due=LATE_PAYER, original_limit_minor=800_000)
     async with running_worker(temporal_client, settings, sqlite_engine, s3):
-        handle, appeal_id, task_id = await _to_review(
-            temporal_client, settings, sqlite_engine, customer, s3
-        )
+        handle, appeal_id, task_id = await _to_review(temporal_client, settings, sqlite_engine, customer, s3)
         assert _status(sqlite_engine, appeal_id) == AppealStatus.PENDING_REVIEW
 
         rejected = {
@@ -166,9 +182,7 @@ async def test_decline_closes_without_touching_the_ledger(
 ) -> None:
     customer = make_customer(sqlite_engine, days_past_due=LATE_PAYER, current_limit_minor=0)
     async with running_worker(temporal_client, settings, sqlite_engine, s3):
-        handle, appeal_id, task_id = await _to_review(
-            temporal_client, settings, sqlite_engine, customer, s3
-        )
+        handle, appeal_id, task_id = await _to_review(temporal_client, settings, sqlite_engine, customer, s3)
         decision = ReviewDecision(
             task_id=task_id,
             reviewer="r-2",
@@ -180,10 +194,7 @@ async def test_decline_closes_without_touching_the_ledger(
         result = await asyncio.wait_for(handle.result(), 30)
     assert result.status == AppealStatus.CLOSED
     with session_scope(sqlite_engine, read_only=True) as session:
-        assert (
-            session.exec(select(LimitEvent).where(LimitEvent.appeal_id == appeal_id)).first()
-            is None
-        )
+        assert session.exec(select(LimitEvent).where(LimitEvent.appeal_id == appeal_id)).first() is None
         account = session.get(CreditAccount, customer.account_id)
     assert account is not None and account.current_limit_minor == 0
 
@@ -193,9 +204,7 @@ async def test_withdraw_while_in_review_cancels_the_task(
 ) -> None:
     customer = make_customer(sqlite_engine, days_past_due=LATE_PAYER)
     async with running_worker(temporal_client, settings, sqlite_engine, s3):
-        handle, appeal_id, task_id = await _to_review(
-            temporal_client, settings, sqlite_engine, customer, s3
-        )
+        handle, appeal_id, task_id = await _to_review(temporal_client, settings, sqlite_engine, customer, s3)
         await handle.signal(
             AppealWorkflow.withdraw,
             WithdrawRequest(requested_by=f"customer:{customer.customer_id}"),

@@ -1,0 +1,47 @@
+# Image for the API and the worker (docker-compose.yml runs both from this one build).
+#
+# The project is installed in editable mode from /app on purpose: templates/ and policy/ are
+# top-level data directories found relative to the source tree
+# (core/notifications/rendering.py and core/policy/loader.py use Path(__file__).parents[2]),
+# so the packages must be imported from /app, not from a copy in site-packages.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+RUN groupadd --system --gid 10001 appeals \
+    && useradd --system --uid 10001 --gid appeals --create-home --home-dir /home/appeals \
+        --shell /usr/sbin/nologin appeals
+
+WORKDIR /app
+
+# Dependencies first, in their own layer: it is rebuilt only when pyproject.toml changes.
+COPY pyproject.toml README.md ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
+
+# The source tree, including the data directories read relative to it.
+COPY core ./core
+COPY workflows ./workflows
+COPY activities ./activities
+COPY api ./api
+COPY launcher ./launcher
+COPY templates ./templates
+COPY policy ./policy
+RUN pip install --no-deps -e . \
+    && mkdir -p /app/.data \
+    && chown appeals:appeals /app/.data
+
+USER appeals
+
+# `appeals api` binds APPEALS_API_HOST, which defaults to 127.0.0.1: unreachable from outside
+# a container.
+ENV APPEALS_API_HOST=0.0.0.0 \
+    APPEALS_API_PORT=8000
+EXPOSE 8000
+
+CMD ["appeals", "api"]

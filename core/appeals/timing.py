@@ -1,0 +1,29 @@
+"""Durations an appeal runs with: the policy's, unless settings override them (tests, demos)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from core.policy.loader import load_default_policy
+from core.settings import Settings
+
+
+@dataclass(frozen=True)
+class CollectionTiming:
+    deadline: timedelta
+    reminders: tuple[timedelta, ...]
+
+
+def collection_timing(settings: Settings) -> CollectionTiming:
+    policy = load_default_policy().policy
+    deadline = settings.document_deadline or policy.collection_deadline
+    if settings.document_reminders is not None:
+        reminders = tuple(settings.document_reminders)
+    elif settings.document_deadline is not None:
+        # A shortened deadline scales the policy's reminder points with it.
+        scale = settings.document_deadline / policy.collection_deadline
+        reminders = tuple(offset * scale for offset in policy.reminder_offsets)
+    else:
+        reminders = policy.reminder_offsets
+    return CollectionTiming(deadline, tuple(r for r in reminders if timedelta(0) < r < deadline))
