@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 import time
+from pathlib import Path
 from types import FrameType
 from typing import Annotated
 
@@ -179,6 +180,23 @@ def seed() -> None:
     with session_scope(engine) as session:
         created = seed_demo_ledger(session)
     typer.echo(f"seeded {len(created)} demo customers")
+
+
+@app.command("demo-documents")
+def demo_documents(
+    out: Annotated[Path, typer.Option(help="Folder to write the files into.")] = Path("."),
+    name: Annotated[str, typer.Option(help="Name printed on the credit report.")] = "Li Wei",
+) -> None:
+    """Write a 3-month bank statement (CSV) and a credit report (text) for the walkthrough."""
+    from datetime import UTC, datetime
+
+    from core.demo_documents import credit_report_text, statement_csv
+
+    today = datetime.now(UTC).date()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "statement.csv").write_bytes(statement_csv(today))
+    (out / "credit-report.txt").write_bytes(credit_report_text(name, today))
+    typer.echo(f"wrote {out / 'statement.csv'} and {out / 'credit-report.txt'}")
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from sqlmodel import select
 from temporalio.client import Client
 
 from core.auth import Role, mint_token
+from core.demo_documents import credit_report_text, statement_csv
 from core.db import make_engine, session_scope
 from core.db.ledger_tables import CreditAccount, LimitEvent
 from core.settings import Settings
@@ -65,6 +67,7 @@ def _wait(
 
 def test_appeal_end_to_end(stack: DevStack, tmp_path: Path) -> None:
     settings = stack.settings
+    today = datetime.now(UTC).date()
     customer = {
         "Authorization": f"Bearer {mint_token(settings, role=Role.CUSTOMER, subject='c-1002')}"
     }
@@ -86,20 +89,41 @@ def test_appeal_end_to_end(stack: DevStack, tmp_path: Path) -> None:
         appeal_id = created.json()["id"]
         _wait(http, f"/appeals/{appeal_id}", customer, "AWAITING_DOCUMENTS")
 
-        upload = http.post(
+        # The checklist: a bank statement always; a credit report after a bill 45 days late.
+        checklist = http.get(f"/appeals/{appeal_id}", headers=customer).json()["checklist"]
+        assert [(i["doc_type"], i["state"]) for i in checklist] == [
+            ("BANK_STATEMENT", "MISSING"),
+            ("CREDIT_REPORT", "MISSING"),
+        ]
+        # A statement covering one month instead of three is refused with a reason.
+        bad = http.post(
             f"/appeals/{appeal_id}/documents",
             headers=customer,
             data={"doc_type": "BANK_STATEMENT"},
-            files={
-                "file": (
-                    "statement.csv",
-                    b"date,description,amount,balance\n2026-09-01,Salary,8000.00,8000.00\n",
-                    "text/csv",
-                )
-            },
+            files={"file": ("statement.csv", statement_csv(today, months=1), "text/csv")},
         )
-        assert upload.status_code == 201, upload.text
-        _wait(http, f"/appeals/{appeal_id}", customer, "PENDING_REVIEW")
+        assert bad.status_code == 201, bad.text
+        for doc_type, name, body, content_type in (
+            ("BANK_STATEMENT", "statement.csv", statement_csv(today), "text/csv"),
+            ("CREDIT_REPORT", "credit-report.txt", credit_report_text("Li Wei", today), "text/plain"),
+        ):
+            upload = http.post(
+                f"/appeals/{appeal_id}/documents",
+                headers=customer,
+                data={"doc_type": doc_type},
+                files={"file": (name, body, content_type)},
+            )
+            assert upload.status_code == 201, upload.text
+        detail = _wait(http, f"/appeals/{appeal_id}", customer, "PENDING_REVIEW")
+        states = sorted((d["doc_type"], d["state"], d["rejection_code"]) for d in detail["documents"])
+        assert states == [
+            ("BANK_STATEMENT", "ACCEPTED", None),
+            ("BANK_STATEMENT", "REJECTED", "STATEMENT_PERIOD_SHORT"),
+            ("CREDIT_REPORT", "ACCEPTED", None),
+        ], states
+        rejected = next(d for d in detail["documents"] if d["state"] == "REJECTED")
+        assert rejected["rejection_reason"] and rejected["rejection_reason_zh"]
+        assert {i["state"] for i in detail["checklist"]} == {"ACCEPTED"}
 
         task = next(
             t
@@ -127,7 +151,7 @@ def test_appeal_end_to_end(stack: DevStack, tmp_path: Path) -> None:
             "CLOSED",
         ]
         notices = http.get("/me/notifications", headers=customer).json()
-        assert {n["event"] for n in notices} == {"appeal_received", "limit_restored"}
+        assert {n["event"] for n in notices} == {"appeal_received", "document_rejected", "limit_restored"}
 
     # The ledger changed exactly once.
     engine = make_engine(settings.effective_database_url)
@@ -174,7 +198,7 @@ def test_auto_approval_and_ineligible_demo_customers(stack: DevStack) -> None:
         http.post(
             f"/appeals/{appeal_id}/documents",
             headers=wang,
-            files={"file": ("s.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf")},
+            files={"file": ("statement.csv", statement_csv(datetime.now(UTC).date()), "text/csv")},
         )
         assert (
             _wait(http, f"/appeals/{appeal_id}", wang, "CLOSED")["decided_limit_minor"] == 800_000

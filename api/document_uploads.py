@@ -1,0 +1,418 @@
+"""Use cases of the document endpoints: the two upload paths and the document listing.
+
+Both upload paths end the same way: an UPLOADED document row and a `document_uploaded` signal,
+after which the workflow's verification activity re-checks the stored bytes. Blocking work
+(database, boto3) runs in worker threads, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from anyio import to_thread
+from botocore.exceptions import BotoCoreError, ClientError
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from api.schemas.documents import DocumentList, DocumentListItem, PresignedUpload, UploadRequest
+from api.streaming_form import (
+    ENVELOPE_ALLOWANCE,
+    ByteChannel,
+    FilePart,
+    read_streamed_form,
+)
+from api.temporal_gateway import TemporalGateway
+from core.appeals.service import get_appeal
+from core.auth import Principal, Role
+from core.db import session_scope
+from core.db.case_tables import Appeal, Document, DocumentState
+from core.db.types import utcnow
+from core.documents.sniff import ALLOWED_CONTENT_TYPES, normalize_content_type
+from core.documents.types import DocumentType
+from core.errors import (
+    Conflict,
+    Gone,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+)
+from core.settings import Settings
+from core.status import AppealStatus
+from core.storage import (
+    StoredObject,
+    document_key,
+    head_object,
+    presigned_get,
+    presigned_post,
+    put_stream,
+)
+
+log = logging.getLogger(__name__)
+
+PRESIGNED = "presigned"
+MULTIPART = "multipart"
+DEFAULT_DOC_TYPE = DocumentType.BANK_STATEMENT
+
+
+# -- validation shared by both paths ---------------------------------------------------------
+
+
+def _document_type(value: str) -> DocumentType:
+    try:
+        return DocumentType(value)
+    except ValueError as exc:
+        raise InvalidInput(
+            f"Unknown document type {value!r}; use one of {', '.join(DocumentType)}.",
+            code="unknown_document_type",
+        ) from exc
+
+
+def _content_type(value: str) -> str:
+    content_type = normalize_content_type(value)
+    if content_type not in ALLOWED_CONTENT_TYPES:
+        raise UnsupportedMediaType(
+            f"Files of type {value or 'unknown'} are not accepted; "
+            "upload a PDF, PNG, JPEG or CSV file.",
+            code="unsupported_document_type",
+        )
+    return content_type
+
+
+def _too_large(settings: Settings) -> PayloadTooLarge:
+    limit = settings.document_max_bytes
+    return PayloadTooLarge(
+        f"The file is larger than the {limit // (1024 * 1024)} MiB limit.",
+        code="document_too_large",
+        max_bytes=limit,
+    )
+
+
+def _display_name(filename: str) -> str:
+    # Kept for reviewers and downloads only; storage keys are server-generated.
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if ch.isprintable()).strip()
+    return name[:255] or "upload"
+
+
+def _collecting_appeal(session: Session, appeal_id: str, customer_id: str) -> Appeal:
+    appeal = get_appeal(session, appeal_id, customer_id=customer_id)
+    if appeal.status != AppealStatus.AWAITING_DOCUMENTS:
+        raise Conflict(
+            f"The appeal is {appeal.status.value} and is not collecting documents.",
+            code="not_collecting_documents",
+            appeal_status=appeal.status.value,
+        )
+    return appeal
+
+
+@contextmanager
+def _store_errors() -> Iterator[None]:
+    """The store being down is the caller's to retry, not a 500."""
+    try:
+        yield
+    except (BotoCoreError, ClientError) as exc:
+        raise ServiceUnavailable(
+            "The document store is unreachable; nothing was stored, please retry.",
+            code="document_store_unavailable",
+        ) from exc
+
+
+def _delete_quietly(s3: Any, settings: Settings, key: str) -> None:
+    try:
+        s3.delete_object(Bucket=settings.s3_bucket, Key=key)
+    except (BotoCoreError, ClientError):
+        log.warning("could not delete abandoned object %s", key, exc_info=True)
+
+
+async def _signal_uploaded(gateway: TemporalGateway, appeal_id: str, document_id: str) -> None:
+    # Not fatal: the reconciler re-signals UPLOADED documents whose signal never arrived.
+    try:
+        await gateway.document_uploaded(f"appeal-{appeal_id}", document_id)
+    except Exception:
+        log.warning("document_uploaded signal for %s deferred", document_id, exc_info=True)
+
+
+# -- presigned POST --------------------------------------------------------------------------
+
+
+async def create_presigned_upload(
+    engine: Engine, s3: Any, settings: Settings, principal: Principal, *, appeal_id: str, request: UploadRequest
+) -> PresignedUpload:
+    doc_type = _document_type(request.doc_type)
+    content_type = _content_type(request.content_type)
+    if request.size_bytes > settings.document_max_bytes:
+        raise _too_large(settings)
+
+    def _create() -> PresignedUpload:
+        document_id = str(uuid.uuid4())
+        key = document_key(appeal_id, document_id)
+        expires_at = utcnow() + settings.presigned_upload_expiry
+        with session_scope(engine) as session:
+            _collecting_appeal(session, appeal_id, principal.subject)
+            # Signing is local: no request reaches the store here.
+            post = presigned_post(
+                s3,
+                settings,
+                key=key,
+                content_type=content_type,
+                max_bytes=settings.document_max_bytes,
+                expires=settings.presigned_upload_expiry,
+            )
+            session.add(
+                Document(
+                    id=document_id,
+                    appeal_id=appeal_id,
+                    customer_id=principal.subject,
+                    doc_type=doc_type.value,
+                    s3_key=key,
+                    filename=_display_name(request.filename),
+                    declared_content_type=content_type,
+                    state=DocumentState.AWAITING_UPLOAD,
+                    upload_method=PRESIGNED,
+                    upload_expires_at=expires_at,
+                )
+            )
+        return PresignedUpload(
+            document_id=document_id, url=post["url"], fields=post["fields"], expires_at=expires_at
+        )
+
+    return await to_thread.run_sync(_create)
+
+
+@dataclass(frozen=True)
+class _Completion:
+    document: Document
+    newly_uploaded: bool
+
+
+async def complete_presigned_upload(
+    engine: Engine,
+    s3: Any,
+    settings: Settings,
+    gateway: TemporalGateway,
+    principal: Principal,
+    *,
+    appeal_id: str,
+    document_id: str,
+) -> Document:
+    completion = await to_thread.run_sync(
+        _complete, engine, s3, settings, principal.subject, appeal_id, document_id
+    )
+    if completion.newly_uploaded:
+        await _signal_uploaded(gateway, appeal_id, document_id)
+    return completion.document
+
+
+def _load_document(session: Session, appeal_id: str, document_id: str) -> Document:
+    document = session.get(Document, document_id)
+    if document is None or document.appeal_id != appeal_id:
+        raise NotFound(f"Document {document_id} was not found.", code="document_not_found")
+    return document
+
+
+def _complete(
+    engine: Engine,
+    s3: Any,
+    settings: Settings,
+    customer_id: str,
+    appeal_id: str,
+    document_id: str,
+) -> _Completion:
+    with session_scope(engine, read_only=True) as session:
+        appeal = get_appeal(session, appeal_id, customer_id=customer_id)
+        document = _load_document(session, appeal_id, document_id)
+    if document.state != DocumentState.AWAITING_UPLOAD:
+        return _Completion(document, newly_uploaded=False)  # a repeated call: same answer
+    if appeal.status != AppealStatus.AWAITING_DOCUMENTS:
+        raise Conflict(
+            f"The appeal is {appeal.status.value} and is not collecting documents.",
+            code="not_collecting_documents",
+            appeal_status=appeal.status.value,
+        )
+
+    with _store_errors():
+        info = head_object(s3, settings.s3_bucket, document.s3_key)
+    expires_at = document.upload_expires_at
+    if expires_at is not None and utcnow() > expires_at:
+        # Late completion is fine for a file that arrived in time; a file that arrived after
+        # the link expired was not covered by the policy and is not taken.
+        arrived_in_time = (
+            info is not None and info.last_modified is not None and info.last_modified <= expires_at
+        )
+        if not arrived_in_time:
+            if info is not None:
+                _delete_quietly(s3, settings, document.s3_key)
+            raise Gone(
+                "The upload link expired before the file arrived. "
+                "Please request a new upload and send the file again.",
+                code="upload_expired",
+                expired_at=expires_at,
+            )
+    if info is None:
+        raise Conflict(
+            "We did not receive the file. Upload it to the URL you were given, then retry.",
+            code="upload_missing",
+        )
+    if settings.s3_server_side_encryption and info.server_side_encryption is None:
+        # The policy demands encryption, but a store that enforces no policy (moto, some MinIO
+        # setups) may have stored the object in the clear: re-write it encrypted, in place.
+        with _store_errors():
+            s3.copy_object(
+                Bucket=settings.s3_bucket,
+                Key=document.s3_key,
+                CopySource={"Bucket": settings.s3_bucket, "Key": document.s3_key},
+                MetadataDirective="REPLACE",
+                ContentType=document.declared_content_type,
+                ServerSideEncryption=settings.s3_server_side_encryption,
+            )
+
+    with session_scope(engine) as session:
+        current = session.get(Document, document_id, with_for_update=True)
+        if current is None or current.state != DocumentState.AWAITING_UPLOAD:
+            # A concurrent call completed it first.
+            return _Completion(current or document, newly_uploaded=False)
+        current.state = DocumentState.UPLOADED
+        current.size_bytes = info.size
+        session.add(current)
+    return _Completion(current, newly_uploaded=True)
+
+
+# -- multipart through the API ---------------------------------------------------------------
+
+
+async def upload_multipart(
+    engine: Engine,
+    s3: Any,
+    settings: Settings,
+    gateway: TemporalGateway,
+    principal: Principal,
+    *,
+    appeal_id: str,
+    body: AsyncIterable[bytes],
+    content_type: str,
+    content_length: int | None,
+) -> Document:
+    """Streams the `file` part straight to S3; the size limit holds while bytes arrive."""
+    max_bytes = settings.document_max_bytes
+    if content_length is not None and content_length > max_bytes + ENVELOPE_ALLOWANCE:
+        raise _too_large(settings)  # refused before a byte is read
+
+    def _check_appeal() -> None:
+        with session_scope(engine, read_only=True) as session:
+            _collecting_appeal(session, appeal_id, principal.subject)
+
+    await to_thread.run_sync(_check_appeal)
+    if not content_type and not content_length:
+        raise _file_required()
+
+    document_id = str(uuid.uuid4())
+    key = document_key(appeal_id, document_id)
+
+    def _check_file(part: FilePart, fields: dict[str, str]) -> None:
+        # Refuse before anything is stored, with whatever fields came before the file.
+        _content_type(part.content_type)
+        _document_type(fields.get("doc_type", DEFAULT_DOC_TYPE))
+
+    def _store(part: FilePart, channel: ByteChannel) -> StoredObject:
+        return put_stream(
+            s3,
+            settings,
+            key=key,
+            stream=channel,
+            content_type=normalize_content_type(part.content_type),
+            max_bytes=max_bytes,
+        )
+
+    form = await read_streamed_form(
+        body,
+        content_type,
+        file_field="file",
+        max_file_bytes=max_bytes,
+        check_file=_check_file,
+        consume=_store,
+    )
+    if form.file is None or form.stored is None:
+        raise _file_required()
+    file, stored = form.file, form.stored
+
+    def _record() -> Document:
+        with session_scope(engine) as session:
+            # The appeal may have moved on (withdrawn, expired) while the file streamed.
+            _collecting_appeal(session, appeal_id, principal.subject)
+            document = Document(
+                id=document_id,
+                appeal_id=appeal_id,
+                customer_id=principal.subject,
+                doc_type=_document_type(form.fields.get("doc_type", DEFAULT_DOC_TYPE)).value,
+                s3_key=key,
+                filename=_display_name(file.filename),
+                declared_content_type=normalize_content_type(file.content_type),
+                size_bytes=stored.size,
+                sha256=stored.sha256,
+                state=DocumentState.UPLOADED,
+                upload_method=MULTIPART,
+            )
+            session.add(document)
+        return document
+
+    try:
+        document = await to_thread.run_sync(_record)
+    except BaseException:
+        # No row, no object: a refused or failed upload leaves nothing behind.
+        await to_thread.run_sync(_delete_quietly, s3, settings, key)
+        raise
+    await _signal_uploaded(gateway, appeal_id, document.id)
+    return document
+
+
+def _file_required() -> InvalidInput:
+    return InvalidInput(
+        "The request is not valid: body.file: Field required",
+        code="validation_failed",
+        errors=[{"location": ["body", "file"], "message": "Field required", "type": "missing"}],
+    )
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def list_documents(
+    engine: Engine, s3: Any, settings: Settings, principal: Principal, appeal_id: str
+) -> DocumentList:
+    """Customers see their own appeal's documents; reviewers and admins any appeal's, each with
+    a short-lived download link. Run in a worker thread."""
+    owner = principal.subject if principal.role is Role.CUSTOMER else None
+    with session_scope(engine, read_only=True) as session:
+        get_appeal(session, appeal_id, customer_id=owner)
+        documents = session.exec(
+            select(Document)
+            .where(Document.appeal_id == appeal_id)
+            .order_by(col(Document.created_at), col(Document.id))
+        ).all()
+    with_links = principal.role in (Role.REVIEWER, Role.ADMIN)
+    items: list[DocumentListItem] = []
+    for document in documents:
+        item = DocumentListItem.model_validate(document, from_attributes=True)
+        if with_links and document.state != DocumentState.AWAITING_UPLOAD:
+            item.download_expires_at = _link_expiry(settings)
+            item.download_url = presigned_get(
+                s3,
+                settings,
+                key=document.s3_key,
+                filename=document.filename,
+                expires=settings.download_link_expiry,
+            )
+        items.append(item)
+    return DocumentList(items=items)
+
+
+def _link_expiry(settings: Settings) -> datetime:
+    return utcnow() + settings.download_link_expiry
