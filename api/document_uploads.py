@@ -144,7 +144,13 @@ async def _signal_uploaded(gateway: TemporalGateway, appeal_id: str, document_id
 
 
 async def create_presigned_upload(
-    engine: Engine, s3: Any, settings: Settings, principal: Principal, *, appeal_id: str, request: UploadRequest
+    engine: Engine,
+    s3: Any,
+    settings: Settings,
+    principal: Principal,
+    *,
+    appeal_id: str,
+    request: UploadRequest,
 ) -> PresignedUpload:
     doc_type = _document_type(request.doc_type)
     content_type = _content_type(request.content_type)
@@ -321,8 +327,10 @@ async def upload_multipart(
         _content_type(part.content_type)
         _document_type(fields.get("doc_type", DEFAULT_DOC_TYPE))
 
+    stored_keys: list[str] = []
+
     def _store(part: FilePart, channel: ByteChannel) -> StoredObject:
-        return put_stream(
+        stored = put_stream(
             s3,
             settings,
             key=key,
@@ -330,46 +338,66 @@ async def upload_multipart(
             content_type=normalize_content_type(part.content_type),
             max_bytes=max_bytes,
         )
-
-    form = await read_streamed_form(
-        body,
-        content_type,
-        file_field="file",
-        max_file_bytes=max_bytes,
-        check_file=_check_file,
-        consume=_store,
-    )
-    if form.file is None or form.stored is None:
-        raise _file_required()
-    file, stored = form.file, form.stored
-
-    def _record() -> Document:
-        with session_scope(engine) as session:
-            # The appeal may have moved on (withdrawn, expired) while the file streamed.
-            _collecting_appeal(session, appeal_id, principal.subject)
-            document = Document(
-                id=document_id,
-                appeal_id=appeal_id,
-                customer_id=principal.subject,
-                doc_type=_document_type(form.fields.get("doc_type", DEFAULT_DOC_TYPE)).value,
-                s3_key=key,
-                filename=_display_name(file.filename),
-                declared_content_type=normalize_content_type(file.content_type),
-                size_bytes=stored.size,
-                sha256=stored.sha256,
-                state=DocumentState.UPLOADED,
-                upload_method=MULTIPART,
-            )
-            session.add(document)
-        return document
+        stored_keys.append(key)
+        return stored
 
     try:
-        document = await to_thread.run_sync(_record)
-    except BaseException:
-        # No row, no object: a refused or failed upload leaves nothing behind.
-        await to_thread.run_sync(_delete_quietly, s3, settings, key)
+        form = await read_streamed_form(
+            body,
+            content_type,
+            file_field="file",
+            max_file_bytes=max_bytes,
+            check_file=_check_file,
+            consume=_store,
+        )
+        if form.file is None or form.stored is None:
+            raise _file_required()
+        document = await to_thread.run_sync(
+            _record_multipart,
+            engine,
+            principal.subject,
+            appeal_id,
+            document_id,
+            form.file,
+            form.stored,
+            form.fields,
+        )
+    except Exception:
+        # No row, no object: a refused or failed upload leaves nothing behind. (An upload that
+        # failed while streaming was aborted by boto3 and never became an object.)
+        if stored_keys:
+            await to_thread.run_sync(_delete_quietly, s3, settings, key)
         raise
     await _signal_uploaded(gateway, appeal_id, document.id)
+    return document
+
+
+def _record_multipart(
+    engine: Engine,
+    customer_id: str,
+    appeal_id: str,
+    document_id: str,
+    file: FilePart,
+    stored: StoredObject,
+    fields: dict[str, str],
+) -> Document:
+    with session_scope(engine) as session:
+        # The appeal may have moved on (withdrawn, expired) while the file streamed.
+        _collecting_appeal(session, appeal_id, customer_id)
+        document = Document(
+            id=document_id,
+            appeal_id=appeal_id,
+            customer_id=customer_id,
+            doc_type=_document_type(fields.get("doc_type", DEFAULT_DOC_TYPE)).value,
+            s3_key=stored.key,
+            filename=_display_name(file.filename),
+            declared_content_type=normalize_content_type(file.content_type),
+            size_bytes=stored.size,
+            sha256=stored.sha256,
+            state=DocumentState.UPLOADED,
+            upload_method=MULTIPART,
+        )
+        session.add(document)
     return document
 
 

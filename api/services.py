@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import IO, Any
+from typing import Any
 
 from anyio import to_thread
 from sqlalchemy.engine import Engine
@@ -25,19 +25,12 @@ from core.auth import Principal
 from core.db import session_scope
 from core.db.case_tables import Appeal, AppealEvent, Document
 from core.documents.checklist import checklist
-from core.documents.types import DocumentType
-from core.errors import Conflict, InvalidInput, UnsupportedMediaType
+from core.errors import Conflict
 from core.reviews.service import get_task, latest_decision
-from core.settings import Settings
-from core.status import WITHDRAWABLE_STATUSES, AppealStatus
-from core.storage import document_key, put_stream
+from core.status import WITHDRAWABLE_STATUSES
 from workflows.messages import ReviewDecision, WithdrawRequest
 
 log = logging.getLogger(__name__)
-
-ACCEPTED_UPLOAD_TYPES = frozenset(
-    {"application/pdf", "image/png", "image/jpeg", "text/csv", "text/plain"}
-)
 
 
 async def submit_appeal(
@@ -96,77 +89,6 @@ def appeal_detail(engine: Engine, appeal_id: str, customer_id: str | None) -> Ap
             if decision
             else None,
         )
-
-
-async def upload_document(
-    engine: Engine,
-    s3: Any,
-    settings: Settings,
-    gateway: TemporalGateway,
-    principal: Principal,
-    *,
-    appeal_id: str,
-    doc_type: str,
-    filename: str,
-    content_type: str,
-    stream: IO[bytes],
-) -> Document:
-    try:
-        document_type = DocumentType(doc_type)
-    except ValueError as exc:
-        raise InvalidInput(
-            f"Unknown document type {doc_type!r}; use one of {', '.join(DocumentType)}.",
-            code="unknown_document_type",
-        ) from exc
-    base_type = content_type.split(";")[0].strip().lower()
-    if base_type not in ACCEPTED_UPLOAD_TYPES:
-        raise UnsupportedMediaType(
-            f"Files of type {content_type or 'unknown'} are not accepted; "
-            "upload a PDF, PNG, JPEG or CSV file.",
-            code="unsupported_document_type",
-        )
-
-    def _store() -> Document:
-        with session_scope(engine, read_only=True) as session:
-            appeal = get_appeal(session, appeal_id, customer_id=principal.subject)
-            if appeal.status != AppealStatus.AWAITING_DOCUMENTS:
-                raise Conflict(
-                    f"The appeal is {appeal.status.value} and is not collecting documents.",
-                    code="not_collecting_documents",
-                    appeal_status=appeal.status.value,
-                )
-        document_id = str(uuid.uuid4())
-        key = document_key(appeal_id, document_id)
-        stored = put_stream(
-            s3,
-            settings,
-            key=key,
-            stream=stream,
-            content_type=base_type,
-            max_bytes=settings.document_max_bytes,
-        )
-        with session_scope(engine) as session:
-            document = Document(
-                id=document_id,
-                appeal_id=appeal_id,
-                customer_id=principal.subject,
-                doc_type=document_type.value,
-                s3_key=key,
-                filename=filename[:255] or "upload",
-                declared_content_type=base_type,
-                size_bytes=stored.size,
-                sha256=stored.sha256,
-            )
-            session.add(document)
-        return document
-
-    document = await to_thread.run_sync(_store)
-    # Failure here is not fatal: the reconciler re-signals UPLOADED documents.
-    try:
-        await gateway.document_uploaded(f"appeal-{appeal_id}", document.id)
-    except Exception:
-        log.warning("document_uploaded signal for %s deferred", document.id, exc_info=True)
-    return document
 
 
 async def withdraw_appeal(

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Generic, TypeVar
 
 import anyio
-from anyio import from_thread, to_thread
+from anyio import from_thread, lowlevel, to_thread
 from anyio.abc import TaskGroup
 from python_multipart import MultipartParser
 from python_multipart.exceptions import FormParserError
@@ -39,12 +39,17 @@ class BodyIncomplete(Exception):
 
 
 class ByteChannel:
-    """A bounded pipe: the event loop writes chunks, a worker thread reads them like a file."""
+    """A bounded pipe: the event loop writes chunks, a worker thread reads them like a file.
+
+    Create it on the event loop; read it from any thread (boto3 reads from its own pool).
+    """
 
     def __init__(self, max_chunks: int = _CHANNEL_CHUNKS) -> None:
         self._send, self._receive = anyio.create_memory_object_stream[bytes](max_chunks)
+        self._token = lowlevel.current_token()
         self._buffer = bytearray()
         self._eof = False
+        self._closed = False
         self._failed = False
 
     # Event-loop side.
@@ -57,11 +62,14 @@ class ByteChannel:
         return True
 
     def finish(self) -> None:
+        self._closed = True
         self._send.close()
 
     def fail(self) -> None:
-        self._failed = True
-        self._send.close()
+        """Ends the stream as broken (a no-op once it finished cleanly)."""
+        if not self._closed:
+            self._closed = self._failed = True
+            self._send.close()
 
     def close_reader(self) -> None:
         self._receive.close()
@@ -70,7 +78,7 @@ class ByteChannel:
     def read(self, n: int = -1) -> bytes:
         while not self._eof and (n is None or n < 0 or len(self._buffer) < n):
             try:
-                self._buffer += from_thread.run(self._receive.receive)
+                self._buffer += from_thread.run(self._receive.receive, token=self._token)
             except anyio.EndOfStream:
                 if self._failed:
                     raise BodyIncomplete("the request body ended before the file") from None
@@ -240,12 +248,17 @@ async def read_streamed_form(
             await _pump(body, parser, events, channel, tg, max_file_bytes, check_file, _consume)
         except Exception as exc:
             body_error = exc
+        finally:
+            # Whatever stopped the body (error, disconnect, cancellation) must stop the
+            # consumer too, or the task group would wait for it forever.
             channel.fail()
     if body_error is not None:
         raise body_error
     if consumer_errors:
         raise consumer_errors[0]
-    return StreamedForm(fields=events.fields, file=events.file, stored=stored[0] if stored else None)
+    return StreamedForm(
+        fields=events.fields, file=events.file, stored=stored[0] if stored else None
+    )
 
 
 async def _pump(

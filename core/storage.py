@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import IO, Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import boto3
@@ -48,10 +48,16 @@ def document_key(appeal_id: str, document_id: str) -> str:
     return f"appeals/{appeal_id}/{document_id}"
 
 
+class ByteSource(Protocol):
+    """Anything with a blocking `read(n)`: a file, a socket stream, a pipe from the event loop."""
+
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
 class _LimitedReader:
     """Counts and hashes bytes as boto3 reads them, refusing to go past the limit."""
 
-    def __init__(self, source: IO[bytes], limit: int) -> None:
+    def __init__(self, source: ByteSource, limit: int) -> None:
         self._source = source
         self._limit = limit
         self.size = 0
@@ -86,7 +92,7 @@ def put_stream(
     settings: Settings,
     *,
     key: str,
-    stream: IO[bytes],
+    stream: ByteSource,
     content_type: str,
     max_bytes: int,
 ) -> StoredObject:

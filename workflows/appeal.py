@@ -164,7 +164,7 @@ class AppealWorkflow:
             except TimeoutError:
                 if pending_reminders and workflow.now() >= pending_reminders[0]:
                     pending_reminders.pop(0)
-                    days_left = max((deadline_at - workflow.now()).days, 0)
+                    days_left = max(-((workflow.now() - deadline_at) // timedelta(days=1)), 0)  # ceiling
                     await self._notify("documents_reminder", missing=self._missing, days_left=days_left)
                 continue
             self._raise_if_withdrawn()

@@ -1,20 +1,19 @@
-"""Customer endpoints: submit, read, list, upload documents, withdraw."""
+"""Customer endpoints: submit, read, list, withdraw. Documents: api/routers/documents.py."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from anyio import to_thread
-from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 
 from api import services
-from api.deps import CustomerDep, EngineDep, GatewayDep, PrincipalDep, S3Dep, SettingsDep
+from api.deps import CustomerDep, EngineDep, GatewayDep, PrincipalDep
 from api.schemas.appeals import (
     AppealCreate,
     AppealDetail,
     AppealPage,
     AppealSummary,
-    DocumentPublic,
     WithdrawBody,
 )
 from core.appeals.service import NewAppeal, list_appeals
@@ -82,34 +81,6 @@ def get_appeal(
     detail = services.appeal_detail(engine, appeal_id, owner)
     response.headers["ETag"] = f'"{detail.version}"'
     return detail
-
-
-@router.post(
-    "/{appeal_id}/documents", status_code=status.HTTP_201_CREATED, response_model=DocumentPublic
-)
-async def upload_document(
-    appeal_id: str,
-    principal: CustomerDep,
-    engine: EngineDep,
-    s3: S3Dep,
-    settings: SettingsDep,
-    gateway: GatewayDep,
-    file: Annotated[UploadFile, File(description="PDF, PNG, JPEG or CSV")],
-    doc_type: Annotated[str, Form(max_length=40)] = "BANK_STATEMENT",
-) -> DocumentPublic:
-    document = await services.upload_document(
-        engine,
-        s3,
-        settings,
-        gateway,
-        principal,
-        appeal_id=appeal_id,
-        doc_type=doc_type,
-        filename=file.filename or "upload",
-        content_type=file.content_type or "",
-        stream=file.file,
-    )
-    return DocumentPublic.model_validate(document, from_attributes=True)
 
 
 @router.post(

@@ -43,6 +43,7 @@ async def start_appeal(
     requested_limit_minor: int = 800_000,
     deadline: timedelta = timedelta(days=7),
     review_due: timedelta = timedelta(hours=24),
+    reminders: tuple[timedelta, ...] = (),
 ) -> WorkflowHandle[AppealWorkflow, Any]:
     with session_scope(engine) as session:
         appeal, _ = create_appeal(session, NewAppeal(customer_id, account_id, requested_limit_minor))
@@ -54,6 +55,7 @@ async def start_appeal(
             account_id=account_id,
             requested_limit_minor=requested_limit_minor,
             document_deadline=deadline,
+            document_reminders=list(reminders),
             review_due=review_due,
         ),
         id=appeal.workflow_id,

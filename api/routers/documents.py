@@ -1,0 +1,142 @@
+"""Document endpoints: presigned uploads, multipart uploads through the API, listings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from anyio import to_thread
+from fastapi import APIRouter, Request, status
+
+from api import document_uploads
+from api.deps import CustomerDep, EngineDep, GatewayDep, PrincipalDep, S3Dep, SettingsDep
+from api.schemas.appeals import DocumentPublic
+from api.schemas.documents import DocumentList, PresignedUpload, UploadRequest
+from core.documents.sniff import ALLOWED_CONTENT_TYPES
+from core.documents.types import DocumentType
+from core.errors import InvalidInput
+
+router = APIRouter(prefix="/appeals/{appeal_id}/documents", tags=["documents"])
+
+# The multipart route reads its body itself (streamed), so FastAPI cannot describe it.
+_MULTIPART_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "doc_type": {
+                            "type": "string",
+                            "enum": [t.value for t in DocumentType],
+                            "default": DocumentType.BANK_STATEMENT.value,
+                            "description": "Send it before the file so a bad value fails fast.",
+                        },
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "The part's Content-Type is the declared type: "
+                            + ", ".join(sorted(ALLOWED_CONTENT_TYPES)),
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DocumentPublic,
+    openapi_extra=_MULTIPART_BODY,
+    summary="Upload a document through the API (streamed to storage)",
+)
+async def upload_document(
+    appeal_id: str,
+    request: Request,
+    principal: CustomerDep,
+    engine: EngineDep,
+    s3: S3Dep,
+    settings: SettingsDep,
+    gateway: GatewayDep,
+) -> DocumentPublic:
+    document = await document_uploads.upload_multipart(
+        engine,
+        s3,
+        settings,
+        gateway,
+        principal,
+        appeal_id=appeal_id,
+        body=request.stream(),
+        content_type=request.headers.get("content-type", ""),
+        content_length=_content_length(request),
+    )
+    return DocumentPublic.model_validate(document, from_attributes=True)
+
+
+@router.post(
+    "/uploads",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PresignedUpload,
+    summary="Start a direct upload to storage (presigned POST)",
+)
+async def start_presigned_upload(
+    appeal_id: str,
+    body: UploadRequest,
+    principal: CustomerDep,
+    engine: EngineDep,
+    s3: S3Dep,
+    settings: SettingsDep,
+) -> PresignedUpload:
+    return await document_uploads.create_presigned_upload(
+        engine, s3, settings, principal, appeal_id=appeal_id, request=body
+    )
+
+
+@router.post(
+    "/{document_id}/complete",
+    response_model=DocumentPublic,
+    summary="Tell us the direct upload finished",
+)
+async def complete_presigned_upload(
+    appeal_id: str,
+    document_id: str,
+    principal: CustomerDep,
+    engine: EngineDep,
+    s3: S3Dep,
+    settings: SettingsDep,
+    gateway: GatewayDep,
+) -> DocumentPublic:
+    document = await document_uploads.complete_presigned_upload(
+        engine, s3, settings, gateway, principal, appeal_id=appeal_id, document_id=document_id
+    )
+    return DocumentPublic.model_validate(document, from_attributes=True)
+
+
+@router.get(
+    "",
+    response_model=DocumentList,
+    summary="List an appeal's documents (reviewers also get download links)",
+)
+async def list_documents(
+    appeal_id: str, principal: PrincipalDep, engine: EngineDep, s3: S3Dep, settings: SettingsDep
+) -> DocumentList:
+    return await to_thread.run_sync(
+        document_uploads.list_documents, engine, s3, settings, principal, appeal_id
+    )
+
+
+def _content_length(request: Request) -> int | None:
+    raw = request.headers.get("content-length")
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise InvalidInput("The Content-Length header is not a number.", code="bad_length") from exc
+    if value < 0:
+        raise InvalidInput("The Content-Length header is negative.", code="bad_length")
+    return value
