@@ -30,7 +30,6 @@ from activities.types import (
 )
 from core.appeals.assessment import run_assessment
 from core.appeals.service import Transition, apply_transition, get_appeal
-from core.checks import RuleParameters
 from core.db import session_scope
 from core.db.case_tables import DecisionOutcome
 from core.documents.checklist import missing_types, prepare_checklist
@@ -115,18 +114,18 @@ class AppealActivities:
 
     @activity.defn(name="assess_appeal")
     def assess_appeal(self, inp: AssessInput) -> AssessmentResult:
-        params = RuleParameters(
-            min_on_time_ratio=self._settings.auto_approve_min_on_time_ratio,
-            max_worst_dpd=self._settings.auto_approve_max_worst_dpd,
-        )
         with session_scope(self._engine) as session:
-            assessment = run_assessment(session, inp.appeal_id, inp.run, params, _today())
+            assessment = run_assessment(session, inp.appeal_id, inp.run, load_default_policy(), _today())
             assert assessment.id is not None
             return AssessmentResult(
                 assessment_id=assessment.id,
                 recommendation=assessment.recommendation,
                 suggested_limit_minor=assessment.suggested_limit_minor,
                 reason_codes=[reason["code"] for reason in assessment.reasons],
+                reasons=assessment.reasons,
+                score=assessment.score,
+                risk_tier=assessment.risk_tier,
+                four_eyes_required=assessment.four_eyes_required,
             )
 
     @activity.defn(name="create_review_task")

@@ -65,6 +65,10 @@ class AssessmentResult(BaseModel):
     recommendation: str
     suggested_limit_minor: int
     reason_codes: list[str]
+    reasons: list[dict[str, Any]] = Field(default_factory=list)
+    score: int | None = None
+    risk_tier: str | None = None
+    four_eyes_required: bool = False
 
 
 class CreateReviewTaskInput(BaseModel):

@@ -12,7 +12,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from core.appeals.timing import collection_timing
+from core.appeals.timing import collection_timing, human_review_window
 from core.db.case_tables import Appeal
 from core.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
 from core.notifications.rendering import format_money
@@ -23,6 +23,7 @@ from workflows.messages import (
     AppealInput,
     DecisionAccepted,
     DocumentUploaded,
+    HumanReviewRequest,
     ReviewDecision,
     WithdrawRequest,
 )
@@ -66,6 +67,7 @@ class TemporalGateway:
             requested_limit_minor=appeal.requested_limit_minor,
             document_deadline=timing.deadline,
             document_reminders=list(timing.reminders),
+            human_review_window=human_review_window(self._settings),
             review_due=self._settings.review_due,
         )
         try:
@@ -115,6 +117,25 @@ class TemporalGateway:
 
     async def withdraw(self, workflow_id: str, request: WithdrawRequest) -> None:
         await self._signal(workflow_id, AppealWorkflow.withdraw, request)
+
+    async def request_human_review(
+        self, workflow_id: str, request: HumanReviewRequest, *, update_id: str
+    ) -> None:
+        client = await self.client()
+        try:
+            await client.get_workflow_handle(workflow_id).execute_update(
+                AppealWorkflow.request_human_review, request, id=update_id
+            )
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+            raise Conflict(message, code="human_review_not_available") from exc
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise Conflict("The appeal is no longer running.", code="appeal_closed") from exc
+            raise ServiceUnavailable(
+                "The workflow service is unreachable; please retry.", code="temporal_unavailable"
+            ) from exc
 
     async def decide(
         self, workflow_id: str, decision: ReviewDecision, *, update_id: str

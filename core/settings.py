@@ -62,9 +62,9 @@ class Settings(BaseSettings):
     review_due: timedelta = timedelta(hours=24)
     pdf_child_memory_bytes: int = 256 * 1024 * 1024
     pdf_child_timeout_seconds: float = 5.0
-    # Automated rule of the walking skeleton: see core/checks.py.
-    auto_approve_min_on_time_ratio: float = 0.9
-    auto_approve_max_worst_dpd: int = 30
+    # How long after an automatic decline the customer may ask for a human review;
+    # None: the policy's window.
+    human_review_window: timedelta | None = None
 
     @model_validator(mode="after")
     def _refuse_dev_secret_in_production(self) -> Settings:

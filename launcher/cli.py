@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import signal
 import time
@@ -24,16 +25,12 @@ app = typer.Typer(
 
 
 def _logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 @app.command()
 def dev(
-    api_port: Annotated[
-        int | None, typer.Option(help="API port (default APPEALS_API_PORT or 8000).")
-    ] = None,
+    api_port: Annotated[int | None, typer.Option(help="API port (default APPEALS_API_PORT or 8000).")] = None,
     temporal_port: Annotated[int, typer.Option(help="Temporal gRPC port.")] = 7233,
     ui_port: Annotated[int | None, typer.Option(help="Temporal Web UI port.")] = None,
     s3_port: Annotated[int | None, typer.Option(help="S3 server port.")] = None,
@@ -186,6 +183,9 @@ def seed() -> None:
 def demo_documents(
     out: Annotated[Path, typer.Option(help="Folder to write the files into.")] = Path("."),
     name: Annotated[str, typer.Option(help="Name printed on the credit report.")] = "Li Wei",
+    customer: Annotated[
+        str, typer.Option(help="Customer id: each gets a statement of their own.")
+    ] = "c-1002",
 ) -> None:
     """Write a 3-month bank statement (CSV) and a credit report (text) for the walkthrough."""
     from datetime import UTC, datetime
@@ -194,7 +194,8 @@ def demo_documents(
 
     today = datetime.now(UTC).date()
     out.mkdir(parents=True, exist_ok=True)
-    (out / "statement.csv").write_bytes(statement_csv(today))
+    seed = int.from_bytes(hashlib.sha256(customer.encode()).digest()[:4], "big")
+    (out / "statement.csv").write_bytes(statement_csv(today, seed=seed))
     (out / "credit-report.txt").write_bytes(credit_report_text(name, today))
     typer.echo(f"wrote {out / 'statement.csv'} and {out / 'credit-report.txt'}")
 

@@ -33,9 +33,7 @@ from launcher.stack import (
 def temporal_ready(address: str, namespace: str) -> bool:
     async def _check() -> bool:
         client = await Client.connect(address, namespace=namespace)
-        await client.workflow_service.describe_namespace(
-            DescribeNamespaceRequest(namespace=namespace)
-        )
+        await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=namespace))
         return True
 
     return asyncio.run(asyncio.wait_for(_check(), 5))
@@ -79,7 +77,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
     if settings.document_deadline is not None:
         env["APPEALS_DOCUMENT_DEADLINE"] = _iso_duration(settings.document_deadline)
     if settings.document_reminders is not None:
-        env["APPEALS_DOCUMENT_REMINDERS"] = json.dumps([_iso_duration(r) for r in settings.document_reminders])
+        env["APPEALS_DOCUMENT_REMINDERS"] = json.dumps(
+            [_iso_duration(r) for r in settings.document_reminders]
+        )
     return env
 
 
@@ -140,10 +140,7 @@ class DevStack:
             s3 = s3_server(host=self.host, port=self.s3_port, log_path=self.logs / "s3.log")
             self._launch(
                 s3,
-                lambda: (
-                    tcp_open(self.host, self.s3_port)
-                    and http_ok(f"http://{self.host}:{self.s3_port}/")
-                ),
+                lambda: tcp_open(self.host, self.s3_port) and http_ok(f"http://{self.host}:{self.s3_port}/"),
                 30,
             )
             ensure_bucket(make_s3_client(settings), settings.s3_bucket)
@@ -179,9 +176,7 @@ class DevStack:
     def check_alive(self) -> None:
         for proc in self.processes:
             if not proc.alive():
-                raise StackError(
-                    f"{proc.name} stopped unexpectedly; log ({proc.log_path}):\n{proc.tail()}"
-                )
+                raise StackError(f"{proc.name} stopped unexpectedly; log ({proc.log_path}):\n{proc.tail()}")
 
     def stop(self) -> None:
         for proc in reversed(self.processes):

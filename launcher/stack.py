@@ -108,9 +108,7 @@ def wait_until(check: Callable[[], bool], proc: ManagedProcess, timeout: float) 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not proc.alive():
-            raise StackError(
-                f"{proc.name} exited while starting; its log ({proc.log_path}):\n{proc.tail()}"
-            )
+            raise StackError(f"{proc.name} exited while starting; its log ({proc.log_path}):\n{proc.tail()}")
         try:
             if check():
                 return
@@ -118,8 +116,7 @@ def wait_until(check: Callable[[], bool], proc: ManagedProcess, timeout: float) 
             pass
         time.sleep(0.2)
     raise StackError(
-        f"{proc.name} did not become healthy in {timeout:.0f}s; "
-        f"log ({proc.log_path}):\n{proc.tail()}"
+        f"{proc.name} did not become healthy in {timeout:.0f}s; log ({proc.log_path}):\n{proc.tail()}"
     )
 
 
@@ -180,12 +177,8 @@ def temporal_dev_server(
 
 
 def s3_server(*, host: str, port: int, log_path: Path) -> ManagedProcess:
-    return ManagedProcess(
-        "S3 server (moto)", [_binary("moto_server"), "-H", host, "-p", str(port)], log_path
-    )
+    return ManagedProcess("S3 server (moto)", [_binary("moto_server"), "-H", host, "-p", str(port)], log_path)
 
 
-def python_module(
-    name: str, argv: Sequence[str], *, env: dict[str, str], log_path: Path
-) -> ManagedProcess:
+def python_module(name: str, argv: Sequence[str], *, env: dict[str, str], log_path: Path) -> ManagedProcess:
     return ManagedProcess(name, [sys.executable, "-m", "launcher.cli", *argv], log_path, env=env)

@@ -37,9 +37,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     engine = make_engine(settings.effective_database_url)
     create_tables(engine)
     client = await connect_temporal(settings)
-    activities = AppealActivities(
-        engine=engine, s3_client=make_s3_client(settings), settings=settings
-    )
+    activities = AppealActivities(engine=engine, s3_client=make_s3_client(settings), settings=settings)
     reconciler = Reconciler(engine, TemporalGateway(settings, client), settings)
     with ThreadPoolExecutor(max_workers=16, thread_name_prefix="activity") as executor:
         worker = build_worker(client, settings, activities, executor)

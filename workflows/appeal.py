@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         AppealState,
         DecisionAccepted,
         DocumentUploaded,
+        HumanReviewRequest,
         ReviewDecision,
         ReviewOutcome,
         WithdrawRequest,
@@ -76,6 +77,8 @@ class AppealWorkflow:
         self._decision: ReviewDecision | None = None
         self._withdraw: WithdrawRequest | None = None
         self._original_limit_minor: int | None = None
+        self._human_review_open = False
+        self._human_review: HumanReviewRequest | None = None
 
     # -- the main path ------------------------------------------------------------------
 
@@ -137,9 +140,34 @@ class AppealWorkflow:
             )
             return await self._apply_and_close(assessment.suggested_limit_minor)
 
+        if assessment.recommendation == "AUTO_DECLINE":
+            await self._transition(
+                S.AUTO_DECLINED,
+                actor="system",
+                reason="; ".join(assessment.reason_codes) or None,
+                details={"assessment_id": assessment.assessment_id, "score": assessment.score},
+            )
+            await self._notify(
+                "declined",
+                reasons=assessment.reasons,
+                automated=True,
+                score=assessment.score,
+                human_review_days=inp.human_review_window.days,
+            )
+            if not await self._await_human_review_request(inp.human_review_window):
+                await self._transition(S.CLOSED)
+                return self._result()
+            await self._notify("human_review_requested")
+
         decision = await self._manual_review(inp, round_no=1)
         if decision.outcome is ReviewOutcome.DECLINE:
-            await self._notify("declined", reasons=decision.reasons)
+            await self._notify(
+                "declined",
+                reasons=[{"code": r, "en": r, "zh-CN": r} for r in decision.reasons],
+                automated=False,
+                score=None,
+                human_review_days=0,
+            )
             await self._transition(S.CLOSED)
             return self._result()
         assert decision.approved_limit_minor is not None
@@ -186,6 +214,20 @@ class AppealWorkflow:
                         reason_zh=verdict.rejection_reason_zh,
                         document_id=document_id,
                     )
+        return True
+
+    async def _await_human_review_request(self, window: timedelta) -> bool:
+        """The customer's right to have an automated decline looked at by a person."""
+        self._human_review_open = True
+        try:
+            await workflow.wait_condition(
+                lambda: self._human_review is not None or self._withdraw is not None, timeout=window
+            )
+        except TimeoutError:
+            return False
+        finally:
+            self._human_review_open = False
+        self._raise_if_withdrawn()
         return True
 
     async def _manual_review(self, inp: AppealInput, round_no: int) -> ReviewDecision:
@@ -311,6 +353,20 @@ class AppealWorkflow:
                 )
         elif not [reason for reason in decision.reasons if reason.strip()]:
             raise ApplicationError("A decline needs at least one reason.", type="InvalidDecision")
+
+    @workflow.update
+    def request_human_review(self, request: HumanReviewRequest) -> AppealStatus:
+        self._human_review = request
+        return self._status
+
+    @request_human_review.validator
+    def _validate_human_review(self, request: HumanReviewRequest) -> None:
+        if not self._human_review_open or self._human_review is not None or self._withdraw is not None:
+            raise ApplicationError(
+                "A human review can only be asked for once, within the window after an automatic "
+                "decline.",
+                type="HumanReviewNotAvailable",
+            )
 
     @workflow.query
     def state(self) -> AppealState:

@@ -18,6 +18,7 @@ class AppealInput(BaseModel):
     document_deadline: timedelta = timedelta(days=7)
     document_reminders: list[timedelta] = Field(default_factory=list)
     review_due: timedelta = timedelta(hours=24)
+    human_review_window: timedelta = timedelta(days=14)
 
 
 class AppealResult(BaseModel):
@@ -47,6 +48,11 @@ class ReviewDecision(BaseModel):
     approved_limit_minor: int | None = None
     reasons: list[str] = Field(default_factory=list)
     note: str = ""
+
+
+class HumanReviewRequest(BaseModel):
+    requested_by: str
+    reason: str = ""
 
 
 class DecisionAccepted(BaseModel):

@@ -15,6 +15,10 @@ class CollectionTiming:
     reminders: tuple[timedelta, ...]
 
 
+def human_review_window(settings: Settings) -> timedelta:
+    return settings.human_review_window or load_default_policy().policy.human_review_window
+
+
 def collection_timing(settings: Settings) -> CollectionTiming:
     policy = load_default_policy().policy
     deadline = settings.document_deadline or policy.collection_deadline

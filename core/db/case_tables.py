@@ -180,7 +180,11 @@ class Assessment(SQLModel, table=True):
     recommendation: Recommendation
     suggested_limit_minor: int
     reasons: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    four_eyes_required: bool = False
+    route: str | None = Field(default=None, max_length=60)
+    # The input snapshot and the whole result: the same policy and snapshot reproduce it.
     inputs: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
 
     __table_args__ = (UniqueConstraint("appeal_id", "run", name="uq_assessment_run"),)

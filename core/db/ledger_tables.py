@@ -77,3 +77,17 @@ class LimitEvent(SQLModel, table=True):
     source: str = Field(max_length=64)
     appeal_id: str | None = Field(default=None, max_length=36)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class LoanApplication(SQLModel, table=True):
+    """A credit application at another lender (bureau data): the multi-lending signal."""
+
+    __tablename__ = "loan_application"
+    __table_args__ = (Index("ix_loan_application_customer", "customer_id", "applied_on"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: str = Field(foreign_key="customer.id", max_length=64)
+    applied_on: date
+    lender: str = Field(max_length=200)
+    amount_minor: int = Field(ge=0)
+    small_loan: bool = False

@@ -36,10 +36,10 @@ async def _wait_status(
     raise AssertionError(f"appeal {appeal_id} did not reach {status}; last: {body['status']}")
 
 
-async def upload_checklist(api: Api, appeal_id: str, headers: dict[str, str]) -> None:
+async def upload_checklist(api: Api, appeal_id: str, headers: dict[str, str], seed: int = 7) -> None:
     """Uploads what a late payer's checklist asks for: a 3-month statement and a credit report."""
     for doc_type, name, body, content_type in (
-        ("BANK_STATEMENT", "statement.csv", recent_statement_csv(), "text/csv"),
+        ("BANK_STATEMENT", "statement.csv", recent_statement_csv(seed=seed), "text/csv"),
         ("CREDIT_REPORT", "report.pdf", text_pdf(), "application/pdf"),
     ):
         response = await api.http.post(

@@ -71,7 +71,7 @@ async def _to_review(
     appeal_id = handle.id.removeprefix("appeal-")
     await _until(lambda: _status(engine, appeal_id) == AppealStatus.AWAITING_DOCUMENTS)
     await upload_documents(handle, settings, engine, s3, customer.customer_id, appeal_id)
-    await _until(lambda: _open_task(engine, appeal_id) is not None)
+    await _until(lambda: _status(engine, appeal_id) == AppealStatus.PENDING_REVIEW)
     task = _open_task(engine, appeal_id)
     assert task is not None
     return handle, appeal_id, task.id
