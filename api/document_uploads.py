@@ -79,8 +79,7 @@ def _content_type(value: str) -> str:
     content_type = normalize_content_type(value)
     if content_type not in ALLOWED_CONTENT_TYPES:
         raise UnsupportedMediaType(
-            f"Files of type {value or 'unknown'} are not accepted; "
-            "upload a PDF, PNG, JPEG or CSV file.",
+            f"Files of type {value or 'unknown'} are not accepted; upload a PDF, PNG, JPEG or CSV file.",
             code="unsupported_document_type",
         )
     return content_type

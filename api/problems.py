@@ -79,9 +79,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             "validation_failed",
             "Unprocessable content",
             "The request is not valid: "
-            + "; ".join(
-                f"{'.'.join(str(p) for p in e['location'])}: {e['message']}" for e in errors
-            ),
+            + "; ".join(f"{'.'.join(str(p) for p in e['location'])}: {e['message']}" for e in errors),
             instance=request.url.path,
             extra={"errors": errors},
         )

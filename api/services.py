@@ -62,14 +62,10 @@ def appeal_detail(engine: Engine, appeal_id: str, customer_id: str | None) -> Ap
     with session_scope(engine, read_only=True) as session:
         appeal = get_appeal(session, appeal_id, customer_id=customer_id)
         events = session.exec(
-            select(AppealEvent)
-            .where(AppealEvent.appeal_id == appeal_id)
-            .order_by(col(AppealEvent.seq))
+            select(AppealEvent).where(AppealEvent.appeal_id == appeal_id).order_by(col(AppealEvent.seq))
         ).all()
         documents = session.exec(
-            select(Document)
-            .where(Document.appeal_id == appeal_id)
-            .order_by(col(Document.created_at))
+            select(Document).where(Document.appeal_id == appeal_id).order_by(col(Document.created_at))
         ).all()
         decision = latest_decision(session, appeal_id)
         return AppealDetail(
@@ -85,9 +81,7 @@ def appeal_detail(engine: Engine, appeal_id: str, customer_id: str | None) -> Ap
                 for item in checklist(session, appeal_id)
             ],
             documents=[DocumentPublic.model_validate(d, from_attributes=True) for d in documents],
-            decision=DecisionPublic.model_validate(decision, from_attributes=True)
-            if decision
-            else None,
+            decision=DecisionPublic.model_validate(decision, from_attributes=True) if decision else None,
         )
 
 
@@ -105,9 +99,7 @@ async def withdraw_appeal(
             code="not_withdrawable",
             appeal_status=appeal.status.value,
         )
-    await gateway.withdraw(
-        appeal.workflow_id, WithdrawRequest(requested_by=principal.actor, reason=reason)
-    )
+    await gateway.withdraw(appeal.workflow_id, WithdrawRequest(requested_by=principal.actor, reason=reason))
     return appeal
 
 

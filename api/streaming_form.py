@@ -164,9 +164,7 @@ class _FormEvents:
             return
         self._part.field_value += data[start:end]
         if len(self._part.field_value) > MAX_FIELD_BYTES:
-            raise InvalidInput(
-                f"The form field {self._part.name!r} is too long.", code="field_too_long"
-            )
+            raise InvalidInput(f"The form field {self._part.name!r} is too long.", code="field_too_long")
 
     def on_part_end(self) -> None:
         if self._part.is_file:
@@ -226,9 +224,7 @@ async def read_streamed_form(
             },
         )
     except FormParserError as exc:
-        raise InvalidInput(
-            f"The multipart body is malformed: {exc}", code="malformed_multipart"
-        ) from exc
+        raise InvalidInput(f"The multipart body is malformed: {exc}", code="malformed_multipart") from exc
 
     channel = ByteChannel()
     stored: list[T] = []
@@ -256,9 +252,7 @@ async def read_streamed_form(
         raise body_error
     if consumer_errors:
         raise consumer_errors[0]
-    return StreamedForm(
-        fields=events.fields, file=events.file, stored=stored[0] if stored else None
-    )
+    return StreamedForm(fields=events.fields, file=events.file, stored=stored[0] if stored else None)
 
 
 async def _pump(
@@ -280,9 +274,7 @@ async def _pump(
         try:
             parser.write(chunk)
         except FormParserError as exc:
-            raise InvalidInput(
-                f"The multipart body is malformed: {exc}", code="malformed_multipart"
-            ) from exc
+            raise InvalidInput(f"The multipart body is malformed: {exc}", code="malformed_multipart") from exc
         if events.file is not None and not started:
             check_file(events.file, events.fields)
             tg.start_soon(consume, events.file)

@@ -88,9 +88,7 @@ class TemporalGateway:
                     f"Limit-restore appeal {appeal.id} · account {appeal.account_id} · "
                     f"requested {format_money(appeal.requested_limit_minor)}"
                 ),
-                static_details=(
-                    f"Customer `{appeal.customer_id}`; case file: `GET /appeals/{appeal.id}`"
-                ),
+                static_details=(f"Customer `{appeal.customer_id}`; case file: `GET /appeals/{appeal.id}`"),
             )
         except RPCError as exc:
             if exc.status == RPCStatusCode.ALREADY_EXISTS:
@@ -137,9 +135,7 @@ class TemporalGateway:
                 "The workflow service is unreachable; please retry.", code="temporal_unavailable"
             ) from exc
 
-    async def decide(
-        self, workflow_id: str, decision: ReviewDecision, *, update_id: str
-    ) -> DecisionAccepted:
+    async def decide(self, workflow_id: str, decision: ReviewDecision, *, update_id: str) -> DecisionAccepted:
         client = await self.client()
         handle = client.get_workflow_handle(workflow_id)
         try:
@@ -156,9 +152,7 @@ class TemporalGateway:
             raise Conflict(message, code="decision_rejected") from exc
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
-                raise NotFound(
-                    "The appeal's workflow was not found.", code="appeal_not_running"
-                ) from exc
+                raise NotFound("The appeal's workflow was not found.", code="appeal_not_running") from exc
             raise ServiceUnavailable(
                 "The workflow service is unreachable; please retry.", code="temporal_unavailable"
             ) from exc

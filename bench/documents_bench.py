@@ -104,9 +104,7 @@ def main() -> None:
     bench_pdf("genuine 1-page statement", factories.pdf_statement(rows), PdfLimits())
     bench_pdf("bomb: 1 stream -> 4 GiB", factories.bomb_pdf(4 * factories.GIB), PdfLimits())
     bench_pdf("bomb: 8 pages x 70 MiB (under pypdf cap)", factories.split_bomb_pdf(), PdfLimits())
-    bench_pdf(
-        "slow content, timeout 1 s", factories.busy_pdf(300_000), PdfLimits(timeout_seconds=1)
-    )
+    bench_pdf("slow content, timeout 1 s", factories.busy_pdf(300_000), PdfLimits(timeout_seconds=1))
 
 
 if __name__ == "__main__":

@@ -16,8 +16,14 @@ def _money(minor: int) -> str:
     return f"{Decimal(minor) / 100:.2f}"
 
 
-def statement_csv(today: date, *, months: int = 3, employer: str = "Demo Trading Co.",
-                  salary_minor: int = 1_200_000, seed: int = 1) -> bytes:
+def statement_csv(
+    today: date,
+    *,
+    months: int = 3,
+    employer: str = "Demo Trading Co.",
+    salary_minor: int = 1_200_000,
+    seed: int = 1,
+) -> bytes:
     """Salary on the 10th, everyday spending in between, the running balance always adding up."""
     rng = random.Random(seed)
     start = required_window(today, months).start - timedelta(days=2)
@@ -31,8 +37,13 @@ def statement_csv(today: date, *, months: int = 3, employer: str = "Demo Trading
         if day.day == 10:
             entries.append(("Salary", employer, salary_minor))
         if rng.random() < 0.4:
-            entries.append(("Card payment", rng.choice(["Supermarket", "Metro", "Utilities"]),
-                            -rng.randrange(2_000, 40_000)))
+            entries.append(
+                (
+                    "Card payment",
+                    rng.choice(["Supermarket", "Metro", "Utilities"]),
+                    -rng.randrange(2_000, 40_000),
+                )
+            )
         for description, counterparty, amount in entries:
             balance += amount
             writer.writerow([day.isoformat(), description, counterparty, _money(amount), _money(balance)])

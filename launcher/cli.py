@@ -16,12 +16,16 @@ import typer
 
 from core.auth import Role, mint_token
 from core.settings import Settings, get_settings
+from launcher.policy_cli import policy_app
 
 app = typer.Typer(
     help="Limit-restore appeals: local stack, worker, API and dev tools.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+app.add_typer(policy_app, name="policy")
 
 
 def _logging() -> None:

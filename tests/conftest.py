@@ -75,13 +75,9 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
 @pytest.fixture(scope="session")
 def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
-    proc = s3_server(
-        host="127.0.0.1", port=port, log_path=tmp_path_factory.mktemp("s3") / "s3.log"
-    ).start()
+    proc = s3_server(host="127.0.0.1", port=port, log_path=tmp_path_factory.mktemp("s3") / "s3.log").start()
     try:
-        wait_until(
-            lambda: tcp_open("127.0.0.1", port) and http_ok(f"http://127.0.0.1:{port}/"), proc, 30
-        )
+        wait_until(lambda: tcp_open("127.0.0.1", port) and http_ok(f"http://127.0.0.1:{port}/"), proc, 30)
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.stop()

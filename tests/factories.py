@@ -76,9 +76,7 @@ def make_customer(
                     amount_due_minor=40_000,
                     paid_minor=40_000 - owed,
                     days_past_due=dpd,
-                    paid_at=None
-                    if owed
-                    else datetime.combine(due + timedelta(days=dpd), time(9), UTC),
+                    paid_at=None if owed else datetime.combine(due + timedelta(days=dpd), time(9), UTC),
                 )
             )
     return LedgerCustomer(customer_id, account_id, original_limit_minor)

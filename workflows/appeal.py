@@ -363,8 +363,7 @@ class AppealWorkflow:
     def _validate_human_review(self, request: HumanReviewRequest) -> None:
         if not self._human_review_open or self._human_review is not None or self._withdraw is not None:
             raise ApplicationError(
-                "A human review can only be asked for once, within the window after an automatic "
-                "decline.",
+                "A human review can only be asked for once, within the window after an automatic decline.",
                 type="HumanReviewNotAvailable",
             )
 

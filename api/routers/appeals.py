@@ -83,9 +83,7 @@ def get_appeal(
     return detail
 
 
-@router.post(
-    "/{appeal_id}/withdraw", status_code=status.HTTP_202_ACCEPTED, response_model=AppealSummary
-)
+@router.post("/{appeal_id}/withdraw", status_code=status.HTTP_202_ACCEPTED, response_model=AppealSummary)
 async def withdraw_appeal(
     appeal_id: str,
     principal: CustomerDep,

@@ -71,7 +71,10 @@ def _load(engine: Any, appeal_id: str, principal: Principal) -> AssessmentPublic
         if owner is not None:
             return public
         return AssessmentDetail(
-            **public.model_dump(), four_eyes_required=row.four_eyes_required, route=row.route, result=row.result
+            **public.model_dump(),
+            four_eyes_required=row.four_eyes_required,
+            route=row.route,
+            result=row.result,
         )
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from anyio import to_thread
 from fastapi import APIRouter, Request, status
+from starlette.requests import ClientDisconnect
 
 from api import document_uploads
 from api.deps import CustomerDep, EngineDep, GatewayDep, PrincipalDep, S3Dep, SettingsDep
@@ -13,7 +14,7 @@ from api.schemas.appeals import DocumentPublic
 from api.schemas.documents import DocumentList, PresignedUpload, UploadRequest
 from core.documents.sniff import ALLOWED_CONTENT_TYPES
 from core.documents.types import DocumentType
-from core.errors import InvalidInput
+from core.errors import DomainError, InvalidInput
 
 router = APIRouter(prefix="/appeals/{appeal_id}/documents", tags=["documents"])
 
@@ -63,17 +64,23 @@ async def upload_document(
     settings: SettingsDep,
     gateway: GatewayDep,
 ) -> DocumentPublic:
-    document = await document_uploads.upload_multipart(
-        engine,
-        s3,
-        settings,
-        gateway,
-        principal,
-        appeal_id=appeal_id,
-        body=request.stream(),
-        content_type=request.headers.get("content-type", ""),
-        content_length=_content_length(request),
-    )
+    try:
+        document = await document_uploads.upload_multipart(
+            engine,
+            s3,
+            settings,
+            gateway,
+            principal,
+            appeal_id=appeal_id,
+            body=request.stream(),
+            content_type=request.headers.get("content-type", ""),
+            content_length=_content_length(request),
+        )
+    except ClientDisconnect as exc:
+        # Nobody is listening any more; answer anyway instead of logging a server error.
+        raise DomainError(
+            "The upload was interrupted; nothing was stored.", code="upload_interrupted"
+        ) from exc
     return DocumentPublic.model_validate(document, from_attributes=True)
 
 

@@ -16,9 +16,7 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health")
-async def health(
-    engine: EngineDep, s3: S3Dep, settings: SettingsDep, gateway: GatewayDep
-) -> JSONResponse:
+async def health(engine: EngineDep, s3: S3Dep, settings: SettingsDep, gateway: GatewayDep) -> JSONResponse:
     def _db() -> None:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))

@@ -15,9 +15,7 @@ class AppealCreate(BaseModel):
 
     account_id: str = Field(min_length=1, max_length=64)
     requested_limit_minor: int = Field(gt=0, le=10**12, description="In minor units (fen).")
-    statement: str = Field(
-        default="", max_length=2000, description="Why the limit should be restored."
-    )
+    statement: str = Field(default="", max_length=2000, description="Why the limit should be restored.")
 
 
 class TimelineEntry(BaseModel):

@@ -41,6 +41,7 @@ class DocumentListItem(BaseModel):
     size_bytes: int | None
     sha256: str | None
     state: str
+    rejection_code: str | None = None
     rejection_reason: str | None
     upload_method: str
     created_at: datetime

@@ -25,12 +25,8 @@ def build_input(session: Session, appeal_id: str, today: date) -> snapshot.Asses
     customer = session.get(Customer, appeal.customer_id)
     if account is None or customer is None:
         raise NotFound(f"The ledger has no account {appeal.account_id}.", code="account_not_found")
-    bills = session.exec(
-        select(Bill).where(Bill.account_id == account.id).order_by(col(Bill.due_date))
-    ).all()
-    loans = session.exec(
-        select(LoanApplication).where(LoanApplication.customer_id == customer.id)
-    ).all()
+    bills = session.exec(select(Bill).where(Bill.account_id == account.id).order_by(col(Bill.due_date))).all()
+    loans = session.exec(select(LoanApplication).where(LoanApplication.customer_id == customer.id)).all()
     transactions = session.exec(
         select(StatementTransaction)
         .where(StatementTransaction.appeal_id == appeal_id)
@@ -66,15 +62,20 @@ def build_input(session: Session, appeal_id: str, today: date) -> snapshot.Asses
         ),
         loan_applications=tuple(
             snapshot.LoanApplication(
-                applied_on=loan.applied_on, lender=loan.lender, amount_minor=loan.amount_minor,
+                applied_on=loan.applied_on,
+                lender=loan.lender,
+                amount_minor=loan.amount_minor,
                 small_loan=loan.small_loan,
             )
             for loan in loans
         ),
         transactions=tuple(
             snapshot.StatementTransaction(
-                date=tx.posted_on, description=tx.description, amount_minor=tx.amount_minor,
-                balance_minor=tx.balance_minor, counterparty=tx.counterparty,
+                date=tx.posted_on,
+                description=tx.description,
+                amount_minor=tx.amount_minor,
+                balance_minor=tx.balance_minor,
+                counterparty=tx.counterparty,
             )
             for tx in transactions
         ),

@@ -29,9 +29,7 @@ def _submit(
     engine: Engine, customer_id: str, account_id: str, limit: int = 500_000, key: str | None = None
 ) -> Appeal:
     with session_scope(engine) as session:
-        appeal, _ = create_appeal(
-            session, NewAppeal(customer_id, account_id, limit, idempotency_key=key)
-        )
+        appeal, _ = create_appeal(session, NewAppeal(customer_id, account_id, limit, idempotency_key=key))
         return appeal
 
 
@@ -101,27 +99,17 @@ def test_transitions_are_checked_idempotent_and_audited(engine: Engine) -> None:
     appeal = _submit(engine, c.customer_id, c.account_id)
     now = datetime.now(UTC)
     with session_scope(engine) as session:
-        assert apply_transition(
-            session, Transition(appeal.id, AppealStatus.AWAITING_DOCUMENTS, now)
-        )
+        assert apply_transition(session, Transition(appeal.id, AppealStatus.AWAITING_DOCUMENTS, now))
     with session_scope(engine) as session:  # a retried activity
-        assert not apply_transition(
-            session, Transition(appeal.id, AppealStatus.AWAITING_DOCUMENTS, now)
-        )
+        assert not apply_transition(session, Transition(appeal.id, AppealStatus.AWAITING_DOCUMENTS, now))
     with session_scope(engine) as session, pytest.raises(Conflict):
         apply_transition(session, Transition(appeal.id, AppealStatus.APPROVED, now))
     with session_scope(engine) as session:
         stored = session.get(Appeal, appeal.id)
-        assert (
-            stored is not None
-            and stored.version == 2
-            and stored.status == AppealStatus.AWAITING_DOCUMENTS
-        )
+        assert stored is not None and stored.version == 2 and stored.status == AppealStatus.AWAITING_DOCUMENTS
         events = list(
             session.exec(
-                select(AppealEvent)
-                .where(AppealEvent.appeal_id == appeal.id)
-                .order_by(col(AppealEvent.seq))
+                select(AppealEvent).where(AppealEvent.appeal_id == appeal.id).order_by(col(AppealEvent.seq))
             ).all()
         )
     assert [e.to_status for e in events] == [
@@ -146,9 +134,7 @@ def test_audit_chain_detects_tampering(engine: Engine) -> None:
     with session_scope(engine) as session:
         events = list(
             session.exec(
-                select(AppealEvent)
-                .where(AppealEvent.appeal_id == appeal.id)
-                .order_by(col(AppealEvent.seq))
+                select(AppealEvent).where(AppealEvent.appeal_id == appeal.id).order_by(col(AppealEvent.seq))
             ).all()
         )
     assert verify_chain(events) is None
@@ -168,9 +154,7 @@ def test_list_is_keyset_paginated_newest_first(engine: Engine) -> None:
         appeal = _submit(engine, c.customer_id, c.account_id)
         ids.append(appeal.id)
         with session_scope(engine) as session:
-            apply_transition(
-                session, Transition(appeal.id, AppealStatus.WITHDRAWN, datetime.now(UTC))
-            )
+            apply_transition(session, Transition(appeal.id, AppealStatus.WITHDRAWN, datetime.now(UTC)))
     seen: list[str] = []
     cursor = None
     while True:

@@ -145,9 +145,7 @@ def csv_statement_zh(
     writer.writerow(["起止日期", f"{start:%Y%m%d} 至 {end:%Y%m%d}"])
     writer.writerow(["打印日期", "2026-04-02"])
     writer.writerow([])
-    writer.writerow(
-        ["交易日期", "交易摘要", "对方户名", "收入金额(元)", "支出金额(元)", "账户余额"]
-    )
+    writer.writerow(["交易日期", "交易摘要", "对方户名", "收入金额(元)", "支出金额(元)", "账户余额"])
     credit = debit = 0
     for row in rows:
         income = f"¥{_money(row.amount_minor)}" if row.amount_minor > 0 else ""
@@ -155,9 +153,7 @@ def csv_statement_zh(
         credit += max(row.amount_minor, 0)
         debit += max(-row.amount_minor, 0)
         when = f"{row.date.year}年{row.date.month}月{row.date.day}日"
-        writer.writerow(
-            [when, row.description, row.counterparty, income, spend, _money(row.balance_minor)]
-        )
+        writer.writerow([when, row.description, row.counterparty, income, spend, _money(row.balance_minor)])
     writer.writerow(["合计", "", "", _money(credit), _money(debit), ""])
     writer.writerow(["以下空白"])
     return out.getvalue().encode(encoding)
@@ -166,8 +162,7 @@ def csv_statement_zh(
 def statement_lines(rows: Sequence[Row]) -> list[str]:
     """Text lines in the shape parse_text_statement accepts (signed amount, then balance)."""
     return [
-        f"{r.date:%Y-%m-%d} {r.description} {_money(r.amount_minor)} {_money(r.balance_minor)}"
-        for r in rows
+        f"{r.date:%Y-%m-%d} {r.description} {_money(r.amount_minor)} {_money(r.balance_minor)}" for r in rows
     ]
 
 
@@ -277,9 +272,7 @@ def _stream(data: bytes, flate: bool = False) -> bytes:
     return b"<< /Length %d%s >>\nstream\n%s\nendstream" % (len(data), filt, data)
 
 
-def _pages(
-    contents: Sequence[bytes], catalog_extra: bytes = b"", page_extra: bytes = b""
-) -> list[bytes]:
+def _pages(contents: Sequence[bytes], catalog_extra: bytes = b"", page_extra: bytes = b"") -> list[bytes]:
     objects = [b"<< /Type /Catalog /Pages 2 0 R " + catalog_extra + b">>", b""]
     kids = []
     for content in contents:
@@ -297,9 +290,7 @@ _HELLO = _stream(b"BT /F1 12 Tf 72 720 Td (2026-03-01 Salary 8,000.00 12,000.00)
 def javascript_pdf(*, where: str = "open_action") -> bytes:
     """JavaScript on open, in the names tree, or on a page's additional actions (obfuscated)."""
     if where == "names":
-        extra = (
-            b"/Names << /JavaScript << /Names [(x) << /S /JavaScript /JS (app.alert(1)) >>] >> >>"
-        )
+        extra = b"/Names << /JavaScript << /Names [(x) << /S /JavaScript /JS (app.alert(1)) >>] >> >>"
         return raw_pdf(_pages([_HELLO], extra))
     if where == "page_aa_escaped":
         # "#61" is "a": a name written this way still means /JavaScript to every viewer.

@@ -53,8 +53,6 @@ def test_unreadable_amounts_raise(raw: str) -> None:
         parse_amount_minor(raw)
 
 
-@pytest.mark.parametrize(
-    ("minor", "text"), [(0, "0.00"), (5, "0.05"), (123456, "1,234.56"), (-100, "-1.00")]
-)
+@pytest.mark.parametrize(("minor", "text"), [(0, "0.00"), (5, "0.05"), (123456, "1,234.56"), (-100, "-1.00")])
 def test_format_minor(minor: int, text: str) -> None:
     assert format_minor(minor) == text

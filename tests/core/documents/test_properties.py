@@ -47,17 +47,13 @@ def test_consistent_statements_reconcile_in_any_layout(
     data = factories.csv_statement_en(rows, split_columns=split, newest_first=newest_first)
     parsed = parse_csv_statement(data)
     assert parsed.balance_mismatches == ()
-    assert sorted(t.amount_minor for t in parsed.transactions) == sorted(
-        r.amount_minor for r in rows
-    )
+    assert sorted(t.amount_minor for t in parsed.transactions) == sorted(r.amount_minor for r in rows)
     assert parsed.closing_balance_minor == rows[-1].balance_minor
 
 
 @settings(max_examples=60, deadline=None)
 @given(statements, st.integers(0, 39), st.integers(1, 10**6))
-def test_any_single_changed_amount_is_detected(
-    steps: list[tuple[int, int]], index: int, delta: int
-) -> None:
+def test_any_single_changed_amount_is_detected(steps: list[tuple[int, int]], index: int, delta: int) -> None:
     rows = build_rows(steps)
     index %= len(rows)
     if index == 0:

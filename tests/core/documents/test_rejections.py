@@ -19,9 +19,7 @@ from tests.core.documents import factories
         ("text/csv", b"Date,Amount\n2026-03-01,1.00\n", None, SniffedType.CSV),
     ],
 )
-def test_upload_gate(
-    content_type: str, data: bytes, code: str | None, sniffed: SniffedType
-) -> None:
+def test_upload_gate(content_type: str, data: bytes, code: str | None, sniffed: SniffedType) -> None:
     check = check_upload(content_type, data[:8192], size=len(data))
     assert check.sniffed == sniffed
     assert (check.rejection.code if check.rejection else None) == code
@@ -49,8 +47,6 @@ def test_upload_over_the_size_limit_is_refused_with_the_limit_in_the_message() -
         (None, None),
     ],
 )
-def test_every_pdf_failure_has_a_customer_message(
-    failure: PdfFailure | None, code: str | None
-) -> None:
+def test_every_pdf_failure_has_a_customer_message(failure: PdfFailure | None, code: str | None) -> None:
     rejection = pdf_rejection(factories.pdf_report(ok=failure is None, failure=failure))
     assert (rejection.code if rejection else None) == code

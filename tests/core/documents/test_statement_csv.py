@@ -102,19 +102,13 @@ def test_date_header_variants(date_header: str) -> None:
     "header", ["Description", "Details", "Narrative", "Memo", "摘要", "交易摘要", "备注", "用途"]
 )
 def test_description_header_variants(header: str) -> None:
-    parsed = parse_csv_statement(
-        one_row_csv(["Date", header, "Amount"], ["2026-03-01", "Rent", "-5"])
-    )
+    parsed = parse_csv_statement(one_row_csv(["Date", header, "Amount"], ["2026-03-01", "Rent", "-5"]))
     assert parsed.transactions[0].description == "Rent"
 
 
-@pytest.mark.parametrize(
-    "header", ["Counterparty", "Payee", "对方户名", "对方账户名称", "交易对方"]
-)
+@pytest.mark.parametrize("header", ["Counterparty", "Payee", "对方户名", "对方账户名称", "交易对方"])
 def test_counterparty_header_variants(header: str) -> None:
-    parsed = parse_csv_statement(
-        one_row_csv(["Date", header, "Amount"], ["2026-03-01", "Li Si", "-5"])
-    )
+    parsed = parse_csv_statement(one_row_csv(["Date", header, "Amount"], ["2026-03-01", "Li Si", "-5"]))
     assert parsed.transactions[0].counterparty == "Li Si"
 
 

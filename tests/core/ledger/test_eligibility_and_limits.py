@@ -26,9 +26,7 @@ def test_frozen_and_repaid_is_eligible(engine: Engine) -> None:
 
 
 def test_outstanding_overdue_balance_is_ineligible_with_amount(engine: Engine) -> None:
-    c = make_customer(
-        engine, status=AccountStatus.REDUCED, current_limit_minor=100_000, unpaid_minor=12_345
-    )
+    c = make_customer(engine, status=AccountStatus.REDUCED, current_limit_minor=100_000, unpaid_minor=12_345)
     with session_scope(engine, read_only=True) as session:
         result = check_eligibility(session, c.account_id, _today())
     assert not result.eligible
@@ -47,9 +45,7 @@ def test_repayment_record_over_twelve_months(engine: Engine) -> None:
     c = make_customer(engine, days_past_due=(0, 0, 3, 0, 0, 0, 45, 0, 0, 0, 0, 0))
     with session_scope(engine, read_only=True) as session:
         record = repayment_record(session, c.account_id, _today())
-    assert (
-        record.bills_due == 12 and record.bills_on_time == 10 and record.worst_days_past_due == 45
-    )
+    assert record.bills_due == 12 and record.bills_on_time == 10 and record.worst_days_past_due == 45
 
 
 def test_limit_applied_exactly_once_even_concurrently(engine: Engine) -> None:

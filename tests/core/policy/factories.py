@@ -210,9 +210,7 @@ class _Spec:
     red_flags: tuple[RedFlag, ...] = ()
 
 
-def _pick_late(
-    rng: random.Random, indices: Sequence[int], dpd_range: tuple[int, int]
-) -> dict[int, int]:
+def _pick_late(rng: random.Random, indices: Sequence[int], dpd_range: tuple[int, int]) -> dict[int, int]:
     return {i: rng.randint(*dpd_range) for i in indices}
 
 
@@ -441,9 +439,7 @@ def _applications(rng: random.Random, as_of: dt.date, spec: _Spec) -> tuple[Loan
     return tuple(sorted(apps, key=lambda a: (a.applied_on, a.lender, a.amount_minor)))
 
 
-def make_input(
-    population: Population, rng: random.Random, *, as_of: dt.date = AS_OF
-) -> AssessmentInput:
+def make_input(population: Population, rng: random.Random, *, as_of: dt.date = AS_OF) -> AssessmentInput:
     spec = _spec(population, rng)
     opened_on = add_months(as_of, -spec.opened_months_ago).replace(day=rng.randint(1, 28))
     original = spec.original_limit

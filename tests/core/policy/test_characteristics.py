@@ -205,9 +205,7 @@ case(
     "income_stability_cv",
     Decimal("0.5774"),
     0,
-    transactions=payroll_statement(
-        months=4, amounts=[800_000, 0, 800_000, 800_000], spending=100_000
-    ),
+    transactions=payroll_statement(months=4, amounts=[800_000, 0, 800_000, 800_000], spending=100_000),
 )
 
 # requested 10,000 yuan -> minimum payment 1,000 yuan a month; income 10,000 yuan
@@ -362,9 +360,7 @@ def test_payroll_detection(
 def test_payroll_must_be_roughly_monthly(policy: LoadedPolicy) -> None:
     # Every other month, in a six-month window: three months with credits but a 59-61 day gap.
     months = ("2024-12", "2025-01", "2025-02", "2025-03", "2025-04", "2025-05")
-    transactions = [
-        txn(dt.date(2025, m, 10), 800_000, "代发工资", "上海星辰科技有限公司") for m in (1, 3, 5)
-    ]
+    transactions = [txn(dt.date(2025, m, 10), 800_000, "代发工资", "上海星辰科技有限公司") for m in (1, 3, 5)]
     assert detect_payroll(transactions, months, policy.policy.parameters.payroll) == ()
 
 

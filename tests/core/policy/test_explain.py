@@ -33,9 +33,7 @@ def test_explain_lists_every_point(policy: LoadedPolicy) -> None:
     for reason in a.reasons:
         assert reason.en in text and reason.zh_cn in text
     # one line per scorecard characteristic
-    assert sum(" points" in line and " → " in line for line in text.splitlines()) == len(
-        a.contributions
-    )
+    assert sum(" points" in line and " → " in line for line in text.splitlines()) == len(a.contributions)
 
 
 def test_explain_limit_sizing(policy: LoadedPolicy) -> None:
@@ -72,9 +70,7 @@ def test_reproduce_refuses_another_policy(policy: LoadedPolicy) -> None:
 def test_reproduce_names_the_first_difference(policy: LoadedPolicy) -> None:
     a = assess(policy, make_profile(Population.STEADY, 0))
     tampered = a.model_copy(update={"score": a.score + 1})
-    with pytest.raises(
-        ReproductionError, match=rf"at score: stored {a.score + 1}, replay {a.score}"
-    ):
+    with pytest.raises(ReproductionError, match=rf"at score: stored {a.score + 1}, replay {a.score}"):
         reproduce(policy, tampered)
 
     first = a.contributions[0]

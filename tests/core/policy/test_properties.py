@@ -29,9 +29,7 @@ def test_more_late_bills_never_raise_the_score(
     policy: LoadedPolicy, inp: AssessmentInput, data: st.DataObject
 ) -> None:
     # Bills that could have been paid later than they were (their due date is far enough back).
-    candidates = [
-        i for i, b in enumerate(inp.bills) if (inp.as_of - b.due_date).days > b.days_past_due
-    ]
+    candidates = [i for i, b in enumerate(inp.bills) if (inp.as_of - b.due_date).days > b.days_past_due]
     if not candidates:
         return
     chosen = data.draw(st.lists(st.sampled_from(candidates), min_size=1, unique=True))
@@ -47,9 +45,7 @@ def test_more_late_bills_never_raise_the_score(
 
 @PROPERTY_SETTINGS
 @given(inp=profiles, factor=st.integers(2, 5))
-def test_more_income_never_lowers_the_score(
-    policy: LoadedPolicy, inp: AssessmentInput, factor: int
-) -> None:
+def test_more_income_never_lowers_the_score(policy: LoadedPolicy, inp: AssessmentInput, factor: int) -> None:
     richer_txns = tuple(
         t.model_copy(update={"amount_minor": t.amount_minor * factor})
         if t.amount_minor > 0 and t.counterparty in EMPLOYER_PAYERS
@@ -76,9 +72,7 @@ def test_suggested_limit_never_exceeds_original_or_requested(
     policy: LoadedPolicy, inp: AssessmentInput, requested: int, original: int
 ) -> None:
     account = inp.account.model_copy(update={"original_limit_minor": original})
-    a = assess(
-        policy, inp.model_copy(update={"requested_limit_minor": requested, "account": account})
-    )
+    a = assess(policy, inp.model_copy(update={"requested_limit_minor": requested, "account": account}))
     assert 0 <= a.suggested_limit_minor <= min(original, requested)
     assert a.suggested_limit_minor <= a.limit_sizing.ability_to_pay_cap_minor
     assert a.suggested_limit_minor % policy.policy.limit_sizing.rounding_unit_minor == 0
@@ -90,9 +84,7 @@ def test_suggested_limit_never_exceeds_original_or_requested(
 
 @PROPERTY_SETTINGS
 @given(inp=profiles)
-def test_assessment_replays_identically_from_its_snapshot(
-    policy: LoadedPolicy, inp: AssessmentInput
-) -> None:
+def test_assessment_replays_identically_from_its_snapshot(policy: LoadedPolicy, inp: AssessmentInput) -> None:
     a = assess(policy, inp)
     stored = Assessment.model_validate_json(a.model_dump_json())
     assert stored == a

@@ -132,9 +132,7 @@ def test_golden_details(policy: LoadedPolicy) -> None:
 def test_population_outcomes(
     policy: LoadedPolicy, population: Population, expected: dict[Recommendation, int]
 ) -> None:
-    outcomes = Counter(
-        assess(policy, make_profile(population, s)).recommendation for s in range(40)
-    )
+    outcomes = Counter(assess(policy, make_profile(population, s)).recommendation for s in range(40))
     assert dict(outcomes) == expected
 
 
@@ -183,9 +181,7 @@ def test_severe_delinquency_declines(policy: LoadedPolicy, dpd: int, declined: b
 @pytest.mark.parametrize(("apps", "declined"), [(5, False), (6, True)])
 def test_loan_stacking_declines(policy: LoadedPolicy, apps: int, declined: bool) -> None:
     applications = tuple(
-        LoanApplication(
-            applied_on=AS_OF - k * DAY, lender="分期乐", amount_minor=200_000, small_loan=True
-        )
+        LoanApplication(applied_on=AS_OF - k * DAY, lender="分期乐", amount_minor=200_000, small_loan=True)
         for k in range(apps)
     )
     a = assess(policy, good_input(loan_applications=applications))
@@ -288,9 +284,7 @@ def test_large_approval_needs_four_eyes_and_a_human(policy: LoadedPolicy) -> Non
         (0, RiskTier.HIGH, False),  # nothing approved, nothing to double-check
     ],
 )
-def test_requires_four_eyes(
-    policy: LoadedPolicy, amount: int, tier: RiskTier, required: bool
-) -> None:
+def test_requires_four_eyes(policy: LoadedPolicy, amount: int, tier: RiskTier, required: bool) -> None:
     assert requires_four_eyes(policy.policy, amount, tier) is required
 
 
@@ -307,9 +301,7 @@ def test_principal_reasons_order(policy: LoadedPolicy) -> None:
     order = [c.characteristic for c in a.contributions]
     for first, second in zip(a.reasons, a.reasons[1:], strict=False):
         if first.points_lost == second.points_lost:
-            assert order.index(first.characteristic or "") < order.index(
-                second.characteristic or ""
-            )
+            assert order.index(first.characteristic or "") < order.index(second.characteristic or "")
     listed = {r.characteristic for r in a.reasons}
     assert max(c.points_lost for c in a.contributions if c.characteristic not in listed) <= lost[-1]
 

@@ -1,0 +1,61 @@
+"""`appeals policy`: validate a policy file; explain how a stored assessment was built."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from core.settings import get_settings
+
+policy_app = typer.Typer(help="The versioned scorecard policy.", no_args_is_help=True)
+
+
+@policy_app.command("check")
+def check(path: Annotated[Path, typer.Argument(help="A policy TOML file.")]) -> None:
+    """Validate a policy file; errors name the key."""
+    from core.policy.loader import load_policy
+    from core.policy.model import PolicyError
+
+    try:
+        loaded = load_policy(path)
+    except PolicyError as exc:
+        typer.secho(f"{path}: invalid policy", fg=typer.colors.RED, err=True)
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    except OSError as exc:
+        typer.secho(f"{path}: {exc.strerror}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"{path}: ok ({loaded.policy_id}, sha256 {loaded.content_hash})")
+
+
+@policy_app.command("explain")
+def explain_assessment(
+    appeal_id: Annotated[str, typer.Argument(help="The appeal whose latest assessment to explain.")],
+    policy_file: Annotated[
+        Path | None, typer.Option("--policy", help="Policy file (default: the repo's).")
+    ] = None,
+) -> None:
+    """Replay an appeal's stored assessment from its snapshot and print it point by point."""
+    from core.appeals.assessment import latest_assessment, stored_assessment
+    from core.db import make_engine, session_scope
+    from core.policy.explain import ReproductionError, explain, reproduce
+    from core.policy.loader import load_default_policy, load_policy
+
+    engine = make_engine(get_settings().effective_database_url)
+    with session_scope(engine, read_only=True) as session:
+        row = latest_assessment(session, appeal_id)
+    engine.dispose()
+    if row is None:
+        typer.secho(f"appeal {appeal_id} has no assessment", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    stored = stored_assessment(row)
+    policy = load_policy(policy_file) if policy_file else load_default_policy()
+    try:
+        replayed = reproduce(policy, stored)
+    except ReproductionError as exc:
+        typer.secho(f"not reproducible: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(explain(replayed))
+    typer.echo(f"\nReproduced exactly from the stored snapshot (assessment run {row.run}).")
