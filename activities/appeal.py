@@ -25,20 +25,23 @@ from activities.types import (
     NotifyInput,
     ProjectTransitionInput,
     RecordDecisionInput,
+    RequestInfoInput,
     ReviewTaskRef,
+    SlaEventInput,
     VerifyDocumentInput,
 )
 from core.appeals.assessment import run_assessment
 from core.appeals.service import Transition, apply_transition, get_appeal
 from core.db import session_scope
 from core.db.case_tables import DecisionOutcome
-from core.documents.checklist import missing_types, prepare_checklist
+from core.documents.checklist import missing_types, prepare_checklist, request_items
 from core.documents.verification import verify_document
 from core.ledger.eligibility import check_eligibility
 from core.ledger.limits import apply_restore
 from core.notifications.service import record_in_app
 from core.policy.loader import load_default_policy
-from core.reviews.service import NewDecision, cancel_open_tasks, create_task, record_decision
+from core.reviews.service import NewDecision, NewTask, cancel_open_tasks, create_task, record_decision
+from core.reviews.sla import record_sla_event
 from core.settings import Settings
 
 
@@ -132,9 +135,31 @@ class AppealActivities:
     def create_review_task(self, inp: CreateReviewTaskInput) -> ReviewTaskRef:
         with session_scope(self._engine) as session:
             task = create_task(
-                session, task_id=inp.task_id, appeal_id=inp.appeal_id, round_no=inp.round, due_at=inp.due_at
+                session,
+                NewTask(
+                    task_id=inp.task_id,
+                    appeal_id=inp.appeal_id,
+                    round=inp.round,
+                    stage=inp.stage,
+                    due_at=inp.due_at,
+                    required_role=inp.required_role,
+                    excluded_reviewer=inp.excluded_reviewer,
+                    preferred_assignee=inp.preferred_assignee,
+                    risk_tier=inp.risk_tier,
+                ),
             )
-            return ReviewTaskRef(task_id=task.id, due_at=task.due_at)
+            return ReviewTaskRef(task_id=task.id, due_at=task.due_at, assignee=task.assignee)
+
+    @activity.defn(name="record_sla_event")
+    def record_sla_event(self, inp: SlaEventInput) -> None:
+        with session_scope(self._engine) as session:
+            record_sla_event(session, appeal_id=inp.appeal_id, task_id=inp.task_id, kind=inp.kind)
+
+    @activity.defn(name="request_information")
+    def request_information(self, inp: RequestInfoInput) -> ChecklistResult:
+        with session_scope(self._engine) as session:
+            missing = request_items(session, inp.appeal_id, inp.document_types)
+            return ChecklistResult(required=missing, missing=missing)
 
     @activity.defn(name="record_decision")
     def record_decision(self, inp: RecordDecisionInput) -> None:
@@ -150,6 +175,7 @@ class AppealActivities:
                     reasons=inp.reasons,
                     note=inp.note,
                     idempotency_key=inp.idempotency_key,
+                    stage=inp.stage,
                 ),
             )
 
@@ -179,7 +205,13 @@ class AppealActivities:
     def notify_customer(self, inp: NotifyInput) -> None:
         with session_scope(self._engine) as session:
             appeal = get_appeal(session, inp.appeal_id)
-            record_in_app(session, appeal=appeal, event=inp.event, sequence=inp.sequence, context=inp.context)
+            record_in_app(
+                session,
+                appeal=appeal,
+                event=inp.event,
+                sequence=inp.sequence,
+                context=_with_reason_texts(inp.context),
+            )
 
     def all(self) -> list[Any]:
         return [
@@ -189,6 +221,8 @@ class AppealActivities:
             self.verify_document,
             self.assess_appeal,
             self.create_review_task,
+            self.record_sla_event,
+            self.request_information,
             self.record_decision,
             self.cancel_review_tasks,
             self.apply_limit,
@@ -198,3 +232,18 @@ class AppealActivities:
 
 def _today() -> Any:
     return datetime.now(UTC).date()
+
+
+def _with_reason_texts(context: dict[str, Any]) -> dict[str, Any]:
+    """Reviewers decline with policy reason codes; the customer reads the policy's words."""
+    codes = context.get("reason_codes")
+    if codes is None:
+        return context
+    texts = load_default_policy().policy.reasons
+    reasons = [
+        {"code": code, "en": texts[code].en, "zh-CN": texts[code].zh_cn}
+        if code in texts
+        else {"code": code, "en": code, "zh-CN": code}
+        for code in codes
+    ]
+    return {**{k: v for k, v in context.items() if k != "reason_codes"}, "reasons": reasons}

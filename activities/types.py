@@ -75,12 +75,30 @@ class CreateReviewTaskInput(BaseModel):
     task_id: str
     appeal_id: str
     round: int
+    stage: int = 1
     due_at: datetime
+    required_role: str = "reviewer"
+    excluded_reviewer: str | None = None
+    preferred_assignee: str | None = None  # the same reviewer again, if still active
+    risk_tier: str | None = None
 
 
 class ReviewTaskRef(BaseModel):
     task_id: str
     due_at: datetime
+    assignee: str | None = None
+
+
+class SlaEventInput(BaseModel):
+    appeal_id: str
+    task_id: str
+    kind: str  # "warning" or "breach"
+
+
+class RequestInfoInput(BaseModel):
+    appeal_id: str
+    document_types: list[str]
+    message: str
 
 
 class RecordDecisionInput(BaseModel):
@@ -92,6 +110,7 @@ class RecordDecisionInput(BaseModel):
     reasons: list[str]
     note: str = ""
     idempotency_key: str
+    stage: int = 1
 
 
 class ApplyLimitInput(BaseModel):

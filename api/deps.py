@@ -63,4 +63,6 @@ def require_role(*roles: Role) -> Callable[[Principal], Principal]:
 
 
 CustomerDep = Annotated[Principal, Depends(require_role(Role.CUSTOMER))]
-ReviewerDep = Annotated[Principal, Depends(require_role(Role.REVIEWER, Role.ADMIN))]
+ReviewerDep = Annotated[
+    Principal, Depends(require_role(Role.REVIEWER, Role.SENIOR_REVIEWER, Role.SUPERVISOR, Role.ADMIN))
+]

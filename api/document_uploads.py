@@ -29,7 +29,7 @@ from api.streaming_form import (
 )
 from api.temporal_gateway import TemporalGateway
 from core.appeals.service import get_appeal
-from core.auth import Principal, Role
+from core.auth import STAFF_ROLES, Principal, Role
 from core.db import session_scope
 from core.db.case_tables import Appeal, Document, DocumentState
 from core.db.types import utcnow
@@ -424,7 +424,7 @@ def list_documents(
             .where(Document.appeal_id == appeal_id)
             .order_by(col(Document.created_at), col(Document.id))
         ).all()
-    with_links = principal.role in (Role.REVIEWER, Role.ADMIN)
+    with_links = principal.role in STAFF_ROLES
     items: list[DocumentListItem] = []
     for document in documents:
         item = DocumentListItem.model_validate(document, from_attributes=True)

@@ -4,8 +4,6 @@ boto3 never run on the event loop) and talks to Temporal through the gateway."""
 from __future__ import annotations
 
 import logging
-import uuid
-from typing import Any
 
 from anyio import to_thread
 from sqlalchemy.engine import Engine
@@ -26,9 +24,9 @@ from core.db import session_scope
 from core.db.case_tables import Appeal, AppealEvent, Document
 from core.documents.checklist import checklist
 from core.errors import Conflict
-from core.reviews.service import get_task, latest_decision
+from core.reviews.service import latest_decision
 from core.status import WITHDRAWABLE_STATUSES
-from workflows.messages import ReviewDecision, WithdrawRequest
+from workflows.messages import WithdrawRequest
 
 log = logging.getLogger(__name__)
 
@@ -101,22 +99,3 @@ async def withdraw_appeal(
         )
     await gateway.withdraw(appeal.workflow_id, WithdrawRequest(requested_by=principal.actor, reason=reason))
     return appeal
-
-
-async def decide_task(
-    engine: Engine,
-    gateway: TemporalGateway,
-    principal: Principal,
-    *,
-    task_id: str,
-    decision: ReviewDecision,
-    idempotency_key: str | None,
-) -> tuple[str, Any]:
-    def _load() -> str:
-        with session_scope(engine, read_only=True) as session:
-            return get_task(session, task_id).appeal_id
-
-    appeal_id = await to_thread.run_sync(_load)
-    update_id = idempotency_key or f"decision-{uuid.uuid4()}"
-    accepted = await gateway.decide(f"appeal-{appeal_id}", decision, update_id=update_id)
-    return appeal_id, accepted

@@ -14,7 +14,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from core.appeals.timing import collection_timing, human_review_window
 from core.db.case_tables import Appeal
-from core.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
+from core.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceUnavailable
 from core.notifications.rendering import format_money
 from core.settings import Settings
 from core.status import AppealStatus
@@ -24,6 +24,7 @@ from workflows.messages import (
     DecisionAccepted,
     DocumentUploaded,
     HumanReviewRequest,
+    ReviewClaim,
     ReviewDecision,
     WithdrawRequest,
 )
@@ -116,6 +117,9 @@ class TemporalGateway:
     async def withdraw(self, workflow_id: str, request: WithdrawRequest) -> None:
         await self._signal(workflow_id, AppealWorkflow.withdraw, request)
 
+    async def review_claim_changed(self, workflow_id: str, claim: ReviewClaim) -> None:
+        await self._signal(workflow_id, AppealWorkflow.review_claim_changed, claim)
+
     async def request_human_review(
         self, workflow_id: str, request: HumanReviewRequest, *, update_id: str
     ) -> None:
@@ -147,6 +151,8 @@ class TemporalGateway:
             cause = exc.cause
             message = cause.message if isinstance(cause, ApplicationError) else str(cause)
             kind = cause.type if isinstance(cause, ApplicationError) else None
+            if kind == "NotClaimHolder":
+                raise Forbidden(message, code="not_claim_holder") from exc
             if kind == "InvalidDecision":
                 raise InvalidInput(message, code="decision_invalid") from exc
             raise Conflict(message, code="decision_rejected") from exc

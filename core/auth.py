@@ -15,7 +15,22 @@ from core.settings import Settings
 class Role(StrEnum):
     CUSTOMER = "customer"
     REVIEWER = "reviewer"
+    SENIOR_REVIEWER = "senior_reviewer"
+    SUPERVISOR = "supervisor"
     ADMIN = "admin"
+
+
+# Who may work a task that requires a role: seniors and supervisors can take any review.
+ROLES_SATISFYING: dict[str, frozenset[Role]] = {
+    "reviewer": frozenset({Role.REVIEWER, Role.SENIOR_REVIEWER, Role.SUPERVISOR}),
+    "senior_reviewer": frozenset({Role.SENIOR_REVIEWER, Role.SUPERVISOR}),
+}
+STAFF_ROLES = frozenset({Role.REVIEWER, Role.SENIOR_REVIEWER, Role.SUPERVISOR, Role.ADMIN})
+
+
+def required_roles_for(role: Role) -> list[str]:
+    """The task roles a member of staff may take."""
+    return [required for required, roles in ROLES_SATISFYING.items() if role in roles]
 
 
 @dataclass(frozen=True)

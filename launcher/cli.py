@@ -16,6 +16,7 @@ import typer
 
 from core.auth import Role, mint_token
 from core.settings import Settings, get_settings
+from launcher.ledger_cli import ledger_app
 from launcher.policy_cli import policy_app
 
 app = typer.Typer(
@@ -26,6 +27,7 @@ app = typer.Typer(
 
 
 app.add_typer(policy_app, name="policy")
+app.add_typer(ledger_app, name="ledger")
 
 
 def _logging() -> None:
@@ -170,17 +172,19 @@ def token(
 
 
 @app.command()
-def seed() -> None:
-    """Load the demo ledger into the configured database (idempotent)."""
-    from core.db import create_tables, make_engine, session_scope
-    from core.seed import seed_demo_ledger
+def seed(
+    customers: Annotated[int, typer.Option(min=0, help="Generated customers besides the 4 demo ones.")] = 60,
+    seed: Annotated[int, typer.Option(help="Generator seed: the same seed gives the same people.")] = 42,
+    statements_dir: Annotated[
+        Path | None, typer.Option(help="Write each one's bank statement ({id}-statement.csv) here.")
+    ] = None,
+    today: Annotated[str | None, typer.Option(help="Generate as of this date (YYYY-MM-DD).")] = None,
+) -> None:
+    """Load the demo ledger and a generated population into the configured database (idempotent)."""
+    from launcher.ledger_cli import seed_command
 
     settings: Settings = get_settings()
-    engine = make_engine(settings.effective_database_url)
-    create_tables(engine)
-    with session_scope(engine) as session:
-        created = seed_demo_ledger(session)
-    typer.echo(f"seeded {len(created)} demo customers")
+    seed_command(settings, customers=customers, seed=seed, statements_dir=statements_dir, today=today)
 
 
 @app.command("demo-documents")

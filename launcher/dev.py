@@ -14,6 +14,7 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, Describe
 from temporalio.client import Client
 
 from core.db import create_tables, make_engine, session_scope
+from core.ledger.generator import seed_population, write_statements
 from core.seed import seed_demo_ledger
 from core.settings import Settings
 from core.storage import ensure_bucket, make_s3_client
@@ -28,6 +29,9 @@ from launcher.stack import (
     temporal_dev_server,
     wait_until,
 )
+
+DEMO_POPULATION = 60
+DEMO_POPULATION_SEED = 42
 
 
 def temporal_ready(address: str, namespace: str) -> bool:
@@ -150,6 +154,9 @@ class DevStack:
             if self.seed:
                 with session_scope(engine) as session:
                     seed_demo_ledger(session)
+                    # A generated population beside the walkthrough's four: every outcome to demo.
+                    demo_population = seed_population(session, DEMO_POPULATION, DEMO_POPULATION_SEED)
+                write_statements(demo_population.customers, settings.data_dir / "demo-statements")
             engine.dispose()
 
             env = settings_env(settings)

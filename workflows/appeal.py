@@ -27,6 +27,9 @@ with workflow.unsafe.imports_passed_through():
         NotifyInput,
         ProjectTransitionInput,
         RecordDecisionInput,
+        RequestInfoInput,
+        ReviewTaskRef,
+        SlaEventInput,
         VerifyDocumentInput,
     )
     from core.status import WITHDRAWABLE_STATUSES, AppealStatus
@@ -37,11 +40,18 @@ with workflow.unsafe.imports_passed_through():
         DecisionAccepted,
         DocumentUploaded,
         HumanReviewRequest,
+        ReviewClaim,
         ReviewDecision,
         ReviewOutcome,
         WithdrawRequest,
     )
-    from workflows.search_attributes import APPEAL_STATUS
+    from workflows.review import OpenTask, needs_four_eyes, outcome_status, remaining_budget
+    from workflows.search_attributes import (
+        APPEAL_REVIEWER,
+        APPEAL_RISK_TIER,
+        APPEAL_SLA_DUE_AT,
+        APPEAL_STATUS,
+    )
 
 S = AppealStatus
 
@@ -67,16 +77,19 @@ class AppealWorkflow:
     def __init__(self, inp: AppealInput) -> None:
         self._inp = inp
         self._status = S.SUBMITTED
-        self._transition_seq = 0
         self._notice_seq = 0
         self._pending_documents: list[str] = []
         self._accepted_documents: list[str] = []
         self._missing: list[str] = []
-        self._open_task_id: str | None = None
+        self._task: OpenTask | None = None
+        self._claim_changed = False
         self._deciding = False
         self._decision: ReviewDecision | None = None
         self._withdraw: WithdrawRequest | None = None
         self._original_limit_minor: int | None = None
+        self._risk_tier: str | None = None
+        self._assessment_run = 0
+        self._review_time_spent = timedelta(0)
         self._human_review_open = False
         self._human_review: HumanReviewRequest | None = None
 
@@ -122,15 +135,9 @@ class AppealWorkflow:
             required=checklist.required,
         )
         if not await self._collect_documents(inp.document_deadline, inp.document_reminders):
-            await self._transition(S.EXPIRED, reason="The document deadline passed.")
-            await self._notify("expired")
-            return self._result()
+            return await self._expire()
 
-        await self._transition(S.CHECKING)
-        assessment: AssessmentResult = await self._activity(
-            AppealActivities.assess_appeal, AssessInput(appeal_id=inp.appeal_id, run=1)
-        )
-        self._raise_if_withdrawn()
+        assessment = await self._assess()
         if assessment.recommendation == "AUTO_APPROVE":
             await self._transition(
                 S.AUTO_APPROVED,
@@ -159,11 +166,13 @@ class AppealWorkflow:
                 return self._result()
             await self._notify("human_review_requested")
 
-        decision = await self._manual_review(inp, round_no=1)
+        decision = await self._review(inp)
+        if decision is None:
+            return await self._expire()
         if decision.outcome is ReviewOutcome.DECLINE:
             await self._notify(
                 "declined",
-                reasons=[{"code": r, "en": r, "zh-CN": r} for r in decision.reasons],
+                reason_codes=decision.reasons,
                 automated=False,
                 score=None,
                 human_review_days=0,
@@ -172,6 +181,24 @@ class AppealWorkflow:
             return self._result()
         assert decision.approved_limit_minor is not None
         return await self._apply_and_close(decision.approved_limit_minor)
+
+    async def _assess(self) -> AssessmentResult:
+        await self._transition(S.CHECKING)
+        self._assessment_run += 1
+        assessment: AssessmentResult = await self._activity(
+            AppealActivities.assess_appeal,
+            AssessInput(appeal_id=self._inp.appeal_id, run=self._assessment_run),
+        )
+        self._raise_if_withdrawn()
+        if assessment.risk_tier and assessment.risk_tier != self._risk_tier:
+            self._risk_tier = assessment.risk_tier
+            workflow.upsert_search_attributes([APPEAL_RISK_TIER.value_set(assessment.risk_tier)])
+        return assessment
+
+    async def _expire(self) -> AppealResult:
+        await self._transition(S.EXPIRED, reason="The document deadline passed.")
+        await self._notify("expired")
+        return self._result()
 
     async def _collect_documents(self, deadline: timedelta, reminders: list[timedelta]) -> bool:
         """Verifies each upload until every required item is accepted (True) or the deadline
@@ -230,26 +257,131 @@ class AppealWorkflow:
         self._raise_if_withdrawn()
         return True
 
-    async def _manual_review(self, inp: AppealInput, round_no: int) -> ReviewDecision:
+    async def _review(self, inp: AppealInput) -> ReviewDecision | None:
+        """Manual review until a final APPROVE or DECLINE (None: the customer did not send
+        requested information in time). An approval that needs four eyes goes to a second,
+        different, senior reviewer, whose decision is the final one."""
+        round_no, preferred = 1, None
+        while True:
+            first = await self._review_stage(round_no, stage=1, preferred_assignee=preferred)
+            if first.outcome is ReviewOutcome.REQUEST_INFO:
+                if not await self._request_information(first):
+                    return None
+                await self._assess()
+                round_no, preferred = round_no + 1, first.reviewer
+                continue
+            if first.outcome is ReviewOutcome.DECLINE:
+                return first
+            assert first.approved_limit_minor is not None
+            if not needs_four_eyes(
+                first.approved_limit_minor,
+                self._risk_tier,
+                inp.four_eyes_min_amount_minor,
+                inp.four_eyes_risk_tiers,
+            ):
+                return first
+            return await self._review_stage(round_no, stage=2, excluded_reviewer=first.reviewer)
+
+    async def _review_stage(
+        self,
+        round_no: int,
+        *,
+        stage: int,
+        preferred_assignee: str | None = None,
+        excluded_reviewer: str | None = None,
+    ) -> ReviewDecision:
         # The task id is chosen here, before the task row exists, so a reviewer who sees the
-        # task in the queue can never be told by the validator that it is not open.
-        task_id = str(workflow.uuid4())
-        self._open_task_id = task_id
-        await self._activity(
+        # task in the queue is never told by the validator that it is not open.
+        started = workflow.now()
+        budget = remaining_budget(self._inp.review_due, self._review_time_spent)
+        task = OpenTask(
+            task_id=str(workflow.uuid4()),
+            stage=stage,
+            created_at=started,
+            due_at=started + budget,
+            excluded_reviewer=excluded_reviewer,
+        )
+        self._task, self._decision = task, None
+        ref: ReviewTaskRef = await self._activity(
             AppealActivities.create_review_task,
             CreateReviewTaskInput(
-                task_id=task_id,
-                appeal_id=inp.appeal_id,
+                task_id=task.task_id,
+                appeal_id=self._inp.appeal_id,
                 round=round_no,
-                due_at=workflow.now() + inp.review_due,
+                stage=stage,
+                due_at=task.due_at,
+                required_role="reviewer" if stage == 1 else "senior_reviewer",
+                excluded_reviewer=excluded_reviewer,
+                preferred_assignee=preferred_assignee,
+                risk_tier=self._risk_tier,
             ),
         )
-        await self._transition(S.PENDING_REVIEW)
-        await workflow.wait_condition(lambda: self._decision is not None or self._withdraw is not None)
-        if self._decision is None:
+        workflow.upsert_search_attributes([APPEAL_SLA_DUE_AT.value_set(task.due_at)])
+        await self._transition(task.pending_status, details={"task_id": task.task_id, "stage": stage})
+        if ref.assignee:
+            task.claimant = ref.assignee
+            self._claim_changed = True
+        try:
+            return await self._await_decision(task)
+        finally:
+            self._review_time_spent += workflow.now() - started
+
+    async def _await_decision(self, task: OpenTask) -> ReviewDecision:
+        """Follows claims and releases, runs the SLA timers, until a decision arrives."""
+        while True:
+            if self._claim_changed:
+                self._claim_changed = False
+                await self._project_claim(task)
+                continue
+            if self._decision is not None:
+                return self._decision
             self._raise_if_withdrawn()
-        assert self._decision is not None
-        return self._decision
+            sla_point = None
+            if not task.warned:
+                sla_point = task.warning_at(self._inp.sla_warning_fraction)
+            elif not task.breached:
+                sla_point = task.due_at
+            try:
+                await workflow.wait_condition(
+                    lambda: self._claim_changed or self._decision is not None or self._withdraw is not None,
+                    timeout=max(sla_point - workflow.now(), timedelta(milliseconds=1)) if sla_point else None,
+                )
+            except TimeoutError:
+                kind = "warning" if not task.warned else "breach"
+                if kind == "warning":
+                    task.warned = True
+                else:
+                    task.breached = True
+                await self._activity(
+                    AppealActivities.record_sla_event,
+                    SlaEventInput(appeal_id=self._inp.appeal_id, task_id=task.task_id, kind=kind),
+                )
+
+    async def _project_claim(self, task: OpenTask) -> None:
+        if self._deciding:
+            return
+        target = task.in_review_status if task.claimant else task.pending_status
+        if self._status != target:
+            await self._transition(
+                target,
+                actor=f"reviewer:{task.claimant}" if task.claimant else "workflow",
+                details={"task_id": task.task_id, "reviewer": task.claimant},
+            )
+        workflow.upsert_search_attributes([APPEAL_REVIEWER.value_set(task.claimant or "")])
+
+    async def _request_information(self, decision: ReviewDecision) -> bool:
+        checklist: ChecklistResult = await self._activity(
+            AppealActivities.request_information,
+            RequestInfoInput(
+                appeal_id=self._inp.appeal_id,
+                document_types=decision.requested_documents,
+                message=decision.note,
+            ),
+        )
+        self._missing = checklist.missing
+        await self._notify("information_requested", missing=checklist.missing, message=decision.note)
+        await self._transition(S.AWAITING_DOCUMENTS, details={"requested": checklist.missing})
+        return await self._collect_documents(self._inp.document_deadline, self._inp.document_reminders)
 
     async def _apply_and_close(self, new_limit_minor: int) -> AppealResult:
         # Past a decision the customer can no longer withdraw: the outcome is announced.
@@ -269,7 +401,7 @@ class AppealWorkflow:
     async def _close_withdrawn(self) -> AppealResult:
         assert self._withdraw is not None
         await self._activity(AppealActivities.cancel_review_tasks, AppealRef(appeal_id=self._inp.appeal_id))
-        self._open_task_id = None
+        self._task = None
         await self._transition(
             S.WITHDRAWN, actor=self._withdraw.requested_by, reason=self._withdraw.reason or None
         )
@@ -289,6 +421,12 @@ class AppealWorkflow:
         if self._withdraw is None and not self._deciding and self._status in WITHDRAWABLE_STATUSES:
             self._withdraw = request
 
+    @workflow.signal
+    def review_claim_changed(self, claim: ReviewClaim) -> None:
+        if self._task is not None and claim.task_id == self._task.task_id and self._decision is None:
+            self._task.claimant = claim.reviewer
+            self._claim_changed = True
+
     @workflow.update
     async def decide(self, decision: ReviewDecision) -> DecisionAccepted:
         self._deciding = True
@@ -298,15 +436,11 @@ class AppealWorkflow:
             self._deciding = False
 
     async def _record_decision(self, decision: ReviewDecision) -> DecisionAccepted:
-        # The task row can be seen a moment before the main path has recorded PENDING_REVIEW.
-        await workflow.wait_condition(lambda: self._status in (S.PENDING_REVIEW, S.IN_REVIEW))
-        outcome_status = self._status_for(decision)
-        # Deciding an unclaimed task claims it implicitly (explicit claims come with the queue).
-        await self._transition(
-            S.IN_REVIEW,
-            actor=f"reviewer:{decision.reviewer}",
-            details={"task_id": decision.task_id},
-        )
+        task = self._task
+        assert task is not None
+        # The claim may have been recorded a moment before the main path projected it.
+        await workflow.wait_condition(lambda: self._status == task.in_review_status)
+        status = outcome_status(decision, self._inp.requested_limit_minor)
         await self._activity(
             AppealActivities.record_decision,
             RecordDecisionInput(
@@ -315,29 +449,58 @@ class AppealWorkflow:
                 decided_by=decision.reviewer,
                 outcome=decision.outcome.value,
                 approved_limit_minor=decision.approved_limit_minor,
-                reasons=decision.reasons,
+                reasons=decision.reasons or decision.requested_documents,
                 note=decision.note,
                 idempotency_key=workflow.current_update_info().id,  # type: ignore[union-attr]
+                stage=task.stage,
             ),
         )
+        final = status
+        if decision.outcome is ReviewOutcome.APPROVE and task.stage == 1:
+            assert decision.approved_limit_minor is not None
+            if needs_four_eyes(
+                decision.approved_limit_minor,
+                self._risk_tier,
+                self._inp.four_eyes_min_amount_minor,
+                self._inp.four_eyes_risk_tiers,
+            ):
+                status = S.PENDING_SECOND_REVIEW
         await self._transition(
-            outcome_status,
+            status,
             actor=f"reviewer:{decision.reviewer}",
             reason="; ".join(decision.reasons) or None,
-            details={"task_id": decision.task_id},
-            fields={"decided_limit_minor": decision.approved_limit_minor},
+            details={
+                "task_id": decision.task_id,
+                "stage": task.stage,
+                "outcome": decision.outcome.value,
+                "approved_limit_minor": decision.approved_limit_minor,
+                "requested_documents": decision.requested_documents,
+            },
+            fields={"decided_limit_minor": decision.approved_limit_minor}
+            if final != S.INFO_REQUESTED
+            else None,
         )
-        self._open_task_id = None
         self._decision = decision
-        return DecisionAccepted(status=outcome_status, approved_limit_minor=decision.approved_limit_minor)
+        return DecisionAccepted(status=status, approved_limit_minor=decision.approved_limit_minor)
 
     @decide.validator
     def _validate_decision(self, decision: ReviewDecision) -> None:
+        task = self._task
         if self._withdraw is not None:
             raise ApplicationError("The appeal has been withdrawn.", type="TaskNotOpen")
-        if self._deciding or self._open_task_id is None or decision.task_id != self._open_task_id:
+        if self._deciding or task is None or self._decision is not None or decision.task_id != task.task_id:
             raise ApplicationError(
                 f"Review task {decision.task_id} is not open on this appeal.", type="TaskNotOpen"
+            )
+        if task.claimant != decision.reviewer:
+            raise ApplicationError(
+                "Only the reviewer holding the claim on this task can decide it; claim it first.",
+                type="NotClaimHolder",
+            )
+        if task.excluded_reviewer == decision.reviewer:
+            raise ApplicationError(
+                "The second review must be done by someone other than the first reviewer.",
+                type="NotClaimHolder",
             )
         if decision.outcome is ReviewOutcome.APPROVE:
             amount = decision.approved_limit_minor
@@ -351,8 +514,19 @@ class AppealWorkflow:
                     f"{self._original_limit_minor}.",
                     type="InvalidDecision",
                 )
-        elif not [reason for reason in decision.reasons if reason.strip()]:
-            raise ApplicationError("A decline needs at least one reason.", type="InvalidDecision")
+        elif decision.outcome is ReviewOutcome.DECLINE:
+            if not [reason for reason in decision.reasons if reason.strip()]:
+                raise ApplicationError("A decline needs at least one reason.", type="InvalidDecision")
+        else:
+            if task.stage == 2:
+                raise ApplicationError(
+                    "The second review approves or declines; it does not request information.",
+                    type="InvalidDecision",
+                )
+            if not decision.requested_documents:
+                raise ApplicationError(
+                    "A request for information needs at least one document type.", type="InvalidDecision"
+                )
 
     @workflow.update
     def request_human_review(self, request: HumanReviewRequest) -> AppealStatus:
@@ -371,20 +545,12 @@ class AppealWorkflow:
     def state(self) -> AppealState:
         return AppealState(
             status=self._status,
-            open_task_id=self._open_task_id,
+            open_task_id=self._task.task_id if self._task else None,
             pending_documents=list(self._pending_documents),
             accepted_documents=list(self._accepted_documents),
         )
 
     # -- helpers ------------------------------------------------------------------------
-
-    def _status_for(self, decision: ReviewDecision) -> AppealStatus:
-        if decision.outcome is ReviewOutcome.DECLINE:
-            return S.DECLINED
-        assert decision.approved_limit_minor is not None
-        if decision.approved_limit_minor < self._inp.requested_limit_minor:
-            return S.PARTIALLY_APPROVED
-        return S.APPROVED
 
     def _raise_if_withdrawn(self) -> None:
         if self._withdraw is not None:

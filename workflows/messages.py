@@ -18,7 +18,10 @@ class AppealInput(BaseModel):
     document_deadline: timedelta = timedelta(days=7)
     document_reminders: list[timedelta] = Field(default_factory=list)
     review_due: timedelta = timedelta(hours=24)
+    sla_warning_fraction: float = 0.8
     human_review_window: timedelta = timedelta(days=14)
+    four_eyes_min_amount_minor: int = 2_000_000
+    four_eyes_risk_tiers: list[str] = Field(default_factory=lambda: ["HIGH"])
 
 
 class AppealResult(BaseModel):
@@ -38,6 +41,7 @@ class WithdrawRequest(BaseModel):
 
 class ReviewOutcome(StrEnum):
     APPROVE = "APPROVE"
+    REQUEST_INFO = "REQUEST_INFO"
     DECLINE = "DECLINE"
 
 
@@ -47,7 +51,17 @@ class ReviewDecision(BaseModel):
     outcome: ReviewOutcome
     approved_limit_minor: int | None = None
     reasons: list[str] = Field(default_factory=list)
+    requested_documents: list[str] = Field(default_factory=list)
     note: str = ""
+
+
+class ReviewClaim(BaseModel):
+    """A claim, release or reassignment already recorded in the queue (the DB decides who
+    wins a race); the workflow follows it: status, search attribute, who may decide."""
+
+    task_id: str
+    reviewer: str | None  # None: released back to the queue
+    actor: str
 
 
 class HumanReviewRequest(BaseModel):

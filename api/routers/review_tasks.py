@@ -1,39 +1,143 @@
-"""Reviewer endpoints: the review queue and decisions."""
+"""Reviewer endpoints: the review queue, claims, the case file, decisions."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query
+from anyio import to_thread
+from fastapi import APIRouter, Header, Query, Response, status
 
-from api import services
-from api.deps import EngineDep, GatewayDep, ReviewerDep
+from api import review_queue
+from api.deps import EngineDep, GatewayDep, ReviewerDep, S3Dep, SettingsDep
 from api.schemas.review_tasks import (
     DecisionBody,
     DecisionResponse,
+    ReassignBody,
+    ReviewTaskDetail,
     ReviewTaskPage,
     ReviewTaskPublic,
 )
 from core.db import session_scope
 from core.db.case_tables import TaskStatus
-from core.reviews.service import list_tasks
-from workflows.messages import ReviewDecision
+from core.errors import InvalidInput
+from core.reviews.queue import TaskFilter, TaskSort, list_tasks
 
 router = APIRouter(prefix="/review-tasks", tags=["review"])
+
+IfMatch = Annotated[str | None, Header(alias="If-Match", description='The task\'s ETag, e.g. "3".')]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+
+
+def _version(if_match: str | None) -> int | None:
+    if if_match is None or if_match.strip() == "*":
+        return None
+    try:
+        return int(if_match.strip().removeprefix("W/").strip('"'))
+    except ValueError as exc:
+        raise InvalidInput(
+            'If-Match must be an ETag from this API, e.g. "3".', code="invalid_if_match"
+        ) from exc
+
+
+def _etag(response: Response, version: int) -> None:
+    response.headers["ETag"] = f'"{version}"'
 
 
 @router.get("", response_model=ReviewTaskPage)
 def list_review_tasks(
     principal: ReviewerDep,
     engine: EngineDep,
-    status: Annotated[TaskStatus | None, Query()] = TaskStatus.OPEN,
+    status_filter: Annotated[TaskStatus | None, Query(alias="status")] = TaskStatus.OPEN,
+    queue: Annotated[str | None, Query(max_length=40)] = None,
+    assignee: Annotated[str | None, Query(max_length=100, description='"me" for your own tasks')] = None,
+    overdue: Annotated[bool | None, Query()] = None,
+    risk_tier: Annotated[str | None, Query(max_length=20)] = None,
+    sort: Annotated[TaskSort, Query()] = TaskSort.DUE,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> ReviewTaskPage:
+    who = principal.subject if assignee == "me" else assignee
+    task_filter = TaskFilter(
+        status=status_filter, queue=queue, assignee=who, overdue=overdue, risk_tier=risk_tier
+    )
     with session_scope(engine, read_only=True) as session:
-        rows, next_cursor = list_tasks(session, status=status, cursor=cursor, limit=limit)
-        items = [ReviewTaskPublic.model_validate(row, from_attributes=True) for row in rows]
-    return ReviewTaskPage(items=items, next_cursor=next_cursor)
+        rows, next_cursor, total = list_tasks(session, task_filter, sort=sort, cursor=cursor, limit=limit)
+        items = [review_queue.public(row) for row in rows]
+    return ReviewTaskPage(items=items, next_cursor=next_cursor, total=total)
+
+
+@router.post(
+    "/claim-next",
+    response_model=ReviewTaskPublic,
+    responses={204: {"description": "Nothing you may take is waiting."}},
+)
+async def claim_next(
+    principal: ReviewerDep, engine: EngineDep, gateway: GatewayDep, response: Response
+) -> Response | ReviewTaskPublic:
+    task = await review_queue.claim_next(engine, gateway, principal)
+    if task is None:
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+    _etag(response, task.version)
+    return review_queue.public(task)
+
+
+@router.get("/{task_id}", response_model=ReviewTaskDetail)
+async def get_review_task(
+    task_id: str,
+    principal: ReviewerDep,
+    engine: EngineDep,
+    s3: S3Dep,
+    settings: SettingsDep,
+    response: Response,
+) -> ReviewTaskDetail:
+    detail = await to_thread.run_sync(review_queue.task_detail, engine, s3, settings, principal, task_id)
+    _etag(response, detail.task.version)
+    return detail
+
+
+@router.post("/{task_id}/claim", response_model=ReviewTaskPublic)
+async def claim(
+    task_id: str,
+    principal: ReviewerDep,
+    engine: EngineDep,
+    gateway: GatewayDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ReviewTaskPublic:
+    task = await review_queue.claim(engine, gateway, principal, task_id, _version(if_match))
+    _etag(response, task.version)
+    return review_queue.public(task)
+
+
+@router.post("/{task_id}/release", response_model=ReviewTaskPublic)
+async def release(
+    task_id: str,
+    principal: ReviewerDep,
+    engine: EngineDep,
+    gateway: GatewayDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ReviewTaskPublic:
+    task = await review_queue.release(engine, gateway, principal, task_id, _version(if_match))
+    _etag(response, task.version)
+    return review_queue.public(task)
+
+
+@router.post("/{task_id}/reassign", response_model=ReviewTaskPublic)
+async def reassign(
+    task_id: str,
+    body: ReassignBody,
+    principal: ReviewerDep,
+    engine: EngineDep,
+    gateway: GatewayDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ReviewTaskPublic:
+    task = await review_queue.reassign(
+        engine, gateway, principal, task_id, to=body.to, role=body.role, if_match=_version(if_match)
+    )
+    _etag(response, task.version)
+    return review_queue.public(task)
 
 
 @router.post("/{task_id}/decision", response_model=DecisionResponse)
@@ -43,22 +147,17 @@ async def decide(
     principal: ReviewerDep,
     engine: EngineDep,
     gateway: GatewayDep,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+    idempotency_key: IdempotencyKey = None,
+    if_match: IfMatch = None,
 ) -> DecisionResponse:
-    appeal_id, accepted = await services.decide_task(
+    appeal_id, accepted = await review_queue.decide(
         engine,
         gateway,
         principal,
-        task_id=task_id,
-        decision=ReviewDecision(
-            task_id=task_id,
-            reviewer=principal.subject,
-            outcome=body.outcome,
-            approved_limit_minor=body.approved_limit_minor,
-            reasons=[reason.strip() for reason in body.reasons if reason.strip()],
-            note=body.note,
-        ),
+        task_id,
+        body,
         idempotency_key=idempotency_key,
+        if_match=_version(if_match),
     )
     return DecisionResponse(
         appeal_id=appeal_id,

@@ -30,6 +30,7 @@ class TaskStatus(StrEnum):
 
 class DecisionOutcome(StrEnum):
     APPROVE = "APPROVE"
+    REQUEST_INFO = "REQUEST_INFO"
     DECLINE = "DECLINE"
 
 
@@ -193,21 +194,31 @@ class Assessment(SQLModel, table=True):
 class ReviewTask(SQLModel, table=True):
     __tablename__ = "review_task"
     __table_args__ = (
-        Index("ix_review_task_queue", "status", "priority", "due_at", "id"),
+        # claim-next and the default queue page: most urgent first among open tasks.
+        Index("ix_review_task_urgent", "status", "required_role", "priority", "due_at", "id"),
+        Index("ix_review_task_due", "status", "due_at", "id"),
+        Index("ix_review_task_age", "status", "created_at", "id"),
         Index("ix_review_task_assignee", "assignee", "status", "due_at", "id"),
-        UniqueConstraint("appeal_id", "round", name="uq_review_task_round"),
+        UniqueConstraint("appeal_id", "round", "stage", name="uq_review_task_round"),
     )
 
     id: str = Field(primary_key=True, max_length=36)
     appeal_id: str = Field(foreign_key="appeal.id", max_length=36)
+    customer_id: str = Field(default="", max_length=64)
     round: int = 1
+    stage: int = 1  # 1: first review; 2: the second pair of eyes
+    risk_tier: str | None = Field(default=None, max_length=20)
     queue: str = Field(default="review", max_length=40)
     status: TaskStatus = TaskStatus.OPEN
     priority: int = 0
     required_role: str = Field(default="reviewer", max_length=30)
     assignee: str | None = Field(default=None, max_length=100)
+    # Who decided stage 1: never the same person as stage 2 (separation of duties).
+    excluded_reviewer: str | None = Field(default=None, max_length=100)
+    escalated: bool = False
     version: int = 1
     due_at: datetime = Field(sa_column=_utc_column())
+    claimed_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
     completed_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
 
@@ -218,6 +229,7 @@ class Decision(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     appeal_id: str = Field(foreign_key="appeal.id", index=True, max_length=36)
     task_id: str | None = Field(default=None, max_length=36)
+    stage: int = 1
     decided_by: str = Field(max_length=100)
     outcome: DecisionOutcome
     approved_limit_minor: int | None = None
@@ -235,7 +247,8 @@ class Notification(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     appeal_id: str = Field(foreign_key="appeal.id", max_length=36)
-    customer_id: str = Field(max_length=64)
+    customer_id: str = Field(max_length=64)  # the recipient: a customer, or staff (audience)
+    audience: str = Field(default="customer", max_length=20)
     channel: str = Field(default="IN_APP", max_length=20)
     event: str = Field(max_length=60)
     locale: str = Field(max_length=10)

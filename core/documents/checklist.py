@@ -94,3 +94,24 @@ def record_document_state(session: Session, document: Document) -> ChecklistItem
     session.add(item)
     session.flush()
     return item
+
+
+def request_items(session: Session, appeal_id: str, doc_types: list[str]) -> list[str]:
+    """A reviewer asks for more: each requested type is (again) required and missing."""
+    for doc_type in doc_types:
+        item = session.exec(
+            select(ChecklistItem).where(
+                ChecklistItem.appeal_id == appeal_id, ChecklistItem.doc_type == doc_type
+            )
+        ).first()
+        if item is None:
+            item = ChecklistItem(appeal_id=appeal_id, doc_type=doc_type)
+        item.required = True
+        item.state = ChecklistState.MISSING
+        item.document_id = None
+        item.rejection_reason = item.rejection_reason_zh = None
+        item.reasons = sorted({*item.reasons, "requested_by_reviewer"})
+        item.updated_at = utcnow()
+        session.add(item)
+    session.flush()
+    return missing_types(session, appeal_id)

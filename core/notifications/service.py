@@ -65,7 +65,7 @@ def list_for_customer(session: Session, customer_id: str, limit: int = 50) -> li
     return list(
         session.exec(
             select(Notification)
-            .where(Notification.customer_id == customer_id)
+            .where(Notification.customer_id == customer_id, Notification.audience == "customer")
             .order_by(col(Notification.created_at).desc(), col(Notification.id).desc())
             .limit(limit)
         ).all()

@@ -2,30 +2,89 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlmodel import Session, and_, col, or_, select
+from sqlmodel import Session, col, select
 
-from core.db.case_tables import Decision, DecisionOutcome, ReviewTask, TaskStatus
+from core.appeals.audit import append_event
+from core.db.case_tables import Appeal, Decision, DecisionOutcome, ReviewTask, TaskStatus
 from core.db.types import utcnow
-from core.errors import InvalidInput, NotFound
+from core.errors import NotFound
+
+
+@dataclass(frozen=True)
+class NewTask:
+    task_id: str
+    appeal_id: str
+    round: int
+    stage: int
+    due_at: datetime
+    required_role: str = "reviewer"
+    excluded_reviewer: str | None = None
+    preferred_assignee: str | None = None
+    risk_tier: str | None = None
+
+
+def reviewer_is_active(session: Session, reviewer: str, now: datetime, window: timedelta) -> bool:
+    """Someone who claimed a task recently is still at work and gets the case back."""
+    recent = session.exec(
+        select(ReviewTask.id)
+        .where(ReviewTask.assignee == reviewer, col(ReviewTask.claimed_at) >= now - window)
+        .limit(1)
+    ).first()
+    return recent is not None
 
 
 def create_task(
-    session: Session, *, task_id: str, appeal_id: str, round_no: int, due_at: datetime
+    session: Session, new: NewTask, *, active_window: timedelta = timedelta(hours=8)
 ) -> ReviewTask:
-    """Idempotent per (appeal, round): a retried activity finds the task it made."""
+    """Idempotent per (appeal, round, stage): a retried activity finds the task it made."""
     existing = session.exec(
-        select(ReviewTask).where(ReviewTask.appeal_id == appeal_id, ReviewTask.round == round_no)
+        select(ReviewTask).where(
+            ReviewTask.appeal_id == new.appeal_id,
+            ReviewTask.round == new.round,
+            ReviewTask.stage == new.stage,
+        )
     ).first()
     if existing is not None:
         return existing
-    task = ReviewTask(id=task_id, appeal_id=appeal_id, round=round_no, due_at=due_at)
+    appeal = session.get(Appeal, new.appeal_id)
+    if appeal is None:
+        raise NotFound(f"Appeal {new.appeal_id} was not found.", code="appeal_not_found")
+    now = utcnow()
+    task = ReviewTask(
+        id=new.task_id,
+        appeal_id=new.appeal_id,
+        customer_id=appeal.customer_id,
+        round=new.round,
+        stage=new.stage,
+        risk_tier=new.risk_tier,
+        required_role=new.required_role,
+        queue="review" if new.stage == 1 else "second-review",
+        excluded_reviewer=new.excluded_reviewer,
+        due_at=new.due_at,
+        created_at=now,
+    )
+    if new.preferred_assignee and reviewer_is_active(session, new.preferred_assignee, now, active_window):
+        task.status, task.assignee, task.claimed_at = TaskStatus.CLAIMED, new.preferred_assignee, now
     session.add(task)
     session.flush()
+    append_event(
+        session,
+        appeal_id=new.appeal_id,
+        at=now,
+        actor="workflow",
+        kind="task_created",
+        details={
+            "task_id": task.id,
+            "stage": task.stage,
+            "round": task.round,
+            "queue": task.queue,
+            "assignee": task.assignee,
+            "due_at": task.due_at.isoformat(),
+        },
+    )
     return task
 
 
@@ -34,41 +93,6 @@ def get_task(session: Session, task_id: str) -> ReviewTask:
     if task is None:
         raise NotFound(f"Review task {task_id} was not found.", code="task_not_found")
     return task
-
-
-def _encode_cursor(task: ReviewTask) -> str:
-    raw = json.dumps([task.due_at.isoformat(), task.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        due_at, task_id = json.loads(raw)
-        return datetime.fromisoformat(due_at), str(task_id)
-    except (ValueError, TypeError) as exc:
-        raise InvalidInput("The cursor is not valid.", code="invalid_cursor") from exc
-
-
-def list_tasks(
-    session: Session, *, status: TaskStatus | None, cursor: str | None, limit: int
-) -> tuple[list[ReviewTask], str | None]:
-    """Earliest due first, keyset-paginated on (due_at, id)."""
-    query = select(ReviewTask)
-    if status is not None:
-        query = query.where(ReviewTask.status == status)
-    if cursor:
-        due_at, task_id = _decode_cursor(cursor)
-        query = query.where(
-            or_(
-                col(ReviewTask.due_at) > due_at,
-                and_(col(ReviewTask.due_at) == due_at, col(ReviewTask.id) > task_id),
-            )
-        )
-    query = query.order_by(col(ReviewTask.due_at), col(ReviewTask.id)).limit(limit + 1)
-    rows = list(session.exec(query).all())
-    next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
-    return rows[:limit], next_cursor
 
 
 @dataclass(frozen=True)
@@ -81,6 +105,7 @@ class NewDecision:
     reasons: list[str]
     note: str
     idempotency_key: str
+    stage: int = 1
 
 
 def record_decision(session: Session, new: NewDecision) -> Decision:
@@ -96,6 +121,7 @@ def record_decision(session: Session, new: NewDecision) -> Decision:
     decision = Decision(
         appeal_id=new.appeal_id,
         task_id=new.task_id,
+        stage=new.stage,
         decided_by=new.decided_by,
         outcome=new.outcome,
         approved_limit_minor=new.approved_limit_minor,

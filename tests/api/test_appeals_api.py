@@ -302,6 +302,16 @@ async def test_decision_endpoint(api: Api) -> None:
     task = next(t for t in tasks if t["appeal_id"] == appeal["id"])
     url = f"/review-tasks/{task['id']}/decision"
     _assert_problem(
+        await api.http.post(
+            url, headers=reviewer, json={"outcome": "APPROVE", "approved_limit_minor": 900_000}
+        ),
+        403,
+        "not_claim_holder",
+    )
+    claimed = await api.http.post(f"/review-tasks/{task['id']}/claim", headers=reviewer)
+    assert claimed.status_code == 200, claimed.text
+    await _wait_status(api, appeal["id"], me, "IN_REVIEW")
+    _assert_problem(
         await api.http.post(url, headers=reviewer, json={"outcome": "DECLINE"}),
         422,
         "validation_failed",

@@ -14,15 +14,17 @@ from sqlmodel import select
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
+from core.auth import Principal, Role
 from core.db import session_scope
 from core.db.case_tables import Appeal, Decision, Document, ReviewTask, TaskStatus
 from core.db.ledger_tables import CreditAccount, LimitEvent
+from core.reviews import queue
 from core.status import AppealStatus
 from tests.documents import recent_statement_csv, text_pdf
 from tests.factories import LedgerCustomer, make_customer
 from tests.workflows.conftest import running_worker, start_appeal
 from workflows.appeal import AppealWorkflow
-from workflows.messages import DocumentUploaded, ReviewDecision, ReviewOutcome, WithdrawRequest
+from workflows.messages import DocumentUploaded, ReviewClaim, ReviewDecision, ReviewOutcome, WithdrawRequest
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -113,6 +115,17 @@ async def upload_documents(
     return ids
 
 
+async def claim_as(
+    handle: WorkflowHandle[AppealWorkflow, Any], engine: Engine, task_id: str, reviewer: str
+) -> None:
+    """What POST /review-tasks/{id}/claim does: the database claim, then the workflow is told."""
+    with session_scope(engine) as session:
+        queue.claim(session, task_id, Principal(subject=reviewer, role=Role.REVIEWER))
+    await handle.signal(
+        AppealWorkflow.review_claim_changed, ReviewClaim(task_id=task_id, reviewer=reviewer, actor=reviewer)
+    )
+
+
 @pytest.fixture
 def s3(settings: Any) -> Any:
     from core.storage import make_s3_client
@@ -127,8 +140,20 @@ async def test_validator_rejects_bad_decisions_then_accepts_one(
     async with running_worker(temporal_client, settings, sqlite_engine, s3):
         handle, appeal_id, task_id = await _to_review(temporal_client, settings, sqlite_engine, customer, s3)
         assert _status(sqlite_engine, appeal_id) == AppealStatus.PENDING_REVIEW
+        # Nobody holds the claim yet: even a well-formed decision is refused.
+        unclaimed = ReviewDecision(
+            task_id=task_id, reviewer="r-1", outcome=ReviewOutcome.APPROVE, approved_limit_minor=500_000
+        )
+        with pytest.raises(WorkflowUpdateFailedError) as info:
+            await handle.execute_update(AppealWorkflow.decide, unclaimed, id="u-unclaimed")
+        assert isinstance(info.value.cause, ApplicationError) and info.value.cause.type == "NotClaimHolder"
+        await claim_as(handle, sqlite_engine, task_id, "r-1")
+        await _until(lambda: _status(sqlite_engine, appeal_id) == AppealStatus.IN_REVIEW)
 
         rejected = {
+            "someone else": ReviewDecision(
+                task_id=task_id, reviewer="r-2", outcome=ReviewOutcome.APPROVE, approved_limit_minor=500_000
+            ),
             "wrong task": ReviewDecision(
                 task_id="not-this-one",
                 reviewer="r-1",
@@ -150,7 +175,7 @@ async def test_validator_rejects_bad_decisions_then_accepts_one(
                 await handle.execute_update(AppealWorkflow.decide, decision, id=f"u-{label}")
             assert isinstance(info.value.cause, ApplicationError), label
         # Rejected updates change nothing.
-        assert _status(sqlite_engine, appeal_id) == AppealStatus.PENDING_REVIEW
+        assert _status(sqlite_engine, appeal_id) == AppealStatus.IN_REVIEW
 
         partial = ReviewDecision(
             task_id=task_id,
@@ -183,11 +208,12 @@ async def test_decline_closes_without_touching_the_ledger(
     customer = make_customer(sqlite_engine, days_past_due=LATE_PAYER, current_limit_minor=0)
     async with running_worker(temporal_client, settings, sqlite_engine, s3):
         handle, appeal_id, task_id = await _to_review(temporal_client, settings, sqlite_engine, customer, s3)
+        await claim_as(handle, sqlite_engine, task_id, "r-2")
         decision = ReviewDecision(
             task_id=task_id,
             reviewer="r-2",
             outcome=ReviewOutcome.DECLINE,
-            reasons=["repeated late repayment"],
+            reasons=["RC_LATE_PAYMENTS"],
         )
         accepted = await handle.execute_update(AppealWorkflow.decide, decision, id="d-1")
         assert accepted.status == AppealStatus.DECLINED

@@ -1,0 +1,276 @@
+"""The review queue: listing with keyset pagination, and claims that never collide.
+
+claim-next takes the most urgent task the caller may work (priority, then earliest due). On
+PostgreSQL the candidate is locked with FOR UPDATE SKIP LOCKED, so concurrent callers pass
+over each other's rows instead of waiting; on both databases the claim itself is a
+conditional UPDATE (status still OPEN, version unchanged), so a lost race changes nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import and_, func, or_, update
+from sqlmodel import Session, col, select
+
+from core.appeals.audit import append_event
+from core.auth import Principal, Role, required_roles_for
+from core.db.case_tables import ReviewTask, TaskStatus
+from core.db.types import utcnow
+from core.errors import Conflict, Forbidden, InvalidInput, PreconditionFailed
+from core.reviews.service import get_task
+
+
+class TaskSort(StrEnum):
+    DUE = "due"
+    PRIORITY = "priority"
+    AGE = "age"
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    status: TaskStatus | None = TaskStatus.OPEN
+    queue: str | None = None
+    assignee: str | None = None
+    overdue: bool | None = None
+    risk_tier: str | None = None
+
+
+def _sort_columns(sort: TaskSort) -> list[Any]:
+    if sort is TaskSort.PRIORITY:
+        return [col(ReviewTask.priority).desc(), col(ReviewTask.due_at), col(ReviewTask.id)]
+    if sort is TaskSort.AGE:
+        return [col(ReviewTask.created_at), col(ReviewTask.id)]
+    return [col(ReviewTask.due_at), col(ReviewTask.id)]
+
+
+def _cursor_values(task: ReviewTask, sort: TaskSort) -> list[Any]:
+    if sort is TaskSort.PRIORITY:
+        return [task.priority, task.due_at.isoformat(), task.id]
+    if sort is TaskSort.AGE:
+        return [task.created_at.isoformat(), task.id]
+    return [task.due_at.isoformat(), task.id]
+
+
+def _encode(values: list[Any], sort: TaskSort) -> str:
+    return base64.urlsafe_b64encode(json.dumps([sort.value, *values]).encode()).decode().rstrip("=")
+
+
+def _after(cursor: str, sort: TaskSort) -> Any:
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if raw[0] != sort.value:
+            raise ValueError("cursor of another sort")
+        values = raw[1:]
+        if sort is TaskSort.PRIORITY:
+            priority, due_at, task_id = int(values[0]), datetime.fromisoformat(values[1]), str(values[2])
+            return or_(
+                col(ReviewTask.priority) < priority,
+                and_(col(ReviewTask.priority) == priority, col(ReviewTask.due_at) > due_at),
+                and_(
+                    col(ReviewTask.priority) == priority,
+                    col(ReviewTask.due_at) == due_at,
+                    col(ReviewTask.id) > task_id,
+                ),
+            )
+        column = ReviewTask.created_at if sort is TaskSort.AGE else ReviewTask.due_at
+        at, task_id = datetime.fromisoformat(values[0]), str(values[1])
+        return or_(col(column) > at, and_(col(column) == at, col(ReviewTask.id) > task_id))
+    except (ValueError, TypeError, IndexError, KeyError) as exc:
+        raise InvalidInput("The cursor is not valid for this sort.", code="invalid_cursor") from exc
+
+
+def _where(f: TaskFilter, now: datetime) -> list[Any]:
+    clauses: list[Any] = []
+    if f.status is not None:
+        clauses.append(ReviewTask.status == f.status)
+    if f.queue is not None:
+        clauses.append(ReviewTask.queue == f.queue)
+    if f.assignee is not None:
+        clauses.append(ReviewTask.assignee == f.assignee)
+    if f.overdue is True:
+        clauses.append(col(ReviewTask.due_at) < now)
+    elif f.overdue is False:
+        clauses.append(col(ReviewTask.due_at) >= now)
+    if f.risk_tier is not None:
+        clauses.append(ReviewTask.risk_tier == f.risk_tier)
+    return clauses
+
+
+def list_tasks(
+    session: Session,
+    f: TaskFilter,
+    *,
+    sort: TaskSort,
+    cursor: str | None,
+    limit: int,
+    now: datetime | None = None,
+) -> tuple[list[ReviewTask], str | None, int]:
+    """A page of tasks, the cursor of the next page, and how many tasks match in all."""
+    now = now or utcnow()
+    clauses = _where(f, now)
+    query = select(ReviewTask).where(*clauses)
+    if cursor:
+        query = query.where(_after(cursor, sort))
+    rows = list(session.exec(query.order_by(*_sort_columns(sort)).limit(limit + 1)).all())
+    total = session.exec(select(func.count()).select_from(ReviewTask).where(*clauses)).one()
+    next_cursor = _encode(_cursor_values(rows[limit - 1], sort), sort) if len(rows) > limit else None
+    return rows[:limit], next_cursor, int(total)
+
+
+def why_not_claimable(task: ReviewTask, principal: Principal) -> str | None:
+    """The reason this person may not take this task, or None when they may."""
+    if task.status != TaskStatus.OPEN:
+        return f"the task is {task.status.value}"
+    if task.required_role not in required_roles_for(principal.role):
+        return f"the task needs the {task.required_role} role"
+    if task.customer_id == principal.subject:
+        return "reviewers may not decide their own appeal"
+    if task.excluded_reviewer == principal.subject:
+        return "the second review must be done by someone other than the first reviewer"
+    return None
+
+
+def _claimable(principal: Principal) -> list[Any]:
+    return [
+        ReviewTask.status == TaskStatus.OPEN,
+        col(ReviewTask.required_role).in_(required_roles_for(principal.role)),
+        col(ReviewTask.customer_id) != principal.subject,
+        or_(
+            col(ReviewTask.excluded_reviewer).is_(None),
+            col(ReviewTask.excluded_reviewer) != principal.subject,
+        ),
+    ]
+
+
+def _take(session: Session, task: ReviewTask, assignee: str, actor: str, kind: str) -> ReviewTask | None:
+    """Conditional update: only if nobody changed the task since we read it."""
+    now = utcnow()
+    result = session.execute(
+        update(ReviewTask)
+        .where(col(ReviewTask.id) == task.id, col(ReviewTask.version) == task.version)
+        .values(status=TaskStatus.CLAIMED, assignee=assignee, claimed_at=now, version=task.version + 1)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    append_event(
+        session,
+        appeal_id=task.appeal_id,
+        at=now,
+        actor=actor,
+        kind=kind,
+        details={
+            "task_id": task.id,
+            "before": {"status": task.status.value, "assignee": task.assignee},
+            "after": {"status": "CLAIMED", "assignee": assignee},
+        },
+    )
+    session.expire(task)
+    return session.get(ReviewTask, task.id)
+
+
+def claim_next(session: Session, principal: Principal, *, attempts: int = 5) -> ReviewTask | None:
+    postgres = session.get_bind().dialect.name == "postgresql"
+    for _ in range(attempts):
+        query = (
+            select(ReviewTask)
+            .where(*_claimable(principal))
+            .order_by(col(ReviewTask.priority).desc(), col(ReviewTask.due_at), col(ReviewTask.id))
+            .limit(1)
+        )
+        if postgres:
+            query = query.with_for_update(skip_locked=True)
+        candidate = session.exec(query).first()
+        if candidate is None:
+            return None
+        taken = _take(session, candidate, principal.subject, principal.actor, "task_claimed")
+        if taken is not None:
+            return taken
+    return None
+
+
+def _check_version(task: ReviewTask, if_match: int | None) -> None:
+    if if_match is not None and if_match != task.version:
+        raise PreconditionFailed(
+            f"The task changed (version {task.version}, you had {if_match}); reload it.",
+            code="stale_version",
+            current_version=task.version,
+        )
+
+
+def claim(session: Session, task_id: str, principal: Principal, *, if_match: int | None = None) -> ReviewTask:
+    task = get_task(session, task_id)
+    _check_version(task, if_match)
+    reason = why_not_claimable(task, principal)
+    if reason is not None:
+        error = Conflict if task.status != TaskStatus.OPEN else Forbidden
+        raise error(f"You cannot claim this task: {reason}.", code="task_not_claimable")
+    taken = _take(session, task, principal.subject, principal.actor, "task_claimed")
+    if taken is None:
+        raise Conflict("Someone else claimed this task first.", code="task_not_claimable")
+    return taken
+
+
+def release(
+    session: Session, task_id: str, principal: Principal, *, if_match: int | None = None
+) -> ReviewTask:
+    task = get_task(session, task_id)
+    _check_version(task, if_match)
+    if task.status != TaskStatus.CLAIMED or (
+        task.assignee != principal.subject and principal.role is not Role.SUPERVISOR
+    ):
+        raise Conflict("Only the reviewer holding a claimed task can release it.", code="not_claim_holder")
+    before = {"status": task.status.value, "assignee": task.assignee}
+    task.status, task.assignee, task.claimed_at = TaskStatus.OPEN, None, None
+    task.version += 1
+    session.add(task)
+    append_event(
+        session,
+        appeal_id=task.appeal_id,
+        at=utcnow(),
+        actor=principal.actor,
+        kind="task_released",
+        details={"task_id": task.id, "before": before, "after": {"status": "OPEN", "assignee": None}},
+    )
+    session.flush()
+    return task
+
+
+def reassign(
+    session: Session,
+    task_id: str,
+    principal: Principal,
+    *,
+    to: str,
+    to_role: Role,
+    if_match: int | None = None,
+) -> ReviewTask:
+    if principal.role not in (Role.SUPERVISOR, Role.ADMIN):
+        raise Forbidden("Only a supervisor can reassign tasks.", code="role_required")
+    task = get_task(session, task_id)
+    _check_version(task, if_match)
+    target = Principal(subject=to, role=to_role)
+    if task.status not in (TaskStatus.OPEN, TaskStatus.CLAIMED):
+        raise Conflict(f"The task is {task.status.value}.", code="task_closed")
+    reason = why_not_claimable(task.model_copy(update={"status": TaskStatus.OPEN}), target)
+    if reason is not None:
+        raise Conflict(f"{to} cannot take this task: {reason}.", code="task_not_assignable")
+    before = {"status": task.status.value, "assignee": task.assignee}
+    task.status, task.assignee, task.claimed_at = TaskStatus.CLAIMED, to, utcnow()
+    task.version += 1
+    session.add(task)
+    append_event(
+        session,
+        appeal_id=task.appeal_id,
+        at=utcnow(),
+        actor=principal.actor,
+        kind="task_reassigned",
+        details={"task_id": task.id, "before": before, "after": {"status": "CLAIMED", "assignee": to}},
+    )
+    session.flush()
+    return task

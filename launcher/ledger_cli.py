@@ -1,0 +1,117 @@
+"""`appeals ledger`: load ledger CSV files into the database, or write the ledger out as CSV."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from core.settings import Settings, get_settings
+
+ledger_app = typer.Typer(
+    help="Ledger data in and out: customers, credit accounts, bills, limit events, loan applications.",
+    no_args_is_help=True,
+)
+
+
+@ledger_app.command("import")
+def import_dir(
+    folder: Annotated[
+        Path, typer.Argument(help="Folder with any of customers.csv, credit_accounts.csv, bills.csv, ...")
+    ],
+    today: Annotated[
+        str | None,
+        typer.Option(help="Date (YYYY-MM-DD) that blank days_past_due of unpaid bills count to."),
+    ] = None,
+) -> None:
+    """Import ledger CSV files: all of them or, on any error, nothing (every error is listed)."""
+    from core.db import create_tables, make_engine
+    from core.ledger.importer import LedgerImportFailed, import_ledger_dir
+
+    as_of = _date_option(today)
+    engine = make_engine(get_settings().effective_database_url)
+    try:
+        create_tables(engine)
+        summary = import_ledger_dir(engine, folder, today=as_of)
+    except LedgerImportFailed as exc:
+        typer.secho(
+            f"{folder}: {len(exc.errors)} error(s); nothing was imported", fg=typer.colors.RED, err=True
+        )
+        for error in exc.errors:
+            typer.echo(f"  {error}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+    typer.echo(f"imported {folder}:")
+    for line in summary.lines():
+        typer.echo(f"  {line}")
+
+
+@ledger_app.command("export")
+def export_dir(
+    folder: Annotated[Path, typer.Argument(help="Folder to write the five CSV files into.")],
+) -> None:
+    """Write the whole ledger as CSV files in the import format."""
+    from core.db import create_tables, make_engine
+    from core.ledger.exporter import export_ledger
+
+    engine = make_engine(get_settings().effective_database_url)
+    try:
+        create_tables(engine)
+        with engine.connect() as connection:
+            counts = export_ledger(connection, folder)
+    finally:
+        engine.dispose()
+    typer.echo(f"exported to {folder}:")
+    for table, rows in counts.items():
+        typer.echo(f"  {table:<18} {rows:>8} rows")
+
+
+def _date_option(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date (expected YYYY-MM-DD)") from None
+
+
+def seed_command(
+    settings: Settings, *, customers: int, seed: int, statements_dir: Path | None, today: str | None
+) -> None:
+    """`appeals seed`: the four hand-written demo customers plus a generated population."""
+    from collections import defaultdict
+    from datetime import UTC, datetime
+
+    from core.db import create_tables, make_engine, session_scope
+    from core.ledger.generator import GeneratedCustomer, Population, seed_population, write_statements
+    from core.seed import seed_demo_ledger
+
+    as_of = _date_option(today) or datetime.now(UTC).date()
+    engine = make_engine(settings.effective_database_url)
+    try:
+        create_tables(engine)
+        with session_scope(engine) as session:
+            demo = seed_demo_ledger(session, as_of)
+            outcome = seed_population(session, customers, seed, today=as_of)
+    finally:
+        engine.dispose()
+    typer.echo(f"seeded {len(demo)} demo customers")
+    typer.echo(
+        f"generated {customers} customers (seed {seed}, as of {as_of.isoformat()}): "
+        f"{outcome.inserted} inserted, {outcome.skipped} already in the ledger"
+    )
+    groups: dict[tuple[str, str], list[GeneratedCustomer]] = defaultdict(list)
+    for c in outcome.customers:
+        groups[(c.population.value, c.expected.value)].append(c)
+    rank = {p.value: index for index, p in enumerate(Population)}
+    for (population, expected), members in sorted(groups.items(), key=lambda g: (rank[g[0][0]], g[0][1])):
+        examples = ", ".join(c.customer_id for c in members[:3])
+        typer.echo(f"  {population:<13} {expected:<18} {len(members):>6}  e.g. {examples}")
+    if statements_dir is not None:
+        write_statements(outcome.customers, statements_dir)
+        typer.echo(
+            f"wrote {len(outcome.customers)} statements and manifest.csv (who is who) to {statements_dir}"
+        )
