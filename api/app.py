@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
 from api.problems import install_problem_handlers
-from api.routers import appeals, assessments, documents, health, me, review_tasks
+from api.routers import appeals, assessments, documents, health, ledger, me, review_tasks
 from api.temporal_gateway import TemporalGateway
 from core.db import create_tables, make_engine
 from core.settings import Settings, get_settings
@@ -44,7 +44,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_problem_handlers(app)
-    for module in (appeals, assessments, documents, review_tasks, me, health):
+    for module in (appeals, assessments, documents, review_tasks, me, ledger, health):
         app.include_router(module.router)
     return app
 

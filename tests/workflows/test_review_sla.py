@@ -1,0 +1,91 @@
+"""Review SLAs on the time-skipping server: a warning at 80% of the due time, escalation at
+breach; and the SLA clock pauses while the appeal waits on the customer."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from core.db import session_scope
+from core.db.case_tables import Appeal, AppealEvent, Notification, ReviewTask
+from core.settings import Settings
+from core.status import AppealStatus
+from core.storage import make_s3_client
+from tests.factories import make_customer
+from tests.workflows.conftest import register_search_attributes, running_worker, start_appeal
+from tests.workflows.test_document_deadline import _test_server
+from tests.workflows.test_review_update import LATE_PAYER, upload_documents
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def _until(predicate: Any, timeout: float = 20) -> None:
+    for _ in range(int(timeout * 20)):
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached")
+
+
+def _status(engine: Engine, appeal_id: str) -> AppealStatus:
+    with session_scope(engine, read_only=True) as session:
+        appeal = session.get(Appeal, appeal_id)
+        assert appeal is not None
+        return AppealStatus(appeal.status)
+
+
+def _staff_events(engine: Engine, appeal_id: str) -> list[str]:
+    with session_scope(engine, read_only=True) as session:
+        rows = session.exec(
+            select(Notification).where(Notification.appeal_id == appeal_id, Notification.audience == "staff")
+        ).all()
+        return sorted(n.event for n in rows)
+
+
+async def test_warning_then_escalation(sqlite_engine: Engine, settings: Settings, tmp_path: Path) -> None:
+    s3 = make_s3_client(settings)
+    customer = make_customer(sqlite_engine, days_past_due=LATE_PAYER)
+    async with await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=_test_server(), data_converter=pydantic_data_converter
+    ) as env:
+        await register_search_attributes(env.client)
+        async with running_worker(env.client, settings, sqlite_engine, s3):
+            handle = await start_appeal(
+                env.client,
+                settings,
+                sqlite_engine,
+                customer.customer_id,
+                customer.account_id,
+                review_due=timedelta(hours=24),
+            )
+            appeal_id = handle.id.removeprefix("appeal-")
+            await _until(lambda: _status(sqlite_engine, appeal_id) == AppealStatus.AWAITING_DOCUMENTS)
+            await upload_documents(handle, settings, sqlite_engine, s3, customer.customer_id, appeal_id)
+            await _until(lambda: _status(sqlite_engine, appeal_id) == AppealStatus.PENDING_REVIEW)
+            assert _staff_events(sqlite_engine, appeal_id) == []
+
+            await env.sleep(timedelta(hours=20))  # past 80% of 24 hours
+            await _until(lambda: _staff_events(sqlite_engine, appeal_id) == ["sla_warning"])
+            with session_scope(sqlite_engine, read_only=True) as session:
+                task = session.exec(select(ReviewTask).where(ReviewTask.appeal_id == appeal_id)).one()
+            assert not task.escalated and task.queue == "review" and task.priority == 0
+
+            await env.sleep(timedelta(hours=5))  # past the due time
+            await _until(lambda: _staff_events(sqlite_engine, appeal_id) == ["sla_breach", "sla_warning"])
+            with session_scope(sqlite_engine, read_only=True) as session:
+                task = session.exec(select(ReviewTask).where(ReviewTask.appeal_id == appeal_id)).one()
+                kinds = [
+                    e.kind
+                    for e in session.exec(select(AppealEvent).where(AppealEvent.appeal_id == appeal_id))
+                ]
+            assert task.escalated and task.queue == "escalation" and task.priority == 10
+            assert "sla_warning" in kinds and "task_escalated" in kinds
+            await handle.terminate("test done")
