@@ -87,7 +87,7 @@ async def test_claim_release_and_the_case_file(api: Api) -> None:
 
 
 async def test_claim_next_and_separation_of_duties(api: Api) -> None:
-    appeal_id, me, task_id, customer_id = await appeal_in_review(api, seed=602)
+    appeal_id, _me, task_id, customer_id = await appeal_in_review(api, seed=602)
     # A member of staff who is the customer never gets their own appeal.
     own = api.auth(Role.REVIEWER, customer_id)
     _assert_problem(
@@ -188,7 +188,7 @@ async def test_request_information_loop_returns_to_the_same_reviewer(api: Api) -
 
 
 async def test_decline_needs_policy_reason_codes(api: Api) -> None:
-    appeal_id, me, task_id, _ = await appeal_in_review(api, seed=606)
+    _appeal, _me, task_id, _ = await appeal_in_review(api, seed=606)
     r1 = api.auth(Role.REVIEWER, "r-codes")
     await api.http.post(f"/review-tasks/{task_id}/claim", headers=r1)
     _assert_problem(
