@@ -16,6 +16,7 @@ import typer
 
 from core.auth import Role, mint_token
 from core.settings import Settings, get_settings
+from launcher.audit_cli import audit_app
 from launcher.ledger_cli import ledger_app
 from launcher.policy_cli import policy_app
 
@@ -27,6 +28,7 @@ app = typer.Typer(
 
 
 app.add_typer(policy_app, name="policy")
+app.add_typer(audit_app, name="audit")
 app.add_typer(ledger_app, name="ledger")
 
 

@@ -81,14 +81,45 @@ class ChainBreak:
 
 
 def verify_chain(events: list[AppealEvent]) -> ChainBreak | None:
-    """Returns the first broken link of one appeal's events (ordered by id), or None."""
-    prev = GENESIS_HASH
-    for expected_seq, event in enumerate(events, start=1):
+    """Returns the first broken link of one appeal's events (in seq order), or None.
+
+    The break names the event where the chain stops holding: for a removed event its
+    (missing) number, for a reordered one the event found out of place, for a changed one
+    that event. Removing the newest events leaves a valid, shorter chain: only an anchor
+    kept outside the chain (the head hash) can show that.
+    """
+    present = {event.seq for event in events}
+    # Stored hashes survive tampering with the other fields, so they still say which event
+    # each link was made after.
+    recorded_as = {event.hash: event.seq for event in events}
+    prev, expected_seq = GENESIS_HASH, 1
+    for event in events:
         if event.seq != expected_seq:
-            return ChainBreak(event.seq, f"expected event #{expected_seq}, found #{event.seq}")
+            if expected_seq in present or event.seq < expected_seq:
+                return ChainBreak(event.seq, f"out of order: found where event #{expected_seq} belongs")
+            missing = (
+                f"#{expected_seq}" if event.seq == expected_seq + 1 else f"#{expected_seq}-#{event.seq - 1}"
+            )
+            where = (
+                f"jumps from #{expected_seq - 1} to #{event.seq}"
+                if expected_seq > 1
+                else f"starts at #{event.seq}"
+            )
+            return ChainBreak(expected_seq, f"removed: the trail {where} ({missing} missing)")
         if event.prev_hash != prev:
-            return ChainBreak(event.seq, "does not follow the previous event (removed or reordered)")
+            follows = recorded_as.get(event.prev_hash)
+            if follows is not None and follows != expected_seq - 1:
+                return ChainBreak(
+                    event.seq, f"reordered: it was recorded after the event now numbered #{follows}"
+                )
+            before = f"event #{expected_seq - 1}" if expected_seq > 1 else "the start of the trail"
+            return ChainBreak(
+                event.seq,
+                f"does not follow {before}: an event between them was removed (and the rest renumbered) "
+                "or its link was altered",
+            )
         if event_hash(event) != event.hash:
             return ChainBreak(event.seq, "content changed after it was recorded")
         prev = event.hash
+        expected_seq += 1
     return None

@@ -151,10 +151,13 @@ def _claimable(principal: Principal) -> list[Any]:
 def _take(session: Session, task: ReviewTask, assignee: str, actor: str, kind: str) -> ReviewTask | None:
     """Conditional update: only if nobody changed the task since we read it."""
     now = utcnow()
+    # Read before the UPDATE: an ORM-enabled update would also refresh the loaded object.
+    before = {"status": TaskStatus(task.status).value, "assignee": task.assignee}
     result = session.execute(
         update(ReviewTask)
         .where(col(ReviewTask.id) == task.id, col(ReviewTask.version) == task.version)
         .values(status=TaskStatus.CLAIMED, assignee=assignee, claimed_at=now, version=task.version + 1)
+        .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return None
@@ -166,7 +169,7 @@ def _take(session: Session, task: ReviewTask, assignee: str, actor: str, kind: s
         kind=kind,
         details={
             "task_id": task.id,
-            "before": {"status": task.status.value, "assignee": task.assignee},
+            "before": before,
             "after": {"status": "CLAIMED", "assignee": assignee},
         },
     )

@@ -32,8 +32,9 @@ BASE: dict[str, str] = {
 c-1,王芳,zh-CN,c1@example.test,,1200000,星辰科技,2023-01-05T09:00:00+08:00
 c-2,Li Wei,en,,+86 13800000000,,,
 """,
-    "credit_accounts.csv": """id,customer_id,status,currency,original_limit_minor,current_limit_minor,opened_on
-a-1,c-1,FROZEN,,800000,0,2023-01-05
+    "credit_accounts.csv": "id,customer_id,status,currency,"
+    "original_limit_minor,current_limit_minor,opened_on\n"
+    """a-1,c-1,FROZEN,,800000,0,2023-01-05
 a-2,c-2,reduced,CNY,1000000,300000,2024-02-01
 """,
     "bills.csv": """account_id,due_date,amount_due_minor,paid_minor,paid_at,days_past_due
@@ -103,8 +104,7 @@ def test_import_counts_and_values(engine: Engine, tmp_path: Path) -> None:
         account = session.get(CreditAccount, "a-2")
         assert account is not None and account.status == "REDUCED" and account.currency == "CNY"
         dpd = {
-            (b.account_id, b.due_date.isoformat()): b.days_past_due
-            for b in session.exec(select(Bill)).all()
+            (b.account_id, b.due_date.isoformat()): b.days_past_due for b in session.exec(select(Bill)).all()
         }
     assert dpd == {
         ("a-1", "2025-03-10"): 0,
@@ -143,7 +143,9 @@ def test_reimport_updates_by_key(engine: Engine, tmp_path: Path) -> None:
     with session_scope(engine, read_only=True) as session:
         customer = session.get(Customer, "c-2")
         assert customer is not None and customer.name == "Li Wei (Wei Li)"
-        bill = session.exec(select(Bill).where(Bill.account_id == "a-2", Bill.due_date == date(2025, 5, 1))).one()
+        bill = session.exec(
+            select(Bill).where(Bill.account_id == "a-2", Bill.due_date == date(2025, 5, 1))
+        ).one()
         assert (bill.paid_minor, bill.days_past_due, bill.outstanding_minor) == (30000, 31, 0)
         assert len(session.exec(select(Bill)).all()) == 5
 
@@ -163,7 +165,13 @@ def test_rows_may_reference_what_the_ledger_already_has(engine: Engine, tmp_path
 
 
 ERROR_CASES = [
-    ("bills.csv", 3, "due_date", "2025-02-30", "bills.csv row 3, field due_date: not a date (expected YYYY-MM-DD)"),
+    (
+        "bills.csv",
+        3,
+        "due_date",
+        "2025-02-30",
+        "bills.csv row 3, field due_date: not a date (expected YYYY-MM-DD)",
+    ),
     (
         "bills.csv",
         2,
@@ -172,9 +180,21 @@ ERROR_CASES = [
         "bills.csv row 2, field account_id: unknown credit account 'acct-404' "
         "(not in credit_accounts.csv and not in the ledger)",
     ),
-    ("bills.csv", 4, "amount_due_minor", "450.00", "bills.csv row 4, field amount_due_minor: not a whole number of fen"),
+    (
+        "bills.csv",
+        4,
+        "amount_due_minor",
+        "450.00",
+        "bills.csv row 4, field amount_due_minor: not a whole number of fen",
+    ),
     ("bills.csv", 2, "paid_minor", "-5", "bills.csv row 2, field paid_minor: must not be negative"),
-    ("bills.csv", 2, "paid_at", "2025-03-10T08:00:00", "bills.csv row 2, field paid_at: a date-time without a time zone"),
+    (
+        "bills.csv",
+        2,
+        "paid_at",
+        "2025-03-10T08:00:00",
+        "bills.csv row 2, field paid_at: a date-time without a time zone",
+    ),
     (
         "bills.csv",
         3,
@@ -208,9 +228,27 @@ ERROR_CASES = [
         "99999999999",
         "credit_accounts.csv row 2, field original_limit_minor: too large",
     ),
-    ("limit_events.csv", 3, "to_limit_minor", "2000000", "limit_events.csv row 3, field to_limit_minor: a REDUCE"),
-    ("limit_events.csv", 2, "kind", "PAUSE", "limit_events.csv row 2, field kind: not one of FREEZE, REDUCE, RESTORE"),
-    ("limit_events.csv", 2, "reason", "late repayment", "limit_events.csv row 2, field reason: not a reason code"),
+    (
+        "limit_events.csv",
+        3,
+        "to_limit_minor",
+        "2000000",
+        "limit_events.csv row 3, field to_limit_minor: a REDUCE",
+    ),
+    (
+        "limit_events.csv",
+        2,
+        "kind",
+        "PAUSE",
+        "limit_events.csv row 2, field kind: not one of FREEZE, REDUCE, RESTORE",
+    ),
+    (
+        "limit_events.csv",
+        2,
+        "reason",
+        "late repayment",
+        "limit_events.csv row 2, field reason: not a reason code",
+    ),
     (
         "loan_applications.csv",
         4,
@@ -290,7 +328,9 @@ def test_unknown_file_name_and_empty_folder(engine: Engine, tmp_path: Path) -> N
 def test_all_errors_are_reported_together(engine: Engine, tmp_path: Path) -> None:
     files = dict(BASE)
     files["customers.csv"] = with_cell(BASE["customers.csv"], 2, "locale", "fr")
-    files["bills.csv"] = with_cell(with_cell(BASE["bills.csv"], 2, "due_date", "10/03/2025"), 6, "account_id", "x-1")
+    files["bills.csv"] = with_cell(
+        with_cell(BASE["bills.csv"], 2, "due_date", "10/03/2025"), 6, "account_id", "x-1"
+    )
     files["loan_applications.csv"] = with_cell(BASE["loan_applications.csv"], 2, "amount_minor", "abc")
     with pytest.raises(LedgerImportFailed) as failed:
         import_ledger_dir(engine, write_folder(tmp_path / "in", files), today=TODAY)
@@ -327,7 +367,9 @@ def test_limit_events_are_history(engine: Engine, tmp_path: Path) -> None:
     rewritten = {"limit_events.csv": with_cell(BASE["limit_events.csv"], 2, "reason", "fraud_check")}
     with pytest.raises(LedgerImportFailed) as failed:
         import_ledger_dir(engine, write_folder(tmp_path / "again", rewritten), today=TODAY)
-    assert str(failed.value.errors[0]).startswith("limit_events.csv row 2, field created_at: the ledger already")
+    assert str(failed.value.errors[0]).startswith(
+        "limit_events.csv row 2, field created_at: the ledger already"
+    )
 
 
 def test_an_account_cannot_move_to_another_customer(engine: Engine, tmp_path: Path) -> None:

@@ -1,0 +1,95 @@
+"""`appeals audit`: verify the hash-chained audit trail of every appeal (or one)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+import typer
+from sqlmodel import Session, col, select
+
+from core.appeals.audit import ChainBreak, verify_chain
+from core.db.case_tables import Appeal, AppealEvent
+from core.settings import get_settings
+
+audit_app = typer.Typer(help="The hash-chained audit trail of appeals.", no_args_is_help=True)
+
+# Rows fetched per round trip; only one appeal's events are held at a time.
+STREAM_BATCH = 2_000
+
+
+@dataclass(frozen=True)
+class AppealVerdict:
+    appeal_id: str
+    events: int
+    broken: ChainBreak | None
+
+
+def _verdict(appeal_id: str, events: list[AppealEvent]) -> AppealVerdict:
+    if not events:  # every appeal starts with its "submitted" event
+        return AppealVerdict(appeal_id, 0, ChainBreak(1, "removed: the appeal has no events (#1 missing)"))
+    return AppealVerdict(appeal_id, len(events), verify_chain(events))
+
+
+def scan_appeals(
+    session: Session, *, appeal_id: str | None = None, batch: int = STREAM_BATCH
+) -> Iterator[AppealVerdict]:
+    """One verdict per appeal, in appeal-id order, streaming the events by (appeal_id, seq).
+
+    The outer join also reports an appeal whose every event was deleted.
+    """
+    query = (
+        select(Appeal.id, AppealEvent)
+        .outerjoin(AppealEvent, col(AppealEvent.appeal_id) == col(Appeal.id))
+        .order_by(col(Appeal.id), col(AppealEvent.seq))
+        .execution_options(yield_per=batch)
+    )
+    if appeal_id is not None:
+        query = query.where(col(Appeal.id) == appeal_id)
+    current: str | None = None
+    events: list[AppealEvent] = []
+    for row_appeal_id, event in session.exec(query):
+        if row_appeal_id != current:
+            if current is not None:
+                yield _verdict(current, events)
+            current, events = row_appeal_id, []
+        if event is not None:
+            events.append(event)
+    if current is not None:
+        yield _verdict(current, events)
+
+
+@audit_app.command("verify")
+def verify(
+    appeal: Annotated[str | None, typer.Option("--appeal", help="Verify only this appeal.")] = None,
+) -> None:
+    """Check every event's hash and link; name each changed, removed or reordered event.
+
+    Exit code 0: all intact; 1: at least one appeal's trail is broken; 2: no such appeal.
+    """
+    from core.db import make_engine, session_scope
+
+    engine = make_engine(get_settings().effective_database_url)
+    appeals = events = broken = 0
+    try:
+        with session_scope(engine, read_only=True) as session:
+            for verdict in scan_appeals(session, appeal_id=appeal):
+                appeals += 1
+                events += verdict.events
+                if verdict.broken is not None:
+                    broken += 1
+                    typer.echo(
+                        f"appeal {verdict.appeal_id}: event #{verdict.broken.seq}: {verdict.broken.problem}"
+                    )
+    finally:
+        engine.dispose()
+    if appeal is not None and appeals == 0:
+        typer.secho(f"appeal {appeal} was not found", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    if broken:
+        typer.secho(
+            f"broken: {broken} of {appeals} appeals ({events} events checked)", fg=typer.colors.RED, err=True
+        )
+        raise typer.Exit(1)
+    typer.echo(f"ok: {appeals} appeals, {events} events")
