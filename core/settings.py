@@ -66,6 +66,22 @@ class Settings(BaseSettings):
     # None: the policy's window.
     human_review_window: timedelta | None = None
 
+    # Email over SMTP. The defaults reach the local sink that `appeals dev` starts (it writes
+    # .eml files under data_dir/mail); production points these at a real relay with STARTTLS
+    # and credentials (refused without STARTTLS unless the relay is on this host).
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_from: str = "Credit Limit Appeals <no-reply@appeals.local>"
+    smtp_timeout_seconds: float = 30.0
+    # Partner webhooks: each URL receives every event, JSON signed with HMAC-SHA256
+    # (APPEALS_WEBHOOK_URLS is a JSON list).
+    webhook_urls: list[str] = Field(default_factory=list)
+    webhook_secret: str | None = None
+    webhook_timeout_seconds: float = 10.0
+
     @model_validator(mode="after")
     def _refuse_dev_secret_in_production(self) -> Settings:
         weak = self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32
@@ -74,6 +90,12 @@ class Settings(BaseSettings):
                 "APPEALS_JWT_SECRET must be set to a secret of at least 32 characters "
                 "in production; the development secret is refused"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _webhooks_need_a_secret(self) -> Settings:
+        if self.webhook_urls and not self.webhook_secret:
+            raise ValueError("APPEALS_WEBHOOK_SECRET must be set when APPEALS_WEBHOOK_URLS is set")
         return self
 
     @property

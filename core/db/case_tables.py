@@ -257,3 +257,11 @@ class Notification(SQLModel, table=True):
     body: str
     status: str = Field(default="SENT", max_length=20)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    # Outbox delivery (core/notifications/outbox.py); in-app rows are delivered by existing.
+    recipient: str | None = Field(default=None, max_length=500)  # email address, phone or webhook URL
+    body_html: str | None = None  # the email's HTML part; `body` is its text part
+    message_id: str | None = Field(default=None, max_length=200)  # derived from idempotency_key
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=1000)
+    last_attempt_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    sent_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))

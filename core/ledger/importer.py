@@ -2,7 +2,9 @@
 
 Five files, each optional (an import needs at least one). UTF-8 (a BOM, as Excel writes it, is
 fine), comma separated, the first row is the header; columns may come in any order, a blank
-cell means "not given". Column names are the ledger's field names. `*` = required.
+cell means "not given" (the default, or no value). Column names are the ledger's field names.
+`*` = required. Updating a customer or an account leaves the fields whose column the file does
+not have as they are.
 
 customers.csv: upsert by `id`
     id *                            at most 64 letters, digits, '.', '_', ':' or '-'
@@ -335,6 +337,7 @@ class Record:
     row: int
     values: dict[str, Any]  # a field that failed to parse is None
     complete: bool = True  # every field parsed and the row's own rules hold
+    given: frozenset[str] = frozenset()  # the columns the file has
 
 
 def _decode(name: str, data: bytes, errors: list[LedgerError]) -> str | None:
@@ -424,7 +427,7 @@ def _record(
     if len(errors) == before:
         for message_field, message in _row_rules(name, values):
             errors.append(LedgerError(name, row, message_field, message))
-    return Record(row, values, complete=len(errors) == before)
+    return Record(row, values, complete=len(errors) == before, given=frozenset(positions))
 
 
 def _row_rules(name: str, v: dict[str, Any]) -> Iterator[tuple[str, str]]:
@@ -538,7 +541,10 @@ def import_ledger_files(
         name: parse_file(name, files[name], errors) if name in files else [] for name in LEDGER_FILES
     }
     records = {
-        name: [Record(r.row, _with_defaults(name, r.values, today)) if r.complete else r for r in rows]
+        name: [
+            Record(r.row, _with_defaults(name, r.values, today), given=r.given) if r.complete else r
+            for r in rows
+        ]
         for name, rows in parsed.items()
     }
     plan = _Plan(session.connection(), records, errors)
@@ -743,6 +749,8 @@ class _Plan:
                     values["created_at"] = utcnow()
                 new.append(values)
                 continue
+            # A column the file does not have is left as it is; a blank cell clears the field.
+            values = {k: v for k, v in values.items() if k in record.given}
             if "created_at" in values and values["created_at"] is None:
                 values["created_at"] = old["created_at"]  # a blank keeps when the customer joined
             if _same(old, values, values):

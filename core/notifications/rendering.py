@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 SUPPORTED_LOCALES = ("zh-CN", "en")
@@ -34,17 +36,74 @@ def document_label(code: str, locale: str) -> str:
     return zh if locale.startswith("zh") else en
 
 
+def format_money_code(minor: int, currency: str = "CNY") -> str:
+    """Money with the ISO code instead of a symbol: `CNY 8,000.00` (GSM-7 safe, for English SMS)."""
+    return f"{currency} {Decimal(minor) / 100:,.2f}"
+
+
+# What an adverse-action notice names as "the data sources used" (codes in `data_sources`).
+_DATA_SOURCE_LABELS = {
+    "ACCOUNT_HISTORY": (
+        "your billing and repayment history on this credit account with us",
+        "您在我行该信用账户的账单与还款记录",
+    ),
+    "UPLOADED_DOCUMENTS": (
+        "the documents you uploaded for this appeal, such as bank statements",
+        "您为本次申诉上传的材料（如银行流水）",
+    ),
+    "CUSTOMER_DECLARATION": (
+        "the income and employment details you gave us",
+        "您向我们提供的收入与工作信息",
+    ),
+    "CREDIT_REPORT": ("the credit report you provided", "您提供的个人信用报告"),
+    "REVIEWER_ASSESSMENT": ("the assessment by our review team", "审核人员的人工评估"),
+}
+DEFAULT_DATA_SOURCES = ("ACCOUNT_HISTORY", "UPLOADED_DOCUMENTS", "CUSTOMER_DECLARATION")
+
+
+def data_source_label(code: str, locale: str) -> str:
+    en, zh = _DATA_SOURCE_LABELS.get(code, (code, code))
+    return zh if locale.startswith("zh") else en
+
+
+def _as_date(value: date | datetime | str) -> date:
+    """Dates arrive as date objects or, through Temporal's JSON, as ISO strings."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def date_label(value: date | datetime | str, locale: str) -> str:
+    d = _as_date(value)
+    if locale.startswith("zh"):
+        return f"{d.year}年{d.month}月{d.day}日"
+    return f"{d.day} {d:%B} {d.year}"
+
+
+def _autoescape(name: str | None) -> bool:
+    # Plain-text email parts and SMS are not HTML: escaping would put `&amp;` in front of
+    # the customer. Everything else (HTML email, in-app) is escaped.
+    if name is None:
+        return True
+    return not (name.endswith(".txt.j2") or name.startswith("notifications/sms/"))
+
+
 @lru_cache
 def environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
-        autoescape=select_autoescape(["html", "j2"]),
+        autoescape=_autoescape,
         # A missing variable is a bug in the caller, never an empty gap in a customer notice.
         undefined=StrictUndefined,
         keep_trailing_newline=True,
     )
     env.filters["money"] = format_money
     env.filters["doc_label"] = document_label
+    env.filters["money_code"] = format_money_code
+    env.filters["source_label"] = data_source_label
+    env.filters["date_label"] = date_label
     return env
 
 
@@ -60,8 +119,81 @@ def pick_locale(locale: str | None) -> str:
     return "en"
 
 
+# Optional context keys per event. StrictUndefined stays strict: instead of `|default` in the
+# templates, complete_context() passes an explicit None for each optional key the caller left
+# out, so a template tests `is none` and a misspelt or forgotten required key still fails.
+OPTIONAL_CONTEXT: dict[str, tuple[str, ...]] = {
+    "declined": (
+        "score",  # None: a reviewer's decline has no score
+        "score_min",
+        "score_max",
+        "automated",
+        "human_review_days",
+        "decided_on",  # default: the day the notice is rendered
+        "scored_on",  # the score's date; default: decided_on
+        "data_sources",  # default: DEFAULT_DATA_SOURCES
+        "cooldown_days",  # default: DEFAULT_DECLINE_COOLDOWN_DAYS
+        "reapply_on",  # default: decided_on + cooldown_days
+        "human_review_until",  # default: decided_on + human_review_days, automated declines only
+    ),
+    "limit_restored": ("partial_reasons",),
+    "information_requested": ("message",),
+    "ineligible": ("amount_owed_minor", "reason_code"),
+}
+MAX_PRINCIPAL_REASONS = 4
+# The policy's `appeals.decline_cooldown_days` (policy/limit-restore-v1.toml); the caller
+# should pass the policy's value as `cooldown_days` or the exact date as `reapply_on`.
+DEFAULT_DECLINE_COOLDOWN_DAYS = 30
+
+
+def complete_context(event: str, context: Mapping[str, Any], *, today: date | None = None) -> dict[str, Any]:
+    """The context a template of `event` sees: explicit None for omitted optional keys, and
+    for a decline the derived dates (decided_on, reapply_on, human_review_until), the data
+    sources and at most MAX_PRINCIPAL_REASONS reasons."""
+    out = {key: None for key in OPTIONAL_CONTEXT.get(event, ())}
+    out.update(context)
+    if event == "declined":
+        decided_on = _as_date(out["decided_on"]) if out["decided_on"] else (today or datetime.now(UTC).date())
+        if out["cooldown_days"] is None:
+            out["cooldown_days"] = DEFAULT_DECLINE_COOLDOWN_DAYS
+        out["decided_on"] = decided_on
+        out["scored_on"] = _as_date(out["scored_on"]) if out["scored_on"] else decided_on
+        if out["reapply_on"] is None:
+            out["reapply_on"] = decided_on + timedelta(days=int(out["cooldown_days"]))
+        if out["human_review_until"] is None and out["automated"] and out["human_review_days"]:
+            out["human_review_until"] = decided_on + timedelta(days=int(out["human_review_days"]))
+        if not out["data_sources"]:
+            out["data_sources"] = list(DEFAULT_DATA_SOURCES)
+        if "reasons" in out:  # required: a decline without reasons fails to render
+            out["reasons"] = list(out["reasons"])[:MAX_PRINCIPAL_REASONS]
+    return out
+
+
 def render_notice(channel: str, event: str, locale: str, context: dict[str, Any]) -> RenderedNotice:
     template = environment().get_template(f"notifications/{channel}/{event}.{pick_locale(locale)}.j2")
-    module = template.make_module(context)
+    module = template.make_module(complete_context(event, context))
     subject = str(module.subject).strip()  # type: ignore[attr-defined]
     return RenderedNotice(subject=subject, body=str(module).strip())
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    text: str
+    html: str
+
+
+def render_email(event: str, locale: str, context: Mapping[str, Any]) -> RenderedEmail:
+    """Both parts of `email/{event}.{locale}.{txt,html}.j2`; the subject is the text part's
+    (not HTML-escaped)."""
+    env, loc, full = environment(), pick_locale(locale), complete_context(event, context)
+    text_module = env.get_template(f"notifications/email/{event}.{loc}.txt.j2").make_module(full)
+    html = str(env.get_template(f"notifications/email/{event}.{loc}.html.j2").render(full))
+    subject = " ".join(str(text_module.subject).split())  # type: ignore[attr-defined]
+    return RenderedEmail(subject=subject, text=str(text_module).strip() + "\n", html=html.strip() + "\n")
+
+
+def render_sms(event: str, locale: str, context: Mapping[str, Any]) -> str:
+    """`sms/{event}.{locale}.j2`, whitespace collapsed to single spaces."""
+    template = environment().get_template(f"notifications/sms/{event}.{pick_locale(locale)}.j2")
+    return " ".join(template.render(complete_context(event, context)).split())

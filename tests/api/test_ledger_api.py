@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from core.auth import Role
+from core.db import session_scope
+from core.ledger.generator import Expected, seed_population
 from tests.api.conftest import Api
+from tests.api.test_appeals_api import _wait_status
+from tests.documents import text_pdf
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -123,3 +128,57 @@ async def test_bad_uploads_are_clear_4xx(api: Api) -> None:
     )
     body = _problem(only_field, 422, "ledger_import_invalid")
     assert body["errors"][0]["message"] == "form field 'note' is not a file"
+
+
+async def test_generated_customers_get_their_outcome_through_real_appeals(api: Api) -> None:
+    """The seeded population shows every recommendation: statements as generated, the other
+    checklist items as plain PDFs, and the employment certificate the story includes."""
+    today = datetime.now(UTC).date()
+    with session_scope(api.engine) as session:
+        seeded = seed_population(session, 60, 42, today=today)
+    wanted = {
+        Expected.AUTO_APPROVE: "CLOSED",
+        Expected.AUTO_DECLINE: "AUTO_DECLINED",
+        Expected.MANUAL_REVIEW: "PENDING_REVIEW",
+    }
+    picked = {
+        expected: next(c for c in seeded.customers if c.expected is expected and c.employment_proof)
+        for expected in wanted
+    }
+    for expected, c in picked.items():
+        me = api.auth(Role.CUSTOMER, c.customer_id)
+        created = await api.http.post(
+            "/appeals",
+            json={"account_id": c.account_id, "requested_limit_minor": c.requested_limit_minor},
+            headers=me,
+        )
+        assert created.status_code == 201, created.text
+        appeal_id = created.json()["id"]
+        detail = await _wait_status(api, appeal_id, me, "AWAITING_DOCUMENTS")
+        uploads = [("BANK_STATEMENT", "statement.csv", c.statement_csv(), "text/csv")]
+        uploads += [
+            (item["doc_type"], "doc.pdf", text_pdf(item["doc_type"], (c.customer_id,)), "application/pdf")
+            for item in detail["checklist"]
+            if item["doc_type"] != "BANK_STATEMENT"
+        ]
+        # Sent first: checks start as soon as the checklist's own items are in.
+        uploads.insert(
+            0,
+            (
+                "EMPLOYMENT_PROOF",
+                "employment.pdf",
+                text_pdf("Employment certificate", (c.customer_id,)),
+                "application/pdf",
+            ),
+        )
+        for doc_type, name, body, content_type in uploads:
+            response = await api.http.post(
+                f"/appeals/{appeal_id}/documents",
+                headers=me,
+                data={"doc_type": doc_type},
+                files={"file": (name, body, content_type)},
+            )
+            assert response.status_code == 201, response.text
+        await _wait_status(api, appeal_id, me, wanted[expected])
+        assessment = (await api.http.get(f"/appeals/{appeal_id}/assessment", headers=me)).json()
+        assert assessment["recommendation"] == expected.value, (c.customer_id, assessment)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from core.db import make_engine
@@ -36,7 +36,8 @@ def _customers(url: str) -> list[str]:
     engine = make_engine(url)
     try:
         with engine.connect() as connection:
-            return list(connection.execute(select(Customer.id).order_by(Customer.id)).scalars())  # type: ignore[arg-type]
+            table = Customer.__table__  # type: ignore[attr-defined]
+            return list(connection.execute(select(table.c.id).order_by(table.c.id)).scalars())
     finally:
         engine.dispose()
 
@@ -47,7 +48,10 @@ def test_seed_is_deterministic_and_idempotent(database: str, tmp_path: Path) -> 
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     assert "seeded 4 demo customers" in first.output
-    assert "generated 30 customers (seed 5, as of 2026-03-18): 30 inserted, 0 already in the ledger" in first.output
+    assert (
+        "generated 30 customers (seed 5, as of 2026-03-18): 30 inserted, 0 already in the ledger"
+        in first.output
+    )
     assert "steady" in first.output and "AUTO_APPROVE" in first.output and "e.g. g-5-" in first.output
     assert len(list(statements.glob("g-5-*-statement.csv"))) == 30
     assert (statements / "manifest.csv").read_text(encoding="utf-8").count("\n") == 31

@@ -150,6 +150,27 @@ def test_reimport_updates_by_key(engine: Engine, tmp_path: Path) -> None:
         assert len(session.exec(select(Bill)).all()) == 5
 
 
+def test_columns_a_file_leaves_out_are_kept(engine: Engine, tmp_path: Path) -> None:
+    import_base(engine, tmp_path)
+    names_only = {"customers.csv": "id,name\nc-1,王芳芳\n"}
+    summary = import_ledger_dir(engine, write_folder(tmp_path / "names", names_only), today=TODAY)
+    assert summary.tables["customers"].updated == 1
+    with session_scope(engine, read_only=True) as session:
+        customer = session.get(Customer, "c-1")
+        assert customer is not None and customer.name == "王芳芳"
+        assert (customer.email, customer.employer, customer.declared_monthly_income_minor) == (
+            "c1@example.test",
+            "星辰科技",
+            1_200_000,
+        )
+    # A blank cell in a column the file has clears the field.
+    cleared = {"customers.csv": "id,name,employer\nc-1,王芳芳,\n"}
+    import_ledger_dir(engine, write_folder(tmp_path / "cleared", cleared), today=TODAY)
+    with session_scope(engine, read_only=True) as session:
+        customer = session.get(Customer, "c-1")
+        assert customer is not None and customer.employer is None and customer.email == "c1@example.test"
+
+
 def test_rows_may_reference_what_the_ledger_already_has(engine: Engine, tmp_path: Path) -> None:
     import_base(engine, tmp_path)
     only_bills = {
