@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from core.auth import Role
@@ -55,9 +56,16 @@ async def appeal_in_review(
     return appeal_id, me, task["id"], c.customer_id
 
 
-async def open_task(api: Api, appeal_id: str, status: str = "OPEN") -> dict[str, Any]:
+async def open_task(api: Api, appeal_id: str, status: str = "OPEN", timeout: float = 20) -> dict[str, Any]:
+    """The appeal's task in that state; the status can be projected a moment before the task
+    row of the next stage is written, so this waits for it."""
     staff = api.auth(Role.SUPERVISOR, "sup-1")
-    page = (
-        await api.http.get("/review-tasks", headers=staff, params={"status": status, "limit": 100})
-    ).json()
-    return next(t for t in page["items"] if t["appeal_id"] == appeal_id)
+    for _ in range(int(timeout * 10)):
+        page = (
+            await api.http.get("/review-tasks", headers=staff, params={"status": status, "limit": 100})
+        ).json()
+        found = [t for t in page["items"] if t["appeal_id"] == appeal_id]
+        if found:
+            return found[0]
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no {status} task for appeal {appeal_id}")

@@ -1,0 +1,114 @@
+"""Email over SMTP: multipart/alternative (text and HTML), a Message-ID derived from the
+outbox idempotency key, STARTTLS and credentials from settings in production.
+
+The Message-ID is the receiver's handle on duplicates: the one case where a message can go
+out twice (see core/notifications/outbox.py) sends it under the same Message-ID, which mail
+stores and clients use to collapse copies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate
+
+from core.notifications.channels.base import OutboundMessage, PermanentSendError, RetryableSendError
+from core.settings import Environment, Settings
+
+MESSAGE_ID_DOMAIN = "appeals.local"
+
+
+def email_message_id(idempotency_key: str) -> str:
+    """`<first 32 hex digits of sha256(key)@appeals.local>`: the same key, the same Message-ID."""
+    return f"<{hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]}@{MESSAGE_ID_DOMAIN}>"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class EmailSender:
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        from_address: str,
+        username: str | None = None,
+        password: str | None = None,
+        starttls: bool = False,
+        timeout: float = 30.0,
+    ) -> None:
+        self.host, self.port, self.from_address = host, port, from_address
+        self.username, self.password = username, password
+        self.starttls, self.timeout = starttls, timeout
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EmailSender:
+        """Production refuses a plain-text connection to a relay on another host: credentials
+        and customer notices would cross the network in the clear."""
+        production = settings.environment is Environment.PRODUCTION
+        if production and not settings.smtp_starttls and not _is_loopback(settings.smtp_host):
+            raise ValueError(
+                f"APPEALS_SMTP_STARTTLS must be true in production (relay {settings.smtp_host})"
+            )
+        return cls(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            from_address=settings.smtp_from,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            starttls=settings.smtp_starttls,
+            timeout=settings.smtp_timeout_seconds,
+        )
+
+    def build(self, message: OutboundMessage) -> EmailMessage:
+        email = EmailMessage()
+        email["From"] = self.from_address
+        email["To"] = message.recipient
+        email["Subject"] = message.subject
+        email["Date"] = formatdate(usegmt=True)
+        email["Message-ID"] = message.message_id or email_message_id(message.idempotency_key)
+        email["Content-Language"] = message.locale
+        email["Auto-Submitted"] = "auto-generated"
+        email["X-Appeals-Event"] = message.event
+        email["X-Appeals-Idempotency-Key"] = message.idempotency_key
+        email.set_content(message.body, charset="utf-8")
+        if message.html is not None:
+            email.add_alternative(message.html, subtype="html", charset="utf-8")
+        return email
+
+    def send(self, message: OutboundMessage) -> None:
+        email = self.build(message)
+        try:
+            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+                if self.starttls:
+                    smtp.starttls(context=ssl.create_default_context())
+                if self.username:
+                    smtp.login(self.username, self.password or "")
+                smtp.send_message(email)
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            error = f"recipient refused: {exc.recipients}"
+            if all(code >= 500 for code in codes):
+                raise PermanentSendError(error) from exc
+            raise RetryableSendError(error) from exc
+        except smtplib.SMTPNotSupportedError as exc:  # e.g. no STARTTLS on the relay
+            raise PermanentSendError(f"SMTP: {exc}") from exc
+        except smtplib.SMTPResponseException as exc:  # sender refused, data refused, auth, ...
+            error = f"SMTP {exc.smtp_code}: {exc.smtp_error!r}"
+            if exc.smtp_code >= 500:
+                raise PermanentSendError(error) from exc
+            raise RetryableSendError(error) from exc
+        except ssl.SSLCertVerificationError as exc:
+            raise PermanentSendError(f"TLS certificate of {self.host} refused: {exc}") from exc
+        except (smtplib.SMTPException, OSError) as exc:  # disconnects, refused connections, timeouts
+            raise RetryableSendError(f"SMTP {self.host}:{self.port}: {type(exc).__name__}: {exc}") from exc
