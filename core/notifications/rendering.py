@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from functools import lru_cache
+from functools import lru_cache, wraps
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Undefined
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 SUPPORTED_LOCALES = ("zh-CN", "en")
@@ -90,6 +90,19 @@ def _autoescape(name: str | None) -> bool:
     return not (name.endswith(".txt.j2") or name.startswith("notifications/sms/"))
 
 
+def _strict(filter_: Callable[..., str]) -> Callable[..., str]:
+    """A filter given an undefined variable raises UndefinedError naming it, rather than
+    whatever the conversion in the filter would make of it."""
+
+    @wraps(filter_)
+    def checked(value: Any, *args: Any) -> str:
+        if isinstance(value, Undefined):
+            value._fail_with_undefined_error()
+        return filter_(value, *args)
+
+    return checked
+
+
 @lru_cache
 def environment() -> Environment:
     env = Environment(
@@ -99,11 +112,11 @@ def environment() -> Environment:
         undefined=StrictUndefined,
         keep_trailing_newline=True,
     )
-    env.filters["money"] = format_money
-    env.filters["doc_label"] = document_label
-    env.filters["money_code"] = format_money_code
-    env.filters["source_label"] = data_source_label
-    env.filters["date_label"] = date_label
+    env.filters["money"] = _strict(format_money)
+    env.filters["doc_label"] = _strict(document_label)
+    env.filters["money_code"] = _strict(format_money_code)
+    env.filters["source_label"] = _strict(data_source_label)
+    env.filters["date_label"] = _strict(date_label)
     return env
 
 
@@ -150,7 +163,7 @@ def complete_context(event: str, context: Mapping[str, Any], *, today: date | No
     """The context a template of `event` sees: explicit None for omitted optional keys, and
     for a decline the derived dates (decided_on, reapply_on, human_review_until), the data
     sources and at most MAX_PRINCIPAL_REASONS reasons."""
-    out = {key: None for key in OPTIONAL_CONTEXT.get(event, ())}
+    out: dict[str, Any] = dict.fromkeys(OPTIONAL_CONTEXT.get(event, ()))
     out.update(context)
     if event == "declined":
         decided_on = _as_date(out["decided_on"]) if out["decided_on"] else (today or datetime.now(UTC).date())

@@ -65,7 +65,12 @@ def list_for_customer(session: Session, customer_id: str, limit: int = 50) -> li
     return list(
         session.exec(
             select(Notification)
-            .where(Notification.customer_id == customer_id, Notification.audience == "customer")
+            .where(
+                Notification.customer_id == customer_id,
+                Notification.audience == "customer",
+                # Email and SMS rows of the outbox carry the same notice; the app lists it once.
+                Notification.channel == IN_APP,
+            )
             .order_by(col(Notification.created_at).desc(), col(Notification.id).desc())
             .limit(limit)
         ).all()

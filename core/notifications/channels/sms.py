@@ -81,4 +81,6 @@ class SmsSender:
         self.provider = provider
 
     def send(self, message: OutboundMessage) -> None:
-        self.provider.send_sms(to=message.recipient, text=message.body, idempotency_key=message.idempotency_key)
+        self.provider.send_sms(
+            to=message.recipient, text=message.body, idempotency_key=message.idempotency_key
+        )

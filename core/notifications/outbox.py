@@ -1,0 +1,329 @@
+"""The notification outbox: one row per (appeal, event, sequence, channel), never sent twice.
+
+Planning and delivering are separate steps.
+
+`plan_notifications` writes, in the caller's transaction, one Notification row per channel
+with the unique key `appeal:event:sequence:channel` (webhooks: one row per partner endpoint,
+`...:WEBHOOK:<sha256(url)[:8]>`), the recipient, and the content rendered now: what a
+retry sends later is exactly what was planned. Planning again returns the existing rows.
+IN_APP rows are written SENT (the row is the delivery, as `record_in_app` does, with the
+same key); EMAIL, SMS and WEBHOOK rows start PENDING. A channel without a recipient (no
+email address or phone on file, no webhook URL configured) gets no row.
+
+`deliver` moves one row PENDING -> SENDING -> SENT, or -> FAILED with `last_error` and
+`attempts`; FAILED rows may be delivered again (the caller's retry with backoff, or an
+operator). Each row is delivered on its own: a failed channel leaves the others and the
+appeal alone. A SENT row is never sent again: on retry, replay or restart `deliver`
+returns it untouched.
+
+The window no system can close. The SENDING mark is committed before the send and SENT
+right after it, each in its own short transaction with no lock held while the network is
+used. If the process dies after the SMTP server or partner accepted the message and
+before SENT is committed, nothing can tell whether the message left: the row stays
+SENDING, and a later `deliver` (after `stale_after`, so that a send still in progress on
+another worker is not doubled) sends it again. That window is kept to the time between
+the provider's acceptance and one single-row UPDATE. Every message carries what lets its
+receiver drop the duplicate: an email's Message-ID is derived from the idempotency key
+(`<sha256(key)[:32]@appeals.local>`, fixed at planning), a webhook carries the key as its
+`Idempotency-Key` header (and the same body), an SMS provider gets it as client reference.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from core.db import session_scope
+from core.db.case_tables import Appeal, Notification
+from core.db.ledger_tables import Customer
+from core.db.types import utcnow
+from core.notifications.channels.base import OutboundMessage, RetryableSendError, Sender, SendError
+from core.notifications.channels.email import email_message_id
+from core.notifications.rendering import RenderedEmail, pick_locale, render_email, render_notice, render_sms
+from core.notifications.service import notification_key
+
+IN_APP = "IN_APP"
+EMAIL = "EMAIL"
+SMS = "SMS"
+WEBHOOK = "WEBHOOK"
+CHANNELS = (IN_APP, EMAIL, SMS, WEBHOOK)
+# A SENDING row younger than this may still be in the hands of another worker; older, its
+# sender is taken to have died (longer than any sender's timeout: SMTP 30 s, webhooks 10 s).
+SENDING_STALE_AFTER = timedelta(minutes=2)
+_MAX_ERROR = 1000
+
+
+class NotificationStatus(StrEnum):
+    PENDING = "PENDING"
+    SENDING = "SENDING"
+    SENT = "SENT"
+    FAILED = "FAILED"
+
+
+class DeliveryInProgress(RetryableSendError):
+    """Another worker marked the row SENDING less than `stale_after` ago."""
+
+
+def webhook_key(appeal_id: str, event: str, sequence: int, url: str) -> str:
+    suffix = hashlib.sha256(url.encode()).hexdigest()[:8]
+    return f"{notification_key(appeal_id, event, sequence, WEBHOOK)}:{suffix}"
+
+
+def _webhook_body(
+    appeal: Appeal, event: str, sequence: int, locale: str, key: str, context: Mapping[str, Any]
+) -> str:
+    payload = {
+        "id": key,
+        "type": f"appeal.{event}",
+        "appeal_id": appeal.id,
+        "customer_id": appeal.customer_id,
+        "account_id": appeal.account_id,
+        "sequence": sequence,
+        "locale": locale,
+        "occurred_at": utcnow().isoformat(),
+        "data": dict(context),
+    }
+    return json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _existing(session: Session, key: str) -> Notification | None:
+    return session.exec(select(Notification).where(Notification.idempotency_key == key)).first()
+
+
+def _insert_once(session: Session, row: Notification) -> Notification:
+    """Insert `row`, or return the row a concurrent planner inserted under the same key. The
+    savepoint keeps the caller's transaction (and rows planned before) intact."""
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        existing = _existing(session, row.idempotency_key)
+        if existing is None:
+            raise
+        return existing
+    return row
+
+
+def plan_notifications(
+    session: Session,
+    *,
+    appeal: Appeal,
+    event: str,
+    sequence: int,
+    context: Mapping[str, Any],
+    channels: Sequence[str],
+    webhook_urls: Sequence[str] | None = None,
+) -> list[Notification]:
+    """The outbox rows of one customer notice, one per channel (webhooks: per endpoint),
+    existing rows returned as they are. `webhook_urls` defaults to the settings'."""
+    unknown = set(channels) - set(CHANNELS)
+    if unknown:
+        raise ValueError(f"unknown notification channels: {sorted(unknown)}")
+    if webhook_urls is None and WEBHOOK in channels:
+        from core.settings import get_settings
+
+        webhook_urls = get_settings().webhook_urls
+    customer = session.get(Customer, appeal.customer_id)
+    locale = pick_locale(customer.locale if customer else None)
+    full = {
+        "customer_name": customer.name if customer else appeal.customer_id,
+        "appeal_id": appeal.id,
+        "account_id": appeal.account_id,
+        "requested_limit_minor": appeal.requested_limit_minor,
+        **context,
+    }
+    email: RenderedEmail | None = None
+
+    def rendered_email() -> RenderedEmail:
+        nonlocal email
+        if email is None:
+            email = render_email(event, locale, full)
+        return email
+
+    def new_row(channel: str, key: str, **fields: Any) -> Notification:
+        return Notification(
+            appeal_id=appeal.id,
+            customer_id=appeal.customer_id,
+            channel=channel,
+            event=event,
+            locale=locale,
+            idempotency_key=key,
+            status=NotificationStatus.PENDING.value,
+            created_at=utcnow(),
+            **fields,
+        )
+
+    rows: list[Notification] = []
+    for channel in channels:
+        if channel == WEBHOOK:
+            for url in webhook_urls or ():
+                key = webhook_key(appeal.id, event, sequence, url)
+                found = _existing(session, key)
+                if found is None:
+                    body = _webhook_body(appeal, event, sequence, locale, key, context)
+                    row = new_row(
+                        WEBHOOK, key, audience="partner", recipient=url, subject=f"appeal.{event}", body=body
+                    )
+                    found = _insert_once(session, row)
+                rows.append(found)
+            continue
+        key = notification_key(appeal.id, event, sequence, channel)
+        found = _existing(session, key)
+        if found is not None:
+            rows.append(found)
+            continue
+        if channel == IN_APP:
+            notice = render_notice("in_app", event, locale, full)
+            row = new_row(IN_APP, key, subject=notice.subject, body=notice.body, recipient=appeal.customer_id)
+            row.status, row.sent_at = NotificationStatus.SENT.value, row.created_at
+        elif channel == EMAIL:
+            if not (customer and customer.email):
+                continue
+            mail = rendered_email()
+            row = new_row(
+                EMAIL,
+                key,
+                subject=mail.subject,
+                body=mail.text,
+                body_html=mail.html,
+                recipient=customer.email,
+                message_id=email_message_id(key),
+            )
+        else:  # SMS
+            if not (customer and customer.phone):
+                continue
+            text = render_sms(event, locale, full)
+            row = new_row(SMS, key, subject=rendered_email().subject, body=text, recipient=customer.phone)
+        rows.append(_insert_once(session, row))
+    session.flush()
+    return rows
+
+
+def _message(row: Notification) -> OutboundMessage:
+    return OutboundMessage(
+        channel=row.channel,
+        event=row.event,
+        locale=row.locale,
+        idempotency_key=row.idempotency_key,
+        recipient=row.recipient or "",
+        subject=row.subject,
+        body=row.body,
+        html=row.body_html,
+        message_id=row.message_id,
+    )
+
+
+def _locked(session: Session, notification_id: int) -> Notification:
+    row = session.exec(
+        select(Notification).where(Notification.id == notification_id).with_for_update()
+    ).one_or_none()
+    if row is None:
+        raise LookupError(f"notification {notification_id} does not exist")
+    return row
+
+
+def deliver(
+    engine: Engine,
+    notification_id: int,
+    senders: Mapping[str, Sender],
+    *,
+    stale_after: timedelta = SENDING_STALE_AFTER,
+    raise_errors: bool = False,
+) -> Notification:
+    """Send one outbox row at most once successfully; returns the row as it ends.
+
+    SENT: returned untouched. PENDING, FAILED, or SENDING older than `stale_after` (a crash
+    mid-send): marked SENDING (attempts + 1) and committed, sent with the Message-ID /
+    Idempotency-Key fixed at planning, then marked SENT, or FAILED with `last_error`.
+    SENDING younger than `stale_after`: left alone (another worker may be sending it).
+    With `raise_errors` the SendError is raised after it is recorded (RetryableSendError /
+    PermanentSendError, DeliveryInProgress for the young SENDING row), for a Temporal
+    activity to map onto its retry policy."""
+    now = utcnow()
+    # Raised only after the transaction that records the state has committed.
+    not_sent: SendError | None = None
+    sender: Sender | None = None
+    with session_scope(engine) as session:
+        row = _locked(session, notification_id)
+        if row.status == NotificationStatus.SENT:
+            pass
+        elif row.channel == IN_APP:
+            row.status, row.sent_at = NotificationStatus.SENT.value, row.sent_at or now
+        elif (
+            row.status == NotificationStatus.SENDING
+            and row.last_attempt_at is not None
+            and now - row.last_attempt_at < stale_after
+        ):
+            not_sent = DeliveryInProgress(
+                f"notification {notification_id} is being sent since {row.last_attempt_at}"
+            )
+        else:
+            sender = senders.get(row.channel)
+            row.attempts += 1
+            row.last_attempt_at = now
+            if sender is None:
+                row.status = NotificationStatus.FAILED.value
+                row.last_error = f"retryable: no sender configured for channel {row.channel}"
+                not_sent = RetryableSendError(row.last_error)
+            else:
+                row.status = NotificationStatus.SENDING.value
+        session.add(row)
+        message = _message(row)
+    if sender is None:
+        if not_sent is not None and raise_errors:
+            raise not_sent
+        return row
+
+    error: SendError | None = None
+    try:
+        sender.send(message)
+    except SendError as exc:
+        error = exc
+    except Exception as exc:  # a sender bug or an unexpected library error: try again later
+        error = RetryableSendError(f"{type(exc).__name__}: {exc}")
+        error.__cause__ = exc
+
+    with session_scope(engine) as session:
+        row = _locked(session, notification_id)
+        if error is None:
+            row.status, row.sent_at, row.last_error = NotificationStatus.SENT.value, utcnow(), None
+        else:
+            row.status = NotificationStatus.FAILED.value
+            kind = "retryable" if error.retryable else "permanent"
+            row.last_error = f"{kind}: {error}"[:_MAX_ERROR]
+        session.add(row)
+    if error is not None and raise_errors:
+        raise error
+    return row
+
+
+def list_for_appeal(session: Session, appeal_id: str) -> list[Notification]:
+    """Every outbox row of an appeal, oldest first: what the appeal page shows per channel."""
+    return list(
+        session.exec(
+            select(Notification)
+            .where(Notification.appeal_id == appeal_id)
+            .order_by(col(Notification.created_at), col(Notification.id))
+        ).all()
+    )
+
+
+def undelivered(session: Session, *, limit: int = 100) -> list[int]:
+    """Ids of rows still to deliver (PENDING, FAILED, SENDING), oldest first: for a sweeper
+    that retries after a restart. `deliver` itself skips a SENDING row another worker holds."""
+    pending = (NotificationStatus.PENDING, NotificationStatus.FAILED, NotificationStatus.SENDING)
+    ids = session.exec(
+        select(Notification.id)
+        .where(col(Notification.status).in_([s.value for s in pending]), Notification.channel != IN_APP)
+        .order_by(col(Notification.id))
+        .limit(limit)
+    ).all()
+    return [i for i in ids if i is not None]

@@ -1,0 +1,110 @@
+"""The local SMTP sink: accepts every message and writes it, unchanged but for two
+X-Envelope-* lines on top, as `<dir>/<UTC time>-<Message-ID>.eml` (open it with any mail
+client). `appeals dev` runs it as a managed process (launcher/mail.py); by hand:
+
+    python -m launcher.smtp_sink --port 8025 --dir .data/mail
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import sys
+import uuid
+from datetime import UTC, datetime
+from email.parser import BytesHeaderParser
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]")
+
+
+def eml_name(message_id: str | None, at: datetime) -> str:
+    """`20250312T101530.123456Z-<message id without <>, unsafe characters as _>.eml`."""
+    stamp = at.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    ident = _UNSAFE.sub("_", (message_id or "no-message-id").strip().strip("<>"))[:120]
+    return f"{stamp}-{ident}.eml"
+
+
+def write_eml(directory: Path, content: bytes, *, mail_from: str, rcpt_tos: list[str]) -> Path:
+    """Written under a temporary name and linked into place: a reader never sees half a message."""
+    directory.mkdir(parents=True, exist_ok=True)
+    headers = BytesHeaderParser().parsebytes(content)
+    envelope = f"X-Envelope-From: <{mail_from}>\r\nX-Envelope-To: {', '.join(rcpt_tos)}\r\n".encode()
+    base = eml_name(headers.get("Message-ID"), datetime.now(UTC))
+    tmp = directory / f".{uuid.uuid4().hex}.part"
+    tmp.write_bytes(envelope + content)
+    try:
+        for n in range(1000):
+            path = directory / (base if n == 0 else base.replace(".eml", f"-{n}.eml"))
+            try:
+                os.link(tmp, path)  # atomic, and never replaces an existing message
+            except FileExistsError:
+                continue
+            return path
+    finally:
+        tmp.unlink(missing_ok=True)
+    raise RuntimeError(f"no free file name for {base} in {directory}")
+
+
+class SinkHandler:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.original_content or envelope.content
+        assert isinstance(content, bytes)
+        path = await asyncio.to_thread(
+            write_eml,
+            self.directory,
+            content,
+            mail_from=envelope.mail_from or "",
+            rcpt_tos=list(envelope.rcpt_tos),
+        )
+        print(f"stored {path.name} for {', '.join(envelope.rcpt_tos)}", flush=True)
+        return "250 Message accepted for delivery"
+
+
+async def serve(host: str, port: int, directory: Path, *, ready: asyncio.Event | None = None) -> None:
+    """Until SIGTERM or SIGINT (or cancellation)."""
+    loop = asyncio.get_running_loop()
+    handler = SinkHandler(directory)
+
+    def factory() -> Any:
+        return SMTP(handler, enable_SMTPUTF8=True, hostname="appeals-smtp-sink", ident="appeals SMTP sink")
+
+    server = await loop.create_server(factory, host, port)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    print(f"SMTP sink listening on {host}:{port}, writing to {directory.resolve()}", flush=True)
+    if ready is not None:
+        ready.set()
+    try:
+        await stop.wait()
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8025)
+    parser.add_argument("--dir", type=Path, default=Path(".data") / "mail", dest="directory")
+    args = parser.parse_args(argv)
+    asyncio.run(serve(args.host, args.port, args.directory))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
