@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 from core.appeals.audit import ChainBreak, verify_chain
 from core.db.case_tables import Appeal, AppealEvent
 from core.settings import get_settings
+from core.status import AppealStatus
 
 audit_app = typer.Typer(help="The hash-chained audit trail of appeals.", no_args_is_help=True)
 
@@ -26,10 +27,22 @@ class AppealVerdict:
     broken: ChainBreak | None
 
 
-def _verdict(appeal_id: str, events: list[AppealEvent]) -> AppealVerdict:
+def _verdict(appeal_id: str, status: AppealStatus, events: list[AppealEvent]) -> AppealVerdict:
     if not events:  # every appeal starts with its "submitted" event
         return AppealVerdict(appeal_id, 0, ChainBreak(1, "removed: the appeal has no events (#1 missing)"))
-    return AppealVerdict(appeal_id, len(events), verify_chain(events))
+    broken = verify_chain(events)
+    if broken is None:
+        # The chain cannot show that its newest events were cut off; the projection can:
+        # every status change appends an event, so the last one must match the appeal.
+        last = next((e for e in reversed(events) if e.to_status is not None), None)
+        if last is not None and last.to_status != status:
+            tail = events[-1].seq
+            broken = ChainBreak(
+                tail + 1,
+                f"removed: the trail ends at #{tail} and its last status is {last.to_status} "
+                f"(#{last.seq}), but the appeal is {status}: its newest events are missing",
+            )
+    return AppealVerdict(appeal_id, len(events), broken)
 
 
 def scan_appeals(
@@ -37,27 +50,28 @@ def scan_appeals(
 ) -> Iterator[AppealVerdict]:
     """One verdict per appeal, in appeal-id order, streaming the events by (appeal_id, seq).
 
-    The outer join also reports an appeal whose every event was deleted.
+    The outer join also reports an appeal whose every event was deleted; the appeal's status
+    shows newest events that were cut off.
     """
     query = (
-        select(Appeal.id, AppealEvent)
+        select(Appeal.id, Appeal.status, AppealEvent)
         .outerjoin(AppealEvent, col(AppealEvent.appeal_id) == col(Appeal.id))
         .order_by(col(Appeal.id), col(AppealEvent.seq))
         .execution_options(yield_per=batch)
     )
     if appeal_id is not None:
         query = query.where(col(Appeal.id) == appeal_id)
-    current: str | None = None
+    current: tuple[str, AppealStatus] | None = None
     events: list[AppealEvent] = []
-    for row_appeal_id, event in session.exec(query):
-        if row_appeal_id != current:
+    for row_appeal_id, status, event in session.exec(query):
+        if current is None or row_appeal_id != current[0]:
             if current is not None:
-                yield _verdict(current, events)
-            current, events = row_appeal_id, []
+                yield _verdict(*current, events)
+            current, events = (row_appeal_id, AppealStatus(status)), []
         if event is not None:
             events.append(event)
     if current is not None:
-        yield _verdict(current, events)
+        yield _verdict(*current, events)
 
 
 @audit_app.command("verify")
@@ -65,6 +79,9 @@ def verify(
     appeal: Annotated[str | None, typer.Option("--appeal", help="Verify only this appeal.")] = None,
 ) -> None:
     """Check every event's hash and link; name each changed, removed or reordered event.
+
+    Removed newest events are found when they carried a status change (the appeal's status no
+    longer matches the trail); a removed trailing non-status event cannot be detected.
 
     Exit code 0: all intact; 1: at least one appeal's trail is broken; 2: no such appeal.
     """

@@ -158,3 +158,17 @@ def test_scan_streams_one_verdict_per_appeal_in_small_batches(database: Engine) 
     with session_scope(database, read_only=True) as session:
         verdicts = list(scan_appeals(session, batch=3))  # batches cut across appeals
     assert [(v.appeal_id, v.events, v.broken) for v in verdicts] == [(i, 4, None) for i in ids]
+
+
+def test_removed_newest_events_are_found_through_the_appeal_status(database: Engine) -> None:
+    appeal_id = _appeal_with_events(database)
+    with session_scope(database) as session:
+        session.execute(
+            delete(AppealEvent).where(col(AppealEvent.appeal_id) == appeal_id, col(AppealEvent.seq) == 4)
+        )
+    code, output = _verify()
+    assert code == 1
+    assert (
+        f"appeal {appeal_id}: event #4: removed: the trail ends at #3 and its last status is CHECKING (#3), "
+        "but the appeal is PENDING_REVIEW: its newest events are missing"
+    ) in output

@@ -71,7 +71,7 @@ def make_appeal(engine: Engine) -> MakeAppeal:
         phone: str | None = "+8613800138000",
         requested_limit_minor: int = 2_000_000,
     ) -> Appeal:
-        c = make_customer(engine, locale=locale)
+        c = make_customer(engine, locale=locale, original_limit_minor=2_500_000)
         with session_scope(engine) as session:
             customer = session.get(Customer, c.customer_id)
             assert customer is not None

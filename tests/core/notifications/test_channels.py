@@ -1,0 +1,107 @@
+"""Channel details that need no outbox: SMTP settings in production, SMS segments, the sink's
+file names."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from core.notifications.channels import EMAIL, SMS, WEBHOOK, senders_from_settings
+from core.notifications.channels.base import OutboundMessage
+from core.notifications.channels.email import EmailSender, email_message_id
+from core.notifications.channels.sms import sms_segments
+from core.settings import Environment, Settings
+from launcher.smtp_sink import eml_name
+
+PROD_SECRET = "p" * 40
+
+
+def test_message_id_is_derived_from_the_key() -> None:
+    first = email_message_id("appeal-1:declined:3:EMAIL")
+    assert first == email_message_id("appeal-1:declined:3:EMAIL")
+    assert first != email_message_id("appeal-1:declined:4:EMAIL")
+    assert (
+        first.startswith("<")
+        and first.endswith("@appeals.local>")
+        and len(first) == len("<") + 32 + len("@appeals.local>")
+    )
+
+
+def test_production_refuses_plain_smtp_to_a_remote_relay() -> None:
+    remote = Settings(
+        environment=Environment.PRODUCTION, jwt_secret=PROD_SECRET, smtp_host="smtp.example.com"
+    )
+    with pytest.raises(ValueError, match="APPEALS_SMTP_STARTTLS"):
+        EmailSender.from_settings(remote)
+    tls = Settings(
+        environment=Environment.PRODUCTION,
+        jwt_secret=PROD_SECRET,
+        smtp_host="smtp.example.com",
+        smtp_port=587,
+        smtp_starttls=True,
+        smtp_username="appeals",
+        smtp_password="s3cret",
+    )
+    sender = EmailSender.from_settings(tls)
+    assert (sender.host, sender.port, sender.starttls, sender.username) == (
+        "smtp.example.com",
+        587,
+        True,
+        "appeals",
+    )
+    sidecar = Settings(environment=Environment.PRODUCTION, jwt_secret=PROD_SECRET, smtp_host="127.0.0.1")
+    assert EmailSender.from_settings(sidecar).starttls is False
+
+
+def test_senders_from_settings(tmp_path: object) -> None:
+    plain = senders_from_settings(Settings(data_dir=tmp_path))  # type: ignore[arg-type]
+    assert set(plain) == {EMAIL, SMS}
+    hooks = Settings(data_dir=tmp_path, webhook_urls=["https://p.example/h"], webhook_secret="x" * 32)  # type: ignore[arg-type]
+    assert set(senders_from_settings(hooks)) == {EMAIL, SMS, WEBHOOK}
+
+
+def test_email_build_headers_and_parts() -> None:
+    sender = EmailSender(host="127.0.0.1", port=25, from_address="Appeals <no-reply@appeals.local>")
+    message = OutboundMessage(
+        channel=EMAIL,
+        event="withdrawn",
+        locale="zh-CN",
+        idempotency_key="k:withdrawn:1:EMAIL",
+        recipient="li@example.com",
+        subject="您的申诉已撤回",
+        body="李伟您好：\n",
+        html="<p>李伟您好：</p>\n",
+        message_id=email_message_id("k:withdrawn:1:EMAIL"),
+    )
+    for eight_bit in (True, False):
+        email = sender.build(message, eight_bit=eight_bit)
+        assert email["Message-ID"] == message.message_id
+        assert email["Content-Language"] == "zh-CN" and email["Auto-Submitted"] == "auto-generated"
+        parts = list(email.iter_parts())
+        assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
+        assert {p["Content-Transfer-Encoding"] for p in parts} == {"8bit" if eight_bit else "base64"}
+        assert parts[0].get_content() == "李伟您好：\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "segments"),
+    [
+        ("a" * 160, 1),
+        ("a" * 161, 2),
+        ("中" * 70, 1),
+        ("中" * 71, 2),
+        ("¥" + "a" * 159, 1),
+        ("€" * 80, 1),
+        ("€" * 81, 2),
+    ],
+)
+def test_sms_segments(text: str, segments: int) -> None:
+    assert sms_segments(text) == segments
+
+
+def test_sink_file_names_sort_by_time_and_carry_the_message_id() -> None:
+    at = datetime(2025, 3, 12, 10, 15, 30, 123456, tzinfo=UTC)
+    assert eml_name("<abc123@appeals.local>", at) == "20250312T101530.123456Z-abc123@appeals.local.eml"
+    assert eml_name(None, at) == "20250312T101530.123456Z-no-message-id.eml"
+    assert eml_name("<a/../b c@x>", at) == "20250312T101530.123456Z-a_.._b_c@x.eml"
