@@ -195,7 +195,8 @@ class ReviewTask(SQLModel, table=True):
     __tablename__ = "review_task"
     __table_args__ = (
         # claim-next and the default queue page: most urgent first among open tasks.
-        Index("ix_review_task_urgent", "status", "required_role", "priority", "due_at", "id"),
+        # Any mix of allowed roles reads this index in claim order (role is a filter on it).
+        Index("ix_review_task_urgent", "status", text("priority DESC"), "due_at", "id"),
         Index("ix_review_task_due", "status", "due_at", "id"),
         Index("ix_review_task_age", "status", "created_at", "id"),
         Index("ix_review_task_assignee", "assignee", "status", "due_at", "id"),

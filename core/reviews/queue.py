@@ -69,18 +69,24 @@ def _after(cursor: str, sort: TaskSort) -> Any:
         values = raw[1:]
         if sort is TaskSort.PRIORITY:
             priority, due_at, task_id = int(values[0]), datetime.fromisoformat(values[1]), str(values[2])
-            return or_(
-                col(ReviewTask.priority) < priority,
-                and_(col(ReviewTask.priority) == priority, col(ReviewTask.due_at) > due_at),
-                and_(
-                    col(ReviewTask.priority) == priority,
-                    col(ReviewTask.due_at) == due_at,
-                    col(ReviewTask.id) > task_id,
+            # The leading `priority <= p` lets the index seek; the OR alone would be a filter.
+            return and_(
+                col(ReviewTask.priority) <= priority,
+                or_(
+                    col(ReviewTask.priority) < priority,
+                    and_(col(ReviewTask.priority) == priority, col(ReviewTask.due_at) > due_at),
+                    and_(
+                        col(ReviewTask.priority) == priority,
+                        col(ReviewTask.due_at) == due_at,
+                        col(ReviewTask.id) > task_id,
+                    ),
                 ),
             )
         column = ReviewTask.created_at if sort is TaskSort.AGE else ReviewTask.due_at
         at, task_id = datetime.fromisoformat(values[0]), str(values[1])
-        return or_(col(column) > at, and_(col(column) == at, col(ReviewTask.id) > task_id))
+        return and_(
+            col(column) >= at, or_(col(column) > at, and_(col(column) == at, col(ReviewTask.id) > task_id))
+        )
     except (ValueError, TypeError, IndexError, KeyError) as exc:
         raise InvalidInput("The cursor is not valid for this sort.", code="invalid_cursor") from exc
 
