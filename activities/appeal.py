@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.types import (
     AppealRef,
@@ -38,11 +39,16 @@ from core.documents.checklist import missing_types, prepare_checklist, request_i
 from core.documents.verification import verify_document
 from core.ledger.eligibility import check_eligibility
 from core.ledger.limits import apply_restore
-from core.notifications.service import record_in_app
+from core.notifications.channels import EMAIL, SMS, WEBHOOK, senders_from_settings
+from core.notifications.channels.base import PermanentSendError
+from core.notifications.outbox import deliver, plan_notifications
+from core.notifications.service import IN_APP
 from core.policy.loader import load_default_policy
 from core.reviews.service import NewDecision, NewTask, cancel_open_tasks, create_task, record_decision
 from core.reviews.sla import record_sla_event
 from core.settings import Settings
+
+CUSTOMER_CHANNELS = (IN_APP, EMAIL, SMS, WEBHOOK)
 
 
 class AppealActivities:
@@ -50,6 +56,7 @@ class AppealActivities:
         self._engine = engine
         self._s3 = s3_client
         self._settings = settings
+        self._senders: dict[str, Any] | None = None
 
     @activity.defn(name="check_eligibility")
     def check_eligibility(self, ref: AppealRef) -> EligibilityResult:
@@ -202,16 +209,32 @@ class AppealActivities:
         )
 
     @activity.defn(name="notify_customer")
-    def notify_customer(self, inp: NotifyInput) -> None:
+    def notify_customer(self, inp: NotifyInput) -> list[int]:
+        """Plans the notice on every channel (the in-app row is delivered by being written);
+        returns the outbox rows still to send, each delivered by its own activity."""
         with session_scope(self._engine) as session:
             appeal = get_appeal(session, inp.appeal_id)
-            record_in_app(
+            rows = plan_notifications(
                 session,
                 appeal=appeal,
                 event=inp.event,
                 sequence=inp.sequence,
                 context=_with_reason_texts(inp.context),
+                channels=CUSTOMER_CHANNELS,
+                webhook_urls=self._settings.webhook_urls,
             )
+            return [row.id for row in rows if row.channel != IN_APP and row.status != "SENT" and row.id]
+
+    @activity.defn(name="deliver_notification")
+    def deliver_notification(self, notification_id: int) -> str:
+        if self._senders is None:
+            self._senders = senders_from_settings(self._settings)
+        try:
+            row = deliver(self._engine, notification_id, self._senders, raise_errors=True)
+        except PermanentSendError as exc:
+            # Recorded as FAILED on the row; retrying cannot help.
+            raise ApplicationError(str(exc), type="PermanentSendError", non_retryable=True) from exc
+        return row.status
 
     def all(self) -> list[Any]:
         return [
@@ -227,6 +250,7 @@ class AppealActivities:
             self.cancel_review_tasks,
             self.apply_limit,
             self.notify_customer,
+            self.deliver_notification,
         ]
 
 

@@ -42,6 +42,7 @@ def dev(
     temporal_port: Annotated[int, typer.Option(help="Temporal gRPC port.")] = 7233,
     ui_port: Annotated[int | None, typer.Option(help="Temporal Web UI port.")] = None,
     s3_port: Annotated[int | None, typer.Option(help="S3 server port.")] = None,
+    smtp_port: Annotated[int | None, typer.Option(help="Local SMTP sink port.")] = None,
     seed: Annotated[bool, typer.Option(help="Load the demo ledger.")] = True,
 ) -> None:
     """Start the whole local stack in the foreground; Ctrl-C stops all of it."""
@@ -57,6 +58,7 @@ def dev(
             "api_port": api_port,
             "temporal_ui_port": ui_port,
             "s3_port": s3_port,
+            "smtp_port": smtp_port or base.smtp_port,
             "temporal_address": f"{base.api_host}:{temporal_port}",
             "s3_endpoint_url": f"http://{base.api_host}:{s3_port}",
         }
@@ -113,6 +115,7 @@ def _print_banner(stack: object) -> None:
         f"  Temporal gRPC  {settings.temporal_address}",
         f"  S3 endpoint    {settings.s3_endpoint_url}  (bucket {settings.s3_bucket})",
         f"  Database       {settings.effective_database_url}",
+        f"  Mail (SMTP)    {settings.smtp_host}:{settings.smtp_port} -> {stack.mail_dir}/*.eml",
         "",
         "Demo customers:",
         *[

@@ -18,6 +18,7 @@ from core.ledger.generator import seed_population, write_statements
 from core.seed import seed_demo_ledger
 from core.settings import Settings
 from core.storage import ensure_bucket, make_s3_client
+from launcher.mail import smtp_ready, smtp_sink
 from launcher.stack import (
     ManagedProcess,
     StackError,
@@ -77,6 +78,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "APPEALS_API_PORT": str(settings.api_port),
         "APPEALS_JWT_SECRET": settings.jwt_secret,
         "APPEALS_REVIEW_DUE": _iso_duration(settings.review_due),
+        "APPEALS_SMTP_HOST": settings.smtp_host,
+        "APPEALS_SMTP_PORT": str(settings.smtp_port),
     }
     if settings.document_deadline is not None:
         env["APPEALS_DOCUMENT_DEADLINE"] = _iso_duration(settings.document_deadline)
@@ -104,6 +107,10 @@ class DevStack:
         return self.settings.api_host
 
     @property
+    def mail_dir(self) -> Path:
+        return self.settings.data_dir / "mail"
+
+    @property
     def logs(self) -> Path:
         return self.settings.data_dir / "logs"
 
@@ -121,6 +128,7 @@ class DevStack:
             check_port_free(self.host, self.ui_port, "Temporal Web UI", "--ui-port")
         check_port_free(self.host, self.s3_port, "S3 server", "--s3-port")
         check_port_free(self.host, self.api_port, "API", "--api-port")
+        check_port_free(self.host, self.settings.smtp_port, "SMTP sink", "--smtp-port")
 
     def start(self) -> None:
         self.check_ports()
@@ -148,6 +156,15 @@ class DevStack:
                 30,
             )
             ensure_bucket(make_s3_client(settings), settings.s3_bucket)
+
+            # Every email lands as an .eml file in .data/mail/.
+            sink = smtp_sink(
+                host=self.host,
+                port=settings.smtp_port,
+                mail_dir=self.mail_dir,
+                log_path=self.logs / "smtp.log",
+            )
+            self._launch(sink, lambda: smtp_ready(self.host, settings.smtp_port), 30)
 
             engine = make_engine(settings.effective_database_url)
             create_tables(engine)

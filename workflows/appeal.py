@@ -6,12 +6,13 @@ activity; the DB projection of each status change is written by a local activity
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.appeal import AppealActivities
@@ -63,6 +64,14 @@ STEP_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=1),
     non_retryable_error_types=NON_RETRYABLE,
 )
+# A channel outage is waited out for about a day, then recorded as FAILED on its outbox row.
+DELIVERY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(hours=1),
+    maximum_attempts=30,
+    non_retryable_error_types=["PermanentSendError"],
+)
 STEP_TIMEOUT = timedelta(seconds=30)
 VERIFY_TIMEOUT = timedelta(minutes=2)
 
@@ -78,6 +87,7 @@ class AppealWorkflow:
         self._inp = inp
         self._status = S.SUBMITTED
         self._notice_seq = 0
+        self._deliveries: list[asyncio.Task[None]] = []
         self._pending_documents: list[str] = []
         self._accepted_documents: list[str] = []
         self._missing: list[str] = []
@@ -101,6 +111,7 @@ class AppealWorkflow:
             result = await self._decide_case(inp)
         except Withdrawn:
             result = await self._close_withdrawn()
+        await asyncio.gather(*self._deliveries)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return result
 
@@ -600,7 +611,7 @@ class AppealWorkflow:
 
     async def _notify(self, event: str, **context: Any) -> None:
         self._notice_seq += 1
-        await self._activity(
+        pending: list[int] = await self._activity(
             AppealActivities.notify_customer,
             NotifyInput(
                 appeal_id=self._inp.appeal_id,
@@ -609,3 +620,18 @@ class AppealWorkflow:
                 context=context,
             ),
         )
+        # Each channel is delivered on its own, in the background: a slow or failing channel
+        # never holds up the appeal or the other channels.
+        for notification_id in pending:
+            self._deliveries.append(asyncio.create_task(self._deliver(notification_id)))
+
+    async def _deliver(self, notification_id: int) -> None:
+        try:
+            await workflow.execute_activity_method(
+                AppealActivities.deliver_notification,
+                notification_id,
+                start_to_close_timeout=timedelta(seconds=60),
+                retry_policy=DELIVERY_RETRY,
+            )
+        except ActivityError:
+            workflow.logger.warning("notification %s was not delivered", notification_id)

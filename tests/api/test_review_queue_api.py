@@ -4,7 +4,7 @@ separation of duties, the request-information loop, ETags and idempotency."""
 from __future__ import annotations
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from core.auth import Role
 from core.db import session_scope
@@ -77,8 +77,8 @@ async def test_claim_release_and_the_case_file(api: Api) -> None:
         json={"outcome": "DECLINE", "reasons": ["RC_LATE_PAYMENTS"]},
     )
     assert decided.status_code == 200 and decided.json()["status"] == "DECLINED"
-    detail = await _wait_status(api, appeal_id, me, "CLOSED")
-    kinds = [e["kind"] for e in detail["timeline"]]
+    closed = await _wait_status(api, appeal_id, me, "CLOSED")
+    kinds = [e["kind"] for e in closed["timeline"]]
     for kind in ("task_created", "task_claimed", "task_released", "task_reassigned"):
         assert kind in kinds
     notices = (await api.http.get("/me/notifications", headers=me)).json()
@@ -142,7 +142,7 @@ async def test_four_eyes_needs_a_second_senior_reviewer(api: Api) -> None:
     assert detail["decided_limit_minor"] == 2_000_000
     with session_scope(api.engine, read_only=True) as session:
         decisions = session.exec(
-            select(Decision).where(Decision.appeal_id == appeal_id).order_by(Decision.id)
+            select(Decision).where(Decision.appeal_id == appeal_id).order_by(col(Decision.id))
         ).all()
     assert [(d.stage, d.decided_by, d.approved_limit_minor) for d in decisions] == [
         (1, "s-1", 2_500_000),

@@ -4,6 +4,7 @@ Temporal dev server, S3 server, database, worker process and API process."""
 from __future__ import annotations
 
 import asyncio
+import csv
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from core.db.ledger_tables import CreditAccount, LimitEvent
 from core.demo_documents import credit_report_text, statement_csv
 from core.settings import Settings
 from launcher.dev import DevStack
+from launcher.mail import read_mail
 from launcher.stack import free_port
 
 pytestmark = pytest.mark.e2e
@@ -29,7 +31,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     data_dir = tmp_path_factory.mktemp("stack")
-    ports = {name: free_port() for name in ("temporal", "ui", "s3", "api")}
+    ports = {name: free_port() for name in ("temporal", "ui", "s3", "api", "smtp")}
     settings = Settings(
         data_dir=data_dir,
         api_port=ports["api"],
@@ -37,6 +39,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
         temporal_ui_port=ports["ui"],
         s3_endpoint_url=f"http://127.0.0.1:{ports['s3']}",
         s3_port=ports["s3"],
+        smtp_port=ports["smtp"],
     )
     dev = DevStack(
         settings,
@@ -205,3 +208,87 @@ def test_auto_approval_and_ineligible_demo_customers(stack: DevStack) -> None:
         ).json()["id"]
         detail = _wait(http, f"/appeals/{appeal_id}", zhang, "INELIGIBLE")
         assert detail["amount_owed_minor"] == 45_000
+
+
+def _text(message: Any) -> str:
+    body = message.get_body(("plain",))
+    return str(body.get_content()) if body is not None else ""
+
+
+def _mail_for(stack: DevStack, appeal_id: str, timeout: float = 30) -> list[Any]:
+    """The emails about one appeal that the local SMTP sink stored, waiting for them to arrive."""
+    deadline = time.monotonic() + timeout
+    while True:
+        messages = [
+            m for _, m in read_mail(stack.mail_dir) if appeal_id in m.get_body(("plain",)).get_content()
+        ]
+        if messages or time.monotonic() > deadline:
+            return messages
+        time.sleep(0.3)
+
+
+def test_every_step_leaves_an_email_in_the_customers_language(stack: DevStack) -> None:
+    settings = stack.settings
+    today = datetime.now(UTC).date()
+    with httpx.Client(base_url=stack.api_url, timeout=30) as http:
+        # c-1003 (zh-CN) still owes money: the ineligible notice, in Chinese.
+        zhang = {"Authorization": f"Bearer {mint_token(settings, role=Role.CUSTOMER, subject='c-1003')}"}
+        ineligible = http.post(
+            "/appeals", headers=zhang, json={"account_id": "acct-1003", "requested_limit_minor": 100_000}
+        ).json()["id"]
+        _wait(http, f"/appeals/{ineligible}", zhang, "INELIGIBLE")
+        # A generated English-speaking customer in the manual-review band, declined by a reviewer.
+        manifest = list(csv.DictReader((stack.settings.data_dir / "demo-statements" / "manifest.csv").open()))
+        person = next(r for r in manifest if r["locale"] == "en" and r["expected"] == "MANUAL_REVIEW")
+        token = mint_token(settings, role=Role.CUSTOMER, subject=person["customer_id"])
+        li = {"Authorization": f"Bearer {token}"}
+        reviewer = {"Authorization": f"Bearer {mint_token(settings, role=Role.REVIEWER, subject='r-2')}"}
+        declined = http.post(
+            "/appeals",
+            headers=li,
+            json={
+                "account_id": person["account_id"],
+                "requested_limit_minor": int(person["requested_limit_minor"]),
+            },
+        ).json()["id"]
+        detail = _wait(http, f"/appeals/{declined}", li, "AWAITING_DOCUMENTS")
+        statement = (
+            stack.settings.data_dir / "demo-statements" / f"{person['customer_id']}-statement.csv"
+        ).read_bytes()
+        for item in detail["checklist"]:
+            if item["doc_type"] == "BANK_STATEMENT":
+                name, body, content_type = "s.csv", statement, "text/csv"
+            else:
+                name, body, content_type = "d.txt", credit_report_text("Customer", today), "text/plain"
+            http.post(
+                f"/appeals/{declined}/documents",
+                headers=li,
+                data={"doc_type": item["doc_type"]},
+                files={"file": (name, body, content_type)},
+            )
+        _wait(http, f"/appeals/{declined}", li, "PENDING_REVIEW")
+        task = next(
+            t
+            for t in http.get("/review-tasks", headers=reviewer).json()["items"]
+            if t["appeal_id"] == declined
+        )
+        http.post(f"/review-tasks/{task['id']}/claim", headers=reviewer)
+        _wait(http, f"/appeals/{declined}", li, "IN_REVIEW")
+        response = http.post(
+            f"/review-tasks/{task['id']}/decision",
+            headers=reviewer,
+            json={"outcome": "DECLINE", "reasons": ["RC_LATE_PAYMENTS"]},
+        )
+        assert response.status_code == 200, response.text
+        _wait(http, f"/appeals/{declined}", li, "CLOSED")
+
+    zh = _mail_for(stack, ineligible)
+    assert zh and all("暂时无法受理" in m["Subject"] for m in zh), [m["Subject"] for m in zh]
+    en = _mail_for(stack, declined)
+    subjects = [m["Subject"] for m in en]
+    assert any("received" in s for s in subjects) and any("declined" in s for s in subjects), subjects
+    decline = next(m for m in en if "declined" in m["Subject"])
+    text = _text(decline)
+    assert "PRINCIPAL REASONS" in text and "repaid late" in text, text
+    assert "YOUR RIGHTS" in text and "WHEN YOU MAY APPEAL AGAIN" in text
+    assert decline["Message-ID"]
