@@ -219,9 +219,7 @@ def _mail_for(stack: DevStack, appeal_id: str, timeout: float = 30) -> list[Any]
     """The emails about one appeal that the local SMTP sink stored, waiting for them to arrive."""
     deadline = time.monotonic() + timeout
     while True:
-        messages = [
-            m for _, m in read_mail(stack.mail_dir) if appeal_id in m.get_body(("plain",)).get_content()
-        ]
+        messages = [m for _, m in read_mail(stack.mail_dir) if appeal_id in _text(m)]
         if messages or time.monotonic() > deadline:
             return messages
         time.sleep(0.3)
