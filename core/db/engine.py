@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, inspect
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -57,6 +58,55 @@ def _sqlite_begin(connection: Any) -> None:
 
 def create_tables(engine: Engine) -> None:
     SQLModel.metadata.create_all(engine)
+    add_missing_columns(engine)
+
+
+def _default_literal(column: Any) -> str | None:
+    default = column.default.arg if column.default is not None else None
+    if callable(default):
+        # default_factory (list, dict, utcnow): SQLAlchemy wraps it to take a context.
+        factory = column.default.arg
+        try:
+            default = factory(None)  # SQLAlchemy passes a context
+        except TypeError:
+            default = factory()
+    if isinstance(default, bool):
+        return "TRUE" if default else "FALSE"
+    if isinstance(default, int | float):
+        return str(default)
+    if isinstance(default, str):
+        return "'" + default.replace("'", "''") + "'"
+    if isinstance(default, list | dict):
+        return "'" + json.dumps(default) + "'"
+    if hasattr(default, "value") and isinstance(default.value, str):  # an enum member
+        return "'" + default.value.replace("'", "''") + "'"
+    return None
+
+
+def add_missing_columns(engine: Engine) -> list[str]:
+    """Adds columns that the models have and an existing table lacks, so a database made by
+    an older version keeps working (additive changes only; nothing is dropped or altered)."""
+    added: list[str] = []
+    with engine.begin() as connection:
+        # Inspect through the same connection: on SQLite a second one would wait for this
+        # one's write lock.
+        inspector = inspect(connection)
+        for table in SQLModel.metadata.sorted_tables:
+            if not inspector.has_table(table.name):
+                continue
+            existing = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in existing:
+                    continue
+                ddl = f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {column.type.compile(engine.dialect)}'
+                literal = _default_literal(column)
+                if literal is not None:
+                    ddl += f" DEFAULT {literal}"
+                    if not column.nullable:
+                        ddl += " NOT NULL"
+                connection.exec_driver_sql(ddl)
+                added.append(f"{table.name}.{column.name}")
+    return added
 
 
 @contextmanager

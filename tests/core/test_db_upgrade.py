@@ -1,0 +1,57 @@
+"""A database made by an older version gains the columns added since, and keeps working."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from core.appeals.service import NewAppeal, create_appeal
+from core.db import create_tables, session_scope
+from core.db.case_tables import Notification, ReviewTask
+from core.db.engine import add_missing_columns
+from tests.factories import make_customer
+
+
+def test_missing_columns_are_added_and_rows_work(engine: Engine) -> None:
+    c = make_customer(engine)
+    with session_scope(engine) as session:
+        appeal, _ = create_appeal(session, NewAppeal(c.customer_id, c.account_id, 1000))
+    # Simulate the older schema: drop columns that newer code added.
+    with engine.begin() as connection:
+        for table, column in (
+            ("notification", "attempts"),
+            ("notification", "last_error"),
+            ("review_task", "escalated"),
+            ("notification", "audience"),
+        ):
+            connection.execute(text(f'ALTER TABLE {table} DROP COLUMN "{column}"'))
+    assert "attempts" not in {c["name"] for c in inspect(engine).get_columns("notification")}
+    added = add_missing_columns(engine)
+    assert set(added) >= {
+        "notification.attempts",
+        "notification.last_error",
+        "review_task.escalated",
+        "notification.audience",
+    }
+    create_tables(engine)  # idempotent: nothing more to add
+    assert add_missing_columns(engine) == []
+    with session_scope(engine) as session:
+        session.add(
+            Notification(
+                appeal_id=appeal.id,
+                customer_id=c.customer_id,
+                event="e",
+                locale="en",
+                idempotency_key="k",
+                subject="s",
+                body="b",
+                created_at=datetime.now(UTC),
+            )
+        )
+    with session_scope(engine, read_only=True) as session:
+        row = session.exec(select(Notification)).one()
+        assert row.attempts == 0 and row.audience == "customer"
+        assert session.exec(select(ReviewTask)).all() == []
