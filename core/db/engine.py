@@ -74,13 +74,11 @@ def _default_literal(column: Any) -> str | None:
         return "TRUE" if default else "FALSE"
     if isinstance(default, int | float):
         return str(default)
-    if isinstance(default, str):
-        return "'" + default.replace("'", "''") + "'"
+    if isinstance(default, str):  # StrEnum members included
+        return "'" + str.__str__(default).replace("'", "''") + "'"
     if isinstance(default, list | dict):
         return "'" + json.dumps(default) + "'"
-    if hasattr(default, "value") and isinstance(default.value, str):  # an enum member
-        return "'" + default.value.replace("'", "''") + "'"
-    return None
+    return None  # no constant default: the column is added as nullable
 
 
 def add_missing_columns(engine: Engine) -> list[str]:
@@ -98,7 +96,8 @@ def add_missing_columns(engine: Engine) -> list[str]:
             for column in table.columns:
                 if column.name in existing:
                     continue
-                ddl = f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {column.type.compile(engine.dialect)}'
+                column_type = column.type.compile(engine.dialect)
+                ddl = f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {column_type}'
                 literal = _default_literal(column)
                 if literal is not None:
                     ddl += f" DEFAULT {literal}"
