@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlmodel import select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -35,8 +36,10 @@ from core.appeals.assessment import run_assessment
 from core.appeals.service import Transition, apply_transition, get_appeal
 from core.db import session_scope
 from core.db.case_tables import DecisionOutcome
+from core.db.ledger_tables import CreditAccount, LimitEvent
 from core.documents.checklist import missing_types, prepare_checklist, request_items
 from core.documents.verification import verify_document
+from core.ledger.credit_line_api import CreditLineRefused, CreditLineUnavailable, apply_limit_externally
 from core.ledger.eligibility import check_eligibility
 from core.ledger.limits import apply_restore
 from core.notifications.channels import EMAIL, SMS, WEBHOOK, senders_from_settings
@@ -193,6 +196,12 @@ class AppealActivities:
 
     @activity.defn(name="apply_limit")
     def apply_limit(self, inp: ApplyLimitInput) -> AppliedLimitResult:
+        """To the ledger, or (when configured) to the external credit-line API first, keyed by
+        the appeal so a retry is applied once there; the ledger then mirrors it once."""
+        source = "appeals"
+        if self._settings.credit_line_api_url:
+            source = "credit-line-api"
+            self._apply_externally(self._settings.credit_line_api_url, inp)
         with session_scope(self._engine) as session:
             appeal = get_appeal(session, inp.appeal_id)
             applied = apply_restore(
@@ -200,6 +209,7 @@ class AppealActivities:
                 appeal_id=appeal.id,
                 account_id=appeal.account_id,
                 new_limit_minor=inp.new_limit_minor,
+                source=source,
             )
         return AppliedLimitResult(
             limit_event_id=applied.limit_event_id,
@@ -207,6 +217,35 @@ class AppealActivities:
             to_limit_minor=applied.to_limit_minor,
             newly_applied=applied.newly_applied,
         )
+
+    def _apply_externally(self, url: str, inp: ApplyLimitInput) -> None:
+        with session_scope(self._engine, read_only=True) as session:
+            appeal = get_appeal(session, inp.appeal_id)
+            account = session.get(CreditAccount, appeal.account_id)
+            currency = account.currency if account else "CNY"
+            # The mirror is written only after the API accepted: once it exists, a retry of this
+            # activity (say after a crash before it completed) calls no one.
+            if session.exec(select(LimitEvent.id).where(LimitEvent.appeal_id == appeal.id)).first():
+                return
+        try:
+            apply_limit_externally(
+                url,
+                self._settings.credit_line_api_token,
+                appeal_id=appeal.id,
+                account_id=appeal.account_id,
+                new_limit_minor=inp.new_limit_minor,
+                currency=currency,
+                timeout=self._settings.credit_line_api_timeout_seconds,
+            )
+        except CreditLineRefused as exc:
+            raise ApplicationError(
+                str(exc),
+                {"status_code": exc.status_code, "body": exc.body[:2000]},
+                type="LimitRefused",
+                non_retryable=True,
+            ) from exc
+        except CreditLineUnavailable as exc:
+            raise ApplicationError(str(exc), type="CreditLineUnavailable") from exc
 
     @activity.defn(name="notify_customer")
     def notify_customer(self, inp: NotifyInput) -> list[int]:

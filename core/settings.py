@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     webhook_urls: list[str] = Field(default_factory=list)
     webhook_secret: str | None = None
     webhook_timeout_seconds: float = 10.0
+    # An external credit-line API that applies decided limits (core/ledger/credit_line_api.py);
+    # None: limits are applied to our ledger directly.
+    credit_line_api_url: str | None = None
+    credit_line_api_token: str | None = None
+    credit_line_api_timeout_seconds: float = 15.0
 
     @model_validator(mode="after")
     def _refuse_dev_secret_in_production(self) -> Settings:

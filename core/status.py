@@ -22,6 +22,8 @@ class AppealStatus(StrEnum):
     PARTIALLY_APPROVED = "PARTIALLY_APPROVED"
     DECLINED = "DECLINED"
     LIMIT_APPLIED = "LIMIT_APPLIED"
+    # The credit-line API refused the decided limit: open, for an operator to resolve.
+    LIMIT_APPLY_FAILED = "LIMIT_APPLY_FAILED"
     CLOSED = "CLOSED"
     WITHDRAWN = "WITHDRAWN"
 
@@ -31,9 +33,10 @@ S = AppealStatus
 # Statuses after which nothing more happens to the appeal.
 CLOSED_STATUSES: frozenset[AppealStatus] = frozenset({S.INELIGIBLE, S.EXPIRED, S.CLOSED, S.WITHDRAWN})
 
-# A decision has been taken; the workflow is applying or announcing it. Not withdrawable.
+# A decision has been taken; the workflow is applying or announcing it (or an operator has to
+# apply it by hand, LIMIT_APPLY_FAILED). Not withdrawable.
 DECIDED_STATUSES: frozenset[AppealStatus] = frozenset(
-    {S.AUTO_APPROVED, S.APPROVED, S.PARTIALLY_APPROVED, S.DECLINED, S.LIMIT_APPLIED}
+    {S.AUTO_APPROVED, S.APPROVED, S.PARTIALLY_APPROVED, S.DECLINED, S.LIMIT_APPLIED, S.LIMIT_APPLY_FAILED}
 )
 
 WITHDRAWABLE_STATUSES: frozenset[AppealStatus] = frozenset(
@@ -53,9 +56,11 @@ ALLOWED_TRANSITIONS: dict[AppealStatus, frozenset[AppealStatus]] = {
     S.INFO_REQUESTED: frozenset({S.AWAITING_DOCUMENTS}),
     S.PENDING_SECOND_REVIEW: frozenset({S.IN_SECOND_REVIEW}),
     S.IN_SECOND_REVIEW: frozenset({S.PENDING_SECOND_REVIEW, S.APPROVED, S.PARTIALLY_APPROVED, S.DECLINED}),
-    S.AUTO_APPROVED: frozenset({S.LIMIT_APPLIED}),
-    S.APPROVED: frozenset({S.LIMIT_APPLIED}),
-    S.PARTIALLY_APPROVED: frozenset({S.LIMIT_APPLIED}),
+    S.AUTO_APPROVED: frozenset({S.LIMIT_APPLIED, S.LIMIT_APPLY_FAILED}),
+    S.APPROVED: frozenset({S.LIMIT_APPLIED, S.LIMIT_APPLY_FAILED}),
+    S.PARTIALLY_APPROVED: frozenset({S.LIMIT_APPLIED, S.LIMIT_APPLY_FAILED}),
+    # The workflow ends here; an operator who resolved it out of band records the outcome.
+    S.LIMIT_APPLY_FAILED: frozenset({S.LIMIT_APPLIED, S.CLOSED}),
     S.DECLINED: frozenset({S.CLOSED}),
     S.LIMIT_APPLIED: frozenset({S.CLOSED}),
 }

@@ -72,8 +72,22 @@ DELIVERY_RETRY = RetryPolicy(
     maximum_attempts=30,
     non_retryable_error_types=["PermanentSendError"],
 )
+# Applying a decided limit: an outage of the ledger or the credit-line API is waited out for as
+# long as it lasts (no attempt cap); only the API's refusal (LimitRefused) stops the retries.
+APPLY_LIMIT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+    maximum_attempts=0,
+    non_retryable_error_types=[*NON_RETRYABLE, "LimitRefused"],
+)
 STEP_TIMEOUT = timedelta(seconds=30)
 VERIFY_TIMEOUT = timedelta(minutes=2)
+
+
+def _refusal_details(error: ApplicationError) -> dict[str, Any]:
+    details = error.details[0] if error.details else None
+    return details if isinstance(details, dict) else {}
 
 
 class Withdrawn(Exception):
@@ -396,10 +410,25 @@ class AppealWorkflow:
 
     async def _apply_and_close(self, new_limit_minor: int) -> AppealResult:
         # Past a decision the customer can no longer withdraw: the outcome is announced.
-        await self._activity(
-            AppealActivities.apply_limit,
-            ApplyLimitInput(appeal_id=self._inp.appeal_id, new_limit_minor=new_limit_minor),
-        )
+        try:
+            await workflow.execute_activity_method(
+                AppealActivities.apply_limit,
+                ApplyLimitInput(appeal_id=self._inp.appeal_id, new_limit_minor=new_limit_minor),
+                start_to_close_timeout=STEP_TIMEOUT,
+                retry_policy=APPLY_LIMIT_RETRY,
+            )
+        except ActivityError as err:
+            cause = err.cause
+            if not (isinstance(cause, ApplicationError) and cause.type == "LimitRefused"):
+                raise
+            # Never a silent success: the appeal stays open in a visible failed status (search
+            # attribute, current details, DB projection) until an operator resolves it.
+            await self._transition(
+                S.LIMIT_APPLY_FAILED,
+                reason=cause.message[:500],
+                details={"new_limit_minor": new_limit_minor, "refusal": _refusal_details(cause)},
+            )
+            return self._result()
         await self._transition(S.LIMIT_APPLIED, details={"new_limit_minor": new_limit_minor})
         await self._notify(
             "limit_restored",

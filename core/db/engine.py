@@ -8,7 +8,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, inspect
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -59,6 +60,7 @@ def _sqlite_begin(connection: Any) -> None:
 def create_tables(engine: Engine) -> None:
     SQLModel.metadata.create_all(engine)
     add_missing_columns(engine)
+    add_missing_enum_values(engine)
 
 
 def _default_literal(column: Any) -> str | None:
@@ -105,6 +107,35 @@ def add_missing_columns(engine: Engine) -> list[str]:
                         ddl += " NOT NULL"
                 connection.exec_driver_sql(ddl)
                 added.append(f"{table.name}.{column.name}")
+    return added
+
+
+def add_missing_enum_values(engine: Engine) -> list[str]:
+    """PostgreSQL keeps enums as native types: values added to a StrEnum since the type was
+    created (say AppealStatus.LIMIT_APPLY_FAILED) are added to it. SQLite stores plain text."""
+    if engine.dialect.name != "postgresql":
+        return []
+    added: list[str] = []
+    with engine.begin() as connection:
+        types = {
+            column.type.name: column.type
+            for table in SQLModel.metadata.sorted_tables
+            for column in table.columns
+            if isinstance(column.type, SAEnum) and column.type.native_enum and column.type.name
+        }
+        for name, enum_type in types.items():
+            existing = set(
+                connection.execute(
+                    text("SELECT enumlabel FROM pg_enum WHERE enumtypid = to_regtype(:name)"), {"name": name}
+                ).scalars()
+            )
+            if not existing:
+                continue  # not created here (yet)
+            for value in enum_type.enums:
+                if value not in existing:
+                    literal = value.replace("'", "''")
+                    connection.exec_driver_sql(f"ALTER TYPE \"{name}\" ADD VALUE IF NOT EXISTS '{literal}'")
+                    added.append(f"{name}.{value}")
     return added
 
 

@@ -20,11 +20,15 @@ class AppliedLimit:
     newly_applied: bool
 
 
-def apply_restore(session: Session, *, appeal_id: str, account_id: str, new_limit_minor: int) -> AppliedLimit:
+def apply_restore(
+    session: Session, *, appeal_id: str, account_id: str, new_limit_minor: int, source: str = "appeals"
+) -> AppliedLimit:
     """Writes a RESTORE limit event referencing the appeal and sets the account's limit.
 
     The unique appeal_id on limit_event makes a retry (or a concurrent duplicate) find the
-    first application instead of applying the change again."""
+    first application instead of applying the change again. `source` says who applied it:
+    "appeals" (our ledger is the system of record) or "credit-line-api" (the ledger mirrors a
+    change the external API accepted)."""
     existing = session.exec(select(LimitEvent).where(LimitEvent.appeal_id == appeal_id)).first()
     if existing is not None:
         assert existing.id is not None
@@ -38,7 +42,7 @@ def apply_restore(session: Session, *, appeal_id: str, account_id: str, new_limi
         from_limit_minor=account.current_limit_minor,
         to_limit_minor=new_limit_minor,
         reason="appeal_approved",
-        source="appeals",
+        source=source,
         appeal_id=appeal_id,
         created_at=utcnow(),
     )

@@ -23,6 +23,7 @@ from core.auth import Principal, Role, required_roles_for
 from core.db.case_tables import ReviewTask, TaskStatus
 from core.db.types import utcnow
 from core.errors import Conflict, Forbidden, InvalidInput, PreconditionFailed
+from core.reviews.notices import record_task_assigned
 from core.reviews.service import get_task
 
 
@@ -179,6 +180,7 @@ def _take(session: Session, task: ReviewTask, assignee: str, actor: str, kind: s
             "after": {"status": "CLAIMED", "assignee": assignee},
         },
     )
+    record_task_assigned(session, task, assignee=assignee, assigned_by=actor, at=now)
     session.expire(task)
     return session.get(ReviewTask, task.id)
 
@@ -281,5 +283,6 @@ def reassign(
         kind="task_reassigned",
         details={"task_id": task.id, "before": before, "after": {"status": "CLAIMED", "assignee": to}},
     )
+    record_task_assigned(session, task, assignee=to, assigned_by=principal.actor, at=utcnow())
     session.flush()
     return task

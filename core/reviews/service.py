@@ -11,6 +11,7 @@ from core.appeals.audit import append_event
 from core.db.case_tables import Appeal, Decision, DecisionOutcome, ReviewTask, TaskStatus
 from core.db.types import utcnow
 from core.errors import NotFound
+from core.reviews.notices import record_task_assigned
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,8 @@ def create_task(
             "due_at": task.due_at.isoformat(),
         },
     )
+    if task.assignee:  # handed straight back to the reviewer who asked for more information
+        record_task_assigned(session, task, assignee=task.assignee, assigned_by="workflow", at=now)
     return task
 
 

@@ -7,6 +7,7 @@ from sqlmodel import Session, select
 from core.appeals.audit import append_event
 from core.db.case_tables import Notification, TaskStatus
 from core.db.types import utcnow
+from core.reviews.notices import record_staff_notice
 from core.reviews.service import get_task
 
 ESCALATION_QUEUE = "escalation"
@@ -25,8 +26,6 @@ def record_sla_event(session: Session, *, appeal_id: str, task_id: str, kind: st
         return
     if kind == "warning":
         recipient = task.assignee or SUPERVISORS
-        subject = "Review due soon"
-        body = f"Review task {task.id} for appeal {appeal_id} is due at {task.due_at.isoformat()}."
         append_event(
             session,
             appeal_id=appeal_id,
@@ -43,11 +42,6 @@ def record_sla_event(session: Session, *, appeal_id: str, task_id: str, kind: st
         task.version += 1
         session.add(task)
         recipient = SUPERVISORS
-        subject = "Review overdue: escalated"
-        body = (
-            f"Review task {task.id} for appeal {appeal_id} passed its due time "
-            f"{task.due_at.isoformat()} and moved to the escalation queue."
-        )
         append_event(
             session,
             appeal_id=appeal_id,
@@ -60,19 +54,18 @@ def record_sla_event(session: Session, *, appeal_id: str, task_id: str, kind: st
                 "after": {"priority": task.priority, "queue": task.queue},
             },
         )
-    session.add(
-        Notification(
-            appeal_id=appeal_id,
-            customer_id=recipient,
-            audience="staff",
-            channel="IN_APP",
-            event=f"sla_{kind}",
-            locale="en",
-            idempotency_key=key,
-            subject=subject,
-            body=body,
-            status="SENT",
-            created_at=now,
-        )
+    record_staff_notice(
+        session,
+        appeal_id=appeal_id,
+        recipient=recipient,
+        event=f"sla_{kind}",
+        key=key,
+        context={
+            "appeal_id": appeal_id,
+            "task_id": task.id,
+            "assignee": task.assignee,
+            "due_at": task.due_at.isoformat(),
+            "queue": task.queue,
+        },
+        at=now,
     )
-    session.flush()

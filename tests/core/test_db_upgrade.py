@@ -11,7 +11,8 @@ from sqlmodel import select
 from core.appeals.service import NewAppeal, create_appeal
 from core.db import create_tables, session_scope
 from core.db.case_tables import Notification, ReviewTask
-from core.db.engine import add_missing_columns
+from core.db.engine import add_missing_columns, add_missing_enum_values
+from core.status import AppealStatus
 from tests.factories import make_customer
 
 
@@ -55,3 +56,37 @@ def test_missing_columns_are_added_and_rows_work(engine: Engine) -> None:
         row = session.exec(select(Notification)).one()
         assert row.attempts == 0 and row.audience == "customer"
         assert session.exec(select(ReviewTask)).all() == []
+
+
+def test_enum_values_added_since_are_added_on_postgresql(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        assert add_missing_enum_values(engine) == []  # SQLite stores enums as text
+        return
+    # Simulate a database from before LIMIT_APPLY_FAILED: recreate the type without it.
+    old = ", ".join(f"'{s.value}'" for s in AppealStatus if s is not AppealStatus.LIMIT_APPLY_FAILED)
+    with engine.begin() as connection:
+        columns = connection.execute(
+            text(
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "WHERE udt_name = 'appealstatus' AND table_schema = current_schema()"
+            )
+        ).all()
+        for table, column in columns:
+            connection.execute(text(f'ALTER TABLE {table} ALTER COLUMN "{column}" TYPE text'))
+        connection.execute(text("DROP TYPE appealstatus"))
+        connection.execute(text(f"CREATE TYPE appealstatus AS ENUM ({old})"))
+        for table, column in columns:
+            connection.execute(
+                text(
+                    f'ALTER TABLE {table} ALTER COLUMN "{column}" TYPE appealstatus '
+                    f'USING "{column}"::appealstatus'
+                )
+            )
+    assert add_missing_enum_values(engine) == ["appealstatus.LIMIT_APPLY_FAILED"]
+    create_tables(engine)  # idempotent
+    assert add_missing_enum_values(engine) == []
+    c = make_customer(engine)
+    with session_scope(engine) as session:
+        appeal, _ = create_appeal(session, NewAppeal(c.customer_id, c.account_id, 1000))
+        appeal.status = AppealStatus.LIMIT_APPLY_FAILED
+        session.add(appeal)

@@ -54,3 +54,12 @@ def test_withdrawal_only_before_a_decision() -> None:
     for status in (S.APPROVED, S.LIMIT_APPLIED, S.CLOSED, S.DECLINED, S.AUTO_APPROVED):
         assert status not in WITHDRAWABLE_STATUSES
         assert not can_transition(status, S.WITHDRAWN)
+
+
+def test_a_refused_limit_stays_open_for_an_operator() -> None:
+    for decided in (S.AUTO_APPROVED, S.APPROVED, S.PARTIALLY_APPROVED):
+        assert can_transition(decided, S.LIMIT_APPLY_FAILED)
+    assert is_open(S.LIMIT_APPLY_FAILED)
+    assert S.LIMIT_APPLY_FAILED not in CLOSED_STATUSES | WITHDRAWABLE_STATUSES
+    assert not can_transition(S.LIMIT_APPLY_FAILED, S.WITHDRAWN)
+    assert not can_transition(S.DECLINED, S.LIMIT_APPLY_FAILED)
