@@ -15,6 +15,7 @@ from api.schemas.appeals import (
     ChecklistItemPublic,
     DecisionPublic,
     DocumentPublic,
+    NotificationStatusPublic,
     TimelineEntry,
 )
 from api.temporal_gateway import TemporalGateway
@@ -24,6 +25,7 @@ from core.db import session_scope
 from core.db.case_tables import Appeal, AppealEvent, Document
 from core.documents.checklist import checklist
 from core.errors import Conflict
+from core.notifications.outbox import list_for_appeal
 from core.reviews.service import latest_decision
 from core.status import WITHDRAWABLE_STATUSES
 from workflows.messages import WithdrawRequest
@@ -80,6 +82,11 @@ def appeal_detail(engine: Engine, appeal_id: str, customer_id: str | None) -> Ap
             ],
             documents=[DocumentPublic.model_validate(d, from_attributes=True) for d in documents],
             decision=DecisionPublic.model_validate(decision, from_attributes=True) if decision else None,
+            notifications=[
+                NotificationStatusPublic.model_validate(row, from_attributes=True)
+                for row in list_for_appeal(session, appeal_id)
+                if row.audience == "customer"
+            ],
         )
 
 

@@ -43,6 +43,18 @@ class DocumentPublic(BaseModel):
     created_at: datetime
 
 
+class NotificationStatusPublic(BaseModel):
+    """One notice on one channel, as the outbox knows it (no message content)."""
+
+    event: str
+    channel: str
+    status: str
+    attempts: int
+    last_error: str | None
+    sent_at: datetime | None
+    created_at: datetime
+
+
 class ChecklistItemPublic(BaseModel):
     doc_type: str
     required: bool
@@ -83,6 +95,7 @@ class AppealDetail(AppealSummary):
     checklist: list[ChecklistItemPublic]
     documents: list[DocumentPublic]
     decision: DecisionPublic | None
+    notifications: list[NotificationStatusPublic] = []
 
 
 class AppealPage(BaseModel):

@@ -280,6 +280,13 @@ def test_every_step_leaves_an_email_in_the_customers_language(stack: DevStack) -
         assert response.status_code == 200, response.text
         _wait(http, f"/appeals/{declined}", li, "CLOSED")
 
+    # The appeal shows each notice's delivery per channel.
+    with httpx.Client(base_url=stack.api_url, timeout=30) as http:
+        shown = http.get(f"/appeals/{declined}", headers=li).json()["notifications"]
+    assert {(n["event"], n["channel"]) for n in shown} >= {("declined", "EMAIL"), ("declined", "IN_APP")}
+    email_rows = [n for n in shown if n["channel"] == "EMAIL"]
+    assert all(n["status"] in ("SENT", "PENDING", "SENDING") for n in email_rows)
+
     zh = _mail_for(stack, ineligible)
     assert zh and all("暂时无法受理" in m["Subject"] for m in zh), [m["Subject"] for m in zh]
     en = _mail_for(stack, declined)
