@@ -137,6 +137,8 @@ class AppealActivities:
                 reason_codes=[reason["code"] for reason in assessment.reasons],
                 reasons=assessment.reasons,
                 score=assessment.score,
+                score_min=assessment.result.get("score_min"),
+                score_max=assessment.result.get("score_max"),
                 risk_tier=assessment.risk_tier,
                 four_eyes_required=assessment.four_eyes_required,
             )

@@ -67,6 +67,8 @@ class AssessmentResult(BaseModel):
     reason_codes: list[str]
     reasons: list[dict[str, Any]] = Field(default_factory=list)
     score: int | None = None
+    score_min: int | None = None
+    score_max: int | None = None
     risk_tier: str | None = None
     four_eyes_required: bool = False
 

@@ -112,6 +112,7 @@ class AppealWorkflow:
         self._withdraw: WithdrawRequest | None = None
         self._original_limit_minor: int | None = None
         self._risk_tier: str | None = None
+        self._last_reasons: list[dict[str, Any]] = []
         self._assessment_run = 0
         self._review_time_spent = timedelta(0)
         self._human_review_open = False
@@ -184,6 +185,8 @@ class AppealWorkflow:
                 reasons=assessment.reasons,
                 automated=True,
                 score=assessment.score,
+                score_min=assessment.score_min,
+                score_max=assessment.score_max,
                 human_review_days=inp.human_review_window.days,
             )
             if not await self._await_human_review_request(inp.human_review_window):
@@ -215,6 +218,7 @@ class AppealWorkflow:
             AssessInput(appeal_id=self._inp.appeal_id, run=self._assessment_run),
         )
         self._raise_if_withdrawn()
+        self._last_reasons = assessment.reasons
         if assessment.risk_tier and assessment.risk_tier != self._risk_tier:
             self._risk_tier = assessment.risk_tier
             workflow.upsert_search_attributes([APPEAL_RISK_TIER.value_set(assessment.risk_tier)])
@@ -434,6 +438,8 @@ class AppealWorkflow:
             "limit_restored",
             new_limit_minor=new_limit_minor,
             partial=new_limit_minor < self._inp.requested_limit_minor,
+            # Why not the full amount: the principal reasons of the latest assessment.
+            partial_reasons=self._last_reasons if new_limit_minor < self._inp.requested_limit_minor else None,
         )
         await self._transition(S.CLOSED)
         return self._result(new_limit_minor)
