@@ -16,6 +16,7 @@ from core.appeals.timing import collection_timing, human_review_window
 from core.db.case_tables import Appeal
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceUnavailable
 from core.notifications.rendering import format_money
+from core.policy.loader import load_default_policy
 from core.settings import Settings
 from core.status import AppealStatus
 from workflows.appeal import AppealWorkflow
@@ -61,6 +62,7 @@ class TemporalGateway:
     async def start_appeal(self, appeal: Appeal) -> None:
         client = await self.client()
         timing = collection_timing(self._settings)
+        four_eyes = load_default_policy().policy.four_eyes
         inp = AppealInput(
             appeal_id=appeal.id,
             customer_id=appeal.customer_id,
@@ -69,6 +71,8 @@ class TemporalGateway:
             document_deadline=timing.deadline,
             document_reminders=list(timing.reminders),
             human_review_window=human_review_window(self._settings),
+            four_eyes_min_amount_minor=four_eyes.min_amount_minor,
+            four_eyes_risk_tiers=[tier.value for tier in four_eyes.risk_tiers],
             review_due=self._settings.review_due,
         )
         try:
