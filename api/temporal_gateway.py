@@ -14,7 +14,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from core.appeals.timing import collection_timing, human_review_window
 from core.db.case_tables import Appeal
-from core.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceUnavailable
+from core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, ServiceUnavailable
 from core.notifications.rendering import format_money
 from core.policy.loader import load_default_policy
 from core.settings import Settings
@@ -107,10 +107,8 @@ class TemporalGateway:
         try:
             await client.get_workflow_handle(workflow_id).signal(signal, arg)
         except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                raise Conflict("The appeal is no longer running.", code="appeal_closed") from exc
-            raise ServiceUnavailable(
-                "The workflow service is unreachable; please retry.", code="temporal_unavailable"
+            raise _rpc_problem(
+                exc, Conflict("The appeal is no longer running.", code="appeal_closed")
             ) from exc
 
     async def document_uploaded(self, workflow_id: str, document_id: str) -> None:
@@ -137,10 +135,8 @@ class TemporalGateway:
             message = cause.message if isinstance(cause, ApplicationError) else str(cause)
             raise Conflict(message, code="human_review_not_available") from exc
         except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                raise Conflict("The appeal is no longer running.", code="appeal_closed") from exc
-            raise ServiceUnavailable(
-                "The workflow service is unreachable; please retry.", code="temporal_unavailable"
+            raise _rpc_problem(
+                exc, Conflict("The appeal is no longer running.", code="appeal_closed")
             ) from exc
 
     async def decide(self, workflow_id: str, decision: ReviewDecision, *, update_id: str) -> DecisionAccepted:
@@ -161,13 +157,19 @@ class TemporalGateway:
                 raise InvalidInput(message, code="decision_invalid") from exc
             raise Conflict(message, code="decision_rejected") from exc
         except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                raise NotFound("The appeal's workflow was not found.", code="appeal_not_running") from exc
-            raise ServiceUnavailable(
-                "The workflow service is unreachable; please retry.", code="temporal_unavailable"
-            ) from exc
+            missing = NotFound("The appeal's workflow was not found.", code="appeal_not_running")
+            raise _rpc_problem(exc, missing) from exc
         except TimeoutError as exc:
             raise ServiceUnavailable(
                 "The decision was not confirmed in time; retry with the same Idempotency-Key.",
                 code="decision_timeout",
             ) from exc
+
+
+def _rpc_problem(exc: RPCError, when_missing: DomainError) -> DomainError:
+    """What a failed call about one appeal's workflow means to the API's caller."""
+    if exc.status == RPCStatusCode.NOT_FOUND:
+        return when_missing
+    return ServiceUnavailable(
+        "The workflow service is unreachable; please retry.", code="temporal_unavailable"
+    )

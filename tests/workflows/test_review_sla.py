@@ -3,10 +3,8 @@ breach; and the SLA clock pauses while the appeal waits on the customer."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -15,31 +13,16 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from core.db import session_scope
-from core.db.case_tables import Appeal, AppealEvent, Notification, ReviewTask
+from core.db.case_tables import AppealEvent, Notification, ReviewTask
 from core.settings import Settings
 from core.status import AppealStatus
 from core.storage import make_s3_client
 from tests.factories import make_customer
 from tests.workflows.conftest import register_search_attributes, running_worker, start_appeal
 from tests.workflows.test_document_deadline import _test_server
-from tests.workflows.test_review_update import LATE_PAYER, upload_documents
+from tests.workflows.test_review_update import LATE_PAYER, _status, _until, upload_documents
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
-async def _until(predicate: Any, timeout: float = 20) -> None:
-    for _ in range(int(timeout * 20)):
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached")
-
-
-def _status(engine: Engine, appeal_id: str) -> AppealStatus:
-    with session_scope(engine, read_only=True) as session:
-        appeal = session.get(Appeal, appeal_id)
-        assert appeal is not None
-        return AppealStatus(appeal.status)
 
 
 def _staff_events(engine: Engine, appeal_id: str) -> list[str]:
