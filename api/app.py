@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
+from api.docs_pages import install_docs
 from api.problems import install_problem_handlers
 from api.routers import appeals, assessments, documents, health, ledger, me, review_tasks
 from api.temporal_gateway import TemporalGateway
@@ -42,8 +43,12 @@ def create_app(
         version="0.1.0",
         description="Customers appeal a frozen or reduced credit limit; reviewers decide.",
         lifespan=lifespan,
+        # /docs and /redoc come from api/docs_pages.py: assets served locally, no CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     install_problem_handlers(app)
+    install_docs(app)
     for module in (appeals, assessments, documents, review_tasks, me, ledger, health):
         app.include_router(module.router)
     return app
