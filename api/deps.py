@@ -10,8 +10,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 
 from api.temporal_gateway import TemporalGateway
-from core.auth import Principal, Role, verify_token
-from core.errors import Forbidden, Unauthorized
+from core.auth import Principal, Role, missing_bearer, verify_token
+from core.errors import Forbidden
 from core.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT minted by `appeals token`.")
@@ -40,7 +40,7 @@ def get_principal(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("A bearer token is required.", code="missing_token")
+        raise missing_bearer(request.headers.get("authorization", ""))
     return verify_token(request.app.state.settings, credentials.credentials)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -10,6 +11,8 @@ import jwt
 
 from core.errors import Unauthorized
 from core.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 class Role(StrEnum):
@@ -55,7 +58,63 @@ def mint_token(settings: Settings, *, role: Role, subject: str) -> str:
     return jwt.encode(claims, settings.jwt_secret, algorithm=settings.jwt_algorithm)
 
 
+SIGN_IN_AGAIN = "Sign in again, or in development mint a new token with `appeals token`."
+
+# What is wrong with a refused token, for a person: (error, reason, text). The most specific
+# class first (InvalidSignatureError is a DecodeError). The library's own message stays in the
+# log at debug: a person cannot act on "Not enough segments".
+_TOKEN_PROBLEMS: tuple[tuple[type[jwt.InvalidTokenError], str, str], ...] = (
+    (jwt.ExpiredSignatureError, "expired", "The bearer token has expired."),
+    (
+        jwt.InvalidSignatureError,
+        "bad_signature",
+        "The bearer token's signature does not match: it was not issued by this service, or it was altered.",
+    ),
+    (
+        jwt.DecodeError,
+        "malformed",
+        "The bearer token is malformed: it is not a complete signed token "
+        "(check that it was copied whole, without quotes or line breaks).",
+    ),
+    (
+        jwt.InvalidAlgorithmError,
+        "wrong_algorithm",
+        "The bearer token is signed with an algorithm this service does not accept.",
+    ),
+    (jwt.InvalidIssuerError, "wrong_issuer", "The bearer token was issued by another service."),
+    (jwt.ImmatureSignatureError, "not_yet_valid", "The bearer token is not valid yet."),
+    (jwt.MissingRequiredClaimError, "missing_claim", "The bearer token lacks a required claim."),
+)
+
+
+def _refused(reason: str, text: str, exc: Exception | None = None) -> Unauthorized:
+    if exc is not None:
+        log.debug("bearer token refused (%s): %s", reason, exc)
+    # An expired token keeps its own code: clients refresh on it without reading `reason`.
+    code = "token_expired" if reason == "expired" else "invalid_token"
+    return Unauthorized(f"{text} {SIGN_IN_AGAIN}", code=code, reason=reason)
+
+
+def missing_bearer(authorization: str) -> Unauthorized:
+    """Why a request carries no usable bearer token, given its Authorization header (or "")."""
+    scheme = authorization.strip().split(maxsplit=1)[0] if authorization.strip() else ""
+    if not scheme:
+        what = "A bearer token is required"
+    elif scheme.lower() != "bearer":
+        what = "The Authorization header does not use the Bearer scheme"
+    else:
+        what = "The Authorization header names the Bearer scheme but carries no token"
+    return Unauthorized(
+        f"{what}: send `Authorization: Bearer <token>`. {SIGN_IN_AGAIN}", code="missing_token"
+    )
+
+
 def verify_token(settings: Settings, token: str) -> Principal:
+    """The caller of a valid token; Unauthorized saying, for a person, what is wrong otherwise.
+
+    Every refusal has code `invalid_token` (`token_expired` for an expired one) and a stable
+    `reason`: malformed, bad_signature, wrong_algorithm, expired, wrong_issuer, not_yet_valid,
+    missing_claim, unknown_role or invalid."""
     try:
         claims = jwt.decode(
             token,
@@ -65,12 +124,13 @@ def verify_token(settings: Settings, token: str) -> Principal:
             issuer=settings.jwt_issuer,
             options={"require": ["exp", "sub", "iss"]},
         )
-    except jwt.ExpiredSignatureError as exc:
-        raise Unauthorized("The token has expired.", code="token_expired") from exc
     except jwt.InvalidTokenError as exc:
-        raise Unauthorized(f"The token is not valid: {exc}.", code="invalid_token") from exc
+        for kind, reason, text in _TOKEN_PROBLEMS:
+            if isinstance(exc, kind):
+                raise _refused(reason, text, exc) from exc
+        raise _refused("invalid", "The bearer token is not valid.", exc) from exc
     try:
         role = Role(str(claims.get("role")))
     except ValueError as exc:
-        raise Unauthorized("The token carries no known role.", code="invalid_token") from exc
+        raise _refused("unknown_role", "The bearer token carries no role this service knows.") from exc
     return Principal(subject=str(claims["sub"]), role=role)
