@@ -67,7 +67,7 @@ CASES: list[tuple[str, TokenFactory, str, str, str]] = [
     ),
     (
         "alg-none",
-        lambda s: jwt.encode(_claims(s), None, algorithm="none"),
+        lambda s: jwt.encode(_claims(s), "", algorithm="none"),
         "invalid_token",
         "wrong_algorithm",
         "algorithm this service does not accept",
