@@ -89,6 +89,7 @@ class ReviewTaskRef(BaseModel):
     task_id: str
     due_at: datetime
     assignee: str | None = None
+    version: int = 0
 
 
 class SlaEventInput(BaseModel):

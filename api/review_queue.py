@@ -40,7 +40,10 @@ def public(task: ReviewTask) -> ReviewTaskPublic:
 
 async def _tell_workflow(gateway: TemporalGateway, task: ReviewTask, actor: str) -> None:
     claim = ReviewClaim(
-        task_id=task.id, reviewer=task.assignee if task.status == TaskStatus.CLAIMED else None, actor=actor
+        task_id=task.id,
+        reviewer=task.assignee if task.status == TaskStatus.CLAIMED else None,
+        actor=actor,
+        version=task.version,
     )
     await gateway.review_claim_changed(f"appeal-{task.appeal_id}", claim)
 

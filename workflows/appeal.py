@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -105,10 +105,14 @@ class AppealWorkflow:
         self._pending_documents: list[str] = []
         self._accepted_documents: list[str] = []
         self._missing: list[str] = []
+        # Claims, decisions and withdrawals change the review together: every handler that
+        # awaits does its work under this lock, in the order the messages arrived, and reads
+        # the state it needs after taking it.
+        self._review_lock = asyncio.Lock()
         self._task: OpenTask | None = None
-        self._claim_changed = False
-        self._deciding = False
+        self._recording_decision: str | None = None  # update id of the decision being recorded
         self._decision: ReviewDecision | None = None
+        self._projected_reviewer: str | None = None
         self._withdraw: WithdrawRequest | None = None
         self._original_limit_minor: int | None = None
         self._risk_tier: str | None = None
@@ -319,6 +323,7 @@ class AppealWorkflow:
         preferred_assignee: str | None = None,
         excluded_reviewer: str | None = None,
     ) -> ReviewDecision:
+        self._raise_if_withdrawn()
         # The task id is chosen here, before the task row exists, so a reviewer who sees the
         # task in the queue is never told by the validator that it is not open.
         started = workflow.now()
@@ -329,41 +334,44 @@ class AppealWorkflow:
             created_at=started,
             due_at=started + budget,
             excluded_reviewer=excluded_reviewer,
+            preferred_assignee=preferred_assignee,
         )
-        self._task, self._decision = task, None
-        ref: ReviewTaskRef = await self._activity(
-            AppealActivities.create_review_task,
-            CreateReviewTaskInput(
-                task_id=task.task_id,
-                appeal_id=self._inp.appeal_id,
-                round=round_no,
-                stage=stage,
-                due_at=task.due_at,
-                required_role="reviewer" if stage == 1 else "senior_reviewer",
-                excluded_reviewer=excluded_reviewer,
-                preferred_assignee=preferred_assignee,
-                risk_tier=self._risk_tier,
-            ),
-        )
-        workflow.upsert_search_attributes([APPEAL_SLA_DUE_AT.value_set(task.due_at)])
-        await self._transition(task.pending_status, details={"task_id": task.task_id, "stage": stage})
-        if ref.assignee:
-            task.claimant = ref.assignee
-            self._claim_changed = True
+        async with self._review_lock:
+            self._task, self._decision = task, None
+            ref: ReviewTaskRef = await self._activity(
+                AppealActivities.create_review_task,
+                CreateReviewTaskInput(
+                    task_id=task.task_id,
+                    appeal_id=self._inp.appeal_id,
+                    round=round_no,
+                    stage=stage,
+                    due_at=task.due_at,
+                    required_role="reviewer" if stage == 1 else "senior_reviewer",
+                    excluded_reviewer=excluded_reviewer,
+                    preferred_assignee=preferred_assignee,
+                    risk_tier=self._risk_tier,
+                ),
+            )
+            task.row_written = True
+            # A claim message that arrived while the row was written is newer than this.
+            task.follow_claim(ref.assignee, ref.version)
+            sla = [APPEAL_SLA_DUE_AT.value_set(task.due_at)]
+            if self._status != task.pending_status:
+                await self._transition(
+                    task.pending_status, details={"task_id": task.task_id, "stage": stage}, attributes=sla
+                )
+            else:  # a four-eyes approval already moved the appeal to the second review
+                workflow.upsert_search_attributes(sla)
+            await self._project_claim(task)
         try:
             return await self._await_decision(task)
         finally:
             self._review_time_spent += workflow.now() - started
 
     async def _await_decision(self, task: OpenTask) -> ReviewDecision:
-        """Follows claims and releases, runs the SLA timers, until a decision arrives."""
-        while True:
-            if self._claim_changed:
-                self._claim_changed = False
-                await self._project_claim(task)
-                continue
-            if self._decision is not None:
-                return self._decision
+        """Runs the SLA timers until the decision is recorded (claims are followed by their
+        handler, under the review lock) or the appeal is withdrawn."""
+        while self._decision is None:
             self._raise_if_withdrawn()
             sla_point = None
             if not task.warned:
@@ -372,7 +380,7 @@ class AppealWorkflow:
                 sla_point = task.due_at
             try:
                 await workflow.wait_condition(
-                    lambda: self._claim_changed or self._decision is not None or self._withdraw is not None,
+                    lambda: self._decision is not None or self._withdraw is not None,
                     timeout=max(sla_point - workflow.now(), timedelta(milliseconds=1)) if sla_point else None,
                 )
             except TimeoutError:
@@ -385,18 +393,25 @@ class AppealWorkflow:
                     AppealActivities.record_sla_event,
                     SlaEventInput(appeal_id=self._inp.appeal_id, task_id=task.task_id, kind=kind),
                 )
+        return self._decision
 
     async def _project_claim(self, task: OpenTask) -> None:
-        if self._deciding:
+        """Brings the status and AppealReviewer in line with who holds the task. Called with
+        the review lock held; a task that is decided, replaced or withdrawn is left alone."""
+        if task is not self._task or self._decision is not None or self._withdraw is not None:
             return
         target = task.in_review_status if task.claimant else task.pending_status
+        reviewer = [APPEAL_REVIEWER.value_set(task.claimant or "")]
         if self._status != target:
             await self._transition(
                 target,
                 actor=f"reviewer:{task.claimant}" if task.claimant else "workflow",
                 details={"task_id": task.task_id, "reviewer": task.claimant},
+                attributes=reviewer if task.claimant != self._projected_reviewer else [],
             )
-        workflow.upsert_search_attributes([APPEAL_REVIEWER.value_set(task.claimant or "")])
+        elif task.claimant != self._projected_reviewer:
+            workflow.upsert_search_attributes(reviewer)
+        self._projected_reviewer = task.claimant
 
     async def _request_information(self, decision: ReviewDecision) -> bool:
         checklist: ChecklistResult = await self._activity(
@@ -446,11 +461,17 @@ class AppealWorkflow:
 
     async def _close_withdrawn(self) -> AppealResult:
         assert self._withdraw is not None
-        await self._activity(AppealActivities.cancel_review_tasks, AppealRef(appeal_id=self._inp.appeal_id))
-        self._task = None
-        await self._transition(
-            S.WITHDRAWN, actor=self._withdraw.requested_by, reason=self._withdraw.reason or None
-        )
+        async with self._review_lock:
+            had_task, self._task = self._task is not None, None
+            await self._activity(
+                AppealActivities.cancel_review_tasks, AppealRef(appeal_id=self._inp.appeal_id)
+            )
+            await self._transition(
+                S.WITHDRAWN,
+                actor=self._withdraw.requested_by,
+                reason=self._withdraw.reason or None,
+                attributes=[APPEAL_SLA_DUE_AT.value_unset()] if had_task else [],
+            )
         await self._notify("withdrawn")
         return self._result()
 
@@ -462,30 +483,50 @@ class AppealWorkflow:
             self._pending_documents.append(upload.document_id)
 
     @workflow.signal
-    def withdraw(self, request: WithdrawRequest) -> None:
-        # Once a decision is being recorded the outcome stands; a late withdrawal is ignored.
-        if self._withdraw is None and not self._deciding and self._status in WITHDRAWABLE_STATUSES:
-            self._withdraw = request
+    async def withdraw(self, request: WithdrawRequest) -> None:
+        # Under the lock: a decision that arrived earlier is recorded first and then stands (the
+        # appeal is no longer withdrawable); one that arrives later finds the appeal withdrawn.
+        async with self._review_lock:
+            if self._withdraw is None and self._status in WITHDRAWABLE_STATUSES:
+                self._withdraw = request
 
     @workflow.signal
-    def review_claim_changed(self, claim: ReviewClaim) -> None:
-        if self._task is not None and claim.task_id == self._task.task_id and self._decision is None:
-            self._task.claimant = claim.reviewer
-            self._claim_changed = True
+    async def review_claim_changed(self, claim: ReviewClaim) -> None:
+        task = self._task
+        if (
+            task is None
+            or claim.task_id != task.task_id
+            or self._decision is not None
+            or self._recording_decision is not None
+        ):
+            return
+        # Followed at once, so a decision validated after this message sees who holds the task;
+        # the status follows under the lock.
+        if task.follow_claim(claim.reviewer, claim.version):
+            async with self._review_lock:
+                await self._project_claim(task)
 
     @workflow.update
     async def decide(self, decision: ReviewDecision) -> DecisionAccepted:
-        self._deciding = True
-        try:
-            return await self._record_decision(decision)
-        finally:
-            self._deciding = False
+        async with self._review_lock:
+            # Whatever arrived while this waited for the lock (a release, a withdrawal, another
+            # decision) is seen here: the checks of the validator are made again.
+            self._validate_decision(decision)
+            task = self._task
+            assert task is not None
+            if task.claimant != decision.reviewer:
+                raise ApplicationError(
+                    "Only the reviewer holding the claim on this task can decide it; claim it first.",
+                    type="NotClaimHolder",
+                )
+            self._recording_decision = workflow.current_update_info().id  # type: ignore[union-attr]
+            try:
+                await self._project_claim(task)
+                return await self._record_decision(task, decision)
+            finally:
+                self._recording_decision = None
 
-    async def _record_decision(self, decision: ReviewDecision) -> DecisionAccepted:
-        task = self._task
-        assert task is not None
-        # The claim may have been recorded a moment before the main path projected it.
-        await workflow.wait_condition(lambda: self._status == task.in_review_status)
+    async def _record_decision(self, task: OpenTask, decision: ReviewDecision) -> DecisionAccepted:
         status = outcome_status(decision, self._inp.requested_limit_minor)
         await self._activity(
             AppealActivities.record_decision,
@@ -525,6 +566,8 @@ class AppealWorkflow:
             fields={"decided_limit_minor": decision.approved_limit_minor}
             if final != S.INFO_REQUESTED
             else None,
+            # The task is done: no open task, no SLA to show (a next stage sets its own).
+            attributes=[APPEAL_SLA_DUE_AT.value_unset()],
         )
         self._decision = decision
         return DecisionAccepted(status=status, approved_limit_minor=decision.approved_limit_minor)
@@ -534,11 +577,16 @@ class AppealWorkflow:
         task = self._task
         if self._withdraw is not None:
             raise ApplicationError("The appeal has been withdrawn.", type="TaskNotOpen")
-        if self._deciding or task is None or self._decision is not None or decision.task_id != task.task_id:
+        if (
+            task is None
+            or self._decision is not None
+            or self._recording_decision is not None
+            or decision.task_id != task.task_id
+        ):
             raise ApplicationError(
                 f"Review task {decision.task_id} is not open on this appeal.", type="TaskNotOpen"
             )
-        if task.claimant != decision.reviewer:
+        if not task.may_decide(decision.reviewer):
             raise ApplicationError(
                 "Only the reviewer holding the claim on this task can decide it; claim it first.",
                 type="NotClaimHolder",
@@ -622,7 +670,10 @@ class AppealWorkflow:
         reason: str | None = None,
         details: dict[str, Any] | None = None,
         fields: dict[str, Any] | None = None,
+        attributes: list[SearchAttributeUpdate[Any]] | None = None,
     ) -> None:
+        """Projects a status change, then upserts AppealStatus together with the other search
+        attributes that change with it (one upsert per transition)."""
         await workflow.execute_local_activity_method(
             AppealActivities.project_transition,
             ProjectTransitionInput(
@@ -638,7 +689,7 @@ class AppealWorkflow:
             retry_policy=STEP_RETRY,
         )
         self._status = to_status
-        workflow.upsert_search_attributes([APPEAL_STATUS.value_set(to_status.value)])
+        workflow.upsert_search_attributes([APPEAL_STATUS.value_set(to_status.value), *(attributes or [])])
         workflow.set_current_details(
             f"**{to_status.value}** · appeal `{self._inp.appeal_id}` · account "
             f"`{self._inp.account_id}`" + (f"\n\n{reason}" if reason else "")

@@ -62,6 +62,9 @@ class ReviewClaim(BaseModel):
     task_id: str
     reviewer: str | None  # None: released back to the queue
     actor: str
+    # The task row's version after the change; the workflow follows the newest. None (older
+    # senders): followed in arrival order.
+    version: int | None = None
 
 
 class HumanReviewRequest(BaseModel):

@@ -18,9 +18,31 @@ class OpenTask:
     created_at: datetime
     due_at: datetime
     excluded_reviewer: str | None = None
+    # Handed straight back to the reviewer who asked for more information (if still at work).
+    preferred_assignee: str | None = None
     claimant: str | None = None
+    # The task row's version that `claimant` comes from: the queue (the DB) decides claims,
+    # and a message about an older version than the one followed changes nothing.
+    claim_version: int = -1
+    row_written: bool = False
     warned: bool = False
     breached: bool = False
+
+    def follow_claim(self, reviewer: str | None, version: int | None) -> bool:
+        """Takes a claim, release or reassignment recorded in the queue; False if stale."""
+        if version is not None:
+            if version <= self.claim_version:
+                return False
+            self.claim_version = version
+        self.claimant = reviewer
+        return True
+
+    def may_decide(self, reviewer: str) -> bool:
+        if self.claimant is not None:
+            return self.claimant == reviewer
+        # While the row is being written the preferred reviewer may already see it as theirs;
+        # the decision is checked again against the written claim before it is recorded.
+        return not self.row_written and self.preferred_assignee == reviewer
 
     @property
     def pending_status(self) -> AppealStatus:
