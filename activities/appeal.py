@@ -160,7 +160,9 @@ class AppealActivities:
                     risk_tier=inp.risk_tier,
                 ),
             )
-            return ReviewTaskRef(task_id=task.id, due_at=task.due_at, assignee=task.assignee)
+            return ReviewTaskRef(
+                task_id=task.id, due_at=task.due_at, assignee=task.assignee, version=task.version
+            )
 
     @activity.defn(name="record_sla_event")
     def record_sla_event(self, inp: SlaEventInput) -> None:
