@@ -47,7 +47,14 @@ from core.db.ledger_tables import Customer
 from core.db.types import utcnow
 from core.notifications.channels.base import OutboundMessage, RetryableSendError, Sender, SendError
 from core.notifications.channels.email import email_message_id
-from core.notifications.rendering import RenderedEmail, pick_locale, render_email, render_notice, render_sms
+from core.notifications.rendering import (
+    RenderedEmail,
+    notice_subject,
+    pick_locale,
+    render_email,
+    render_notice,
+    render_sms,
+)
 from core.notifications.service import notification_key
 
 IN_APP = "IN_APP"
@@ -78,11 +85,12 @@ def webhook_key(appeal_id: str, event: str, sequence: int, url: str) -> str:
 
 
 def _webhook_body(
-    appeal: Appeal, event: str, sequence: int, locale: str, key: str, context: Mapping[str, Any]
+    appeal: Appeal, event: str, sequence: int, locale: str, key: str, subject: str, context: Mapping[str, Any]
 ) -> str:
     payload = {
         "id": key,
         "type": f"appeal.{event}",
+        "subject": subject,
         "appeal_id": appeal.id,
         "customer_id": appeal.customer_id,
         "account_id": appeal.account_id,
@@ -140,13 +148,8 @@ def plan_notifications(
         "requested_limit_minor": appeal.requested_limit_minor,
         **context,
     }
-    email: RenderedEmail | None = None
-
-    def rendered_email() -> RenderedEmail:
-        nonlocal email
-        if email is None:
-            email = render_email(event, locale, full)
-        return email
+    # One subject per event and locale on every channel (in-app, email, SMS, webhook).
+    subject = notice_subject(event, locale, full)
 
     def new_row(channel: str, key: str, **fields: Any) -> Notification:
         return Notification(
@@ -168,10 +171,8 @@ def plan_notifications(
                 key = webhook_key(appeal.id, event, sequence, url)
                 found = _existing(session, key)
                 if found is None:
-                    body = _webhook_body(appeal, event, sequence, locale, key, context)
-                    row = new_row(
-                        WEBHOOK, key, audience="partner", recipient=url, subject=f"appeal.{event}", body=body
-                    )
+                    body = _webhook_body(appeal, event, sequence, locale, key, subject, context)
+                    row = new_row(WEBHOOK, key, audience="partner", recipient=url, subject=subject, body=body)
                     found = _insert_once(session, row)
                 rows.append(found)
             continue
@@ -187,7 +188,7 @@ def plan_notifications(
         elif channel == EMAIL:
             if not (customer and customer.email):
                 continue
-            mail = rendered_email()
+            mail: RenderedEmail = render_email(event, locale, full)
             row = new_row(
                 EMAIL,
                 key,
@@ -201,7 +202,7 @@ def plan_notifications(
             if not (customer and customer.phone):
                 continue
             text = render_sms(event, locale, full)
-            row = new_row(SMS, key, subject=rendered_email().subject, body=text, recipient=customer.phone)
+            row = new_row(SMS, key, subject=subject, body=text, recipient=customer.phone)
         rows.append(_insert_once(session, row))
     session.flush()
     return rows

@@ -82,6 +82,21 @@ def date_label(value: date | datetime | str, locale: str) -> str:
     return f"{d.day} {d:%B} {d.year}"
 
 
+# Sentence stops a reason text may already end with (policy reason texts, document rejections).
+_STOPS = "。．.！!"
+
+
+def clause(text: str) -> str:
+    """`text` without its closing full stop: for a reason set inside a sentence of the
+    template, which supplies the punctuation (no "。。" or ".;" in front of the customer)."""
+    return str(text).rstrip().rstrip(_STOPS).rstrip()
+
+
+def sentence(text: str, locale: str) -> str:
+    """`text` ending in exactly one full stop of `locale` (。 or .), whether or not it had one."""
+    return clause(text) + ("。" if locale.startswith("zh") else ".")
+
+
 def _autoescape(name: str | None) -> bool:
     # Plain-text email parts and SMS are not HTML: escaping would put `&amp;` in front of
     # the customer. Everything else (HTML email, in-app) is escaped.
@@ -117,6 +132,8 @@ def environment() -> Environment:
     env.filters["money_code"] = _strict(format_money_code)
     env.filters["source_label"] = _strict(data_source_label)
     env.filters["date_label"] = _strict(date_label)
+    env.filters["clause"] = _strict(clause)
+    env.filters["sentence"] = _strict(sentence)
     return env
 
 
@@ -182,10 +199,40 @@ def complete_context(event: str, context: Mapping[str, Any], *, today: date | No
     return out
 
 
+STAFF_CHANNEL = "staff"
+
+
+def _subject(event: str, locale: str, full: Mapping[str, Any]) -> str:
+    module = environment().get_template(f"notifications/subjects.{locale}.j2").make_module(dict(full))
+    macro = getattr(module, event, None)
+    if macro is None:
+        raise LookupError(f"no subject for notice event {event!r} in notifications/subjects.{locale}.j2")
+    return " ".join(str(macro()).split())
+
+
+def notice_subject(event: str, locale: str, context: Mapping[str, Any]) -> str:
+    """The subject of a customer notice: one per event and locale, from
+    `templates/notifications/subjects.{locale}.j2`, shared by every channel (in-app, email,
+    SMS and webhook rows)."""
+    return _subject(event, pick_locale(locale), complete_context(event, context))
+
+
+def _with_subject(event: str, locale: str, context: Mapping[str, Any]) -> dict[str, Any]:
+    full = complete_context(event, context)
+    full["subject"] = _subject(event, locale, full)
+    return full
+
+
 def render_notice(channel: str, event: str, locale: str, context: dict[str, Any]) -> RenderedNotice:
-    template = environment().get_template(f"notifications/{channel}/{event}.{pick_locale(locale)}.j2")
-    module = template.make_module(complete_context(event, context))
-    subject = str(module.subject).strip()  # type: ignore[attr-defined]
+    """A short notice (`in_app`, or `staff`: staff notices name their own subject)."""
+    loc = pick_locale(locale)
+    template = environment().get_template(f"notifications/{channel}/{event}.{loc}.j2")
+    if channel == STAFF_CHANNEL:
+        module = template.make_module(complete_context(event, context))
+        subject = " ".join(str(module.subject).split())  # type: ignore[attr-defined]
+    else:
+        full = _with_subject(event, loc, context)
+        module, subject = template.make_module(full), full["subject"]
     return RenderedNotice(subject=subject, body=str(module).strip())
 
 
@@ -197,16 +244,17 @@ class RenderedEmail:
 
 
 def render_email(event: str, locale: str, context: Mapping[str, Any]) -> RenderedEmail:
-    """Both parts of `email/{event}.{locale}.{txt,html}.j2`; the subject is the text part's
-    (not HTML-escaped)."""
-    env, loc, full = environment(), pick_locale(locale), complete_context(event, context)
-    text_module = env.get_template(f"notifications/email/{event}.{loc}.txt.j2").make_module(full)
+    """Both parts of `email/{event}.{locale}.{txt,html}.j2`, under the event's subject
+    (`notice_subject`; the HTML layout shows it as title and heading)."""
+    env, loc = environment(), pick_locale(locale)
+    full = _with_subject(event, loc, context)
+    text = str(env.get_template(f"notifications/email/{event}.{loc}.txt.j2").render(full))
     html = str(env.get_template(f"notifications/email/{event}.{loc}.html.j2").render(full))
-    subject = " ".join(str(text_module.subject).split())  # type: ignore[attr-defined]
-    return RenderedEmail(subject=subject, text=str(text_module).strip() + "\n", html=html.strip() + "\n")
+    return RenderedEmail(subject=full["subject"], text=text.strip() + "\n", html=html.strip() + "\n")
 
 
 def render_sms(event: str, locale: str, context: Mapping[str, Any]) -> str:
     """`sms/{event}.{locale}.j2`, whitespace collapsed to single spaces."""
-    template = environment().get_template(f"notifications/sms/{event}.{pick_locale(locale)}.j2")
-    return " ".join(template.render(complete_context(event, context)).split())
+    loc = pick_locale(locale)
+    template = environment().get_template(f"notifications/sms/{event}.{loc}.j2")
+    return " ".join(template.render(_with_subject(event, loc, context)).split())
