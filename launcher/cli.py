@@ -32,20 +32,47 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(ledger_app, name="ledger")
 
 
+def _from_settings(field: str) -> str:
+    """How a default taken from the settings reads in --help: its variable, then its value."""
+    return f"APPEALS_{field.upper()} or {Settings.model_fields[field].default}"
+
+
+SETTINGS_NOTE = (
+    "Settings come from APPEALS_* environment variables or a .env file "
+    "(core/settings.py), e.g. APPEALS_TEMPORAL_ADDRESS, APPEALS_DATABASE_URL, APPEALS_S3_ENDPOINT_URL."
+)
+
+
 def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 @app.command()
 def dev(
-    api_port: Annotated[int | None, typer.Option(help="API port (default APPEALS_API_PORT or 8000).")] = None,
-    temporal_port: Annotated[int, typer.Option(help="Temporal gRPC port.")] = 7233,
-    ui_port: Annotated[int | None, typer.Option(help="Temporal Web UI port.")] = None,
-    s3_port: Annotated[int | None, typer.Option(help="S3 server port.")] = None,
-    smtp_port: Annotated[int | None, typer.Option(help="Local SMTP sink port.")] = None,
+    api_port: Annotated[
+        int | None, typer.Option(help="API port.", show_default=_from_settings("api_port"))
+    ] = None,
+    temporal_port: Annotated[int, typer.Option(help="Temporal dev server gRPC port.")] = 7233,
+    ui_port: Annotated[
+        int | None,
+        typer.Option(help="Temporal Web UI port.", show_default=_from_settings("temporal_ui_port")),
+    ] = None,
+    s3_port: Annotated[
+        int | None,
+        typer.Option(help="Local S3 server (moto) port.", show_default=_from_settings("s3_port")),
+    ] = None,
+    smtp_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Local SMTP sink port (mail lands in .data/mail/).",
+            show_default=_from_settings("smtp_port"),
+        ),
+    ] = None,
     seed: Annotated[bool, typer.Option(help="Load the demo ledger.")] = True,
 ) -> None:
-    """Start the whole local stack in the foreground; Ctrl-C stops all of it."""
+    """Start the whole local stack in the foreground; Ctrl-C stops all of it.
+
+    A port that is taken is reported by name."""
     from launcher.dev import DevStack
     from launcher.stack import StackError
 
@@ -137,7 +164,13 @@ def _print_banner(stack: object) -> None:
     typer.echo("\n".join(lines))
 
 
-@app.command()
+@app.command(
+    epilog=SETTINGS_NOTE,
+    help="Run one Temporal worker against existing services (Temporal, database, S3, SMTP).\n\n"
+    "It takes no options: it reads the same settings as `appeals api`, so both agree on the Temporal "
+    "address, namespace and task queue (APPEALS_TEMPORAL_TASK_QUEUE), the database and the S3 bucket. "
+    "Run several for more throughput; Ctrl-C stops it.",
+)
 def worker() -> None:
     """Run one Temporal worker against existing services."""
     from launcher.worker import run_worker
@@ -147,12 +180,17 @@ def worker() -> None:
         asyncio.run(run_worker(get_settings()))
 
 
-@app.command()
+@app.command(epilog=SETTINGS_NOTE)
 def api(
-    host: Annotated[str | None, typer.Option()] = None,
-    port: Annotated[int | None, typer.Option()] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(help="Interface to listen on.", show_default=_from_settings("api_host")),
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port to listen on.", show_default=_from_settings("api_port"))
+    ] = None,
 ) -> None:
-    """Run the HTTP API (uvicorn) against existing services."""
+    """Run the HTTP API (uvicorn) against existing services; OpenAPI docs at /docs."""
     import uvicorn
 
     from api.app import create_app
@@ -169,10 +207,20 @@ def api(
 
 @app.command()
 def token(
-    role: Annotated[Role, typer.Option(help="customer, reviewer or admin")],
-    sub: Annotated[str, typer.Option(help="Subject: the customer id for customers.")],
+    role: Annotated[
+        Role,
+        typer.Option(
+            help=f"Who the token is for: {Role.CUSTOMER.value}, or staff: "
+            + ", ".join(r.value for r in Role if r is not Role.CUSTOMER)
+            + "."
+        ),
+    ],
+    sub: Annotated[
+        str,
+        typer.Option(help="Subject: the customer id for a customer (c-1002), a staff id for staff (r-1)."),
+    ],
 ) -> None:
-    """Mint a development bearer token."""
+    """Mint a development bearer token (valid APPEALS_JWT_TTL, 12 hours by default)."""
     typer.echo(mint_token(get_settings(), role=role, subject=sub))
 
 
