@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from core.auth import Role
 from tests.api.conftest import Api
 from tests.api.test_appeals_api import _wait_status
 from tests.documents import recent_statement_csv, text_pdf
+from tests.eventually import eventually
 from tests.factories import make_customer
 
 LATE_PAYER = (0, 5, 0, 45, 0, 20, 0, 0, 0, 0, 0, 0)
@@ -56,16 +56,15 @@ async def appeal_in_review(
     return appeal_id, me, task["id"], c.customer_id
 
 
-async def open_task(api: Api, appeal_id: str, status: str = "OPEN", timeout: float = 20) -> dict[str, Any]:
+async def open_task(api: Api, appeal_id: str, status: str = "OPEN") -> dict[str, Any]:
     """The appeal's task in that state; the status can be projected a moment before the task
     row of the next stage is written, so this waits for it."""
     staff = api.auth(Role.SUPERVISOR, "sup-1")
-    for _ in range(int(timeout * 10)):
-        page = (
-            await api.http.get("/review-tasks", headers=staff, params={"status": status, "limit": 100})
-        ).json()
-        found = [t for t in page["items"] if t["appeal_id"] == appeal_id]
-        if found:
-            return found[0]
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"no {status} task for appeal {appeal_id}")
+
+    async def tasks() -> list[dict[str, Any]]:
+        response = await api.http.get("/review-tasks", headers=staff, params={"status": status, "limit": 100})
+        assert response.status_code == 200, response.text
+        return [t for t in response.json()["items"] if t["appeal_id"] == appeal_id]
+
+    found = await eventually(tasks, what=f"a {status} review task for appeal {appeal_id}")
+    return found[0]

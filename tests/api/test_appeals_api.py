@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -11,6 +10,7 @@ from core.auth import Role
 from core.db.ledger_tables import AccountStatus
 from tests.api.conftest import Api
 from tests.documents import recent_statement_csv, text_pdf
+from tests.eventually import eventually
 from tests.factories import make_customer
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -25,15 +25,43 @@ def _assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
     return body
 
 
-async def _wait_status(
-    api: Api, appeal_id: str, headers: dict[str, str], status: str, timeout: float = 20
-) -> dict[str, Any]:
-    for _ in range(int(timeout * 10)):
-        body: dict[str, Any] = (await api.http.get(f"/appeals/{appeal_id}", headers=headers)).json()
-        if body["status"] == status:
-            return body
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"appeal {appeal_id} did not reach {status}; last: {body['status']}")
+async def _appeal(api: Api, appeal_id: str, headers: dict[str, str]) -> dict[str, Any]:
+    response = await api.http.get(f"/appeals/{appeal_id}", headers=headers)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def _wait_status(api: Api, appeal_id: str, headers: dict[str, str], status: str) -> dict[str, Any]:
+    """The appeal once it shows `status`. Only wait for a status the appeal stays in until
+    the test acts (or a closed one): a passing status may be missed between two reads."""
+    return await eventually(
+        lambda: _appeal(api, appeal_id, headers),
+        lambda body: body["status"] == status,
+        what=f"appeal {appeal_id} to be {status}",
+    )
+
+
+async def _notices(api: Api, headers: dict[str, str], *events: str) -> list[dict[str, Any]]:
+    """The customer's notices once one of each event is there: the workflow writes a notice
+    after the status it announces, so a status seen is no proof that its notice exists."""
+
+    async def fetch() -> list[dict[str, Any]]:
+        response = await api.http.get("/me/notifications", headers=headers)
+        assert response.status_code == 200, response.text
+        notices: list[dict[str, Any]] = response.json()
+        return notices
+
+    return await eventually(
+        fetch,
+        lambda notices: set(events) <= {n["event"] for n in notices},
+        what=f"notices {', '.join(events)}",
+    )
+
+
+def _document(appeal: dict[str, Any], document_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(d for d in appeal["documents"] if d["id"] == document_id)
+    return found
 
 
 async def upload_checklist(api: Api, appeal_id: str, headers: dict[str, str], seed: int = 7) -> None:
@@ -195,7 +223,7 @@ async def test_ineligible_appeal_reports_the_amount_owed(api: Api) -> None:
     ).json()
     detail = await _wait_status(api, appeal["id"], me, "INELIGIBLE")
     assert detail["amount_owed_minor"] == 23_456 and "23" in detail["status_reason"]
-    notices = (await api.http.get("/me/notifications", headers=me)).json()
+    notices = await _notices(api, me, "ineligible")
     assert [n["event"] for n in notices] == ["ineligible"]
 
 
@@ -235,12 +263,13 @@ async def test_upload_rules_and_withdraw(api: Api) -> None:
     )
     assert response.status_code == 201, response.text
     document_id = response.json()["id"]
-    for _ in range(100):
-        detail = (await api.http.get(f"/appeals/{appeal['id']}", headers=me)).json()
-        document = next(d for d in detail["documents"] if d["id"] == document_id)
-        if document["state"] != "UPLOADED":
-            break
-        await asyncio.sleep(0.1)
+    # Wait for the verdict, not for "no longer UPLOADED": VERIFYING comes in between.
+    detail = await eventually(
+        lambda: _appeal(api, appeal["id"], me),
+        lambda body: _document(body, document_id)["state"] in ("ACCEPTED", "REJECTED"),
+        what=f"a verdict (ACCEPTED or REJECTED) on document {document_id}",
+    )
+    document = _document(detail, document_id)
     assert document["state"] == "REJECTED" and document["rejection_reason"]
     assert detail["status"] == "AWAITING_DOCUMENTS"
 

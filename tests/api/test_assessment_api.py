@@ -7,7 +7,8 @@ import pytest
 
 from core.auth import Role
 from tests.api.conftest import Api
-from tests.api.test_appeals_api import _assert_problem, _wait_status, upload_checklist
+from tests.api.review_helpers import open_task
+from tests.api.test_appeals_api import _assert_problem, _notices, _wait_status, upload_checklist
 from tests.documents import recent_statement_csv
 from tests.factories import make_customer
 
@@ -62,7 +63,8 @@ async def test_chronic_late_payer_is_declined_with_reasons_and_may_ask_for_a_per
     assert full["result"]["input"]["requested_limit_minor"] == 600_000
     assert full["result"]["score"] == full["score"]
 
-    notices = (await api.http.get("/me/notifications", headers=me)).json()
+    # AUTO_DECLINED is projected before the decline notice is written: wait for the notice.
+    notices = await _notices(api, me, "declined")
     decline = next(n for n in notices if n["event"] == "declined")
     assert mine["reasons"][0]["en"] in decline["body"] and "review" in decline["body"]
 
@@ -80,8 +82,8 @@ async def test_chronic_late_payer_is_declined_with_reasons_and_may_ask_for_a_per
     )
     assert accepted.status_code == 202, accepted.text
     await _wait_status(api, appeal_id, me, "PENDING_REVIEW")
-    tasks = (await api.http.get("/review-tasks", headers=reviewer)).json()["items"]
-    assert any(t["appeal_id"] == appeal_id for t in tasks)
+    task = await open_task(api, appeal_id)
+    assert task["stage"] == 1
     # Once is enough: a second request is a conflict.
     _assert_problem(
         await api.http.post(f"/appeals/{appeal_id}/human-review", headers=me),

@@ -3,7 +3,6 @@ Temporal dev server: presigned POST + complete, the streamed multipart path, dow
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
@@ -23,6 +22,7 @@ from core.storage import make_s3_client
 from launcher.stack import free_port
 from tests.api.conftest import Api
 from tests.api.test_appeals_api import _assert_problem, _wait_status
+from tests.eventually import eventually
 from tests.factories import make_customer
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -133,13 +133,15 @@ async def test_presigned_upload_end_to_end(api: Api) -> None:
     assert head["ServerSideEncryption"] == "AES256" and head["ContentType"] == "text/csv"
 
     # The workflow verifies it: the document leaves UPLOADED with a verdict.
-    for _ in range(200):
-        detail = (await api.http.get(f"/appeals/{appeal_id}", headers=me)).json()
-        state = next(d for d in detail["documents"] if d["id"] == document_id)["state"]
-        if state in ("ACCEPTED", "REJECTED"):
-            break
-        await asyncio.sleep(0.1)
-    assert state in ("ACCEPTED", "REJECTED"), state
+    async def document_state() -> str:
+        state: str = next(d for d in await _documents(api, appeal_id, me) if d["id"] == document_id)["state"]
+        return state
+
+    state = await eventually(
+        document_state,
+        lambda s: s in ("ACCEPTED", "REJECTED"),
+        what=f"a verdict (ACCEPTED or REJECTED) on document {document_id}",
+    )
 
     # Completing again changes nothing and says so with the same document.
     again = await api.http.post(f"/appeals/{appeal_id}/documents/{document_id}/complete", headers=me)
@@ -201,13 +203,22 @@ class TestExpiredPresignedUpload:
         upload = (await _start_upload(api, appeal_id, me)).json()
         document_id = upload["document_id"]
         expires_at = datetime.fromisoformat(upload["expires_at"])
-        # Past the expiry by more than the store's one-second Last-Modified resolution.
-        wait = (expires_at - datetime.now(expires_at.tzinfo)).total_seconds() + 1.2
-        await asyncio.sleep(max(wait, 0))
 
-        # The local store enforces no policy, so the late file lands; the API refuses it.
-        stored = await _post_to_store(upload, CSV, "statement.csv")
-        assert stored.status_code in (200, 201, 204), stored.text
+        # The customer is late: the file reaches the store after the link expired, as the
+        # store's own clock records it (Last-Modified, in whole seconds). The local store
+        # enforces no policy, so a late file lands; until then each try just replaces it.
+        async def store_late_file() -> datetime:
+            stored = await _post_to_store(upload, CSV, "statement.csv")
+            assert stored.status_code in (200, 201, 204), stored.text
+            modified: datetime = _head(api, upload["fields"]["key"])["LastModified"]
+            return modified
+
+        await eventually(
+            store_late_file,
+            lambda modified: modified > expires_at,
+            what=f"the store to record the file after the link expired at {expires_at}",
+        )
+        # The API refuses the late file.
         body = _assert_problem(
             await api.http.post(f"/appeals/{appeal_id}/documents/{document_id}/complete", headers=me),
             410,
