@@ -20,7 +20,7 @@ from api.schemas.review_tasks import (
 from core.db import session_scope
 from core.db.case_tables import TaskStatus
 from core.errors import InvalidInput
-from core.reviews.queue import TaskFilter, TaskSort, list_tasks
+from core.reviews.queue import TaskFilter, TaskSort, default_status, list_tasks
 
 router = APIRouter(prefix="/review-tasks", tags=["review"])
 
@@ -43,22 +43,44 @@ def _etag(response: Response, version: int) -> None:
     response.headers["ETag"] = f'"{version}"'
 
 
-@router.get("", response_model=ReviewTaskPage)
+@router.get("", response_model=ReviewTaskPage, summary="List review tasks (the queue, or someone's tasks)")
 def list_review_tasks(
     principal: ReviewerDep,
     engine: EngineDep,
-    status_filter: Annotated[TaskStatus | None, Query(alias="status")] = TaskStatus.OPEN,
+    status_filter: Annotated[
+        TaskStatus | None,
+        Query(
+            alias="status",
+            description="Only tasks in this state. Left out: `OPEN` (the queue to pick from), "
+            "or `CLAIMED` when `assignee` is given (that person's work in hand).",
+        ),
+    ] = None,
     queue: Annotated[str | None, Query(max_length=40)] = None,
-    assignee: Annotated[str | None, Query(max_length=100, description='"me" for your own tasks')] = None,
+    assignee: Annotated[
+        str | None,
+        Query(
+            max_length=100,
+            description="Only tasks held by this staff id; `me` for your own. Without `status`, "
+            "their CLAIMED tasks; add `status=COMPLETED` for the ones they finished.",
+        ),
+    ] = None,
     overdue: Annotated[bool | None, Query()] = None,
     risk_tier: Annotated[str | None, Query(max_length=20)] = None,
     sort: Annotated[TaskSort, Query()] = TaskSort.DUE,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> ReviewTaskPage:
+    """The review queue, most urgent first (`sort`), 50 to a page with a keyset `cursor`.
+
+    Without filters it is the queue of OPEN tasks. `assignee=me` lists the tasks you hold
+    (CLAIMED); `status` overrides either default."""
     who = principal.subject if assignee == "me" else assignee
     task_filter = TaskFilter(
-        status=status_filter, queue=queue, assignee=who, overdue=overdue, risk_tier=risk_tier
+        status=status_filter or default_status(who),
+        queue=queue,
+        assignee=who,
+        overdue=overdue,
+        risk_tier=risk_tier,
     )
     with session_scope(engine, read_only=True) as session:
         rows, next_cursor, total = list_tasks(session, task_filter, sort=sort, cursor=cursor, limit=limit)

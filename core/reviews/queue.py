@@ -42,6 +42,13 @@ class TaskFilter:
     risk_tier: str | None = None
 
 
+def default_status(assignee: str | None) -> TaskStatus:
+    """The status a listing means when it names none. Without an assignee it is the queue to
+    pick work from (OPEN); for one person it is the work in their hands (CLAIMED): an OPEN
+    task has no assignee, so "my tasks" defaulting to OPEN would always be empty."""
+    return TaskStatus.OPEN if assignee is None else TaskStatus.CLAIMED
+
+
 def _sort_columns(sort: TaskSort) -> list[Any]:
     if sort is TaskSort.PRIORITY:
         return [col(ReviewTask.priority).desc(), col(ReviewTask.due_at), col(ReviewTask.id)]
