@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +23,7 @@ from core.settings import Settings
 from launcher.dev import DevStack
 from launcher.mail import read_mail
 from launcher.stack import free_port
+from tests.eventually import eventually, eventually_sync
 
 pytestmark = pytest.mark.e2e
 
@@ -56,16 +56,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
         dev.stop()
 
 
-def _wait(
-    client: httpx.Client, url: str, headers: dict[str, str], status: str, timeout: float = 30
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        body: dict[str, Any] = client.get(url, headers=headers).json()
-        if body["status"] == status or time.monotonic() > deadline:
-            assert body["status"] == status, body
-            return body
-        time.sleep(0.2)
+def _wait(client: httpx.Client, url: str, headers: dict[str, str], status: str) -> dict[str, Any]:
+    """The appeal at `url` once it shows `status` (one it stays in until the test acts)."""
+
+    def fetch() -> dict[str, Any]:
+        response = client.get(url, headers=headers)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    return eventually_sync(fetch, lambda body: body["status"] == status, what=f"{url} to be {status}")
 
 
 def test_appeal_end_to_end(stack: DevStack, tmp_path: Path) -> None:
@@ -170,12 +170,12 @@ def test_appeal_end_to_end(stack: DevStack, tmp_path: Path) -> None:
         query = (
             f"WorkflowId = 'appeal-{appeal_id}' AND AppealStatus = 'CLOSED' AND AppealCustomerId = 'c-1002'"
         )
-        for _ in range(50):
-            found = [wf.id async for wf in client.list_workflows(query)]
-            if found:
-                return found
-            await asyncio.sleep(0.2)
-        return []
+
+        async def found() -> list[str]:
+            return [wf.id async for wf in client.list_workflows(query)]
+
+        # Visibility is updated after the workflow closes, not with it.
+        return await eventually(found, what=f"visibility to list the closed appeal-{appeal_id}")
 
     assert asyncio.run(_visible()) == [f"appeal-{appeal_id}"]
 
@@ -215,14 +215,19 @@ def _text(message: Any) -> str:
     return str(body.get_content()) if body is not None else ""
 
 
-def _mail_for(stack: DevStack, appeal_id: str, timeout: float = 30) -> list[Any]:
-    """The emails about one appeal that the local SMTP sink stored, waiting for them to arrive."""
-    deadline = time.monotonic() + timeout
-    while True:
-        messages = [m for _, m in read_mail(stack.mail_dir) if appeal_id in _text(m)]
-        if messages or time.monotonic() > deadline:
-            return messages
-        time.sleep(0.3)
+def _mail_for(stack: DevStack, appeal_id: str, *subjects: str) -> list[Any]:
+    """The emails about one appeal that the local SMTP sink stored, once there is one whose
+    subject contains each of `subjects`: each notice is emailed in the background, after the
+    status it announces, so the first email to arrive is not proof that the others have."""
+
+    def stored() -> list[Any]:
+        return [m for _, m in read_mail(stack.mail_dir) if appeal_id in _text(m)]
+
+    return eventually_sync(
+        stored,
+        lambda messages: all(any(s in m["Subject"] for m in messages) for s in subjects),
+        what=f"emails about appeal {appeal_id} with subjects containing {', '.join(subjects)}",
+    )
 
 
 def test_every_step_leaves_an_email_in_the_customers_language(stack: DevStack) -> None:
@@ -287,9 +292,9 @@ def test_every_step_leaves_an_email_in_the_customers_language(stack: DevStack) -
     email_rows = [n for n in shown if n["channel"] == "EMAIL"]
     assert all(n["status"] in ("SENT", "PENDING", "SENDING") for n in email_rows)
 
-    zh = _mail_for(stack, ineligible)
+    zh = _mail_for(stack, ineligible, "暂时无法受理")
     assert zh and all("暂时无法受理" in m["Subject"] for m in zh), [m["Subject"] for m in zh]
-    en = _mail_for(stack, declined)
+    en = _mail_for(stack, declined, "received", "declined")
     subjects = [m["Subject"] for m in en]
     assert any("received" in s for s in subjects) and any("declined" in s for s in subjects), subjects
     decline = next(m for m in en if "declined" in m["Subject"])
