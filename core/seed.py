@@ -15,6 +15,7 @@ from core.db.ledger_tables import (
     LimitEvent,
     LimitEventKind,
 )
+from core.months import add_months, billing_dates
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class DemoCustomer:
     # days past due per monthly bill, oldest first (12 bills); -1 = still unpaid
     history: tuple[int, ...]
     story: str
+    billing_day: int  # the account's fixed billing day, 1-28
 
 
 DEMO_CUSTOMERS: tuple[DemoCustomer, ...] = (
@@ -38,8 +40,10 @@ DEMO_CUSTOMERS: tuple[DemoCustomer, ...] = (
         AccountStatus.FROZEN,
         800_000,
         0,
-        (0, 0, 0, 0, 0, 0, 12, 0, 0, 0, 0, 0),
+        # The late bill is the seventh most recent: 6-7 whole months old on any day.
+        (0, 0, 0, 0, 0, 12, 0, 0, 0, 0, 0, 0),
         "frozen after one late bill, since repaid: automatic approval",
+        billing_day=5,
     ),
     DemoCustomer(
         "c-1002",
@@ -50,6 +54,7 @@ DEMO_CUSTOMERS: tuple[DemoCustomer, ...] = (
         300_000,
         (0, 5, 0, 45, 0, 20, 0, 0, 0, 0, 0, 0),
         "reduced after repeated lateness, since repaid: manual review",
+        billing_day=12,
     ),
     DemoCustomer(
         "c-1003",
@@ -58,8 +63,9 @@ DEMO_CUSTOMERS: tuple[DemoCustomer, ...] = (
         AccountStatus.FROZEN,
         500_000,
         0,
-        (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 30, -1),
+        (0, 0, 0, 0, 0, 0, 0, 0, 0, 30, 0, -1),
         "frozen and still owes an overdue bill: ineligible with the amount owed",
+        billing_day=20,
     ),
     DemoCustomer(
         "c-1004",
@@ -70,23 +76,34 @@ DEMO_CUSTOMERS: tuple[DemoCustomer, ...] = (
         600_000,
         (0,) * 12,
         "account in good standing: nothing to appeal",
+        billing_day=28,
     ),
 )
 
 BILL_AMOUNT_MINOR = 45_000
 
 
-def _month_back(today: date, months: int) -> date:
-    year, month = today.year, today.month - months
-    while month <= 0:
-        month += 12
-        year -= 1
-    return date(year, month, min(today.day, 28))
+@dataclass(frozen=True)
+class DemoBill:
+    due_date: date
+    paid_at: datetime | None  # None: still unpaid
+    days_past_due: int
 
 
-def seed_demo_ledger(session: Session, today: date | None = None) -> list[DemoCustomer]:
+def demo_bills(demo: DemoCustomer, today: date) -> list[DemoBill]:
+    """One bill per month on the customer's billing day, the latest the last one due before
+    today (`core.months.billing_dates`), oldest first."""
+    bills = []
+    for due, dpd in zip(billing_dates(demo.billing_day, today, len(demo.history)), demo.history, strict=True):
+        if dpd < 0:
+            bills.append(DemoBill(due, None, (today - due).days))
+        else:
+            bills.append(DemoBill(due, datetime.combine(due + timedelta(days=dpd), time(10), UTC), dpd))
+    return bills
+
+
+def seed_demo_ledger(session: Session, today: date) -> list[DemoCustomer]:
     """Idempotent: customers that already exist are left as they are."""
-    today = today or datetime.now(UTC).date()
     created = []
     for demo in DEMO_CUSTOMERS:
         if session.get(Customer, demo.customer_id) is not None:
@@ -110,23 +127,19 @@ def seed_demo_ledger(session: Session, today: date | None = None) -> list[DemoCu
                 status=demo.account_status,
                 original_limit_minor=demo.original_limit_minor,
                 current_limit_minor=demo.current_limit_minor,
-                opened_on=_month_back(today, 30),
+                opened_on=add_months(today, -30),
             )
         )
         session.flush()
-        for index, dpd in enumerate(demo.history):
-            due = _month_back(today, len(demo.history) - index)
-            unpaid = dpd < 0
-            days_late = (today - due).days if unpaid else dpd
-            paid_at = None if unpaid else datetime.combine(due + timedelta(days=dpd), time(10), UTC)
+        for bill in demo_bills(demo, today):
             session.add(
                 Bill(
                     account_id=account_id,
-                    due_date=due,
+                    due_date=bill.due_date,
                     amount_due_minor=BILL_AMOUNT_MINOR,
-                    paid_minor=0 if unpaid else BILL_AMOUNT_MINOR,
-                    paid_at=paid_at,
-                    days_past_due=days_late,
+                    paid_minor=0 if bill.paid_at is None else BILL_AMOUNT_MINOR,
+                    paid_at=bill.paid_at,
+                    days_past_due=bill.days_past_due,
                 )
             )
         if demo.account_status is not AccountStatus.ACTIVE:

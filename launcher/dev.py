@@ -13,6 +13,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, DescribeTaskQueueRequest
 from temporalio.client import Client
 
+from core.clock import SYSTEM_CLOCK, Clock
 from core.db import create_tables, make_engine, session_scope
 from core.ledger.generator import seed_population, write_statements
 from core.seed import seed_demo_ledger
@@ -100,6 +101,8 @@ class DevStack:
     headless: bool = False
     persistent: bool = True
     seed: bool = True
+    # Dates the seeded ledger; the worker and API processes read the system clock.
+    clock: Clock = SYSTEM_CLOCK
     processes: list[ManagedProcess] = field(default_factory=list)
 
     @property
@@ -170,9 +173,12 @@ class DevStack:
             create_tables(engine)
             if self.seed:
                 with session_scope(engine) as session:
-                    seed_demo_ledger(session)
+                    today = self.clock.today()
+                    seed_demo_ledger(session, today)
                     # A generated population beside the walkthrough's four: every outcome to demo.
-                    demo_population = seed_population(session, DEMO_POPULATION, DEMO_POPULATION_SEED)
+                    demo_population = seed_population(
+                        session, DEMO_POPULATION, DEMO_POPULATION_SEED, today=today
+                    )
                 write_statements(demo_population.customers, settings.data_dir / "demo-statements")
             engine.dispose()
 

@@ -130,8 +130,10 @@ def settings(tmp_path: Path, s3_endpoint: str) -> Settings:
 
 @pytest.fixture
 def seeded(engine: Engine) -> Engine:
+    from core.clock import SYSTEM_CLOCK
     from core.seed import seed_demo_ledger
 
     with session_scope(engine) as session:
-        seed_demo_ledger(session)
+        # Today by the system clock: the stack's worker and API judge the ledger on that day.
+        seed_demo_ledger(session, SYSTEM_CLOCK.today())
     return engine

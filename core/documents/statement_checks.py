@@ -9,6 +9,7 @@ from typing import Final
 from core.documents.amounts import format_minor
 from core.documents.statement_model import BalanceMismatch, ParsedStatement, Transaction
 from core.documents.types import RedFlag, Severity
+from core.months import DateRange, full_calendar_months_range
 
 # When the period is inferred from transaction dates, a quiet first or last week of a month
 # leaves no transactions; a printed statement period needs no such allowance.
@@ -22,16 +23,6 @@ class Reconciliation:
     mismatches: tuple[BalanceMismatch, ...]
     opening_minor: int | None
     closing_minor: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class DateRange:
-    start: date
-    end: date  # inclusive
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.start).days + 1
 
 
 def reconcile(
@@ -143,9 +134,7 @@ def _outside_stated_period(parsed: ParsedStatement) -> list[Transaction]:
 
 def required_window(today: date, months: int) -> DateRange:
     """The last `months` full calendar months before `today`'s month."""
-    first_of_this_month = today.replace(day=1)
-    index = first_of_this_month.year * 12 + first_of_this_month.month - 1 - months
-    return DateRange(date(index // 12, index % 12 + 1, 1), first_of_this_month - timedelta(days=1))
+    return full_calendar_months_range(today, months)
 
 
 def covered_range(parsed: ParsedStatement, slack_days: int = DEFAULT_SLACK_DAYS) -> DateRange:

@@ -50,6 +50,7 @@ from core.db.ledger_tables import (
 )
 from core.ledger.exporter import format_cell
 from core.ledger.statements import YUAN, StatementProfile, statement_csv
+from core.months import MAX_BILLING_DAY, add_months, billing_dates
 
 
 class Population(StrEnum):
@@ -315,14 +316,6 @@ def account_id(seed: int, number: int) -> str:
     return f"ga-{seed}-{number:05d}"
 
 
-def _add_months(day: date, months: int) -> date:
-    """The same day `months` later (earlier when negative), clamped to the month's end."""
-    index = day.year * 12 + day.month - 1 + months
-    year, month = index // 12, index % 12 + 1
-    last = (date(year + (month == 12), month % 12 + 1, 1) - timedelta(days=1)).day
-    return date(year, month, min(day.day, last))
-
-
 def _at(day: date, rng: random.Random, earliest_hour: int = 1, latest_hour: int = 14) -> datetime:
     """A time on `day` in UTC (09:00-22:00 in China)."""
     return datetime.combine(day, time(rng.randint(earliest_hour, latest_hour), rng.randint(0, 59)), UTC)
@@ -367,7 +360,7 @@ def generate_customer(seed: int, number: int, population: Population, *, today: 
         name = f"{rng.choice(GIVEN_EN)} {rng.choice(SURNAMES_EN)}"
         payroll_payer, employer = rng.choice(EMPLOYERS_EN)
 
-    opened_on = _add_months(today, -spec.opened_months_ago).replace(day=rng.randint(1, 28))
+    opened_on = add_months(today, -spec.opened_months_ago).replace(day=rng.randint(1, MAX_BILLING_DAY))
     original = spec.original_limit
     requested = max(original * spec.requested_share // 100 // 10_000 * 10_000, 10_000)
     if spec.active:
@@ -448,17 +441,14 @@ def generate_customer(seed: int, number: int, population: Population, *, today: 
 def _bills(
     rng: random.Random, today: date, opened_on: date, spec: _Spec, aid: str
 ) -> tuple[tuple[dict[str, Any], ...], date | None]:
-    """Monthly bills on the account's statement day, 12-24 months of them (fewer for a young
-    account); all repaid, late as the story says, except the one a debtor still owes."""
-    due_day = min(opened_on.day, 28)
-    latest = today.replace(day=due_day)
-    if latest > today:
-        latest = _add_months(latest, -1)
+    """Monthly bills on the account's billing day (the day it was opened, 1-28), 12-24 months of
+    them (fewer for a young account), the latest the last one due before today
+    (`core.months.billing_dates`); all repaid, late as the story says, except the one a debtor
+    still owes."""
     keep = rng.randint(12, 24)
     rows: list[dict[str, Any]] = []
     unpaid_due: date | None = None
-    for index in range(keep):
-        due = _add_months(latest, -index)
+    for index, due in enumerate(reversed(billing_dates(opened_on.day, today, keep))):
         if due <= opened_on:
             break
         amount = rng.randint(spec.original_limit // 20, spec.original_limit // 3) // 100 * 100 + 100
@@ -606,10 +596,9 @@ def seed_population(
     n: int,
     seed: int,
     *,
-    today: date | None = None,
+    today: date,
     mix: Mapping[Population, int] | None = None,
 ) -> SeedOutcome:
-    today = today or datetime.now(UTC).date()
     return insert_population(session, generate_population(n, seed, today=today, mix=mix))
 
 

@@ -1,19 +1,24 @@
-"""The repayment record of an account over a look-back window, from its bills."""
+"""The repayment record of an account over a look-back window, from its bills.
+
+The window is `core.months.last_months`, the same one the scorecard's characteristics use: an
+account billed monthly on a fixed day has exactly `months` bills in it on any day of the year."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 from sqlmodel import Session, select
 
 from core.db.ledger_tables import Bill
+from core.months import last_months
 
 
 @dataclass(frozen=True)
 class RepaymentRecord:
     window_start: date
-    window_end: date
+    window_end: date  # exclusive: today
     bills_due: int
     bills_on_time: int
     worst_days_past_due: int
@@ -23,19 +28,24 @@ class RepaymentRecord:
         return None if self.bills_due == 0 else self.bills_on_time / self.bills_due
 
 
+def summarise_bills(bills: Iterable[Bill], today: date, months: int = 12) -> RepaymentRecord:
+    """The record of the bills due in the last `months` months (others are ignored)."""
+    window = last_months(today, months)
+    due = [bill for bill in bills if bill.due_date in window]
+    return RepaymentRecord(
+        window_start=window.start,
+        window_end=today,
+        bills_due=len(due),
+        bills_on_time=sum(1 for bill in due if bill.days_past_due == 0 and bill.outstanding_minor == 0),
+        worst_days_past_due=max((bill.days_past_due for bill in due), default=0),
+    )
+
+
 def repayment_record(session: Session, account_id: str, today: date, months: int = 12) -> RepaymentRecord:
-    window_start = today - timedelta(days=round(months * 365.25 / 12))
+    window = last_months(today, months)
     bills = session.exec(
         select(Bill).where(
-            Bill.account_id == account_id, Bill.due_date >= window_start, Bill.due_date < today
+            Bill.account_id == account_id, Bill.due_date >= window.start, Bill.due_date <= window.end
         )
     ).all()
-    on_time = sum(1 for bill in bills if bill.days_past_due == 0 and bill.outstanding_minor == 0)
-    worst = max((bill.days_past_due for bill in bills), default=0)
-    return RepaymentRecord(
-        window_start=window_start,
-        window_end=today,
-        bills_due=len(bills),
-        bills_on_time=on_time,
-        worst_days_past_due=worst,
-    )
+    return summarise_bills(bills, today, months)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Final
 
-from core.documents.statement_checks import required_window
+from core.months import add_months, calendar_month, full_calendar_months_range, months_between
 
 STATEMENT_MONTHS: Final = 3
 YUAN: Final = 100
@@ -84,12 +84,7 @@ def _money(minor: int) -> str:
 
 def statement_period(today: date) -> tuple[date, date]:
     """First day of the earliest full month required, and yesterday."""
-    return required_window(today, STATEMENT_MONTHS).start, today - timedelta(days=1)
-
-
-def _add_months(day: date, months: int) -> date:
-    index = day.year * 12 + day.month - 1 + months
-    return date(index // 12, index % 12 + 1, 1)
+    return full_calendar_months_range(today, STATEMENT_MONTHS).start, today - timedelta(days=1)
 
 
 def statement_lines(profile: StatementProfile) -> list[StatementLine]:
@@ -109,12 +104,12 @@ def statement_lines(profile: StatementProfile) -> list[StatementLine]:
         pay_label = rng.choice(("SALARY", "Payroll"))
 
     raw: list[tuple[date, int, str, str]] = [(start, rng.randint(1, 99), *interest)]
-    months = (end.year * 12 + end.month) - (start.year * 12 + start.month) + 1
+    months = months_between(start, end.replace(day=1)) + 1  # calendar months start..end
     skip = rng.randrange(STATEMENT_MONTHS) if profile.skip_pay_month else -1
     income = profile.monthly_income_minor
     for index in range(months):
-        first = _add_months(start, index)
-        last = min(_add_months(first, 1) - timedelta(days=1), end)
+        first = add_months(start, index)
+        last = min(calendar_month(first).end, end)
         if payer is not None and index != skip:
             jitter = income * profile.income_jitter_pct // 100
             pay_day = first.replace(day=rng.randint(8, 12))

@@ -1,8 +1,10 @@
 """Characteristics: pure functions from the input snapshot to the numbers the policy scores.
 
-Conventions (all windows end on the "as of" date, inclusive):
-- "in the last N months" is (as_of - N months, as_of]; "in the last N days" is
-  (as_of - N days, as_of].
+Conventions (the windows are `core.months`'s, the same as the repayment record's; the as-of
+day itself is never in a look-back):
+- "in the last N months" is `core.months.last_months(as_of, N)`: before as_of and at most N
+  months old, so a monthly bill on a fixed day 1-28 gives exactly N bills; "in the last N days"
+  is `core.months.last_days(as_of, N)`.
 - A bill is *overdue now* when it is not fully paid and its due date has passed. Its days past
   due is the larger of the ledger's figure and the days since the due date; a bill is *late*
   when that effective figure is above 0.
@@ -14,7 +16,6 @@ Conventions (all windows end on the "as of" date, inclusive):
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import itertools
 import unicodedata
@@ -26,6 +27,13 @@ from typing import Annotated, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Strict
 
+from core.months import (
+    full_calendar_months,
+    last_days,
+    last_months,
+    monthly_periods,
+    months_between,
+)
 from core.policy.inputs import (
     AccountStatus,
     AssessmentInput,
@@ -52,35 +60,7 @@ DECIMAL_CONTEXT = Context(prec=28, rounding=ROUND_HALF_EVEN)
 CharacteristicValue: TypeAlias = Annotated[bool, Strict()] | Annotated[int, Strict()] | Decimal | None
 
 # --------------------------------------------------------------------------------------------
-# Calendar helpers
-
-
-def add_months(day: dt.date, months: int) -> dt.date:
-    """Same day `months` later (earlier if negative), clamped to the month's last day."""
-    index = day.year * 12 + (day.month - 1) + months
-    year, month0 = divmod(index, 12)
-    last = calendar.monthrange(year, month0 + 1)[1]
-    return dt.date(year, month0 + 1, min(day.day, last))
-
-
-def full_months_between(start: dt.date, end: dt.date) -> int:
-    """Whole months from `start` to `end` (0 if `end` is not after `start`)."""
-    months = (end.year - start.year) * 12 + (end.month - start.month)
-    if end.day < start.day and not _is_month_end(end):
-        months -= 1
-    return max(months, 0)
-
-
-def _is_month_end(day: dt.date) -> bool:
-    return day.day == calendar.monthrange(day.year, day.month)[1]
-
-
-def within_months(day: dt.date, as_of: dt.date, months: int) -> bool:
-    return add_months(as_of, -months) < day <= as_of
-
-
-def within_days(day: dt.date, as_of: dt.date, days: int) -> bool:
-    return as_of - dt.timedelta(days=days) < day <= as_of
+# Numbers
 
 
 def ratio(numerator: int, denominator: int) -> Decimal:
@@ -107,7 +87,8 @@ def is_late(bill: Bill, as_of: dt.date) -> bool:
 
 
 def bills_due_within(bills: Iterable[Bill], as_of: dt.date, months: int) -> list[Bill]:
-    return [b for b in bills if within_months(b.due_date, as_of, months)]
+    window = last_months(as_of, months)
+    return [b for b in bills if b.due_date in window]
 
 
 def worst_dpd(bills: Iterable[Bill], as_of: dt.date, months: int = 12) -> int:
@@ -121,7 +102,7 @@ def late_bill_count(bills: Iterable[Bill], as_of: dt.date, months: int = 12) -> 
 def months_since_last_late(bills: Iterable[Bill], as_of: dt.date) -> int | None:
     """Whole months since the due date of the latest late bill; None if never late."""
     last = max((b.due_date for b in bills if b.due_date <= as_of and is_late(b, as_of)), default=None)
-    return None if last is None else full_months_between(last, as_of)
+    return None if last is None else months_between(last, as_of)
 
 
 def on_time_ratio(bills: Iterable[Bill], as_of: dt.date, months: int = 12) -> Decimal | None:
@@ -133,7 +114,7 @@ def on_time_ratio(bills: Iterable[Bill], as_of: dt.date, months: int = 12) -> De
 
 
 def account_age_months(opened_on: dt.date, as_of: dt.date) -> int:
-    return full_months_between(opened_on, as_of)
+    return months_between(opened_on, as_of)
 
 
 def active_months(
@@ -142,17 +123,11 @@ def active_months(
     as_of: dt.date,
     months: int = 6,
 ) -> int:
-    """Of the last `months` month-long periods ending on as_of, how many had a bill (with an
-    amount due) or a statement transaction."""
+    """Of the last `months` monthly periods before as_of (`core.months.monthly_periods`), how
+    many had a bill (with an amount due) or a statement transaction."""
     dates = [b.due_date for b in bills if b.amount_due_minor > 0]
     dates.extend(t.date for t in transactions)
-    bounds = [add_months(as_of, -k) for k in range(months + 1)]  # as_of, as_of-1m, ...
-    active = 0
-    for k in range(months):
-        start, end = bounds[k + 1], bounds[k]
-        if any(start < d <= end for d in dates):
-            active += 1
-    return active
+    return sum(1 for period in monthly_periods(as_of, months) if any(d in period for d in dates))
 
 
 def overdue_bills_now(bills: Iterable[Bill], as_of: dt.date) -> list[Bill]:
@@ -164,7 +139,8 @@ def overdue_bills_now(bills: Iterable[Bill], as_of: dt.date) -> list[Bill]:
 
 
 def small_loan_applications(applications: Iterable[LoanApplication], as_of: dt.date, days: int = 90) -> int:
-    return sum(1 for a in applications if a.small_loan and within_days(a.applied_on, as_of, days))
+    window = last_days(as_of, days)
+    return sum(1 for a in applications if a.small_loan and a.applied_on in window)
 
 
 # --------------------------------------------------------------------------------------------
@@ -189,18 +165,14 @@ def covered_months(
     first = min(t.date for t in transactions)
     last = max(t.date for t in transactions)
     with_activity = {month_key(t.date) for t in transactions}
-    this_month = as_of.replace(day=1)
-    out: list[str] = []
-    for back in range(lookback_months, 0, -1):
-        start = add_months(this_month, -back)
-        end = start.replace(day=calendar.monthrange(start.year, start.month)[1])
-        if (
-            month_key(start) in with_activity
-            and first <= start + dt.timedelta(days=grace_days)
-            and last >= end - dt.timedelta(days=grace_days)
-        ):
-            out.append(month_key(start))
-    return tuple(out)
+    grace = dt.timedelta(days=grace_days)
+    return tuple(
+        month_key(month.start)
+        for month in full_calendar_months(as_of, lookback_months)
+        if month_key(month.start) in with_activity
+        and first <= month.start + grace
+        and last >= month.end - grace
+    )
 
 
 def _fold(text: str) -> str:
@@ -542,7 +514,6 @@ __all__ = [
     "StatementAnalysis",
     "account_age_months",
     "active_months",
-    "add_months",
     "analyse_statement",
     "coefficient_of_variation",
     "compute_characteristics",
@@ -550,7 +521,6 @@ __all__ = [
     "detect_payroll",
     "effective_dpd",
     "employment_verified",
-    "full_months_between",
     "is_late",
     "is_overdue_now",
     "late_bill_count",

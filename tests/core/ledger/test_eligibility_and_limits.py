@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import date
 
+import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
@@ -13,43 +14,49 @@ from core.ledger.limits import apply_restore
 from core.ledger.repayment import repayment_record
 from tests.factories import make_customer
 
-
-def _today():  # type: ignore[no-untyped-def]
-    return datetime.now(UTC).date()
+TODAY = date(2026, 11, 30)
+# Month ends, leap days, year ends: the record must not depend on the day of the month.
+DAYS = (TODAY, date(2027, 1, 31), date(2028, 2, 29), date(2027, 2, 28), date(2026, 12, 31), date(2027, 3, 1))
 
 
 def test_frozen_and_repaid_is_eligible(engine: Engine) -> None:
-    c = make_customer(engine, status=AccountStatus.FROZEN)
+    c = make_customer(engine, status=AccountStatus.FROZEN, today=TODAY)
     with session_scope(engine, read_only=True) as session:
-        result = check_eligibility(session, c.account_id, _today())
+        result = check_eligibility(session, c.account_id, TODAY)
     assert result.eligible and result.amount_owed_minor == 0
 
 
 def test_outstanding_overdue_balance_is_ineligible_with_amount(engine: Engine) -> None:
-    c = make_customer(engine, status=AccountStatus.REDUCED, current_limit_minor=100_000, unpaid_minor=12_345)
+    c = make_customer(
+        engine, status=AccountStatus.REDUCED, current_limit_minor=100_000, unpaid_minor=12_345, today=TODAY
+    )
     with session_scope(engine, read_only=True) as session:
-        result = check_eligibility(session, c.account_id, _today())
+        result = check_eligibility(session, c.account_id, TODAY)
     assert not result.eligible
     assert result.reason_code == "overdue_balance_outstanding"
     assert result.amount_owed_minor == 12_345
 
 
 def test_active_account_has_nothing_to_appeal(engine: Engine) -> None:
-    c = make_customer(engine, status=AccountStatus.ACTIVE, current_limit_minor=800_000)
+    c = make_customer(engine, status=AccountStatus.ACTIVE, current_limit_minor=800_000, today=TODAY)
     with session_scope(engine, read_only=True) as session:
-        result = check_eligibility(session, c.account_id, _today())
+        result = check_eligibility(session, c.account_id, TODAY)
     assert not result.eligible and result.reason_code == "account_not_restricted"
 
 
-def test_repayment_record_over_twelve_months(engine: Engine) -> None:
-    c = make_customer(engine, days_past_due=(0, 0, 3, 0, 0, 0, 45, 0, 0, 0, 0, 0))
+@pytest.mark.parametrize("today", DAYS, ids=str)
+@pytest.mark.parametrize("billing_day", [1, 28])
+def test_repayment_record_over_twelve_months(engine: Engine, today: date, billing_day: int) -> None:
+    c = make_customer(
+        engine, days_past_due=(0, 0, 3, 0, 0, 0, 45, 0, 0, 0, 0, 0), billing_day=billing_day, today=today
+    )
     with session_scope(engine, read_only=True) as session:
-        record = repayment_record(session, c.account_id, _today())
+        record = repayment_record(session, c.account_id, today)
     assert record.bills_due == 12 and record.bills_on_time == 10 and record.worst_days_past_due == 45
 
 
 def test_limit_applied_exactly_once_even_concurrently(engine: Engine) -> None:
-    c = make_customer(engine, current_limit_minor=0, original_limit_minor=800_000)
+    c = make_customer(engine, current_limit_minor=0, original_limit_minor=800_000, today=TODAY)
     barrier = threading.Barrier(6)
     outcomes: list[bool] = []
 
@@ -76,5 +83,5 @@ def test_limit_applied_exactly_once_even_concurrently(engine: Engine) -> None:
     assert (
         account is not None
         and account.current_limit_minor == 600_000
-        and account.status == AccountStatus.ACTIVE
+        and account.status == AccountStatus.REDUCED  # below the original 800,000
     )

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from core.policy.characteristics import add_months
+from core.months import MAX_BILLING_DAY, add_months, billing_dates, calendar_month, full_calendar_months
 from core.policy.inputs import (
     Account,
     AccountStatus,
@@ -126,8 +126,7 @@ def txn(
 
 def full_months_before(as_of: dt.date, months: int) -> list[dt.date]:
     """First days of the `months` complete calendar months before as_of's month, oldest first."""
-    this_month = as_of.replace(day=1)
-    return [add_months(this_month, -k) for k in range(months, 0, -1)]
+    return [month.start for month in full_calendar_months(as_of, months)]
 
 
 def payroll_statement(
@@ -343,15 +342,11 @@ def _spec(population: Population, rng: random.Random) -> _Spec:
 def _bills(
     rng: random.Random, as_of: dt.date, opened_on: dt.date, limit: int, late: dict[int, int]
 ) -> tuple[Bill, ...]:
-    """Monthly bills due on the account's statement day, at most the last 30, all repaid."""
-    due_day = min(opened_on.day, 28)
-    latest = as_of.replace(day=due_day)
-    if latest > as_of:
-        latest = add_months(latest, -1)
+    """Monthly bills due on the account's billing day (the day it was opened), the latest the
+    last one due before as_of, at most the last 30, all repaid."""
     bills: list[Bill] = []
-    for index in range(30):
-        due = add_months(latest, -index)
-        if due <= add_months(opened_on, 0):
+    for index, due in enumerate(reversed(billing_dates(opened_on.day, as_of, 30))):
+        if due <= opened_on:
             break
         amount = rng.randint(limit // 20, limit // 3) // 100 * 100 + 100
         dpd = min(late.get(index, 0), (as_of - due).days)
@@ -378,7 +373,7 @@ def _statement(rng: random.Random, as_of: dt.date, spec: _Spec) -> tuple[Stateme
     skip = rng.randrange(spec.statement_months) if spec.skip_pay_month else -1
     index = 0
     while month <= end:
-        last_day = add_months(month, 1) - dt.timedelta(days=1)
+        last_day = calendar_month(month).end
         if spec.income is not None and index != skip:
             jitter = spec.income * spec.income_jitter_pct // 100
             pay_day = month.replace(day=rng.randint(8, 12))
@@ -421,7 +416,7 @@ def _applications(rng: random.Random, as_of: dt.date, spec: _Spec) -> tuple[Loan
     for _ in range(spec.small_loans_90d):
         apps.append(
             LoanApplication(
-                applied_on=as_of - dt.timedelta(days=rng.randint(0, 89)),
+                applied_on=as_of - dt.timedelta(days=rng.randint(1, 90)),  # core.months.last_days
                 lender=rng.choice(LENDERS),
                 amount_minor=rng.randint(5, 50) * 100 * YUAN,
                 small_loan=True,
@@ -441,7 +436,7 @@ def _applications(rng: random.Random, as_of: dt.date, spec: _Spec) -> tuple[Loan
 
 def make_input(population: Population, rng: random.Random, *, as_of: dt.date = AS_OF) -> AssessmentInput:
     spec = _spec(population, rng)
-    opened_on = add_months(as_of, -spec.opened_months_ago).replace(day=rng.randint(1, 28))
+    opened_on = add_months(as_of, -spec.opened_months_ago).replace(day=rng.randint(1, MAX_BILLING_DAY))
     original = spec.original_limit
     requested = max(original * spec.requested_share // 100 // 10_000 * 10_000, 10_000)
     documents = [DocumentType.BANK_STATEMENT, DocumentType.INCOME_PROOF, DocumentType.CREDIT_REPORT]

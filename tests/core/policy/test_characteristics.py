@@ -22,10 +22,8 @@ from core.policy import (
 )
 from core.policy.characteristics import (
     CharacteristicValue,
-    add_months,
     covered_months,
     detect_payroll,
-    full_months_between,
     names_match,
 )
 from core.policy.requirements import RequirementReason
@@ -67,15 +65,17 @@ def case(characteristic: str, value: CharacteristicValue, points: int, **fields:
 # --- credit record ----------------------------------------------------------------------------
 for dpd, pts in [(0, 60), (1, 45), (7, 45), (8, 30), (30, 30), (31, 10), (60, 10), (61, 0)]:
     case("worst_dpd_12m", dpd, pts, bills=(bill(ago(2), dpd),))
-case("worst_dpd_12m", 0, 60, bills=(bill(ago(12), 40),))  # window is (as_of - 12m, as_of]
-case("worst_dpd_12m", 40, 10, bills=(bill(ago(12) + DAY, 40),))
+# the window (core.months.last_months): before as_of, at most 12 months old
+case("worst_dpd_12m", 0, 60, bills=(bill(ago(12) - DAY, 40),))
+case("worst_dpd_12m", 40, 10, bills=(bill(ago(12), 40),))
 # still unpaid: the days since the due date count, not the ledger's stale figure
 case("worst_dpd_12m", 20, 30, bills=(bill(AS_OF - 20 * DAY, 5, paid=0),))
 
 for n, pts in [(0, 40), (1, 30), (2, 15), (3, 15), (4, 0)]:
     bills = tuple(bill(ago(k), 3 if k <= n else 0) for k in range(1, 7))
     case("late_bills_12m", n, pts, bills=bills)
-case("late_bills_12m", 0, 40, bills=(bill(ago(12), 3),))
+case("late_bills_12m", 0, 40, bills=(bill(ago(12) - DAY, 3),))
+case("late_bills_12m", 1, 30, bills=(bill(ago(12), 3),))
 
 case("months_since_last_late", None, 40, bills=(bill(ago(1)),))  # never late: best
 for due, months, pts in [
@@ -99,7 +99,7 @@ for late, ratio, pts in [
     (6, "0.70", 10),
     (7, "0.65", 0),
 ]:
-    twenty = tuple(bill(AS_OF - 15 * k * DAY, 2 if k < late else 0) for k in range(20))
+    twenty = tuple(bill(AS_OF - 15 * (k + 1) * DAY, 2 if k < late else 0) for k in range(20))
     case("on_time_ratio_12m", Decimal(ratio), pts, bills=twenty)
 
 for opened, months, pts in [
@@ -114,9 +114,12 @@ for opened, months, pts in [
     case("account_age_months", months, pts, **account(opened))
 
 for n, pts in [(0, 0), (1, 0), (2, 5), (3, 5), (4, 10), (5, 10), (6, 15)]:
-    case("active_months_6m", n, pts, bills=tuple(bill(ago(k)) for k in range(n)))
-case("active_months_6m", 0, 0, bills=(bill(ago(6)),))  # periods are (as_of - 6m, as_of]
-case("active_months_6m", 1, 0, bills=(bill(ago(6) + DAY),))
+    case("active_months_6m", n, pts, bills=tuple(bill(ago(k)) for k in range(1, n + 1)))
+# six monthly periods before as_of (core.months.monthly_periods); as_of itself is in none
+case("active_months_6m", 0, 0, bills=(bill(ago(6) - DAY),))
+case("active_months_6m", 1, 0, bills=(bill(ago(6)),))
+case("active_months_6m", 0, 0, bills=(bill(AS_OF),))
+case("active_months_6m", 1, 0, bills=(bill(AS_OF - DAY), bill(ago(1))))  # both in the latest period
 case("active_months_6m", 0, 0, bills=(bill(ago(1), amount=0),))  # nothing due: not activity
 case(
     "active_months_6m",
@@ -130,16 +133,17 @@ for products, pts in [(None, 5), (0, 5), (1, 15), (3, 15), (4, 5), (6, 5), (7, 0
 
 # --- consumption behaviour ----------------------------------------------------------------------
 for n, pts in [(0, 40), (1, 25), (2, 10), (3, 10), (4, 0)]:
-    case("small_loan_apps_90d", n, pts, loan_applications=tuple(app(k) for k in range(n)))
-case("small_loan_apps_90d", 0, 40, loan_applications=(app(90),))  # (as_of - 90d, as_of]
-case("small_loan_apps_90d", 1, 25, loan_applications=(app(89),))
+    case("small_loan_apps_90d", n, pts, loan_applications=tuple(app(k) for k in range(1, n + 1)))
+case("small_loan_apps_90d", 0, 40, loan_applications=(app(91),))  # [as_of - 90d, as_of - 1d]
+case("small_loan_apps_90d", 1, 25, loan_applications=(app(90),))
+case("small_loan_apps_90d", 0, 40, loan_applications=(app(0),))
 case("small_loan_apps_90d", 0, 40, loan_applications=(app(3, small=False),))
 
 for n, pts in [(0, 30), (1, 20), (2, 20), (3, 5), (5, 5), (6, 0)]:
     bills = tuple(bill(ago(1 + 3 * k), 4 if k < n else 0) for k in range(7))
     case("overdue_records_24m", n, pts, bills=bills)
-case("overdue_records_24m", 0, 30, bills=(bill(ago(24), 4),))
-case("overdue_records_24m", 1, 20, bills=(bill(ago(24) + DAY, 4),))
+case("overdue_records_24m", 0, 30, bills=(bill(ago(24) - DAY, 4),))
+case("overdue_records_24m", 1, 20, bills=(bill(ago(24), 4),))
 
 case("spending_to_income", None, 0)  # no statement: nothing to compare
 for spending, ratio, pts in [
@@ -380,35 +384,6 @@ def test_payroll_must_be_roughly_monthly(policy: LoadedPolicy) -> None:
 )
 def test_employer_name_match(policy: LoadedPolicy, declared: str, payer: str, match: bool) -> None:
     assert names_match(declared, payer, policy.policy.parameters.employer_match) is match
-
-
-@pytest.mark.parametrize(
-    ("start", "months", "expected"),
-    [
-        (dt.date(2025, 1, 31), 1, dt.date(2025, 2, 28)),
-        (dt.date(2024, 2, 29), 12, dt.date(2025, 2, 28)),
-        (dt.date(2025, 6, 15), -12, dt.date(2024, 6, 15)),
-        (dt.date(2025, 3, 31), -1, dt.date(2025, 2, 28)),
-    ],
-)
-def test_add_months(start: dt.date, months: int, expected: dt.date) -> None:
-    assert add_months(start, months) == expected
-    if months > 0:
-        assert full_months_between(start, expected) == months
-
-
-@pytest.mark.parametrize(
-    ("start", "end", "months"),
-    [
-        (dt.date(2025, 1, 31), dt.date(2025, 2, 27), 0),
-        (dt.date(2025, 1, 31), dt.date(2025, 2, 28), 1),  # month end counts as a full month
-        (dt.date(2025, 2, 28), dt.date(2025, 3, 27), 0),
-        (dt.date(2025, 2, 28), dt.date(2025, 3, 28), 1),
-        (dt.date(2025, 6, 15), dt.date(2025, 6, 1), 0),  # never negative
-    ],
-)
-def test_full_months_between(start: dt.date, end: dt.date, months: int) -> None:
-    assert full_months_between(start, end) == months
 
 
 @pytest.mark.parametrize(
