@@ -1,4 +1,10 @@
-"""Whether an account may appeal at all, from the ledger."""
+"""Whether an account may appeal at all, from the ledger.
+
+The rule: an account can be appealed when its limit is restricted, that is frozen (status
+FROZEN) or reduced. Reduced is decided by the numbers, not by the status word: an account
+whose current limit is below its original limit is reduced whatever its status says (ACTIVE
+after a partial restore, an imported row, ...). A closed account has nothing to restore. The
+overdue balance must be repaid first."""
 
 from __future__ import annotations
 
@@ -10,7 +16,18 @@ from sqlmodel import Session, select
 from core.db.ledger_tables import AccountStatus, Bill, CreditAccount
 from core.errors import NotFound
 
-APPEALABLE_STATUSES = frozenset({AccountStatus.FROZEN, AccountStatus.REDUCED})
+
+def is_restricted(status: AccountStatus, *, original_limit_minor: int, current_limit_minor: int) -> bool:
+    """Frozen, or reduced (current limit below the original, whatever the status word)."""
+    if status is AccountStatus.CLOSED:
+        return False
+    return status is AccountStatus.FROZEN or current_limit_minor < original_limit_minor
+
+
+def status_after_restore(*, original_limit_minor: int, new_limit_minor: int) -> AccountStatus:
+    """The status word an account gets with a restored limit: ACTIVE only at its original
+    limit; a partial restore leaves it REDUCED (and so still appealable)."""
+    return AccountStatus.ACTIVE if new_limit_minor >= original_limit_minor else AccountStatus.REDUCED
 
 
 @dataclass(frozen=True)
@@ -38,9 +55,16 @@ def check_eligibility(session: Session, account_id: str, today: date) -> Eligibi
     owed = overdue_balance_minor(session, account_id, today)
     reason_code: str | None = None
     reason: str | None = None
-    if status not in APPEALABLE_STATUSES:
+    if not is_restricted(
+        status,
+        original_limit_minor=account.original_limit_minor,
+        current_limit_minor=account.current_limit_minor,
+    ):
         reason_code = "account_not_restricted"
-        reason = f"The account is {status.value}; only frozen or reduced limits can be appealed."
+        reason = (
+            "The limit of this account is neither frozen nor below its original limit, so there is "
+            "nothing to restore."
+        )
     elif owed > 0:
         reason_code = "overdue_balance_outstanding"
         reason = f"An overdue balance of {owed / 100:.2f} is still unpaid; repay it before appealing."

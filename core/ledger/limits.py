@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from core.db.ledger_tables import AccountStatus, CreditAccount, LimitEvent, LimitEventKind
+from core.db.ledger_tables import CreditAccount, LimitEvent, LimitEventKind
 from core.db.types import utcnow
 from core.errors import NotFound
+from core.ledger.eligibility import status_after_restore
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,10 @@ def apply_restore(
         created_at=utcnow(),
     )
     account.current_limit_minor = new_limit_minor
-    account.status = AccountStatus.ACTIVE
+    # Below the original limit the account stays REDUCED: the customer may appeal again.
+    account.status = status_after_restore(
+        original_limit_minor=account.original_limit_minor, new_limit_minor=new_limit_minor
+    )
     session.add(event)
     session.add(account)
     try:

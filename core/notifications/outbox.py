@@ -55,7 +55,7 @@ from core.notifications.rendering import (
     render_notice,
     render_sms,
 )
-from core.notifications.service import notification_key
+from core.notifications.service import notification_key, original_limit_minor
 
 IN_APP = "IN_APP"
 EMAIL = "EMAIL"
@@ -146,6 +146,7 @@ def plan_notifications(
         "appeal_id": appeal.id,
         "account_id": appeal.account_id,
         "requested_limit_minor": appeal.requested_limit_minor,
+        "original_limit_minor": original_limit_minor(session, appeal),
         **context,
     }
     # One subject per event and locale on every channel (in-app, email, SMS, webhook).

@@ -166,7 +166,12 @@ OPTIONAL_CONTEXT: dict[str, tuple[str, ...]] = {
         "reapply_on",  # default: decided_on + cooldown_days
         "human_review_until",  # default: decided_on + human_review_days, automated declines only
     ),
-    "limit_restored": ("partial_reasons",),
+    "limit_restored": (
+        "partial_reasons",
+        # With the new limit below it, the notice says the customer may appeal again (the rule
+        # of core/ledger/eligibility.py); the notification service passes the account's.
+        "original_limit_minor",
+    ),
     "information_requested": ("message",),
     "ineligible": ("amount_owed_minor", "reason_code"),
 }

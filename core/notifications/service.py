@@ -8,11 +8,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from core.db.case_tables import Appeal, Notification
-from core.db.ledger_tables import Customer
+from core.db.ledger_tables import CreditAccount, Customer
 from core.db.types import utcnow
 from core.notifications.rendering import pick_locale, render_notice
 
 IN_APP = "IN_APP"
+
+
+def original_limit_minor(session: Session, appeal: Appeal) -> int | None:
+    """The account's original limit: a limit notice compares the new limit with it."""
+    account = session.get(CreditAccount, appeal.account_id)
+    return account.original_limit_minor if account else None
 
 
 def notification_key(appeal_id: str, event: str, sequence: int, channel: str) -> str:
@@ -37,6 +43,7 @@ def record_in_app(
             "appeal_id": appeal.id,
             "account_id": appeal.account_id,
             "requested_limit_minor": appeal.requested_limit_minor,
+            "original_limit_minor": original_limit_minor(session, appeal),
             **context,
         },
     )

@@ -96,7 +96,8 @@ SAMPLES: dict[str, dict[str, dict[str, Any]]] = {
             "amount_owed_minor": 123_450,
         },
         "not_restricted": {
-            "reason": "The account is ACTIVE; only frozen or reduced limits can be appealed.",
+            "reason": "The limit of this account is neither frozen nor below its original limit, so there "
+            "is nothing to restore.",
             "reason_code": "account_not_restricted",
             "amount_owed_minor": 0,
         },
@@ -109,13 +110,21 @@ SAMPLES: dict[str, dict[str, dict[str, Any]]] = {
         "no_note": {"missing": ["CREDIT_REPORT"], "message": ""},
     },
     "limit_restored": {
-        "full": {"new_limit_minor": 2_000_000, "partial": False},
-        "partial": {"new_limit_minor": 1_200_000, "partial": True},
+        "full": {"new_limit_minor": 2_000_000, "partial": False, "original_limit_minor": 2_000_000},
+        # Restored in full, to less than the original limit: may appeal again.
+        "full_below_original": {
+            "new_limit_minor": 2_000_000,
+            "partial": False,
+            "original_limit_minor": 2_500_000,
+        },
+        "partial": {"new_limit_minor": 1_200_000, "partial": True, "original_limit_minor": 2_500_000},
         "partial_with_reasons": {
             "new_limit_minor": 800_000,
             "partial": True,
             "partial_reasons": _REASONS[3:4],
+            "original_limit_minor": 2_500_000,
         },
+        "partial_original_unknown": {"new_limit_minor": 1_200_000, "partial": True},
     },
     "withdrawn": {"plain": {}},
 }
