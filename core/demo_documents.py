@@ -9,7 +9,7 @@ import random
 from datetime import date, timedelta
 from decimal import Decimal
 
-from core.documents.statement_checks import required_window
+from core.months import full_calendar_months_range
 
 
 def _money(minor: int) -> str:
@@ -24,9 +24,10 @@ def statement_csv(
     salary_minor: int = 1_200_000,
     seed: int = 1,
 ) -> bytes:
-    """Salary on the 10th, everyday spending in between, the running balance always adding up."""
+    """Salary on the 10th, everyday spending in between, the running balance always adding up;
+    from two days before the last `months` full calendar months up to yesterday."""
     rng = random.Random(seed)
-    start = required_window(today, months).start - timedelta(days=2)
+    start = full_calendar_months_range(today, months).start - timedelta(days=2)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["Transaction Date", "Description", "Counterparty", "Amount", "Balance"])

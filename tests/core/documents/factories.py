@@ -22,6 +22,7 @@ from pypdf import PdfWriter
 
 from core.documents.amounts import format_minor
 from core.documents.pdf_report import PdfReport
+from core.months import full_calendar_months_range
 
 GIB = 1 << 30
 MIB = 1 << 20
@@ -68,6 +69,17 @@ def make_rows(
             rows.append(Row(day, spend[pick], shops[pick], amount, balance))
         day += timedelta(days=1)
     return rows
+
+
+def rows_covering(
+    today: date, months: int = 3, *, lead_days: int = 2, seed: int = 7, chinese: bool = False
+) -> list[Row]:
+    """A consistent statement from `lead_days` before the last `months` full calendar months
+    (`core.months.full_calendar_months_range`) up to yesterday."""
+    window = full_calendar_months_range(today, months)
+    return make_rows(
+        window.start - timedelta(days=lead_days), today - timedelta(days=1), seed=seed, chinese=chinese
+    )
 
 
 def many_rows(count: int, *, start: date = date(2016, 1, 1), per_day: int = 3) -> list[Row]:

@@ -16,7 +16,6 @@ from core.appeals.service import NewAppeal, create_appeal
 from core.db import session_scope
 from core.db.case_tables import ChecklistItem, Document, DocumentState, StatementTransaction
 from core.documents.checklist import checklist, prepare_checklist
-from core.documents.statement_checks import required_window
 from core.documents.verification import VerificationOutcome, verify_document
 from core.policy.loader import load_default_policy
 from core.settings import Settings
@@ -26,20 +25,21 @@ from tests.core.documents.factories import (
     csv_statement_en,
     csv_statement_zh,
     elf_executable,
-    make_rows,
     pdf_statement,
+    rows_covering,
     tampered_pdf,
     with_wrong_balance,
 )
 from tests.documents import text_pdf
 from tests.factories import make_customer
 
-TODAY = datetime.now(UTC).date()
+# A fixed day (a month end): verification judges coverage on the day it is given.
+NOW = datetime(2027, 1, 31, 10, tzinfo=UTC)
+TODAY = NOW.date()
 
 
 def _rows(months: int = 3, seed: int = 7, chinese: bool = False) -> list[Any]:
-    window = required_window(TODAY, months)
-    return make_rows(window.start - timedelta(days=2), TODAY - timedelta(days=1), seed=seed, chinese=chinese)
+    return rows_covering(TODAY, months, seed=seed, chinese=chinese)
 
 
 class Case:
@@ -47,7 +47,7 @@ class Case:
 
     def __init__(self, engine: Engine, settings: Settings, s3: Any, customer: Any = None) -> None:
         self.engine, self.settings, self.s3 = engine, settings, s3
-        self.customer = customer or make_customer(engine, days_past_due=(0,) * 12)
+        self.customer = customer or make_customer(engine, days_past_due=(0,) * 12, today=TODAY)
         with session_scope(engine) as session:
             appeal, _ = create_appeal(
                 session, NewAppeal(self.customer.customer_id, self.customer.account_id, 500_000)
@@ -125,9 +125,7 @@ def test_chinese_gb18030_csv_statement_is_accepted(case: Case) -> None:
 
 def test_text_pdf_statement_is_parsed(case: Case) -> None:
     rows = _rows()
-    outcome = case.verify(
-        pdf_statement(rows, created=datetime.now(UTC) - timedelta(days=1)), "application/pdf"
-    )
+    outcome = case.verify(pdf_statement(rows, created=NOW - timedelta(days=1)), "application/pdf")
     assert outcome.accepted, outcome.rejection_reason
     assert len(case.transactions()) == len(rows)
 
@@ -152,10 +150,8 @@ def test_statement_short_of_three_months_is_refused_with_the_gap(case: Case) -> 
 
 
 def test_tampered_pdf_is_flagged(case: Case) -> None:
-    original = pdf_statement(
-        _rows(), producer="Adobe Photoshop 25.0", created=datetime.now(UTC) - timedelta(days=90)
-    )
-    outcome = case.verify(tampered_pdf(original, modified=datetime.now(UTC)), "application/pdf")
+    original = pdf_statement(_rows(), producer="Adobe Photoshop 25.0", created=NOW - timedelta(days=90))
+    outcome = case.verify(tampered_pdf(original, modified=NOW), "application/pdf")
     flags = _flags(case, outcome)
     assert {"PDF_EDITING_TOOL", "PDF_INCREMENTAL_UPDATE"} <= flags, flags
 
@@ -217,7 +213,9 @@ def test_same_file_from_two_customers_is_a_fraud_flag_and_resend_is_deduplicated
 
 def test_checklist_follows_policy(engine: Engine, settings: Settings) -> None:
     s3 = make_s3_client(settings)
-    late = make_customer(engine, days_past_due=(0, 0, 45) + (0,) * 9, declared_monthly_income_minor=None)
+    late = make_customer(
+        engine, days_past_due=(0, 0, 45) + (0,) * 9, declared_monthly_income_minor=None, today=TODAY
+    )
     case = Case(engine, settings, s3, late)
     with session_scope(engine, read_only=True) as session:
         items = checklist(session, case.appeal_id)
@@ -226,9 +224,9 @@ def test_checklist_follows_policy(engine: Engine, settings: Settings) -> None:
         ("INCOME_PROOF", "MISSING"),
         ("CREDIT_REPORT", "MISSING"),
     ]
-    assert case.verify(text_pdf("Income certificate"), "application/pdf", "INCOME_PROOF").accepted
+    assert case.verify(text_pdf("Income certificate", now=NOW), "application/pdf", "INCOME_PROOF").accepted
     assert not case.verify(csv_statement_en(_rows()), "text/csv").checklist_complete
-    assert case.verify(text_pdf(), "application/pdf", "CREDIT_REPORT").checklist_complete
+    assert case.verify(text_pdf(now=NOW), "application/pdf", "CREDIT_REPORT").checklist_complete
     with session_scope(engine, read_only=True) as session:
         states = {
             i.state
