@@ -20,12 +20,15 @@ from api.schemas.appeals import (
 )
 from api.temporal_gateway import TemporalGateway
 from core.appeals.service import NewAppeal, create_appeal, get_appeal, mark_workflow_started
+from core.appeals.status_reason import localize_status_reason, reader_locale
 from core.auth import Principal
 from core.db import session_scope
 from core.db.case_tables import Appeal, AppealEvent, Document
+from core.db.ledger_tables import Customer
 from core.documents.checklist import checklist
 from core.errors import Conflict
 from core.notifications.outbox import list_for_appeal
+from core.policy.loader import load_default_policy
 from core.reviews.service import latest_decision
 from core.status import WITHDRAWABLE_STATUSES
 from workflows.messages import WithdrawRequest
@@ -58,9 +61,20 @@ def _mark_started(engine: Engine, appeal_id: str) -> None:
         mark_workflow_started(session, appeal_id)
 
 
-def appeal_detail(engine: Engine, appeal_id: str, customer_id: str | None) -> AppealDetail:
+def appeal_detail(
+    engine: Engine, appeal_id: str, customer_id: str | None, *, accept_language: str | None = None
+) -> AppealDetail:
+    """The appeal page. `customer_id` set: the customer's own appeal, its status reason in
+    their locale; None: staff, in English unless `accept_language` prefers Chinese."""
     with session_scope(engine, read_only=True) as session:
         appeal = get_appeal(session, appeal_id, customer_id=customer_id)
+        customer = session.get(Customer, appeal.customer_id) if customer_id is not None else None
+        locale = reader_locale(
+            customer_locale=customer.locale if customer else None,
+            accept_language=accept_language,
+            is_customer=customer_id is not None,
+        )
+        reason = localize_status_reason(appeal.status_reason, locale, load_default_policy().policy.reasons)
         events = session.exec(
             select(AppealEvent).where(AppealEvent.appeal_id == appeal_id).order_by(col(AppealEvent.seq))
         ).all()
@@ -71,7 +85,8 @@ def appeal_detail(engine: Engine, appeal_id: str, customer_id: str | None) -> Ap
         return AppealDetail(
             **AppealSummary.model_validate(appeal, from_attributes=True).model_dump(),
             customer_id=appeal.customer_id,
-            status_reason=appeal.status_reason,
+            status_reason=reason.text,
+            status_reason_codes=reason.codes,
             amount_owed_minor=appeal.amount_owed_minor,
             closed_at=appeal.closed_at,
             workflow_id=appeal.workflow_id,

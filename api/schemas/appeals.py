@@ -87,7 +87,14 @@ class AppealSummary(BaseModel):
 
 class AppealDetail(AppealSummary):
     customer_id: str
-    status_reason: str | None
+    status_reason: str | None = Field(
+        description="Why the appeal is in its status, in the reader's language (a customer: their "
+        "locale; staff: English unless Accept-Language prefers zh-CN). For a decline, the texts "
+        "of the policy's reason codes."
+    )
+    status_reason_codes: list[str] = Field(
+        default=[], description="The policy reason codes behind `status_reason` (e.g. RC_LATE_PAYMENTS)."
+    )
     amount_owed_minor: int | None
     closed_at: datetime | None
     workflow_id: str
