@@ -30,9 +30,10 @@ from core.status import AppealStatus
 from core.storage import ensure_bucket, make_s3_client
 from tests.conftest import make_settings
 from tests.documents import recent_statement_csv
+from tests.eventually import patience
 from tests.factories import LedgerCustomer, make_customer
 from tests.workflows.conftest import running_worker, start_appeal
-from tests.workflows.test_review_update import _status, _until, upload_documents
+from tests.workflows.test_review_update import upload_documents, wait_status
 from workflows.search_attributes import APPEAL_STATUS
 
 
@@ -193,7 +194,7 @@ async def _auto_approved_appeal(
     s3 = make_s3_client(settings)
     handle = await start_appeal(client, settings, engine, customer.customer_id, customer.account_id)
     appeal_id = handle.id.removeprefix("appeal-")
-    await _until(lambda: _status(engine, appeal_id) == AppealStatus.AWAITING_DOCUMENTS)
+    await wait_status(engine, appeal_id, AppealStatus.AWAITING_DOCUMENTS)
     statement = recent_statement_csv(seed=random.randrange(10_000, 10**9))
     await upload_documents(
         handle,
@@ -220,7 +221,7 @@ async def test_a_transient_failure_is_retried_and_the_limit_applied_once(
     customer = make_customer(sqlite_engine)
     async with running_worker(temporal_client, settings, sqlite_engine, make_s3_client(settings)):
         handle = await _auto_approved_appeal(temporal_client, settings, sqlite_engine, customer)
-        result = await asyncio.wait_for(handle.result(), 90)
+        result = await asyncio.wait_for(handle.result(), patience(90))
     appeal_id = handle.id.removeprefix("appeal-")
     assert result.status == AppealStatus.CLOSED and result.decided_limit_minor
     key = f"limit-restore:{appeal_id}"
@@ -243,7 +244,7 @@ async def test_a_refused_limit_leaves_the_appeal_in_limit_apply_failed(
     customer = make_customer(sqlite_engine)
     async with running_worker(temporal_client, settings, sqlite_engine, make_s3_client(settings)):
         handle = await _auto_approved_appeal(temporal_client, settings, sqlite_engine, customer)
-        result = await asyncio.wait_for(handle.result(), 90)
+        result = await asyncio.wait_for(handle.result(), patience(90))
         description = await handle.describe()
     appeal_id = handle.id.removeprefix("appeal-")
     assert result.status == AppealStatus.LIMIT_APPLY_FAILED and result.decided_limit_minor is None

@@ -18,6 +18,7 @@ from core.db import session_scope
 from core.db.case_tables import Appeal, Notification
 from core.status import AppealStatus
 from tests.conftest import make_settings
+from tests.eventually import patience
 from tests.factories import make_customer
 from tests.workflows.conftest import register_search_attributes, running_worker, start_appeal
 
@@ -61,7 +62,7 @@ async def test_deadline_expires_the_appeal(
                 deadline=timedelta(days=7),
                 reminders=reminders,
             )
-            result = await asyncio.wait_for(handle.result(), 60)
+            result = await asyncio.wait_for(handle.result(), patience(60))
     assert result.status == AppealStatus.EXPIRED
     with session_scope(sqlite_engine, read_only=True) as session:
         appeal = session.get(Appeal, result.appeal_id)

@@ -17,10 +17,11 @@ from core.db.case_tables import AppealEvent, Notification, ReviewTask
 from core.settings import Settings
 from core.status import AppealStatus
 from core.storage import make_s3_client
+from tests.eventually import eventually
 from tests.factories import make_customer
 from tests.workflows.conftest import register_search_attributes, running_worker, start_appeal
 from tests.workflows.test_document_deadline import _test_server
-from tests.workflows.test_review_update import LATE_PAYER, _status, _until, upload_documents
+from tests.workflows.test_review_update import LATE_PAYER, upload_documents, wait_status
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -50,19 +51,27 @@ async def test_warning_then_escalation(sqlite_engine: Engine, settings: Settings
                 review_due=timedelta(hours=24),
             )
             appeal_id = handle.id.removeprefix("appeal-")
-            await _until(lambda: _status(sqlite_engine, appeal_id) == AppealStatus.AWAITING_DOCUMENTS)
+            await wait_status(sqlite_engine, appeal_id, AppealStatus.AWAITING_DOCUMENTS)
             await upload_documents(handle, settings, sqlite_engine, s3, customer.customer_id, appeal_id)
-            await _until(lambda: _status(sqlite_engine, appeal_id) == AppealStatus.PENDING_REVIEW)
+            await wait_status(sqlite_engine, appeal_id, AppealStatus.PENDING_REVIEW)
             assert _staff_events(sqlite_engine, appeal_id) == []
 
             await env.sleep(timedelta(hours=20))  # past 80% of 24 hours
-            await _until(lambda: _staff_events(sqlite_engine, appeal_id) == ["sla_warning"])
+            await eventually(
+                lambda: _staff_events(sqlite_engine, appeal_id),
+                lambda events: events == ["sla_warning"],
+                what="the SLA warning notice to staff",
+            )
             with session_scope(sqlite_engine, read_only=True) as session:
                 task = session.exec(select(ReviewTask).where(ReviewTask.appeal_id == appeal_id)).one()
             assert not task.escalated and task.queue == "review" and task.priority == 0
 
             await env.sleep(timedelta(hours=5))  # past the due time
-            await _until(lambda: _staff_events(sqlite_engine, appeal_id) == ["sla_breach", "sla_warning"])
+            await eventually(
+                lambda: _staff_events(sqlite_engine, appeal_id),
+                lambda events: events == ["sla_breach", "sla_warning"],
+                what="the SLA breach notice to staff, after the warning",
+            )
             with session_scope(sqlite_engine, read_only=True) as session:
                 task = session.exec(select(ReviewTask).where(ReviewTask.appeal_id == appeal_id)).one()
                 kinds = [

@@ -21,6 +21,7 @@ from core.db.ledger_tables import CreditAccount, LimitEvent
 from core.reviews import queue
 from core.status import AppealStatus
 from tests.documents import recent_statement_csv, text_pdf
+from tests.eventually import eventually, patience
 from tests.factories import LedgerCustomer, make_customer
 from tests.workflows.conftest import running_worker, start_appeal
 from workflows.appeal import AppealWorkflow
@@ -31,19 +32,20 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 LATE_PAYER = (0, 5, 0, 45, 0, 20, 0, 0, 0, 0, 0, 0)  # routes to manual review
 
 
-async def _until(predicate: Any, timeout: float = 20) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.1)
-
-
 def _status(engine: Engine, appeal_id: str) -> AppealStatus:
     with session_scope(engine, read_only=True) as session:
         appeal = session.get(Appeal, appeal_id)
         assert appeal is not None
         return AppealStatus(appeal.status)
+
+
+async def wait_status(engine: Engine, appeal_id: str, status: AppealStatus) -> None:
+    """Until the DB projection shows `status`: one the appeal stays in until the test acts."""
+    await eventually(
+        lambda: _status(engine, appeal_id),
+        lambda seen: seen == status,
+        what=f"appeal {appeal_id} to be {status.value}",
+    )
 
 
 def _open_task(engine: Engine, appeal_id: str) -> ReviewTask | None:
@@ -71,9 +73,9 @@ async def _to_review(
         requested_limit_minor=requested,
     )
     appeal_id = handle.id.removeprefix("appeal-")
-    await _until(lambda: _status(engine, appeal_id) == AppealStatus.AWAITING_DOCUMENTS)
+    await wait_status(engine, appeal_id, AppealStatus.AWAITING_DOCUMENTS)
     await upload_documents(handle, settings, engine, s3, customer.customer_id, appeal_id)
-    await _until(lambda: _status(engine, appeal_id) == AppealStatus.PENDING_REVIEW)
+    await wait_status(engine, appeal_id, AppealStatus.PENDING_REVIEW)
     task = _open_task(engine, appeal_id)
     assert task is not None
     return handle, appeal_id, task.id
@@ -148,7 +150,7 @@ async def test_validator_rejects_bad_decisions_then_accepts_one(
             await handle.execute_update(AppealWorkflow.decide, unclaimed, id="u-unclaimed")
         assert isinstance(info.value.cause, ApplicationError) and info.value.cause.type == "NotClaimHolder"
         await claim_as(handle, sqlite_engine, task_id, "r-1")
-        await _until(lambda: _status(sqlite_engine, appeal_id) == AppealStatus.IN_REVIEW)
+        await wait_status(sqlite_engine, appeal_id, AppealStatus.IN_REVIEW)
 
         rejected = {
             "someone else": ReviewDecision(
@@ -191,7 +193,7 @@ async def test_validator_rejects_bad_decisions_then_accepts_one(
         # A second decision with a new id finds the task closed.
         with pytest.raises(WorkflowUpdateFailedError):
             await handle.execute_update(AppealWorkflow.decide, partial, id="decision-2")
-        result = await asyncio.wait_for(handle.result(), 30)
+        result = await asyncio.wait_for(handle.result(), patience(60))
 
     assert result.status == AppealStatus.CLOSED and result.decided_limit_minor == 500_000
     with session_scope(sqlite_engine, read_only=True) as session:
@@ -217,7 +219,7 @@ async def test_decline_closes_without_touching_the_ledger(
         )
         accepted = await handle.execute_update(AppealWorkflow.decide, decision, id="d-1")
         assert accepted.status == AppealStatus.DECLINED
-        result = await asyncio.wait_for(handle.result(), 30)
+        result = await asyncio.wait_for(handle.result(), patience(60))
     assert result.status == AppealStatus.CLOSED
     with session_scope(sqlite_engine, read_only=True) as session:
         assert session.exec(select(LimitEvent).where(LimitEvent.appeal_id == appeal_id)).first() is None
@@ -235,7 +237,7 @@ async def test_withdraw_while_in_review_cancels_the_task(
             AppealWorkflow.withdraw,
             WithdrawRequest(requested_by=f"customer:{customer.customer_id}"),
         )
-        result = await asyncio.wait_for(handle.result(), 30)
+        result = await asyncio.wait_for(handle.result(), patience(60))
         # A decision after withdrawal is refused.
         assert result.status == AppealStatus.WITHDRAWN
     with session_scope(sqlite_engine, read_only=True) as session:
@@ -254,11 +256,11 @@ async def test_withdraw_while_waiting_for_documents(
             temporal_client, settings, sqlite_engine, customer.customer_id, customer.account_id
         )
         appeal_id = handle.id.removeprefix("appeal-")
-        await _until(lambda: _status(sqlite_engine, appeal_id) == AppealStatus.AWAITING_DOCUMENTS)
+        await wait_status(sqlite_engine, appeal_id, AppealStatus.AWAITING_DOCUMENTS)
         await handle.signal(
             AppealWorkflow.withdraw,
             WithdrawRequest(requested_by="customer:x", reason="changed my mind"),
         )
-        result = await asyncio.wait_for(handle.result(), 30)
+        result = await asyncio.wait_for(handle.result(), patience(60))
     assert result.status == AppealStatus.WITHDRAWN
     assert _status(sqlite_engine, appeal_id) == AppealStatus.WITHDRAWN
