@@ -181,7 +181,9 @@ def test_severe_delinquency_declines(policy: LoadedPolicy, dpd: int, declined: b
 @pytest.mark.parametrize(("apps", "declined"), [(5, False), (6, True)])
 def test_loan_stacking_declines(policy: LoadedPolicy, apps: int, declined: bool) -> None:
     applications = tuple(
-        LoanApplication(applied_on=AS_OF - (k + 1) * DAY, lender="分期乐", amount_minor=200_000, small_loan=True)
+        LoanApplication(
+            applied_on=AS_OF - (k + 1) * DAY, lender="分期乐", amount_minor=200_000, small_loan=True
+        )
         for k in range(apps)
     )
     a = assess(policy, good_input(loan_applications=applications))
