@@ -6,6 +6,7 @@ Every side effect is idempotent per appeal and step, so Temporal's retries are s
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ from sqlmodel import select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.activity_log import log_event, transition_log
 from activities.types import (
     AppealRef,
     AppliedLimitResult,
@@ -78,7 +80,8 @@ class AppealActivities:
     @activity.defn(name="project_transition")
     def project_transition(self, inp: ProjectTransitionInput) -> None:
         with session_scope(self._engine) as session:
-            apply_transition(
+            from_status = get_appeal(session, inp.appeal_id).status
+            applied = apply_transition(
                 session,
                 Transition(
                     appeal_id=inp.appeal_id,
@@ -90,6 +93,18 @@ class AppealActivities:
                     fields=inp.fields,
                 ),
             )
+        # One line per status change, once committed. IDs and codes only: the reason may
+        # quote the customer, so it stays in the case store.
+        log_event(
+            transition_log,
+            logging.INFO,
+            "appeal_transition",
+            appeal_id=inp.appeal_id,
+            from_status=str(from_status),
+            to_status=str(inp.to_status),
+            actor=inp.actor,
+            applied=applied,  # false: a retry found it already projected
+        )
 
     @activity.defn(name="prepare_checklist")
     def prepare_checklist(self, ref: AppealRef) -> ChecklistResult:

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.activity_log import ActivityLogInterceptor
 from activities.appeal import AppealActivities
 from api.temporal_gateway import TemporalGateway, connect_temporal
 from core.db import create_tables, make_engine
@@ -30,6 +31,8 @@ def build_worker(
         activities=activities.all(),
         activity_executor=executor,
         max_concurrent_activities=executor._max_workers,
+        # One structured line per activity run (type, appeal, attempt, duration).
+        interceptors=[ActivityLogInterceptor()],
     )
 
 

@@ -1,0 +1,96 @@
+"""The worker's structured log: one key=value line per activity start, finish or failure, and
+one per appeal transition (activities/appeal.py `project_transition`).
+
+Lines carry IDs, codes, counts and durations only, never personal data: no names, phone
+numbers, email addresses or document contents. So activity arguments, results and error
+messages are not logged (a refusal or a send error may quote a customer's address), only the
+error's type. `appeals dev` writes them to .data/logs/worker.log.
+
+    activity_started activity=check_eligibility appeal_id=3f2b... workflow_id=appeal-3f2b... attempt=1
+    activity_finished activity=check_eligibility appeal_id=3f2b... ... duration_ms=12.4
+    appeal_transition appeal_id=3f2b... from_status=SUBMITTED to_status=AWAITING_DOCUMENTS actor=workflow
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
+
+ACTIVITY_LOGGER = "appeals.activity"
+TRANSITION_LOGGER = "appeals.transition"
+APPEAL_WORKFLOW_PREFIX = "appeal-"  # core.appeals.service.workflow_id_for
+
+activity_log = logging.getLogger(ACTIVITY_LOGGER)
+transition_log = logging.getLogger(TRANSITION_LOGGER)
+
+
+def _value(value: object) -> str:
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    if not text or any(ch.isspace() or ch in '"=' for ch in text):
+        return json.dumps(text, ensure_ascii=False)
+    return text
+
+
+def log_line(event: str, fields: Mapping[str, object]) -> str:
+    """`event key=value ...`; values with spaces, quotes or `=` are JSON-quoted, None left out."""
+    pairs = [f"{key}={_value(value)}" for key, value in fields.items() if value is not None]
+    return " ".join([event, *pairs])
+
+
+def log_event(logger: logging.Logger, level: int, event: str, **fields: object) -> None:
+    """One structured line; the fields also ride on the record (`log_event`, `log_fields`)
+    for a JSON formatter or a test."""
+    logger.log(level, log_line(event, fields), extra={"log_event": event, "log_fields": dict(fields)})
+
+
+def appeal_id_of(workflow_id: str | None) -> str | None:
+    if workflow_id and workflow_id.startswith(APPEAL_WORKFLOW_PREFIX):
+        return workflow_id[len(APPEAL_WORKFLOW_PREFIX) :]
+    return None
+
+
+class ActivityLogInterceptor(Interceptor):
+    """Logs every activity (regular and local) the worker runs, with its duration."""
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _ActivityLog(next)
+
+
+class _ActivityLog(ActivityInboundInterceptor):
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        info = activity.info()
+        fields: dict[str, object] = {
+            "activity": info.activity_type,
+            "appeal_id": appeal_id_of(info.workflow_id),
+            "workflow_id": info.workflow_id,
+            "attempt": info.attempt,
+            "local": info.is_local,
+        }
+        log_event(activity_log, logging.INFO, "activity_started", **fields)
+        started = time.monotonic()
+        try:
+            result = await self.next.execute_activity(input)
+        except BaseException as exc:  # cancellation too: the line says how the run ended
+            log_event(
+                activity_log,
+                logging.WARNING,
+                "activity_failed",
+                **fields,
+                duration_ms=_ms_since(started),
+                error=type(exc).__name__,
+                error_type=exc.type if isinstance(exc, ApplicationError) else None,
+            )
+            raise
+        log_event(activity_log, logging.INFO, "activity_finished", **fields, duration_ms=_ms_since(started))
+        return result
+
+
+def _ms_since(started: float) -> float:
+    return round((time.monotonic() - started) * 1000, 1)
