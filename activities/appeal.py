@@ -7,7 +7,6 @@ Every side effect is idempotent per appeal and step, so Temporal's retries are s
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -36,6 +35,7 @@ from activities.types import (
 )
 from core.appeals.assessment import run_assessment
 from core.appeals.service import Transition, apply_transition, get_appeal
+from core.clock import SYSTEM_CLOCK, Clock
 from core.db import session_scope
 from core.db.case_tables import DecisionOutcome
 from core.db.ledger_tables import CreditAccount, LimitEvent
@@ -57,17 +57,20 @@ CUSTOMER_CHANNELS = (IN_APP, EMAIL, SMS, WEBHOOK)
 
 
 class AppealActivities:
-    def __init__(self, *, engine: Engine, s3_client: Any, settings: Settings) -> None:
+    def __init__(
+        self, *, engine: Engine, s3_client: Any, settings: Settings, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self._engine = engine
         self._s3 = s3_client
         self._settings = settings
+        self._clock = clock  # the business date every check is made on
         self._senders: dict[str, Any] | None = None
 
     @activity.defn(name="check_eligibility")
     def check_eligibility(self, ref: AppealRef) -> EligibilityResult:
         with session_scope(self._engine, read_only=True) as session:
             appeal = get_appeal(session, ref.appeal_id)
-            result = check_eligibility(session, appeal.account_id, _today())
+            result = check_eligibility(session, appeal.account_id, self._clock.today())
         return EligibilityResult(
             eligible=result.eligible,
             reason_code=result.reason_code,
@@ -110,7 +113,7 @@ class AppealActivities:
     def prepare_checklist(self, ref: AppealRef) -> ChecklistResult:
         with session_scope(self._engine) as session:
             appeal = get_appeal(session, ref.appeal_id)
-            items = prepare_checklist(session, appeal, load_default_policy(), _today())
+            items = prepare_checklist(session, appeal, load_default_policy(), self._clock.today())
             return ChecklistResult(
                 required=[item.doc_type for item in items if item.required],
                 missing=missing_types(session, ref.appeal_id),
@@ -126,7 +129,7 @@ class AppealActivities:
             self._settings,
             appeal_id=inp.appeal_id,
             document_id=inp.document_id,
-            today=_today(),
+            today=self._clock.today(),
         )
         return DocumentVerdict(
             document_id=outcome.document_id,
@@ -143,7 +146,9 @@ class AppealActivities:
     @activity.defn(name="assess_appeal")
     def assess_appeal(self, inp: AssessInput) -> AssessmentResult:
         with session_scope(self._engine) as session:
-            assessment = run_assessment(session, inp.appeal_id, inp.run, load_default_policy(), _today())
+            assessment = run_assessment(
+                session, inp.appeal_id, inp.run, load_default_policy(), self._clock.today()
+            )
             assert assessment.id is not None
             return AssessmentResult(
                 assessment_id=assessment.id,
@@ -310,10 +315,6 @@ class AppealActivities:
             self.notify_customer,
             self.deliver_notification,
         ]
-
-
-def _today() -> Any:
-    return datetime.now(UTC).date()
 
 
 def _with_reason_texts(context: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from api.docs_pages import install_docs
 from api.problems import install_problem_handlers
 from api.routers import appeals, assessments, documents, health, ledger, me, review_tasks
 from api.temporal_gateway import TemporalGateway
+from core.clock import SYSTEM_CLOCK, Clock
 from core.db import create_tables, make_engine
 from core.settings import Settings, get_settings
 from core.storage import ensure_bucket, make_s3_client
@@ -24,12 +25,14 @@ def create_app(
     engine: Engine | None = None,
     s3_client: Any = None,
     gateway: TemporalGateway | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
+        app.state.clock = clock  # the business date of ledger imports
         app.state.engine = engine or make_engine(settings.effective_database_url)
         create_tables(app.state.engine)
         app.state.s3 = s3_client or make_s3_client(settings)

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from api.temporal_gateway import TemporalGateway
 from core.auth import Principal, Role, missing_bearer, verify_token
+from core.clock import Clock
 from core.errors import Forbidden
 from core.settings import Settings
 
@@ -32,6 +33,11 @@ def get_gateway(request: Request) -> TemporalGateway:
     return gateway
 
 
+def get_clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
+
+
 def get_s3(request: Request) -> Any:
     return request.app.state.s3
 
@@ -48,6 +54,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 GatewayDep = Annotated[TemporalGateway, Depends(get_gateway)]
 S3Dep = Annotated[Any, Depends(get_s3)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 

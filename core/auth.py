@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 
 import jwt
 
+from core.clock import SYSTEM_CLOCK
 from core.errors import Unauthorized
 from core.settings import Settings
 
@@ -46,8 +47,10 @@ class Principal:
         return f"{self.role.value}:{self.subject}"
 
 
-def mint_token(settings: Settings, *, role: Role, subject: str) -> str:
-    now = datetime.now(UTC)
+def mint_token(settings: Settings, *, role: Role, subject: str, now: datetime | None = None) -> str:
+    """A signed token issued at `now` (default: the system clock's; PyJWT checks `exp` against
+    the machine's clock when the token is verified)."""
+    now = now or SYSTEM_CLOCK.now()
     claims = {
         "sub": subject,
         "role": role.value,

@@ -247,17 +247,20 @@ def demo_documents(
     customer: Annotated[
         str, typer.Option(help="Customer id: each gets a statement of their own.")
     ] = "c-1002",
+    today: Annotated[
+        str | None, typer.Option(help="Date the documents are made on (YYYY-MM-DD).", show_default="today")
+    ] = None,
 ) -> None:
     """Write a 3-month bank statement (CSV) and a credit report (text) for the walkthrough."""
-    from datetime import UTC, datetime
-
+    from core.clock import SYSTEM_CLOCK
     from core.demo_documents import credit_report_text, statement_csv
+    from launcher.ledger_cli import date_option
 
-    today = datetime.now(UTC).date()
+    on = date_option(today, SYSTEM_CLOCK)
     out.mkdir(parents=True, exist_ok=True)
     seed = int.from_bytes(hashlib.sha256(customer.encode()).digest()[:4], "big")
-    (out / "statement.csv").write_bytes(statement_csv(today, seed=seed))
-    (out / "credit-report.txt").write_bytes(credit_report_text(name, today))
+    (out / "statement.csv").write_bytes(statement_csv(on, seed=seed))
+    (out / "credit-report.txt").write_bytes(credit_report_text(name, on))
     typer.echo(f"wrote {out / 'statement.csv'} and {out / 'credit-report.txt'}")
 
 

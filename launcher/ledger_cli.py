@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from core.clock import SYSTEM_CLOCK, Clock
 from core.settings import Settings, get_settings
 
 ledger_app = typer.Typer(
@@ -30,7 +31,7 @@ def import_dir(
     from core.db import create_tables, make_engine
     from core.ledger.importer import LedgerImportFailed, import_ledger_dir
 
-    as_of = _date_option(today)
+    as_of = date_option(today, SYSTEM_CLOCK)
     engine = make_engine(get_settings().effective_database_url)
     try:
         create_tables(engine)
@@ -69,9 +70,10 @@ def export_dir(
         typer.echo(f"  {table:<18} {rows:>8} rows")
 
 
-def _date_option(value: str | None) -> date | None:
+def date_option(value: str | None, clock: Clock) -> date:
+    """A `--today` option: the date given, else the clock's today."""
     if value is None:
-        return None
+        return clock.today()
     try:
         return date.fromisoformat(value)
     except ValueError:
@@ -79,17 +81,22 @@ def _date_option(value: str | None) -> date | None:
 
 
 def seed_command(
-    settings: Settings, *, customers: int, seed: int, statements_dir: Path | None, today: str | None
+    settings: Settings,
+    *,
+    customers: int,
+    seed: int,
+    statements_dir: Path | None,
+    today: str | None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> None:
     """`appeals seed`: the four hand-written demo customers plus a generated population."""
     from collections import defaultdict
-    from datetime import UTC, datetime
 
     from core.db import create_tables, make_engine, session_scope
     from core.ledger.generator import GeneratedCustomer, Population, seed_population, write_statements
     from core.seed import seed_demo_ledger
 
-    as_of = _date_option(today) or datetime.now(UTC).date()
+    as_of = date_option(today, clock)
     engine = make_engine(settings.effective_database_url)
     try:
         create_tables(engine)

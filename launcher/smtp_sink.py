@@ -22,6 +22,8 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from core.clock import SYSTEM_CLOCK
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]")
 
 
@@ -37,7 +39,7 @@ def write_eml(directory: Path, content: bytes, *, mail_from: str, rcpt_tos: list
     directory.mkdir(parents=True, exist_ok=True)
     headers = BytesHeaderParser().parsebytes(content)
     envelope = f"X-Envelope-From: <{mail_from}>\r\nX-Envelope-To: {', '.join(rcpt_tos)}\r\n".encode()
-    base = eml_name(headers.get("Message-ID"), datetime.now(UTC))
+    base = eml_name(headers.get("Message-ID"), SYSTEM_CLOCK.now())
     tmp = directory / f".{uuid.uuid4().hex}.part"
     tmp.write_bytes(envelope + content)
     try:

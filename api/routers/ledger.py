@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from pathlib import PureWindowsPath
 from typing import Annotated, Any, Final
 
@@ -11,7 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy.engine import Engine
 from starlette.datastructures import UploadFile
 
-from api.deps import EngineDep, require_role
+from api.deps import ClockDep, EngineDep, require_role
 from api.schemas.ledger import (
     CustomerLedgerPublic,
     LedgerImportResult,
@@ -61,11 +62,13 @@ _IMPORT_BODY: Final[dict[str, Any]] = {
         413: {"description": "More than 64 MiB uploaded"},
     },
 )
-async def import_ledger(request: Request, _admin: AdminDep, engine: EngineDep) -> LedgerImportResult:
+async def import_ledger(
+    request: Request, _admin: AdminDep, engine: EngineDep, clock: ClockDep
+) -> LedgerImportResult:
     """Import ledger CSV files (the format of `appeals ledger import`): all rows of all files,
     or, when any row is invalid, nothing at all."""
     files = await _read_files(request)
-    return await to_thread.run_sync(_import, engine, files)
+    return await to_thread.run_sync(_import, engine, files, clock.today())
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerLedgerPublic)
@@ -85,10 +88,10 @@ def get_customer_ledger(customer_id: str, _admin: AdminDep, engine: EngineDep) -
         )
 
 
-def _import(engine: Engine, files: Mapping[str, bytes]) -> LedgerImportResult:
+def _import(engine: Engine, files: Mapping[str, bytes], today: date) -> LedgerImportResult:
     try:
         with session_scope(engine) as session:
-            summary = import_ledger_files(session, files)
+            summary = import_ledger_files(session, files, today=today)
     except LedgerImportFailed as exc:
         errors = exc.errors
         raise InvalidInput(

@@ -9,6 +9,8 @@ from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from core.clock import SYSTEM_CLOCK
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores timezone-aware UTC datetimes; SQLite would otherwise hand back naive ones."""
@@ -32,4 +34,6 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """The system clock's now: record stamps (created_at, claimed_at, ...) and the expiry of
+    presigned S3 links, which the S3 server checks against its own real clock."""
+    return SYSTEM_CLOCK.now()

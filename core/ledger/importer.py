@@ -512,21 +512,18 @@ def read_ledger_dir(folder: Path) -> dict[str, bytes]:
     return files
 
 
-def import_ledger_dir(engine: Engine, folder: Path, *, today: date | None = None) -> ImportSummary:
+def import_ledger_dir(engine: Engine, folder: Path, *, today: date) -> ImportSummary:
     files = read_ledger_dir(folder)
     with session_scope(engine) as session:
         return import_ledger_files(session, files, today=today)
 
 
-def import_ledger_files(
-    session: Session, files: Mapping[str, bytes], *, today: date | None = None
-) -> ImportSummary:
+def import_ledger_files(session: Session, files: Mapping[str, bytes], *, today: date) -> ImportSummary:
     """Validate every file, then write them in the caller's transaction.
 
     Raises LedgerImportFailed listing every problem before anything is written; the caller's
     session scope rolls back whatever else it did.
     """
-    today = today or datetime.now(UTC).date()
     errors: list[LedgerError] = []
     unknown = [n for n in files if n not in LEDGER_FILES]
     for name in unknown:

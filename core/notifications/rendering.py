@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache, wraps
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Undefined
+
+from core.clock import SYSTEM_CLOCK
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 SUPPORTED_LOCALES = ("zh-CN", "en")
@@ -188,7 +190,7 @@ def complete_context(event: str, context: Mapping[str, Any], *, today: date | No
     out: dict[str, Any] = dict.fromkeys(OPTIONAL_CONTEXT.get(event, ()))
     out.update(context)
     if event == "declined":
-        decided_on = _as_date(out["decided_on"]) if out["decided_on"] else (today or datetime.now(UTC).date())
+        decided_on = _as_date(out["decided_on"]) if out["decided_on"] else (today or SYSTEM_CLOCK.today())
         if out["cooldown_days"] is None:
             out["cooldown_days"] = DEFAULT_DECLINE_COOLDOWN_DAYS
         out["decided_on"] = decided_on

@@ -17,6 +17,7 @@ from temporalio.client import Client
 from api.app import create_app
 from api.temporal_gateway import TemporalGateway
 from core.auth import Role
+from core.clock import SYSTEM_CLOCK
 from core.settings import Settings
 from core.storage import make_s3_client
 from launcher.stack import free_port
@@ -95,7 +96,7 @@ async def test_presigned_upload_end_to_end(api: Api) -> None:
     upload = started.json()
     document_id = upload["document_id"]
     expires_at = datetime.fromisoformat(upload["expires_at"])
-    remaining = expires_at - datetime.now(expires_at.tzinfo)
+    remaining = expires_at - SYSTEM_CLOCK.now()
     assert timedelta(minutes=9) < remaining <= api.settings.presigned_upload_expiry
 
     # The key is the server's, whatever the client called its file.
@@ -403,7 +404,7 @@ async def test_download_links_for_reviewers_only(api: Api) -> None:
     for role in (Role.REVIEWER, Role.ADMIN):
         [item] = await _documents(api, appeal_id, api.auth(role, "staff-1"))
         link_expiry = datetime.fromisoformat(item["download_expires_at"])
-        remaining = link_expiry - datetime.now(link_expiry.tzinfo)
+        remaining = link_expiry - SYSTEM_CLOCK.now()
         assert timedelta(minutes=4) < remaining <= api.settings.download_link_expiry
         async with httpx.AsyncClient(timeout=30) as store:
             download = await store.get(item["download_url"])

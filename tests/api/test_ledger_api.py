@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from core.auth import Role
+from core.clock import SYSTEM_CLOCK
 from core.db import session_scope
 from core.ledger.generator import Expected, seed_population
 from tests.api.conftest import Api
@@ -133,7 +133,7 @@ async def test_bad_uploads_are_clear_4xx(api: Api) -> None:
 async def test_generated_customers_get_their_outcome_through_real_appeals(api: Api) -> None:
     """The seeded population shows every recommendation: statements as generated, the other
     checklist items as plain PDFs, and the employment certificate the story includes."""
-    today = datetime.now(UTC).date()
+    today = SYSTEM_CLOCK.today()
     with session_scope(api.engine) as session:
         seeded = seed_population(session, 60, 42, today=today)
     wanted = {

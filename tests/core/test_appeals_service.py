@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -18,6 +18,7 @@ from core.appeals.service import (
     get_appeal,
     list_appeals,
 )
+from core.clock import SYSTEM_CLOCK
 from core.db import session_scope
 from core.db.case_tables import Appeal, AppealEvent
 from core.errors import Conflict, InvalidInput, NotFound
@@ -41,7 +42,7 @@ def test_one_open_appeal_per_account(engine: Engine) -> None:
     assert info.value.extra["open_appeal_id"] == first.id
     # Closing the first frees the account for a new appeal.
     with session_scope(engine) as session:
-        apply_transition(session, Transition(first.id, AppealStatus.WITHDRAWN, datetime.now(UTC)))
+        apply_transition(session, Transition(first.id, AppealStatus.WITHDRAWN, SYSTEM_CLOCK.now()))
     assert _submit(engine, c.customer_id, c.account_id).id != first.id
 
 
@@ -97,7 +98,7 @@ def test_submission_rules(engine: Engine) -> None:
 def test_transitions_are_checked_idempotent_and_audited(engine: Engine) -> None:
     c = make_customer(engine)
     appeal = _submit(engine, c.customer_id, c.account_id)
-    now = datetime.now(UTC)
+    now = SYSTEM_CLOCK.now()
     with session_scope(engine) as session:
         assert apply_transition(session, Transition(appeal.id, AppealStatus.AWAITING_DOCUMENTS, now))
     with session_scope(engine) as session:  # a retried activity
@@ -122,7 +123,7 @@ def test_transitions_are_checked_idempotent_and_audited(engine: Engine) -> None:
 def test_audit_chain_detects_tampering(engine: Engine) -> None:
     c = make_customer(engine)
     appeal = _submit(engine, c.customer_id, c.account_id)
-    at = datetime.now(UTC)
+    at = SYSTEM_CLOCK.now()
     for status in (
         AppealStatus.AWAITING_DOCUMENTS,
         AppealStatus.CHECKING,
@@ -154,7 +155,7 @@ def test_list_is_keyset_paginated_newest_first(engine: Engine) -> None:
         appeal = _submit(engine, c.customer_id, c.account_id)
         ids.append(appeal.id)
         with session_scope(engine) as session:
-            apply_transition(session, Transition(appeal.id, AppealStatus.WITHDRAWN, datetime.now(UTC)))
+            apply_transition(session, Transition(appeal.id, AppealStatus.WITHDRAWN, SYSTEM_CLOCK.now()))
     seen: list[str] = []
     cursor = None
     while True:

@@ -1,10 +1,11 @@
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import jwt
 import pytest
 from pydantic import ValidationError
 
 from core.auth import Role, mint_token, verify_token
+from core.clock import SYSTEM_CLOCK
 from core.errors import Unauthorized
 from core.settings import DEV_JWT_SECRET, Environment, Settings
 
@@ -23,7 +24,7 @@ def test_round_trip() -> None:
                 "sub": "c-1",
                 "role": "customer",
                 "iss": s.jwt_issuer,
-                "exp": datetime.now(UTC) + timedelta(hours=1),
+                "exp": SYSTEM_CLOCK.now() + timedelta(hours=1),
             },
             "",
             algorithm="none",
@@ -33,7 +34,7 @@ def test_round_trip() -> None:
                 "sub": "c-1",
                 "role": "customer",
                 "iss": s.jwt_issuer,
-                "exp": datetime.now(UTC) + timedelta(hours=1),
+                "exp": SYSTEM_CLOCK.now() + timedelta(hours=1),
             },
             "x" * 40,
             algorithm="HS256",
@@ -43,7 +44,7 @@ def test_round_trip() -> None:
                 "sub": "c-1",
                 "role": "customer",
                 "iss": s.jwt_issuer,
-                "exp": datetime.now(UTC) - timedelta(seconds=1),
+                "exp": SYSTEM_CLOCK.now() - timedelta(seconds=1),
             },
             s.jwt_secret,
             algorithm="HS256",
@@ -53,7 +54,7 @@ def test_round_trip() -> None:
                 "sub": "c-1",
                 "role": "root",
                 "iss": s.jwt_issuer,
-                "exp": datetime.now(UTC) + timedelta(hours=1),
+                "exp": SYSTEM_CLOCK.now() + timedelta(hours=1),
             },
             s.jwt_secret,
             algorithm="HS256",
@@ -63,7 +64,7 @@ def test_round_trip() -> None:
                 "sub": "c-1",
                 "role": "customer",
                 "iss": s.jwt_issuer,
-                "exp": datetime.now(UTC) + timedelta(hours=1),
+                "exp": SYSTEM_CLOCK.now() + timedelta(hours=1),
             },
             s.jwt_secret,
             algorithm="HS512",

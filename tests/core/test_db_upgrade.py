@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from core.appeals.service import NewAppeal, create_appeal
+from core.clock import SYSTEM_CLOCK
 from core.db import create_tables, session_scope
 from core.db.case_tables import Notification, ReviewTask
 from core.db.engine import add_missing_columns, add_missing_enum_values
@@ -49,7 +48,7 @@ def test_missing_columns_are_added_and_rows_work(engine: Engine) -> None:
                 idempotency_key="k",
                 subject="s",
                 body="b",
-                created_at=datetime.now(UTC),
+                created_at=SYSTEM_CLOCK.now(),
             )
         )
     with session_scope(engine, read_only=True) as session:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import csv
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from sqlmodel import select
 from temporalio.client import Client
 
 from core.auth import Role, mint_token
+from core.clock import SYSTEM_CLOCK
 from core.db import make_engine, session_scope
 from core.db.ledger_tables import CreditAccount, LimitEvent
 from core.demo_documents import credit_report_text, statement_csv
@@ -70,7 +70,7 @@ def _wait(client: httpx.Client, url: str, headers: dict[str, str], status: str) 
 
 def test_appeal_end_to_end(stack: DevStack, tmp_path: Path) -> None:
     settings = stack.settings
-    today = datetime.now(UTC).date()
+    today = SYSTEM_CLOCK.today()
     customer = {"Authorization": f"Bearer {mint_token(settings, role=Role.CUSTOMER, subject='c-1002')}"}
     reviewer = {"Authorization": f"Bearer {mint_token(settings, role=Role.REVIEWER, subject='r-1')}"}
     with httpx.Client(base_url=stack.api_url, timeout=30) as http:
@@ -194,7 +194,7 @@ def test_auto_approval_and_ineligible_demo_customers(stack: DevStack) -> None:
             f"/appeals/{appeal_id}/documents",
             headers=wang,
             # Its own statement: the very same bytes from two customers would be a fraud flag.
-            files={"file": ("statement.csv", statement_csv(datetime.now(UTC).date(), seed=1001), "text/csv")},
+            files={"file": ("statement.csv", statement_csv(SYSTEM_CLOCK.today(), seed=1001), "text/csv")},
         )
         assert _wait(http, f"/appeals/{appeal_id}", wang, "CLOSED")["decided_limit_minor"] == 800_000
         notices = http.get("/me/notifications", headers=wang).json()
@@ -232,7 +232,7 @@ def _mail_for(stack: DevStack, appeal_id: str, *subjects: str) -> list[Any]:
 
 def test_every_step_leaves_an_email_in_the_customers_language(stack: DevStack) -> None:
     settings = stack.settings
-    today = datetime.now(UTC).date()
+    today = SYSTEM_CLOCK.today()
     with httpx.Client(base_url=stack.api_url, timeout=30) as http:
         # c-1003 (zh-CN) still owes money: the ineligible notice, in Chinese.
         zhang = {"Authorization": f"Bearer {mint_token(settings, role=Role.CUSTOMER, subject='c-1003')}"}

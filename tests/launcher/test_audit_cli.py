@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import delete, update
@@ -12,6 +12,7 @@ from sqlmodel import col, select
 from typer.testing import CliRunner
 
 from core.appeals.service import NewAppeal, Transition, apply_transition, create_appeal
+from core.clock import SYSTEM_CLOCK
 from core.db import session_scope
 from core.db.case_tables import AppealEvent
 from core.settings import get_settings
@@ -36,7 +37,7 @@ def _appeal_with_events(engine: Engine) -> str:
     c = make_customer(engine)
     with session_scope(engine) as session:
         appeal, _ = create_appeal(session, NewAppeal(c.customer_id, c.account_id, 500_000))
-    at = datetime.now(UTC)
+    at = SYSTEM_CLOCK.now()
     for status in (AppealStatus.AWAITING_DOCUMENTS, AppealStatus.CHECKING, AppealStatus.PENDING_REVIEW):
         at += timedelta(seconds=1)
         with session_scope(engine) as session:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,7 @@ from tests.documents import recent_statement_csv
 from tests.factories import make_customer
 
 runner = CliRunner()
+TODAY = date(2028, 2, 29)  # any day: the explanation replays the stored snapshot
 
 
 @pytest.fixture
@@ -32,8 +33,7 @@ def database(sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator
 
 
 def _assessed_appeal(engine: Engine) -> str:
-    today = datetime.now(UTC).date()
-    c = make_customer(engine, days_past_due=(0, 0, 0, 12, 0, 0, 0, 0, 0, 0, 0, 0))
+    c = make_customer(engine, days_past_due=(0, 0, 0, 12, 0, 0, 0, 0, 0, 0, 0, 0), today=TODAY)
     with session_scope(engine) as session:
         appeal, _ = create_appeal(session, NewAppeal(c.customer_id, c.account_id, 600_000))
         document = Document(
@@ -48,7 +48,7 @@ def _assessed_appeal(engine: Engine) -> str:
         )
         session.add(document)
         session.flush()
-        for row, tx in enumerate(parse_csv_statement(recent_statement_csv()).transactions, start=1):
+        for row, tx in enumerate(parse_csv_statement(recent_statement_csv(TODAY)).transactions, start=1):
             session.add(
                 StatementTransaction(
                     document_id=document.id,
@@ -63,7 +63,7 @@ def _assessed_appeal(engine: Engine) -> str:
                 )
             )
     with session_scope(engine) as session:
-        run_assessment(session, appeal.id, 1, load_default_policy(), today)
+        run_assessment(session, appeal.id, 1, load_default_policy(), TODAY)
     return appeal.id
 
 

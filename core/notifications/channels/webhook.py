@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
 from collections.abc import Callable
 
 import httpx
 
+from core.clock import SYSTEM_CLOCK
 from core.notifications.channels.base import OutboundMessage, PermanentSendError, RetryableSendError
 from core.settings import Settings
 
@@ -69,7 +69,7 @@ def verify_signature(
         sent_at = int(str(timestamp).strip())
     except ValueError:
         return False
-    current = time.time() if now is None else now
+    current = SYSTEM_CLOCK.now().timestamp() if now is None else now
     if abs(current - sent_at) > tolerance:
         return False
     return hmac.compare_digest(sign(secret, sent_at, body), signature.strip())
@@ -82,7 +82,7 @@ class WebhookSender:
         *,
         timeout: float = 10.0,
         client: httpx.Client | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = lambda: SYSTEM_CLOCK.now().timestamp(),
     ) -> None:
         if not secret:
             raise ValueError("a webhook secret is required to sign requests")

@@ -5,12 +5,12 @@ the first delivery attempt fails after the receiver stored it."""
 from __future__ import annotations
 
 import json
-import time
 
 import httpx
 import pytest
 from sqlalchemy.engine import Engine
 
+from core.clock import SYSTEM_CLOCK
 from core.db import session_scope
 from core.db.case_tables import Appeal
 from core.notifications.channels.base import OutboundMessage, PermanentSendError, RetryableSendError
@@ -170,7 +170,10 @@ def test_verify_signature() -> None:
     assert not verify_signature(WEBHOOK_SECRET, "not-a-number", body, signature, now=now)
     assert not verify_signature(WEBHOOK_SECRET, now, body, "sha256=" + "0" * 64, now=now)
     assert verify_signature(
-        WEBHOOK_SECRET, int(time.time()), body, sign(WEBHOOK_SECRET, int(time.time()), body)
+        WEBHOOK_SECRET,
+        int(SYSTEM_CLOCK.now().timestamp()),
+        body,
+        sign(WEBHOOK_SECRET, int(SYSTEM_CLOCK.now().timestamp()), body),
     )
 
 
