@@ -3,7 +3,7 @@ can be appealed. Eligibility, the status a restore leaves and the approval notic
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import date
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -17,7 +17,7 @@ from core.ledger.limits import apply_restore
 from core.notifications.outbox import EMAIL, IN_APP, plan_notifications
 from tests.factories import make_customer
 
-TODAY = datetime.now(UTC).date()
+TODAY = date(2026, 11, 30)
 APPEAL_AGAIN = {
     "en": "Your limit is still below the original limit of this account (¥8,000.00), so you may submit "
     "a new appeal for a higher limit at any time; there is no waiting period after an approval, but any "
@@ -46,7 +46,7 @@ def test_restricted_means_frozen_or_below_the_original_limit(
 
 
 def test_an_active_account_below_its_original_limit_can_be_appealed(engine: Engine) -> None:
-    c = make_customer(engine, status=AccountStatus.ACTIVE, current_limit_minor=500_000)
+    c = make_customer(engine, status=AccountStatus.ACTIVE, current_limit_minor=500_000, today=TODAY)
     with session_scope(engine, read_only=True) as session:
         assert check_eligibility(session, c.account_id, TODAY).eligible
 
@@ -54,7 +54,9 @@ def test_an_active_account_below_its_original_limit_can_be_appealed(engine: Engi
 def _restore(engine: Engine, locale: str, new_limit_minor: int) -> tuple[str, str]:
     """A frozen account (original ¥8,000) restored by an appeal for the full ¥8,000 to
     `new_limit_minor`; returns the account id and the appeal id."""
-    c = make_customer(engine, status=AccountStatus.FROZEN, original_limit_minor=800_000, locale=locale)
+    c = make_customer(
+        engine, status=AccountStatus.FROZEN, original_limit_minor=800_000, locale=locale, today=TODAY
+    )
     with session_scope(engine) as session:
         customer = session.get(Customer, c.customer_id)
         assert customer is not None
