@@ -1,4 +1,4 @@
-"""The appeal status machine (DESIGN.md section 4), shared by the workflow and the projection."""
+"""The appeal status machine (docs/architecture.md section 4), shared by the workflow and the projection."""
 
 from __future__ import annotations
 

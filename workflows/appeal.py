@@ -1,4 +1,4 @@
-"""AppealWorkflow: one appeal from submission to a closed case (DESIGN.md section 4).
+"""AppealWorkflow: one appeal from submission to a closed case (docs/architecture.md section 4).
 
 Deterministic only: no I/O, clocks or randomness here. Every step with side effects is an
 activity; the DB projection of each status change is written by a local activity.

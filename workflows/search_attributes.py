@@ -1,4 +1,4 @@
-"""Search attributes of DESIGN.md section 7: IDs only, no personal data."""
+"""Search attributes (docs/architecture.md section 7): IDs only, no personal data."""
 
 from temporalio.common import SearchAttributeKey
 
