@@ -9,6 +9,7 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import CustomerDep, EngineDep, GatewayDep, PrincipalDep
+from api.openapi import AUTHENTICATED, WITH_ROLE, problems
 from core.appeals.assessment import latest_assessment
 from core.appeals.service import get_appeal
 from core.auth import Principal, Role
@@ -78,8 +79,15 @@ def _load(engine: Any, appeal_id: str, principal: Principal) -> AssessmentPublic
         )
 
 
-@router.get("/{appeal_id}/assessment", response_model=AssessmentDetail | AssessmentPublic)
+@router.get(
+    "/{appeal_id}/assessment",
+    response_model=AssessmentDetail | AssessmentPublic,
+    summary="The automated assessment: score, risk tier, reasons",
+    responses=problems(*AUTHENTICATED, "appeal_not_found", "assessment_not_found"),
+)
 def get_assessment(appeal_id: str, principal: PrincipalDep, engine: EngineDep) -> AssessmentPublic:
+    """The latest assessment of the appeal. Customers get the outcome and its principal reasons
+    (in zh-CN and en); staff also get the point-by-point result and its input snapshot."""
     return _load(engine, appeal_id, principal)
 
 
@@ -95,7 +103,18 @@ class HumanReviewAccepted(BaseModel):
 
 
 @router.post(
-    "/{appeal_id}/human-review", status_code=status.HTTP_202_ACCEPTED, response_model=HumanReviewAccepted
+    "/{appeal_id}/human-review",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=HumanReviewAccepted,
+    summary="Ask for a person to review an automatic decline",
+    responses=problems(
+        *WITH_ROLE,
+        "appeal_not_found",
+        "human_review_not_available",
+        "appeal_closed",
+        "validation_failed",
+        "temporal_unavailable",
+    ),
 )
 async def request_human_review(
     appeal_id: str,
@@ -104,6 +123,9 @@ async def request_human_review(
     gateway: GatewayDep,
     body: HumanReviewBody | None = None,
 ) -> HumanReviewAccepted:
+    """After an AUTO_DECLINED outcome, within the policy's window, the customer may ask once for
+    a reviewer to look at the case; it goes to the review queue (PENDING_REVIEW)."""
+
     def _check() -> str:
         with session_scope(engine, read_only=True) as session:
             appeal = get_appeal(session, appeal_id, customer_id=principal.subject)

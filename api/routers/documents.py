@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from anyio import to_thread
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Body, Request, status
 from starlette.requests import ClientDisconnect
 
 from api import document_uploads
+from api import openapi_examples as ex
 from api.deps import CustomerDep, EngineDep, GatewayDep, PrincipalDep, S3Dep, SettingsDep
+from api.openapi import AUTHENTICATED, WITH_ROLE, problems
 from api.schemas.appeals import DocumentPublic
 from api.schemas.documents import DocumentList, PresignedUpload, UploadRequest
 from core.documents.sniff import ALLOWED_CONTENT_TYPES
@@ -54,6 +56,26 @@ _MULTIPART_BODY: dict[str, Any] = {
     response_model=DocumentPublic,
     openapi_extra=_MULTIPART_BODY,
     summary="Upload a document through the API (streamed to storage)",
+    responses={
+        **ex.ok(201, "DOCUMENT", "Stored; its checks run next (state UPLOADED, then ACCEPTED or REJECTED)."),
+        **problems(
+            *WITH_ROLE,
+            "appeal_not_found",
+            "not_collecting_documents",
+            "document_too_large",
+            "unsupported_document_type",
+            "multipart_required",
+            "validation_failed",
+            "unknown_document_type",
+            "malformed_multipart",
+            "too_many_parts",
+            "one_file_per_request",
+            "field_too_long",
+            "bad_length",
+            "upload_interrupted",
+            "document_store_unavailable",
+        ),
+    },
 )
 async def upload_document(
     appeal_id: str,
@@ -64,6 +86,11 @@ async def upload_document(
     settings: SettingsDep,
     gateway: GatewayDep,
 ) -> DocumentPublic:
+    """One file per request, streamed to storage as it arrives (never held whole in memory),
+    while the appeal is AWAITING_DOCUMENTS. Files over the size limit, of a type the checks
+    cannot read, or for a closed checklist are refused before anything is stored. The
+    document's checks (type sniffing, statement coverage, PDF red flags) run in the workflow:
+    follow its `state` on the appeal's checklist."""
     try:
         document = await document_uploads.upload_multipart(
             engine,
@@ -89,15 +116,32 @@ async def upload_document(
     status_code=status.HTTP_201_CREATED,
     response_model=PresignedUpload,
     summary="Start a direct upload to storage (presigned POST)",
+    responses={
+        **ex.ok(201, "PRESIGNED_UPLOAD", "POST the file to `url` with `fields` before `expires_at`."),
+        **problems(
+            *WITH_ROLE,
+            "appeal_not_found",
+            "not_collecting_documents",
+            "document_too_large",
+            "unsupported_document_type",
+            "unknown_document_type",
+            "validation_failed",
+        ),
+    },
 )
 async def start_presigned_upload(
     appeal_id: str,
-    body: UploadRequest,
+    body: Annotated[UploadRequest, Body(openapi_examples=ex.UPLOAD_REQUEST)],
     principal: CustomerDep,
     engine: EngineDep,
     s3: S3Dep,
     settings: SettingsDep,
 ) -> PresignedUpload:
+    """For large files or slow links: the client sends the file straight to storage with a
+    presigned POST (`url` and `fields`, valid for minutes; its policy limits type and size, and
+    the file is checked again once it arrives), then calls
+    `POST /appeals/{appeal_id}/documents/{document_id}/complete`. Until then the document is
+    AWAITING_UPLOAD."""
     return await document_uploads.create_presigned_upload(
         engine, s3, settings, principal, appeal_id=appeal_id, request=body
     )
@@ -107,6 +151,18 @@ async def start_presigned_upload(
     "/{document_id}/complete",
     response_model=DocumentPublic,
     summary="Tell us the direct upload finished",
+    responses={
+        **ex.ok(200, "DOCUMENT", "Taken (UPLOADED); a repeated call answers the same."),
+        **problems(
+            *WITH_ROLE,
+            "appeal_not_found",
+            "document_not_found",
+            "not_collecting_documents",
+            "upload_missing",
+            "upload_expired",
+            "document_store_unavailable",
+        ),
+    },
 )
 async def complete_presigned_upload(
     appeal_id: str,
@@ -117,6 +173,8 @@ async def complete_presigned_upload(
     settings: SettingsDep,
     gateway: GatewayDep,
 ) -> DocumentPublic:
+    """Checks that the file is in storage (and arrived before the link expired), then hands it
+    to the workflow's checks. Safe to repeat."""
     document = await document_uploads.complete_presigned_upload(
         engine, s3, settings, gateway, principal, appeal_id=appeal_id, document_id=document_id
     )
@@ -127,6 +185,7 @@ async def complete_presigned_upload(
     "",
     response_model=DocumentList,
     summary="List an appeal's documents (reviewers also get download links)",
+    responses=problems(*AUTHENTICATED, "appeal_not_found"),
 )
 async def list_documents(
     appeal_id: str, principal: PrincipalDep, engine: EngineDep, s3: S3Dep, settings: SettingsDep

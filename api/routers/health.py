@@ -8,6 +8,7 @@ from typing import Any
 from anyio import to_thread
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from api.deps import EngineDep, GatewayDep, S3Dep, SettingsDep
@@ -15,7 +16,20 @@ from api.deps import EngineDep, GatewayDep, S3Dep, SettingsDep
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health")
+class HealthReport(BaseModel):
+    status: str = Field(description="`ok`, or `degraded` when any dependency is unavailable.")
+    checks: dict[str, str] = Field(
+        description="Per dependency (database, object_store, temporal): `ok` or `unavailable: <error>`.",
+        examples=[{"database": "ok", "object_store": "ok", "temporal": "unavailable: TimeoutError"}],
+    )
+
+
+@router.get(
+    "/health",
+    summary="Whether the API and its dependencies are up",
+    response_model=HealthReport,
+    responses={503: {"model": HealthReport, "description": "A dependency is unavailable (`degraded`)."}},
+)
 async def health(engine: EngineDep, s3: S3Dep, settings: SettingsDep, gateway: GatewayDep) -> JSONResponse:
     def _db() -> None:
         with engine.connect() as connection:

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from starlette.datastructures import UploadFile
 
 from api.deps import ClockDep, EngineDep, require_role
+from api.openapi import WITH_ROLE, problems
 from api.schemas.ledger import (
     CustomerLedgerPublic,
     LedgerImportResult,
@@ -57,10 +58,9 @@ _IMPORT_BODY: Final[dict[str, Any]] = {
     "/import",
     response_model=LedgerImportResult,
     openapi_extra=_IMPORT_BODY,
-    responses={
-        422: {"description": "Invalid files: `errors` lists file, row and field of each problem"},
-        413: {"description": "More than 64 MiB uploaded"},
-    },
+    responses=problems(
+        *WITH_ROLE, "bad_request", "payload_too_large", "multipart_required", "ledger_import_invalid"
+    ),
 )
 async def import_ledger(
     request: Request, _admin: AdminDep, engine: EngineDep, clock: ClockDep
@@ -71,7 +71,11 @@ async def import_ledger(
     return await to_thread.run_sync(_import, engine, files, clock.today())
 
 
-@router.get("/customers/{customer_id}", response_model=CustomerLedgerPublic)
+@router.get(
+    "/customers/{customer_id}",
+    response_model=CustomerLedgerPublic,
+    responses=problems(*WITH_ROLE, "customer_not_found"),
+)
 def get_customer_ledger(customer_id: str, _admin: AdminDep, engine: EngineDep) -> CustomerLedgerPublic:
     """A customer with their accounts, bills, limit events and loan applications elsewhere."""
     with session_scope(engine, read_only=True) as session:

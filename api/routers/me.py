@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from api.deps import CustomerDep, EngineDep
+from api.openapi import WITH_ROLE, problems
 from core.db import session_scope
 from core.notifications.service import list_for_customer
 
@@ -24,7 +25,12 @@ class NotificationPublic(BaseModel):
     created_at: datetime
 
 
-@router.get("/notifications", response_model=list[NotificationPublic])
+@router.get(
+    "/notifications",
+    response_model=list[NotificationPublic],
+    summary="Your in-app notices, newest first",
+    responses=problems(*WITH_ROLE),
+)
 def my_notifications(principal: CustomerDep, engine: EngineDep) -> list[NotificationPublic]:
     with session_scope(engine, read_only=True) as session:
         rows = list_for_customer(session, principal.subject)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from anyio import to_thread
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Body, Header, Query, Response, status
 
+from api import openapi_examples as ex
 from api import review_queue
 from api.deps import EngineDep, GatewayDep, ReviewerDep, S3Dep, SettingsDep
+from api.openapi import WITH_ROLE, problems
 from api.schemas.review_tasks import (
     DecisionBody,
     DecisionResponse,
@@ -24,8 +26,26 @@ from core.reviews.queue import TaskFilter, TaskSort, default_status, list_tasks
 
 router = APIRouter(prefix="/review-tasks", tags=["review"])
 
-IfMatch = Annotated[str | None, Header(alias="If-Match", description='The task\'s ETag, e.g. "3".')]
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description='The task\'s ETag, e.g. "3": refused with 412 if the task changed since '
+        "(left out: no check).",
+    ),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        description="Any unique string: a retry with the same key gets the first answer "
+        "instead of deciding twice.",
+    ),
+]
+
+# A workflow that must follow a claim (status IN_REVIEW, the AppealReviewer attribute).
+_TELLS_WORKFLOW = ("appeal_closed", "temporal_unavailable")
 
 
 def _version(if_match: str | None) -> int | None:
@@ -43,7 +63,12 @@ def _etag(response: Response, version: int) -> None:
     response.headers["ETag"] = f'"{version}"'
 
 
-@router.get("", response_model=ReviewTaskPage, summary="List review tasks (the queue, or someone's tasks)")
+@router.get(
+    "",
+    response_model=ReviewTaskPage,
+    summary="List review tasks (the queue, or someone's tasks)",
+    responses=problems(*WITH_ROLE, "validation_failed", "invalid_cursor"),
+)
 def list_review_tasks(
     principal: ReviewerDep,
     engine: EngineDep,
@@ -91,11 +116,20 @@ def list_review_tasks(
 @router.post(
     "/claim-next",
     response_model=ReviewTaskPublic,
-    responses={204: {"description": "Nothing you may take is waiting."}},
+    summary="Claim the most urgent task you may take",
+    responses={
+        **ex.ok(200, "REVIEW_TASK", "The task is yours (CLAIMED); `ETag` is its version."),
+        204: {"description": "Nothing you may take is waiting."},
+        **problems(*WITH_ROLE, *_TELLS_WORKFLOW),
+    },
 )
 async def claim_next(
     principal: ReviewerDep, engine: EngineDep, gateway: GatewayDep, response: Response
 ) -> Response | ReviewTaskPublic:
+    """Takes the OPEN task with the highest priority, then the earliest due, among those your
+    role may work (a senior review needs a senior reviewer or supervisor), skipping your own
+    appeals and second reviews of cases you decided first. Two reviewers calling at once never
+    get the same task. The appeal moves to IN_REVIEW."""
     task = await review_queue.claim_next(engine, gateway, principal)
     if task is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -103,7 +137,15 @@ async def claim_next(
     return review_queue.public(task)
 
 
-@router.get("/{task_id}", response_model=ReviewTaskDetail)
+@router.get(
+    "/{task_id}",
+    response_model=ReviewTaskDetail,
+    summary="The case file of a task: appeal, assessment, documents, what you may do",
+    responses={
+        **ex.ok(200, "TASK_DETAIL", "The case file; `ETag` is the task's version."),
+        **problems(*WITH_ROLE, "task_not_found"),
+    },
+)
 async def get_review_task(
     task_id: str,
     principal: ReviewerDep,
@@ -112,12 +154,32 @@ async def get_review_task(
     settings: SettingsDep,
     response: Response,
 ) -> ReviewTaskDetail:
+    """Everything a reviewer needs to decide: the appeal with its timeline and checklist, the
+    full assessment, each document with a short-lived download link, and `allowed_actions`:
+    for claim, release, reassign, approve, decline and request_info, whether you may, and if
+    not, why."""
     detail = await to_thread.run_sync(review_queue.task_detail, engine, s3, settings, principal, task_id)
     _etag(response, detail.task.version)
     return detail
 
 
-@router.post("/{task_id}/claim", response_model=ReviewTaskPublic)
+@router.post(
+    "/{task_id}/claim",
+    response_model=ReviewTaskPublic,
+    summary="Claim a task",
+    responses={
+        **ex.ok(200, "REVIEW_TASK", "The task is yours (CLAIMED); `ETag` is its new version."),
+        **problems(
+            *WITH_ROLE,
+            "task_not_found",
+            "task_not_claimable/403",
+            "task_not_claimable/409",
+            "stale_version",
+            "invalid_if_match",
+            *_TELLS_WORKFLOW,
+        ),
+    },
+)
 async def claim(
     task_id: str,
     principal: ReviewerDep,
@@ -126,12 +188,26 @@ async def claim(
     response: Response,
     if_match: IfMatch = None,
 ) -> ReviewTaskPublic:
+    """Takes this OPEN task for yourself; the appeal moves to IN_REVIEW. Send the `ETag` of
+    the task you looked at as `If-Match` to be sure nobody changed it meanwhile."""
     task = await review_queue.claim(engine, gateway, principal, task_id, _version(if_match))
     _etag(response, task.version)
     return review_queue.public(task)
 
 
-@router.post("/{task_id}/release", response_model=ReviewTaskPublic)
+@router.post(
+    "/{task_id}/release",
+    response_model=ReviewTaskPublic,
+    summary="Give a claimed task back to the queue",
+    responses=problems(
+        *WITH_ROLE,
+        "task_not_found",
+        "not_claim_holder/409",
+        "stale_version",
+        "invalid_if_match",
+        *_TELLS_WORKFLOW,
+    ),
+)
 async def release(
     task_id: str,
     principal: ReviewerDep,
@@ -145,7 +221,21 @@ async def release(
     return review_queue.public(task)
 
 
-@router.post("/{task_id}/reassign", response_model=ReviewTaskPublic)
+@router.post(
+    "/{task_id}/reassign",
+    response_model=ReviewTaskPublic,
+    summary="Hand a task to someone (supervisors)",
+    responses=problems(
+        *WITH_ROLE,
+        "task_not_found",
+        "task_closed",
+        "task_not_assignable",
+        "stale_version",
+        "invalid_if_match",
+        "validation_failed",
+        *_TELLS_WORKFLOW,
+    ),
+)
 async def reassign(
     task_id: str,
     body: ReassignBody,
@@ -162,16 +252,46 @@ async def reassign(
     return review_queue.public(task)
 
 
-@router.post("/{task_id}/decision", response_model=DecisionResponse)
+@router.post(
+    "/{task_id}/decision",
+    response_model=DecisionResponse,
+    summary="Decide a claimed task: approve (in full or part), decline, or ask for documents",
+    responses={
+        **ex.ok(200, "DECISION_RESPONSE", "Recorded; `status` is where the appeal goes next."),
+        **problems(
+            *WITH_ROLE,
+            "not_claim_holder/403",
+            "task_not_found",
+            "appeal_not_running",
+            "decision_rejected",
+            "stale_version",
+            "validation_failed",
+            "invalid_if_match",
+            "unknown_reason_code",
+            "decision_invalid",
+            "temporal_unavailable",
+            "decision_timeout",
+        ),
+    },
+)
 async def decide(
     task_id: str,
-    body: DecisionBody,
+    body: Annotated[DecisionBody, Body(openapi_examples=ex.DECISION)],
     principal: ReviewerDep,
     engine: EngineDep,
     gateway: GatewayDep,
     idempotency_key: IdempotencyKey = None,
     if_match: IfMatch = None,
 ) -> DecisionResponse:
+    """Only the reviewer holding the claim decides. APPROVE needs `approved_limit_minor` (at
+    most the original limit; below the requested limit it is a partial approval), DECLINE at
+    least one of the policy's reason codes, REQUEST_INFO the `requested_documents` (first review
+    only). A large or high-risk approval goes to a second reviewer (four eyes): `status` is then
+    PENDING_SECOND_REVIEW.
+
+    The answer comes once the workflow has recorded the decision. Send an `Idempotency-Key`:
+    a retry with the same key (after a timeout, say) gets the same answer and never decides
+    twice."""
     appeal_id, accepted = await review_queue.decide(
         engine,
         gateway,

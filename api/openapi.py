@@ -1,0 +1,466 @@
+"""The error answers in the OpenAPI document: every operation lists the problem+json responses
+it really gives, by stable `code`, with an example of each.
+
+Routes declare theirs with `responses=problems(...)`, naming codes from PROBLEMS below;
+`install_openapi` adds the Problem schemas to the document and drops FastAPI's generic 422
+(`HTTPValidationError`), which describes a body this API never sends (api/problems.py
+answers validation errors as problem+json too)."""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from fastapi import FastAPI
+
+from api import openapi_examples
+from api.problems import PROBLEM_JSON
+from api.schemas.problems import problem_json_schemas
+from core.errors import DomainError
+
+_REF = "#/components/schemas/"
+
+
+@dataclass(frozen=True)
+class ProblemDoc:
+    """One code an operation can answer with: when, and an example of the body."""
+
+    status: int
+    code: str
+    when: str
+    detail: str
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+_DOCS: Final[tuple[ProblemDoc, ...]] = (
+    # -- 400
+    ProblemDoc(
+        400,
+        "upload_interrupted",
+        "The client stopped sending the body before it ended; nothing was stored.",
+        "The upload was interrupted; nothing was stored.",
+    ),
+    ProblemDoc(
+        400,
+        "bad_request",
+        "The multipart body could not be parsed at all.",
+        "Did not find boundary character 45 at index 2",
+    ),
+    # -- 401: api/deps.py and core/auth.py
+    ProblemDoc(
+        401,
+        "missing_token",
+        "No `Authorization: Bearer` header, another scheme, or an empty token.",
+        "A bearer token is required: send `Authorization: Bearer <token>`. Sign in again, or in "
+        "development mint a new token with `appeals token`.",
+    ),
+    ProblemDoc(
+        401,
+        "invalid_token",
+        "The token is malformed, badly signed, for another service or carries no known role; "
+        "`reason` says which.",
+        "The bearer token is malformed: it is not a complete signed token (check that it was "
+        "copied whole, without quotes or line breaks). Sign in again, or in development mint a "
+        "new token with `appeals token`.",
+        {"reason": "malformed"},
+    ),
+    ProblemDoc(
+        401,
+        "token_expired",
+        "The token has expired.",
+        "The bearer token has expired. Sign in again, or in development mint a new token with "
+        "`appeals token`.",
+        {"reason": "expired"},
+    ),
+    # -- 403
+    ProblemDoc(
+        403,
+        "role_required",
+        "The caller's role may not use this operation.",
+        "This needs the customer role.",
+    ),
+    ProblemDoc(
+        403,
+        "task_not_claimable",
+        "The task is open, but not for you: it needs another role, or it is your own appeal.",
+        "You cannot claim this task: the task needs the senior_reviewer role.",
+    ),
+    ProblemDoc(
+        403,
+        "not_claim_holder",
+        "Only the reviewer holding the claim on the task may decide it.",
+        "Only the reviewer holding the claim on this task can decide it; claim it first.",
+    ),
+    # -- 404
+    ProblemDoc(
+        404,
+        "appeal_not_found",
+        "No such appeal, or it is another customer's (never 403, so ids cannot be probed).",
+        "Appeal 6f1f7a52-3c1e-4f49-9a58-0f0e5b8c2d11 was not found.",
+    ),
+    ProblemDoc(
+        404,
+        "account_not_found",
+        "No such credit account among the caller's.",
+        "Credit account acct-1002 was not found.",
+    ),
+    ProblemDoc(
+        404,
+        "assessment_not_found",
+        "The appeal has not been assessed yet.",
+        "This appeal has not been assessed yet.",
+    ),
+    ProblemDoc(
+        404,
+        "document_not_found",
+        "No such document on this appeal.",
+        "Document 0b7e2f7c-1d7f-4a7b-8d5e-8f6b1f0a9c33 was not found.",
+    ),
+    ProblemDoc(
+        404,
+        "task_not_found",
+        "No such review task.",
+        "Review task 9a3d8f0e-5b2c-4c71-a6f4-1e2d3c4b5a69 was not found.",
+    ),
+    ProblemDoc(
+        404,
+        "appeal_not_running",
+        "The appeal's workflow is not known to the workflow service.",
+        "The appeal's workflow was not found.",
+    ),
+    ProblemDoc(
+        404, "customer_not_found", "No such customer in the ledger.", "Customer c-9999 was not found."
+    ),
+    # -- 409
+    ProblemDoc(
+        409,
+        "open_appeal_exists",
+        "The account already has an open appeal (one at a time).",
+        "Account acct-1002 already has an open appeal (6f1f7a52-3c1e-4f49-9a58-0f0e5b8c2d11).",
+        {"open_appeal_id": "6f1f7a52-3c1e-4f49-9a58-0f0e5b8c2d11"},
+    ),
+    ProblemDoc(
+        409,
+        "not_withdrawable",
+        "The appeal is decided or closed: too late to withdraw.",
+        "The appeal is APPROVED; it can no longer be withdrawn.",
+        {"appeal_status": "APPROVED"},
+    ),
+    ProblemDoc(
+        409,
+        "appeal_closed",
+        "The appeal's workflow has already finished.",
+        "The appeal is no longer running.",
+    ),
+    ProblemDoc(
+        409,
+        "human_review_not_available",
+        "A human review can be asked for only after an automatic decline, within its window.",
+        "The appeal is PENDING_REVIEW; a human review can be asked for only after an automatic decline.",
+        {"appeal_status": "PENDING_REVIEW"},
+    ),
+    ProblemDoc(
+        409,
+        "not_collecting_documents",
+        "The appeal is not waiting for documents (any more).",
+        "The appeal is CHECKING and is not collecting documents.",
+        {"appeal_status": "CHECKING"},
+    ),
+    ProblemDoc(
+        409,
+        "upload_missing",
+        "The direct upload has not arrived in storage yet.",
+        "We did not receive the file. Upload it to the URL you were given, then retry.",
+    ),
+    ProblemDoc(
+        409,
+        "task_not_claimable",
+        "The task is no longer open: someone claimed it first, or it was completed or cancelled.",
+        "Someone else claimed this task first.",
+    ),
+    ProblemDoc(
+        409,
+        "not_claim_holder",
+        "Only the reviewer holding the claim (or a supervisor) can release the task.",
+        "Only the reviewer holding a claimed task can release it.",
+    ),
+    ProblemDoc(409, "task_closed", "The task is completed or cancelled.", "The task is COMPLETED."),
+    ProblemDoc(
+        409,
+        "task_not_assignable",
+        "The person named may not take this task (role, or their own appeal).",
+        "r-2 cannot take this task: the task needs the senior_reviewer role.",
+    ),
+    ProblemDoc(
+        409,
+        "decision_rejected",
+        "The task is no longer open for a decision (already decided, or the appeal withdrawn).",
+        "Review task 9a3d8f0e-5b2c-4c71-a6f4-1e2d3c4b5a69 is not open on this appeal.",
+    ),
+    # -- 410
+    ProblemDoc(
+        410,
+        "upload_expired",
+        "The upload link expired before the file arrived; start a new upload.",
+        "The upload link expired before the file arrived. Please request a new upload and send "
+        "the file again.",
+        {"expired_at": "2026-11-30T10:15:00Z"},
+    ),
+    # -- 412
+    ProblemDoc(
+        412,
+        "stale_version",
+        "`If-Match` names an older version of the task: someone changed it; reload it.",
+        "The task changed (version 3, you had 2); reload it.",
+        {"current_version": 3},
+    ),
+    # -- 413
+    ProblemDoc(
+        413,
+        "document_too_large",
+        "The file is larger than the limit (`max_bytes`).",
+        "The file is larger than the 10 MiB limit.",
+        {"max_bytes": 10485760},
+    ),
+    ProblemDoc(413, "payload_too_large", "More than 64 MiB uploaded.", "At most 64 MiB per import."),
+    # -- 415
+    ProblemDoc(
+        415,
+        "unsupported_document_type",
+        "The file's type is not one the checks can read (PDF, PNG, JPEG, CSV, plain text).",
+        "Files of type application/zip are not accepted; upload a PDF, PNG, JPEG or CSV file.",
+    ),
+    ProblemDoc(
+        415,
+        "multipart_required",
+        "The body is not multipart/form-data.",
+        "Send the document as multipart/form-data with the file in a part named `file`.",
+    ),
+    # -- 422
+    ProblemDoc(
+        422,
+        "validation_failed",
+        "A field, parameter or header failed its checks; `errors` lists each.",
+        "The request is not valid: body.requested_limit_minor: Input should be greater than 0",
+        {
+            "errors": [
+                {
+                    "location": ["body", "requested_limit_minor"],
+                    "message": "Input should be greater than 0",
+                    "type": "greater_than",
+                }
+            ]
+        },
+    ),
+    ProblemDoc(
+        422,
+        "requested_limit_above_original",
+        "The requested limit is above the account's original limit.",
+        "The requested limit is above the account's original limit of 800000 minor units.",
+        {"original_limit_minor": 800000},
+    ),
+    ProblemDoc(
+        422, "invalid_cursor", "The `cursor` is not one this listing gave.", "The cursor is not valid."
+    ),
+    ProblemDoc(
+        422,
+        "unknown_document_type",
+        "`doc_type` is not a document type of the checklist.",
+        "Unknown document type 'PAYSLIP'; use one of BANK_STATEMENT, INCOME_PROOF, CREDIT_REPORT, "
+        "EMPLOYMENT_PROOF, OTHER.",
+    ),
+    ProblemDoc(
+        422,
+        "malformed_multipart",
+        "The multipart body is broken (no boundary, cut short).",
+        "The multipart body ended before its closing boundary.",
+    ),
+    ProblemDoc(422, "too_many_parts", "The form has too many parts.", "The form has too many parts."),
+    ProblemDoc(
+        422, "one_file_per_request", "More than one file in one request.", "Send one file per request."
+    ),
+    ProblemDoc(422, "field_too_long", "A form field is too long.", "The form field 'doc_type' is too long."),
+    ProblemDoc(
+        422,
+        "bad_length",
+        "The Content-Length header is not a non-negative number.",
+        "The Content-Length header is not a number.",
+    ),
+    ProblemDoc(
+        422,
+        "invalid_if_match",
+        "`If-Match` is not an ETag of this API.",
+        'If-Match must be an ETag from this API, e.g. "3".',
+    ),
+    ProblemDoc(
+        422,
+        "unknown_reason_code",
+        "A decline names reason codes the policy does not have.",
+        "Unknown reason codes ['RC_NOPE']; use the policy's codes (e.g. ['RC_ACCOUNT_CLOSED', "
+        "'RC_CREDIT_PRODUCTS', 'RC_DEBT_BURDEN']).",
+    ),
+    ProblemDoc(
+        422,
+        "decision_invalid",
+        "The workflow found the decision inconsistent (e.g. an approved limit above the original).",
+        "The approved limit 900000 is above the account's original limit 800000.",
+    ),
+    ProblemDoc(
+        422,
+        "ledger_import_invalid",
+        "The files have invalid rows; `errors` lists file, row and field of each; nothing was imported.",
+        "2 problem(s) in the uploaded ledger files; nothing was imported. First: bills.csv row 3, "
+        "field amount_due_minor: not a whole number",
+        {
+            "errors": [
+                {
+                    "file": "bills.csv",
+                    "row": 3,
+                    "field": "amount_due_minor",
+                    "message": "not a whole number",
+                },
+                {"file": "bills.csv", "row": 7, "field": "due_date", "message": "not a date (YYYY-MM-DD)"},
+            ],
+            "error_count": 2,
+        },
+    ),
+    # -- 503
+    ProblemDoc(
+        503,
+        "temporal_unavailable",
+        "The workflow service is unreachable; nothing changed; retry shortly.",
+        "The workflow service is unreachable; please retry shortly.",
+    ),
+    ProblemDoc(
+        503,
+        "document_store_unavailable",
+        "The document store is unreachable; nothing was stored; retry.",
+        "The document store is unreachable; nothing was stored, please retry.",
+    ),
+    ProblemDoc(
+        503,
+        "decision_timeout",
+        "The workflow did not confirm the decision in time; retry with the same Idempotency-Key.",
+        "The decision was not confirmed in time; retry with the same Idempotency-Key.",
+    ),
+)
+
+# code -> status -> doc. A few codes exist at two statuses (task_not_claimable: 403 when the
+# task is open but not for you, 409 when it is no longer open); name those as "code/status".
+PROBLEMS: Final[dict[str, dict[int, ProblemDoc]]] = {}
+for _doc in _DOCS:
+    PROBLEMS.setdefault(_doc.code, {})[_doc.status] = _doc
+
+# The sets most operations share.
+AUTHENTICATED: Final = ("missing_token", "invalid_token", "token_expired")
+WITH_ROLE: Final = (*AUTHENTICATED, "role_required")
+
+_ERRORS: Final[list[type[DomainError]]] = [DomainError, *DomainError.__subclasses__()]
+_TITLES: Final[dict[int, str]] = {cls.status_code: cls.title for cls in _ERRORS}
+
+
+def _select(ref: str) -> list[ProblemDoc]:
+    code, _, status = ref.partition("/")
+    if code not in PROBLEMS:
+        raise KeyError(f"{code!r} is not in api/openapi.py PROBLEMS")
+    docs = PROBLEMS[code]
+    if status:
+        return [docs[int(status)]]
+    if len(docs) > 1:
+        raise ValueError(f"{code!r} has statuses {sorted(docs)}: name one, e.g. '{code}/{min(docs)}'")
+    return list(docs.values())
+
+
+def _schema_name(codes: list[str]) -> str:
+    if "ledger_import_invalid" in codes:
+        return "LedgerImportProblem"
+    if "validation_failed" in codes:
+        return "ValidationProblem"
+    return "Problem"
+
+
+def example_body(doc: ProblemDoc, instance: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": f"urn:problem:appeals:{doc.code}",
+        "title": _TITLES.get(doc.status, "Error"),
+        "status": doc.status,
+        "detail": doc.detail,
+        "code": doc.code,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update(doc.extra)
+    return body
+
+
+def problems(*refs: str) -> dict[int | str, dict[str, Any]]:
+    """The `responses` of a route: for each status, its codes, each with an example."""
+    by_status: dict[int, list[ProblemDoc]] = {}
+    for ref in refs:
+        for doc in _select(ref):
+            if doc not in by_status.setdefault(doc.status, []):
+                by_status[doc.status].append(doc)
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in sorted(by_status):
+        docs = by_status[status]
+        codes = [doc.code for doc in docs]
+        responses[status] = {
+            "description": "\n".join(f"- `{doc.code}`: {doc.when}" for doc in docs),
+            "content": {
+                PROBLEM_JSON: {
+                    "schema": {"$ref": _REF + _schema_name(codes)},
+                    "examples": {doc.code: {"summary": doc.when, "value": example_body(doc)} for doc in docs},
+                }
+            },
+        }
+    return responses
+
+
+_PATH_PARAM = re.compile(r"\{([^}]+)\}")
+_SAMPLE_IDS: Final = {
+    "appeal_id": "6f1f7a52-3c1e-4f49-9a58-0f0e5b8c2d11",
+    "document_id": "0b7e2f7c-1d7f-4a7b-8d5e-8f6b1f0a9c33",
+    "task_id": "9a3d8f0e-5b2c-4c71-a6f4-1e2d3c4b5a69",
+    "customer_id": "c-1002",
+}
+
+
+def _finish(schema: dict[str, Any]) -> dict[str, Any]:
+    component_schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+    component_schemas.update(problem_json_schemas())
+    for path, operations in schema.get("paths", {}).items():
+        instance = _PATH_PARAM.sub(lambda m: _SAMPLE_IDS.get(m.group(1), "example"), path)
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            generic = responses.get("422", {}).get("content", {}).get("application/json", {})
+            if generic.get("schema", {}).get("$ref") == _REF + "HTTPValidationError":
+                # FastAPI's default; routes that validate input declare their own 422.
+                del responses["422"]
+            for status, response in responses.items():
+                for media in response.get("content", {}).values():
+                    name = media.pop(openapi_examples.EXAMPLE_REF, None)
+                    if name is not None:
+                        media["example"] = copy.deepcopy(openapi_examples.named(name))
+                problem = response.get("content", {}).get(PROBLEM_JSON)
+                if problem is None or not status.isdigit():
+                    continue
+                for example in problem.get("examples", {}).values():
+                    example["value"] = {**example["value"], "instance": instance}
+    for name in ("HTTPValidationError", "ValidationError"):
+        component_schemas.pop(name, None)
+    return schema
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Finish the generated document once, the first time it is asked for."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _finish(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
