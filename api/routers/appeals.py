@@ -120,7 +120,7 @@ def list_own_appeals(
     summary="Read an appeal: status, checklist, timeline, decision",
     responses={
         **ex.ok(200, "APPEAL_DETAIL", "The appeal; `ETag` is its version."),
-        **problems(*AUTHENTICATED, "appeal_not_found"),
+        **problems(*AUTHENTICATED, "appeal_not_found", "validation_failed"),
     },
 )
 def get_appeal(
