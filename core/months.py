@@ -41,7 +41,6 @@ document deadline) are plain day counts, not months, and stay `timedelta`s.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Final
@@ -66,12 +65,6 @@ class DateRange:
 
     def __contains__(self, day: object) -> bool:
         return isinstance(day, date) and self.start <= day <= self.end
-
-    def __iter__(self) -> Iterator[date]:
-        day = self.start
-        while day <= self.end:
-            yield day
-            day += _DAY
 
 
 def add_months(day: date, months: int) -> date:

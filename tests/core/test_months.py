@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.db.ledger_tables import Bill
@@ -42,52 +42,10 @@ from core.policy.characteristics import (
     worst_dpd,
 )
 from core.seed import DEMO_CUSTOMERS, demo_bills
+from tests.dates import billing_days, days, with_issue_days
 from tests.factories import monthly_bills
 
 DAY = timedelta(days=1)
-YEARS = st.integers(2000, 2099)  # the years a statement may carry
-MONTHS = st.integers(1, 12)
-LEAP_YEARS = [y for y in range(2000, 2100) if calendar.isleap(y)]
-
-
-def _last_day(year: int, month: int) -> date:
-    return date(year, month, calendar.monthrange(year, month)[1])
-
-
-def _late_in_month(year: int, month: int, day: int) -> date:
-    return date(year, month, min(day, calendar.monthrange(year, month)[1]))
-
-
-# Any day, mixed with the days that break month arithmetic: month ends, the 28th-31st, first
-# days, 28 and 29 February, 31 December and 1 January.
-days = st.one_of(
-    st.dates(date(2000, 1, 1), date(2099, 12, 31)),
-    st.builds(_last_day, YEARS, MONTHS),
-    st.builds(_late_in_month, YEARS, MONTHS, st.integers(28, 31)),
-    st.builds(date, YEARS, MONTHS, st.just(1)),
-    st.builds(date, st.sampled_from(LEAP_YEARS), st.just(2), st.just(29)),
-    st.builds(date, YEARS, st.just(2), st.just(28)),
-    st.builds(date, YEARS, st.just(12), st.just(31)),
-    st.builds(date, YEARS, st.just(1), st.just(1)),
-)
-billing_days = st.integers(1, 28)
-window_months = st.integers(1, 24)
-
-# The days of issue 9 and the faked clocks the suite is checked under.
-ISSUE_DAYS = (date(2026, 11, 30), date(2027, 1, 31), date(2028, 2, 29), date(2026, 12, 31))
-
-
-def _examples(*extra: object):  # type: ignore[no-untyped-def]
-    """@example for each of ISSUE_DAYS (with `extra` as the other arguments)."""
-
-    def wrap(test):  # type: ignore[no-untyped-def]
-        for day in ISSUE_DAYS:
-            test = example(day, *extra)(test)
-        return test
-
-    return wrap
-
-
 # --------------------------------------------------------------------------------------------
 # Month arithmetic
 
@@ -111,7 +69,7 @@ def test_months_between_is_the_largest_whole_number_of_months(start: date, end: 
 
 
 @settings(max_examples=300)
-@_examples(12, 0)
+@with_issue_days(12, 0)
 @given(days, st.integers(0, 24), st.integers(-800, 5))
 def test_last_months_is_before_today_and_at_most_n_months_old(today: date, n: int, offset: int) -> None:
     window = last_months(today, n)
@@ -136,8 +94,8 @@ def test_last_days(today: date, n: int) -> None:
 
 
 @settings(max_examples=500)
-@_examples(28, 12)
-@given(days, billing_days, window_months)
+@with_issue_days(28, 12)
+@given(days, billing_days, st.integers(1, 24))
 def test_n_monthly_bills_in_an_n_month_window(today: date, billing_day: int, n: int) -> None:
     past = billing_dates(billing_day, today, n + 14)
     future = [add_months(past[-1], k) for k in (1, 2)]  # due today or later: not in any look-back
@@ -163,7 +121,7 @@ def test_why_not_the_half_open_window_today_minus_n_months() -> None:
 
 
 @settings(max_examples=300)
-@_examples(28, 24)
+@with_issue_days(28, 24)
 @given(days, billing_days, st.integers(0, 30))
 def test_billing_dates_end_with_the_last_one_due_before_today(
     today: date, billing_day: int, count: int
@@ -184,7 +142,7 @@ STORY = st.lists(st.sampled_from([0, 0, 0, 0, 3, 12, 45]), min_size=12, max_size
 
 
 @settings(max_examples=300)
-@_examples(28, (0, 0, 3, 0, 0, 0, 45, 0, 0, 0, 0, 0))
+@with_issue_days(28, (0, 0, 3, 0, 0, 0, 45, 0, 0, 0, 0, 0))
 @given(days, billing_days, STORY)
 def test_the_repayment_record_of_the_factorys_twelve_bills(
     today: date, billing_day: int, story: tuple[int, ...]
@@ -201,7 +159,7 @@ def test_the_repayment_record_of_the_factorys_twelve_bills(
 
 
 @settings(max_examples=300)
-@_examples(28, (0, 0, 3, 0, 0, 0, 45, 0, 0, 0, 0, 0))
+@with_issue_days(28, (0, 0, 3, 0, 0, 0, 45, 0, 0, 0, 0, 0))
 @given(days, billing_days, STORY)
 def test_the_scorecard_sees_the_same_twelve_bills(
     today: date, billing_day: int, story: tuple[int, ...]
@@ -231,7 +189,7 @@ def test_the_scorecard_sees_the_same_twelve_bills(
 
 
 @settings(max_examples=300)
-@_examples(3)
+@with_issue_days(3)
 @given(days, st.integers(1, 12))
 def test_statement_coverage_is_the_last_n_full_calendar_months(today: date, n: int) -> None:
     months = full_calendar_months(today, n)
@@ -251,7 +209,7 @@ def test_statement_coverage_is_the_last_n_full_calendar_months(today: date, n: i
 
 
 @settings(max_examples=60, deadline=None)
-@_examples()
+@with_issue_days()
 @given(days)
 def test_the_demo_statement_covers_the_three_months_on_any_day(today: date) -> None:
     parsed = parse_csv_statement(demo_statement_csv(today))
@@ -264,7 +222,7 @@ def test_the_demo_statement_covers_the_three_months_on_any_day(today: date) -> N
 
 
 @settings(max_examples=100, deadline=None)
-@_examples(1, Population.STEADY)
+@with_issue_days(1, Population.STEADY)
 @given(days, st.integers(1, 500), st.sampled_from(list(Population)))
 def test_generated_bills_are_monthly_on_a_fixed_day(today: date, number: int, population: Population) -> None:
     c = generate_customer(7, number, population, today=today)
@@ -284,7 +242,7 @@ def _rows(bills: tuple[dict[str, Any], ...]) -> list[Bill]:
 
 
 @settings(max_examples=200)
-@_examples()
+@with_issue_days()
 @given(days)
 def test_the_demo_ledger_has_twelve_bills_in_twelve_months(today: date) -> None:
     for demo in DEMO_CUSTOMERS:

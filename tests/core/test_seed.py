@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from hypothesis import example, given, settings
+from hypothesis import given, settings
 
 from core.demo_documents import statement_csv
 from core.documents.statements import parse_csv_statement
@@ -13,7 +13,7 @@ from core.policy import inputs as snapshot
 from core.policy.loader import load_default_policy
 from core.policy.scorecard import assess
 from core.seed import BILL_AMOUNT_MINOR, DEMO_CUSTOMERS, DemoCustomer, demo_bills
-from tests.core.test_months import days
+from tests.dates import days, with_issue_days
 
 POLICY = load_default_policy()
 # What the walkthrough (README, tests/e2e) uploads and asks for.
@@ -68,10 +68,7 @@ def _input(
 
 
 @settings(max_examples=80, deadline=None)
-@example(date(2026, 11, 30))
-@example(date(2027, 1, 31))
-@example(date(2028, 2, 29))
-@example(date(2026, 12, 31))
+@with_issue_days()
 @given(days)
 def test_demo_customers_get_their_outcome_on_any_day(today: date) -> None:
     for demo in DEMO_CUSTOMERS:
