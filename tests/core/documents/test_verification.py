@@ -3,7 +3,6 @@ gets its own reason, good statements leave their transactions for the checks."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -188,12 +187,10 @@ def test_missing_object_is_refused(case: Case) -> None:
     assert outcome.rejection_code == "UPLOAD_MISSING"
 
 
-def test_decompression_bomb_is_refused_quickly(case: Case) -> None:
-    started = time.monotonic()
+def test_decompression_bomb_is_refused(case: Case) -> None:
+    # The time it takes is measured in bench/documents_bench.py, not asserted here.
     outcome = case.verify(bomb_pdf(), "application/pdf")
-    elapsed = time.monotonic() - started
     assert not outcome.accepted and outcome.rejection_code == "PDF_TOO_COMPLEX"
-    assert elapsed < 5, elapsed
 
 
 def test_same_file_from_two_customers_is_a_fraud_flag_and_resend_is_deduplicated(case: Case) -> None:
