@@ -282,7 +282,7 @@ class AppealActivities:
                 appeal=appeal,
                 event=inp.event,
                 sequence=inp.sequence,
-                context=_with_reason_texts(inp.context),
+                context=_with_policy_windows(inp.event, _with_reason_texts(inp.context)),
                 channels=CUSTOMER_CHANNELS,
                 webhook_urls=self._settings.webhook_urls,
             )
@@ -315,6 +315,14 @@ class AppealActivities:
             self.notify_customer,
             self.deliver_notification,
         ]
+
+
+def _with_policy_windows(event: str, context: dict[str, Any]) -> dict[str, Any]:
+    """A decline notice names the day a new appeal is accepted: the policy's cool-down, the
+    rule submission enforces (core/appeals/cooldown.py)."""
+    if event != "declined" or context.get("cooldown_days") is not None:
+        return context
+    return {**context, "cooldown_days": load_default_policy().policy.appeals.decline_cooldown_days}
 
 
 def _with_reason_texts(context: dict[str, Any]) -> dict[str, Any]:

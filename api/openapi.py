@@ -144,6 +144,14 @@ _DOCS: Final[tuple[ProblemDoc, ...]] = (
     ),
     ProblemDoc(
         409,
+        "decline_cooldown",
+        "The account's latest appeal was declined less than the policy's cool-down ago.",
+        "The last appeal on account acct-1002 was declined; a new appeal can be submitted from "
+        "2026-12-30 (30 days after the decision).",
+        {"may_appeal_from": "2026-12-30"},
+    ),
+    ProblemDoc(
+        409,
         "not_withdrawable",
         "The appeal is decided or closed: too late to withdraw.",
         "The appeal is APPROVED; it can no longer be withdrawn.",

@@ -4,6 +4,7 @@ boto3 never run on the event loop) and talks to Temporal through the gateway."""
 from __future__ import annotations
 
 import logging
+from datetime import date
 
 from anyio import to_thread
 from sqlalchemy.engine import Engine
@@ -37,11 +38,11 @@ log = logging.getLogger(__name__)
 
 
 async def submit_appeal(
-    engine: Engine, gateway: TemporalGateway, principal: Principal, new: NewAppeal
+    engine: Engine, gateway: TemporalGateway, principal: Principal, new: NewAppeal, *, today: date
 ) -> tuple[Appeal, bool]:
     def _create() -> tuple[Appeal, bool]:
         with session_scope(engine) as session:
-            return create_appeal(session, new)
+            return create_appeal(session, new, today=today)
 
     appeal, created = await to_thread.run_sync(_create)
     if not appeal.workflow_started:

@@ -113,6 +113,9 @@ class AppealWorkflow:
         self._recording_decision: str | None = None  # update id of the decision being recorded
         self._decision: ReviewDecision | None = None
         self._projected_reviewer: str | None = None
+        # The day of the latest decline as projected: the notice dates the cool-down from it,
+        # as the submission rule does (core/appeals/cooldown.py).
+        self._declined_on: str | None = None
         self._withdraw: WithdrawRequest | None = None
         self._original_limit_minor: int | None = None
         self._risk_tier: str | None = None
@@ -192,6 +195,7 @@ class AppealWorkflow:
                 score_min=assessment.score_min,
                 score_max=assessment.score_max,
                 human_review_days=inp.human_review_window.days,
+                decided_on=self._declined_on,
             )
             if not await self._await_human_review_request(inp.human_review_window):
                 await self._transition(S.CLOSED)
@@ -208,6 +212,7 @@ class AppealWorkflow:
                 automated=False,
                 score=None,
                 human_review_days=0,
+                decided_on=self._declined_on,
             )
             await self._transition(S.CLOSED)
             return self._result()
@@ -674,12 +679,13 @@ class AppealWorkflow:
     ) -> None:
         """Projects a status change, then upserts AppealStatus together with the other search
         attributes that change with it (one upsert per transition)."""
+        at = workflow.now()
         await workflow.execute_local_activity_method(
             AppealActivities.project_transition,
             ProjectTransitionInput(
                 appeal_id=self._inp.appeal_id,
                 to_status=to_status,
-                at=workflow.now(),
+                at=at,
                 actor=actor,
                 reason=reason,
                 details=details or {},
@@ -689,6 +695,8 @@ class AppealWorkflow:
             retry_policy=STEP_RETRY,
         )
         self._status = to_status
+        if to_status in (S.AUTO_DECLINED, S.DECLINED):
+            self._declined_on = at.date().isoformat()
         workflow.upsert_search_attributes([APPEAL_STATUS.value_set(to_status.value), *(attributes or [])])
         workflow.set_current_details(
             f"**{to_status.value}** · appeal `{self._inp.appeal_id}` · account "

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response, status
 
 from api import openapi_examples as ex
 from api import services
-from api.deps import CustomerDep, EngineDep, GatewayDep, PrincipalDep
+from api.deps import ClockDep, CustomerDep, EngineDep, GatewayDep, PrincipalDep
 from api.openapi import AUTHENTICATED, WITH_ROLE, problems
 from api.schemas.appeals import (
     AppealCreate,
@@ -52,6 +52,7 @@ IdempotencyKey = Annotated[
             *WITH_ROLE,
             "account_not_found",
             "open_appeal_exists",
+            "decline_cooldown",
             "validation_failed",
             "requested_limit_above_original",
         ),
@@ -64,6 +65,7 @@ async def submit_appeal(
     gateway: GatewayDep,
     request: Request,
     response: Response,
+    clock: ClockDep,
     idempotency_key: IdempotencyKey = None,
 ) -> AppealDetail:
     """The customer asks for the limit of one of their accounts to be restored, in full or in
@@ -83,6 +85,7 @@ async def submit_appeal(
             customer_statement=body.statement,
             idempotency_key=idempotency_key,
         ),
+        today=clock.today(),
     )
     if not created:
         response.status_code = status.HTTP_200_OK

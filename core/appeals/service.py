@@ -6,17 +6,19 @@ import base64
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, and_, col, or_, select
 
 from core.appeals.audit import append_event
+from core.appeals.cooldown import cooldown_ends_on
 from core.db.case_tables import Appeal
 from core.db.ledger_tables import AccountStatus, CreditAccount
 from core.db.types import utcnow
 from core.errors import Conflict, InvalidInput, NotFound
+from core.policy.loader import load_default_policy
 from core.status import AppealStatus, can_transition, is_open
 
 
@@ -33,9 +35,10 @@ class NewAppeal:
     idempotency_key: str | None = None
 
 
-def create_appeal(session: Session, new: NewAppeal) -> tuple[Appeal, bool]:
+def create_appeal(session: Session, new: NewAppeal, *, today: date | None = None) -> tuple[Appeal, bool]:
     """Records a SUBMITTED appeal. Returns (appeal, created); a repeated idempotency key
-    returns the first appeal instead of a second one."""
+    returns the first appeal instead of a second one. `today` (default: the system clock's)
+    decides whether a decline's cool-down is over."""
     if new.idempotency_key:
         existing = session.exec(
             select(Appeal).where(
@@ -57,6 +60,7 @@ def create_appeal(session: Session, new: NewAppeal) -> tuple[Appeal, bool]:
             original_limit_minor=account.original_limit_minor,
         )
     _raise_if_open_appeal(session, new.account_id)
+    _raise_if_cooling_down(session, new.account_id, today or utcnow().date())
 
     now = utcnow()
     appeal_id = str(uuid.uuid4())
@@ -105,6 +109,18 @@ def _raise_if_open_appeal(session: Session, account_id: str) -> None:
             f"Account {account_id} already has an open appeal ({open_appeal.id}).",
             code="open_appeal_exists",
             open_appeal_id=open_appeal.id,
+        )
+
+
+def _raise_if_cooling_down(session: Session, account_id: str, today: date) -> None:
+    cooldown_days = load_default_policy().policy.appeals.decline_cooldown_days
+    ends_on = cooldown_ends_on(session, account_id, cooldown_days)
+    if ends_on is not None and today < ends_on:
+        raise Conflict(
+            f"The last appeal on account {account_id} was declined; a new appeal can be submitted "
+            f"from {ends_on.isoformat()} ({cooldown_days} days after the decision).",
+            code="decline_cooldown",
+            may_appeal_from=ends_on.isoformat(),
         )
 
 

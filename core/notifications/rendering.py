@@ -12,6 +12,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Undefined
 
+from core.appeals.cooldown import may_appeal_again_on
 from core.clock import SYSTEM_CLOCK
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
@@ -196,7 +197,7 @@ def complete_context(event: str, context: Mapping[str, Any], *, today: date | No
         out["decided_on"] = decided_on
         out["scored_on"] = _as_date(out["scored_on"]) if out["scored_on"] else decided_on
         if out["reapply_on"] is None:
-            out["reapply_on"] = decided_on + timedelta(days=int(out["cooldown_days"]))
+            out["reapply_on"] = may_appeal_again_on(decided_on, int(out["cooldown_days"]))
         if out["human_review_until"] is None and out["automated"] and out["human_review_days"]:
             out["human_review_until"] = decided_on + timedelta(days=int(out["human_review_days"]))
         if not out["data_sources"]:

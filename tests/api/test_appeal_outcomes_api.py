@@ -4,6 +4,7 @@ goes ahead, as the approval notice says it may."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -117,3 +118,28 @@ async def test_after_a_partial_approval_the_customer_can_appeal_again(api: Api) 
         what="the second appeal to be taken up or refused",
     )
     assert settled["status"] == "AWAITING_DOCUMENTS", settled["status_reason"]
+
+
+async def test_after_a_decline_a_new_appeal_waits_for_the_cooldown(api: Api) -> None:
+    appeal_id, me, task_id, _ = await appeal_in_review(api, seed=623)
+    reviewer = api.auth(Role.REVIEWER, "r-cooldown")
+    assert (await api.http.post(f"/review-tasks/{task_id}/claim", headers=reviewer)).status_code == 200
+    declined = await api.http.post(
+        f"/review-tasks/{task_id}/decision",
+        headers=reviewer,
+        json={"outcome": "DECLINE", "reasons": ["RC_LATE_PAYMENTS"]},
+    )
+    assert declined.status_code == 200, declined.text
+    closed = await _wait_status(api, appeal_id, me, "CLOSED")
+    decided_on = next(e["at"] for e in closed["timeline"] if e.get("to_status") == "DECLINED")[:10]
+    cooldown_days = load_default_policy().policy.appeals.decline_cooldown_days
+
+    again = await api.http.post(
+        "/appeals", json={"account_id": closed["account_id"], "requested_limit_minor": 600_000}, headers=me
+    )
+    assert again.status_code == 409, again.text
+    problem = again.json()
+    assert again.headers["content-type"].startswith("application/problem+json")
+    assert problem["code"] == "decline_cooldown"
+    expected = (date.fromisoformat(decided_on) + timedelta(days=cooldown_days)).isoformat()
+    assert problem["may_appeal_from"] == expected and expected in problem["detail"]
