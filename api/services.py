@@ -75,7 +75,12 @@ def appeal_detail(
             accept_language=accept_language,
             is_customer=customer_id is not None,
         )
-        reason = localize_status_reason(appeal.status_reason, locale, load_default_policy().policy.reasons)
+        reason = localize_status_reason(
+            appeal.status_reason,
+            locale,
+            load_default_policy().policy.reasons,
+            amount_owed_minor=appeal.amount_owed_minor,
+        )
         events = session.exec(
             select(AppealEvent).where(AppealEvent.appeal_id == appeal_id).order_by(col(AppealEvent.seq))
         ).all()

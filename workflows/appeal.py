@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         SlaEventInput,
         VerifyDocumentInput,
     )
+    from core.appeals.status_reason import DEADLINE_PASSED
     from core.status import WITHDRAWABLE_STATUSES, AppealStatus
     from workflows.messages import (
         AppealInput,
@@ -145,7 +146,7 @@ class AppealWorkflow:
         if not eligibility.eligible:
             await self._transition(
                 S.INELIGIBLE,
-                reason=eligibility.reason,
+                reason=eligibility.reason_code,  # the reader gets its text in their language
                 fields={"amount_owed_minor": eligibility.amount_owed_minor},
             )
             await self._notify(
@@ -234,7 +235,7 @@ class AppealWorkflow:
         return assessment
 
     async def _expire(self) -> AppealResult:
-        await self._transition(S.EXPIRED, reason="The document deadline passed.")
+        await self._transition(S.EXPIRED, reason=DEADLINE_PASSED)
         await self._notify("expired")
         return self._result()
 

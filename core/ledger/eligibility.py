@@ -15,6 +15,26 @@ from sqlmodel import Session, select
 
 from core.db.ledger_tables import AccountStatus, Bill, CreditAccount
 from core.errors import NotFound
+from core.notifications.rendering import format_money, pick_locale
+
+# Why an account cannot appeal, in both languages ({amount}: the overdue balance).
+INELIGIBILITY_TEXTS: dict[str, tuple[str, str]] = {
+    "account_not_restricted": (
+        "The limit of this account is neither frozen nor below its original limit, so there is "
+        "nothing to restore.",
+        "该账户额度既未被冻结，也不低于原始额度，无需恢复。",
+    ),
+    "overdue_balance_outstanding": (
+        "An overdue balance of {amount} is still unpaid; repay it before appealing.",
+        "您仍有逾期欠款 {amount} 未还清，请还清后再申诉。",
+    ),
+}
+
+
+def ineligibility_text(reason_code: str, locale: str, *, amount_owed_minor: int | None) -> str:
+    en, zh = INELIGIBILITY_TEXTS[reason_code]
+    text = zh if pick_locale(locale) == "zh-CN" else en
+    return text.format(amount=format_money(amount_owed_minor or 0))
 
 
 def is_restricted(status: AccountStatus, *, original_limit_minor: int, current_limit_minor: int) -> bool:
@@ -61,13 +81,10 @@ def check_eligibility(session: Session, account_id: str, today: date) -> Eligibi
         current_limit_minor=account.current_limit_minor,
     ):
         reason_code = "account_not_restricted"
-        reason = (
-            "The limit of this account is neither frozen nor below its original limit, so there is "
-            "nothing to restore."
-        )
     elif owed > 0:
         reason_code = "overdue_balance_outstanding"
-        reason = f"An overdue balance of {owed / 100:.2f} is still unpaid; repay it before appealing."
+    if reason_code is not None:
+        reason = ineligibility_text(reason_code, "en", amount_owed_minor=owed)
     return Eligibility(
         eligible=reason_code is None,
         reason_code=reason_code,

@@ -213,8 +213,15 @@ async def test_requested_limit_above_original_is_refused(api: Api) -> None:
     _assert_problem(response, 422, "requested_limit_above_original")
 
 
-async def test_ineligible_appeal_reports_the_amount_owed(api: Api) -> None:
-    c = make_customer(api.engine, status=AccountStatus.FROZEN, unpaid_minor=23_456)
+@pytest.mark.parametrize(
+    ("locale", "reason"),
+    [
+        ("en", "An overdue balance of ¥234.56 is still unpaid; repay it before appealing."),
+        ("zh-CN", "您仍有逾期欠款 ¥234.56 未还清，请还清后再申诉。"),
+    ],
+)
+async def test_ineligible_appeal_reports_the_amount_owed(api: Api, locale: str, reason: str) -> None:
+    c = make_customer(api.engine, status=AccountStatus.FROZEN, unpaid_minor=23_456, locale=locale)
     me = api.auth(Role.CUSTOMER, c.customer_id)
     appeal = (
         await api.http.post(
@@ -222,7 +229,9 @@ async def test_ineligible_appeal_reports_the_amount_owed(api: Api) -> None:
         )
     ).json()
     detail = await _wait_status(api, appeal["id"], me, "INELIGIBLE")
-    assert detail["amount_owed_minor"] == 23_456 and "23" in detail["status_reason"]
+    assert detail["amount_owed_minor"] == 23_456
+    assert detail["status_reason"] == reason
+    assert detail["status_reason_codes"] == ["overdue_balance_outstanding"]
     notices = await _notices(api, me, "ineligible")
     assert [n["event"] for n in notices] == ["ineligible"]
 

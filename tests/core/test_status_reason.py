@@ -75,3 +75,21 @@ def test_reader_locale(
         )
         == expected
     )
+
+
+def test_an_ineligibility_reads_in_the_readers_language_with_the_amount_owed() -> None:
+    zh = localize_status_reason("overdue_balance_outstanding", "zh-CN", REASONS, amount_owed_minor=123_450)
+    assert zh.codes == ["overdue_balance_outstanding"]
+    assert zh.text == "您仍有逾期欠款 ¥1,234.50 未还清，请还清后再申诉。"
+    en = localize_status_reason("overdue_balance_outstanding", "en", REASONS, amount_owed_minor=123_450)
+    assert en.text == "An overdue balance of ¥1,234.50 is still unpaid; repay it before appealing."
+    nothing = localize_status_reason("account_not_restricted", "zh-CN", REASONS)
+    assert nothing.text == "该账户额度既未被冻结，也不低于原始额度，无需恢复。"
+    assert nothing.codes == ["account_not_restricted"]
+
+
+def test_a_passed_deadline_reads_in_the_readers_language() -> None:
+    assert localize_status_reason("document_deadline_passed", "zh-CN", REASONS).text == "提交材料的期限已过。"
+    assert localize_status_reason("document_deadline_passed", "en", REASONS).text == (
+        "The document deadline passed."
+    )
