@@ -33,7 +33,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
-        app.state.clock = clock  # the business date of ledger imports
+        app.state.clock = clock  # the business date of ledger imports and submissions
         app.state.engine = engine or make_engine(settings.effective_database_url)
         create_tables(app.state.engine)
         app.state.s3 = s3_client or make_s3_client(settings)

@@ -5,12 +5,14 @@ from typing import Any
 
 import httpx
 import pytest_asyncio
+from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
 
 from api.app import create_app
 from api.temporal_gateway import TemporalGateway
 from core.auth import Role, mint_token
+from core.clock import Clock
 from core.settings import Settings
 from core.storage import make_s3_client
 from tests.workflows.conftest import running_worker
@@ -19,10 +21,15 @@ from tests.workflows.conftest import running_worker
 class Api:
     """An HTTP client on the real app plus token helpers."""
 
-    def __init__(self, http: httpx.AsyncClient, settings: Settings, engine: Engine) -> None:
+    def __init__(self, http: httpx.AsyncClient, settings: Settings, engine: Engine, app: FastAPI) -> None:
         self.http = http
         self.settings = settings
         self.engine = engine
+        self.app = app
+
+    def set_business_date(self, clock: Clock) -> None:
+        """The clock the API's rules read the business date from (the system's by default)."""
+        self.app.state.clock = clock
 
     def auth(self, role: Role, sub: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {mint_token(self.settings, role=role, subject=sub)}"}
@@ -40,4 +47,4 @@ async def api(settings: Settings, engine: Engine, temporal_client: Client) -> As
     ):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield Api(http, settings, engine)
+            yield Api(http, settings, engine, app)

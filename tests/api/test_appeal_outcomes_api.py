@@ -4,12 +4,13 @@ goes ahead, as the approval notice says it may."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pytest
 
 from core.auth import Role
+from core.clock import FixedClock
 from core.policy.loader import load_default_policy
 from tests.api.conftest import Api
 from tests.api.review_helpers import appeal_in_review, open_task, upload_missing
@@ -131,15 +132,21 @@ async def test_after_a_decline_a_new_appeal_waits_for_the_cooldown(api: Api) -> 
     )
     assert declined.status_code == 200, declined.text
     closed = await _wait_status(api, appeal_id, me, "CLOSED")
-    decided_on = next(e["at"] for e in closed["timeline"] if e.get("to_status") == "DECLINED")[:10]
+    declined_at = next(e["at"] for e in closed["timeline"] if e.get("to_status") == "DECLINED")
+    decided_on = datetime.fromisoformat(declined_at).astimezone(UTC).date()
     cooldown_days = load_default_policy().policy.appeals.decline_cooldown_days
+    ends_on = decided_on + timedelta(days=cooldown_days)
+    new_appeal = {"account_id": closed["account_id"], "requested_limit_minor": 600_000}
 
-    again = await api.http.post(
-        "/appeals", json={"account_id": closed["account_id"], "requested_limit_minor": 600_000}, headers=me
-    )
+    # The API judges the day on its own clock: the last day of the cool-down, then the first after.
+    api.set_business_date(FixedClock(datetime.combine(ends_on, time(23, 59), UTC) - timedelta(days=1)))
+    again = await api.http.post("/appeals", json=new_appeal, headers=me)
     assert again.status_code == 409, again.text
     problem = again.json()
     assert again.headers["content-type"].startswith("application/problem+json")
     assert problem["code"] == "decline_cooldown"
-    expected = (date.fromisoformat(decided_on) + timedelta(days=cooldown_days)).isoformat()
-    assert problem["may_appeal_from"] == expected and expected in problem["detail"]
+    assert problem["may_appeal_from"] == ends_on.isoformat() and ends_on.isoformat() in problem["detail"]
+
+    api.set_business_date(FixedClock(datetime.combine(ends_on, time(0, 1), UTC)))
+    later = await api.http.post("/appeals", json=new_appeal, headers=me)
+    assert later.status_code == 201, later.text
