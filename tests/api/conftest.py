@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,6 +15,7 @@ from api.app import create_app
 from api.temporal_gateway import TemporalGateway
 from core.auth import Role, mint_token
 from core.clock import Clock
+from core.db import create_tables, make_engine
 from core.settings import Settings
 from core.storage import make_s3_client
 from tests.workflows.conftest import running_worker
@@ -48,3 +51,21 @@ async def api(settings: Settings, engine: Engine, temporal_client: Client) -> As
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield Api(http, settings, engine, app)
+
+
+@asynccontextmanager
+async def offline_app(
+    settings: Settings, tmp_path: Path
+) -> AsyncIterator[tuple[httpx.AsyncClient, Engine, FastAPI]]:
+    """The real app on a fresh SQLite file with no S3 and no worker: for the answers it gives
+    before any other service is used, or when Temporal (at `settings.temporal_address`) is down."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'appeals.db'}")
+    create_tables(engine)
+    app = create_app(settings, engine=engine, s3_client=object(), gateway=TemporalGateway(settings))
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+                yield http, engine, app
+    finally:
+        engine.dispose()

@@ -13,10 +13,8 @@ import jwt
 import pytest
 import pytest_asyncio
 
-from api.app import create_app
-from api.temporal_gateway import TemporalGateway
-from core.db import create_tables, make_engine
 from core.settings import Settings
+from tests.api.conftest import offline_app
 
 # Fixed instants, far from any real "now": no test here reads the clock.
 LONG_AGO = datetime(2001, 1, 1, tzinfo=UTC)
@@ -83,14 +81,8 @@ CASES: list[tuple[str, TokenFactory, str, str, str]] = [
 async def client(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Settings]]:
     # Authentication fails before any service is used: SQLite, and nothing else started.
     settings = Settings(data_dir=tmp_path)
-    engine = make_engine(f"sqlite:///{tmp_path / 'appeals.db'}")
-    create_tables(engine)
-    app = create_app(settings, engine=engine, s3_client=object(), gateway=TemporalGateway(settings))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield http, settings
-    engine.dispose()
+    async with offline_app(settings, tmp_path) as (http, _, _):
+        yield http, settings
 
 
 def _assert_explained(response: httpx.Response, code: str, reason: str | None, words: str) -> None:

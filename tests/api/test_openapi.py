@@ -24,12 +24,12 @@ from sqlalchemy.engine import Engine
 from api.app import create_app
 from api.deps import get_gateway, get_principal
 from api.openapi import PROBLEMS
-from api.temporal_gateway import TemporalGateway
 from core.auth import Role, mint_token
-from core.db import create_tables, make_engine, session_scope
+from core.db import session_scope
 from core.reviews.service import NewTask, create_task
 from core.settings import Settings
 from launcher.stack import free_port
+from tests.api.conftest import offline_app
 from tests.factories import make_customer
 
 PROBLEM_JSON = "application/problem+json"
@@ -291,14 +291,8 @@ class Client:
 async def client(tmp_path: Path) -> AsyncIterator[Client]:
     """The real app on SQLite, with Temporal down (nothing listens on its port) and no S3."""
     settings = Settings(data_dir=tmp_path, temporal_address=f"127.0.0.1:{free_port()}")
-    engine = make_engine(f"sqlite:///{tmp_path / 'appeals.db'}")
-    create_tables(engine)
-    app = create_app(settings, engine=engine, s3_client=object(), gateway=TemporalGateway(settings))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield Client(http, settings, engine, app.openapi())
-    engine.dispose()
+    async with offline_app(settings, tmp_path) as (http, engine, app):
+        yield Client(http, settings, engine, app.openapi())
 
 
 async def test_real_error_answers_match_the_document(client: Client) -> None:

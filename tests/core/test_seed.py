@@ -13,6 +13,7 @@ from core.policy import inputs as snapshot
 from core.policy.loader import load_default_policy
 from core.policy.scorecard import assess
 from core.seed import BILL_AMOUNT_MINOR, DEMO_CUSTOMERS, DemoCustomer, demo_bills
+from tests.core.policy.factories import from_statement
 from tests.dates import days, with_issue_days
 
 POLICY = load_default_policy()
@@ -53,15 +54,8 @@ def _input(
             )
             for b in demo_bills(demo, today)
         ),
-        transactions=tuple(
-            snapshot.StatementTransaction(
-                date=t.date,
-                description=t.description,
-                amount_minor=t.amount_minor,
-                balance_minor=t.balance_minor,
-                counterparty=t.counterparty,
-            )
-            for t in parse_csv_statement(statement_csv(today, seed=int(demo.customer_id[2:]))).transactions
+        transactions=from_statement(
+            parse_csv_statement(statement_csv(today, seed=int(demo.customer_id[2:]))).transactions
         ),
         accepted_document_types=documents,
     )

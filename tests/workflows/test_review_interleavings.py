@@ -29,7 +29,7 @@ from core.status import AppealStatus
 from tests.eventually import eventually, patience
 from tests.factories import make_customer
 from tests.workflows.conftest import running_worker
-from tests.workflows.test_review_update import LATE_PAYER, _to_review, claim_as
+from tests.workflows.test_review_update import LATE_PAYER, _to_review, claim_as, wait_status
 from workflows.appeal import AppealWorkflow
 from workflows.messages import (
     DecisionAccepted,
@@ -124,6 +124,18 @@ async def _closed_with_limit(handle: Handle, engine: Engine, account_id: str, li
     assert len(events) == 1 and len(decisions) == 1
 
 
+async def _approve_and_close(
+    handle: Handle, engine: Engine, account_id: str, task_id: str, reviewer: str, amount: int
+) -> None:
+    """The claim holder approves `amount` (below the request) and the appeal closes with it."""
+    accepted = await asyncio.wait_for(
+        handle.execute_update(AppealWorkflow.decide, _approve(task_id, reviewer, amount), id=reviewer),
+        patience(60),
+    )
+    assert accepted.status == AppealStatus.PARTIALLY_APPROVED
+    await _closed_with_limit(handle, engine, account_id, amount)
+
+
 async def _search_attributes(handle: Handle) -> Any:
     return (await handle.describe()).typed_search_attributes
 
@@ -171,12 +183,7 @@ async def test_decision_right_after_the_claim_with_a_running_worker(
     async with running_worker(temporal_client, settings, sqlite_engine, s3):
         handle, _, task_id = await _to_review(temporal_client, settings, sqlite_engine, customer, s3)
         await claim_as(handle, sqlite_engine, task_id, "r-1")
-        accepted = await asyncio.wait_for(
-            handle.execute_update(AppealWorkflow.decide, _approve(task_id, "r-1"), id="at-once"),
-            patience(60),
-        )
-        assert accepted.status == AppealStatus.PARTIALLY_APPROVED
-        await _closed_with_limit(handle, sqlite_engine, customer.account_id, 500_000)
+        await _approve_and_close(handle, sqlite_engine, customer.account_id, task_id, "r-1", 500_000)
 
 
 async def test_release_then_decide_is_refused_and_the_task_goes_back_to_the_queue(
@@ -186,11 +193,7 @@ async def test_release_then_decide_is_refused_and_the_task_goes_back_to_the_queu
     async with running_worker(temporal_client, settings, sqlite_engine, s3):
         handle, appeal_id, task_id = await _to_review(temporal_client, settings, sqlite_engine, customer, s3)
         await claim_as(handle, sqlite_engine, task_id, "r-1")
-        await eventually(
-            lambda: _appeal(sqlite_engine, appeal_id).status,
-            lambda status: status == AppealStatus.IN_REVIEW,
-            what="the claim to be projected as IN_REVIEW",
-        )
+        await wait_status(sqlite_engine, appeal_id, AppealStatus.IN_REVIEW)
     # Worker stopped: r-1 releases, then (a stale page) still sends a decision.
     await _release(handle, sqlite_engine, task_id, "r-1")
     decision = _send_decision(handle, _approve(task_id, "r-1"), "after-release")
@@ -200,20 +203,11 @@ async def test_release_then_decide_is_refused_and_the_task_goes_back_to_the_queu
             await asyncio.wait_for(decision, patience(60))
         assert isinstance(info.value.cause, ApplicationError)
         assert info.value.cause.type == "NotClaimHolder"
-        await eventually(
-            lambda: _appeal(sqlite_engine, appeal_id).status,
-            lambda status: status == AppealStatus.PENDING_REVIEW,
-            what="the released task to put the appeal back in PENDING_REVIEW",
-        )
+        await wait_status(sqlite_engine, appeal_id, AppealStatus.PENDING_REVIEW)
         assert _task(sqlite_engine, task_id).status == TaskStatus.OPEN
         # Someone else picks it up and decides: the appeal is not stuck.
         await claim_as(handle, sqlite_engine, task_id, "r-2")
-        accepted = await asyncio.wait_for(
-            handle.execute_update(AppealWorkflow.decide, _approve(task_id, "r-2", 600_000), id="r2"),
-            patience(60),
-        )
-        assert accepted.status == AppealStatus.PARTIALLY_APPROVED
-        await _closed_with_limit(handle, sqlite_engine, customer.account_id, 600_000)
+        await _approve_and_close(handle, sqlite_engine, customer.account_id, task_id, "r-2", 600_000)
 
 
 async def test_a_stale_claim_message_changes_nothing(

@@ -35,6 +35,7 @@ from core.policy import inputs as snapshot
 from core.policy.characteristics import employment_verified
 from core.policy.loader import LoadedPolicy, load_default_policy
 from core.policy.scorecard import assess
+from tests.core.policy.factories import from_statement
 
 TODAY = date(2026, 3, 18)
 # Month ends, a leap day and the first of a month: the statement window and bill days move.
@@ -267,16 +268,7 @@ def assessment_input(c: GeneratedCustomer, today: date) -> snapshot.AssessmentIn
             )
             for a in c.loan_applications
         ),
-        transactions=tuple(
-            snapshot.StatementTransaction(
-                date=t.date,
-                description=t.description,
-                amount_minor=t.amount_minor,
-                balance_minor=t.balance_minor,
-                counterparty=t.counterparty,
-            )
-            for t in _parsed(c).transactions
-        ),
+        transactions=from_statement(_parsed(c).transactions),
         accepted_document_types=tuple(documents),
         employment_document_accepted=c.employment_proof,
     )

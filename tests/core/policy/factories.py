@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -121,6 +121,14 @@ def txn(
         amount_minor=amount,
         balance_minor=balance,
         counterparty=counterparty,
+    )
+
+
+def from_statement(rows: Iterable[Any]) -> tuple[StatementTransaction, ...]:
+    """The scorecard's view of parsed statement rows (`core.documents.statements`)."""
+    return tuple(
+        txn(r.date, r.amount_minor, r.description, counterparty=r.counterparty, balance=r.balance_minor)
+        for r in rows
     )
 
 
