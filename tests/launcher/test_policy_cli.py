@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
+from sqlmodel import select
 from typer.testing import CliRunner
 
 from core.appeals.assessment import run_assessment
@@ -72,7 +73,7 @@ def test_explain_reproduces_a_stored_assessment(database: Engine) -> None:
     result = runner.invoke(app, ["policy", "explain", appeal_id])
     assert result.exit_code == 0, result.output
     with session_scope(database, read_only=True) as session:
-        stored = session.query(Assessment).filter_by(appeal_id=appeal_id).one()
+        stored = session.exec(select(Assessment).where(Assessment.appeal_id == appeal_id)).one()
     assert f"Score: {stored.score} " in result.output
     assert "Reproduced exactly" in result.output
     assert "net_monthly_income_minor" in result.output
@@ -81,7 +82,7 @@ def test_explain_reproduces_a_stored_assessment(database: Engine) -> None:
 def test_explain_refuses_a_tampered_snapshot(database: Engine) -> None:
     appeal_id = _assessed_appeal(database)
     with session_scope(database) as session:
-        stored = session.query(Assessment).filter_by(appeal_id=appeal_id).one()
+        stored = session.exec(select(Assessment).where(Assessment.appeal_id == appeal_id)).one()
         result = dict(stored.result)
         result["score"] = result["score"] + 1
         stored.result = result
