@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from api.docs_pages import install_docs
 from api.openapi import install_openapi
+from api.pages import install_pages
 from api.problems import install_problem_handlers
 from api.routers import appeals, assessments, documents, health, ledger, me, review_tasks
 from api.temporal_gateway import TemporalGateway
@@ -55,6 +56,7 @@ def create_app(
     install_docs(app)
     for module in (appeals, assessments, documents, review_tasks, me, ledger, health):
         app.include_router(module.router)
+    install_pages(app)
     install_openapi(app)
     return app
 

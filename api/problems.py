@@ -8,9 +8,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.pages.web import error_page, wants_html
 from core.errors import DomainError
 
 PROBLEM_JSON = "application/problem+json"
@@ -85,8 +86,10 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
+        if wants_html(request):  # a person who followed a wrong link gets a page, not JSON
+            return error_page(request, exc.status_code, str(exc.detail), code)
         return problem(exc.status_code, code, title, str(exc.detail), instance=request.url.path)
 
     @app.exception_handler(Exception)

@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     credit_line_api_token: str | None = None
     credit_line_api_timeout_seconds: float = 15.0
 
+    # Web pages: the zone times are shown in when the browser has not told us its own, and the
+    # Temporal Web UI the reviewer console links each case to (default: the local dev UI).
+    display_timezone: str = "Asia/Shanghai"
+    temporal_web_url: str | None = None
+
     @model_validator(mode="after")
     def _refuse_dev_secret_in_production(self) -> Settings:
         weak = self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32
@@ -111,6 +116,8 @@ class Settings(BaseSettings):
 
     @property
     def temporal_ui_url(self) -> str:
+        if self.temporal_web_url:
+            return self.temporal_web_url.rstrip("/")
         host = self.temporal_address.rsplit(":", 1)[0]
         return f"http://{host}:{self.temporal_ui_port}"
 

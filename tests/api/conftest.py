@@ -55,7 +55,7 @@ async def api(settings: Settings, engine: Engine, temporal_client: Client) -> As
 
 @asynccontextmanager
 async def offline_app(
-    settings: Settings, tmp_path: Path
+    settings: Settings, tmp_path: Path, *, base_url: str = "http://testserver"
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Engine, FastAPI]]:
     """The real app on a fresh SQLite file with no S3 and no worker: for the answers it gives
     before any other service is used, or when Temporal (at `settings.temporal_address`) is down."""
@@ -65,7 +65,7 @@ async def offline_app(
     try:
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            async with httpx.AsyncClient(transport=transport, base_url=base_url) as http:
                 yield http, engine, app
     finally:
         engine.dispose()
