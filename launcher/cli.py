@@ -10,7 +10,7 @@ import signal
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,6 +19,9 @@ from core.settings import Settings, get_settings
 from launcher.audit_cli import audit_app
 from launcher.ledger_cli import ledger_app
 from launcher.policy_cli import policy_app
+
+if TYPE_CHECKING:
+    from launcher.dev import DevStack
 
 app = typer.Typer(
     help="Limit-restore appeals: local stack, worker, API and dev tools.",
@@ -124,11 +127,23 @@ def dev(
 
 
 def _print_banner(stack: object) -> None:
-    from core.seed import DEMO_CUSTOMERS
     from launcher.dev import DevStack
 
     assert isinstance(stack, DevStack)
+    typer.echo(banner(stack))
+
+
+def banner(stack: DevStack) -> str:
+    """What `appeals dev` prints once every part is up: where things are and how to start."""
+    from core.seed import DEMO_CUSTOMERS
+
     settings = stack.settings
+    # Browsers treat localhost as a secure context; the API listens on the loopback address.
+    home = (
+        f"http://localhost:{stack.api_port}/"
+        if stack.host in ("127.0.0.1", "localhost")
+        else f"{stack.api_url}/"
+    )
     tokens = {
         "customer (c-1001)": mint_token(settings, role=Role.CUSTOMER, subject="c-1001"),
         "reviewer (r-1)": mint_token(settings, role=Role.REVIEWER, subject="r-1"),
@@ -137,6 +152,8 @@ def _print_banner(stack: object) -> None:
     lines = [
         "",
         "Limit-restore appeals is running:",
+        f"  Web pages      {home}  (customer portal {home}app, reviewer console {home}review,",
+        f"                 supervisor dashboard {home}dashboard; sign in as a demo customer or staff)",
         f"  API            {stack.api_url}   (OpenAPI: {stack.api_url}/docs)",
         f"  Temporal UI    {stack.ui_url}/namespaces/{settings.temporal_namespace}/workflows",
         f"  Temporal gRPC  {settings.temporal_address}",
@@ -160,8 +177,10 @@ def _print_banner(stack: object) -> None:
         '       -d \'{"account_id": "acct-1001", "requested_limit_minor": 800000}\'',
         "",
         "Press Ctrl-C to stop everything.",
+        "",
+        f"Open {home} in a browser.",
     ]
-    typer.echo("\n".join(lines))
+    return "\n".join(lines)
 
 
 @app.command(

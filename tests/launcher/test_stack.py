@@ -65,3 +65,19 @@ def test_child_settings_round_trip(tmp_path: Path) -> None:
     assert rebuilt.document_deadline == timedelta(seconds=90)
     assert rebuilt.review_due == timedelta(hours=2)
     assert rebuilt.effective_database_url == original.effective_database_url
+
+
+def test_the_banner_ends_by_pointing_at_the_web_pages(tmp_path: Path) -> None:
+    from launcher.cli import banner
+
+    stack = DevStack(
+        Settings(data_dir=tmp_path), temporal_port=7233, ui_port=8233, s3_port=9000, api_port=8000
+    )
+    text = banner(stack)
+    assert text.rstrip().endswith("Open http://localhost:8000/ in a browser.")
+    for page in (
+        "http://localhost:8000/app",
+        "http://localhost:8000/review",
+        "http://localhost:8000/dashboard",
+    ):
+        assert page in text
