@@ -138,7 +138,7 @@ def banner(stack: DevStack) -> str:
     from core.seed import DEMO_CUSTOMERS
 
     settings = stack.settings
-    # Browsers treat localhost as a secure context; the API listens on the loopback address.
+    # The address a person types; the API listens on the loopback address behind it.
     home = (
         f"http://localhost:{stack.api_port}/"
         if stack.host in ("127.0.0.1", "localhost")
