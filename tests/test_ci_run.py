@@ -28,3 +28,12 @@ def test_ci_runs_the_readme_command_then_the_checks() -> None:
     assert command in lines
     after = lines[lines.index(command) + 1 :]
     assert after == [".venv/bin/ruff check .", ".venv/bin/ruff format --check .", ".venv/bin/mypy ."]
+
+
+def test_ci_installs_chromium_for_the_browser_tests_before_running_them() -> None:
+    """tests/browser fails with CI=true when Chromium is missing, so CI installs it first."""
+    script = (ROOT / ".ci" / "run").read_text()
+    install = script.index("apt-get install -y")
+    assert "packages+=(chromium)" in script and "/usr/bin/chromium" in script
+    assert "DEBIAN_FRONTEND=noninteractive" in script and "apt-get update" in script
+    assert install < script.index(_readme_test_command())
