@@ -192,9 +192,18 @@ def build_scenario(engine: Engine) -> Scenario:
         appeals: dict[str, str] = {}
 
         def decided(
-            name: str, submitted: datetime, when: datetime, status: AppealStatus, tier: str | None, **kw: int
+            name: str,
+            submitted: datetime,
+            when: datetime,
+            status: AppealStatus,
+            tier: str | None,
+            *,
+            requested_minor: int = 500_000,
+            decided_minor: int | None = None,
         ) -> str:
-            appeal_id = b.appeal(submitted=submitted, **kw)
+            appeal_id = b.appeal(
+                submitted=submitted, requested_minor=requested_minor, decided_minor=decided_minor
+            )
             if tier is not None:
                 b.assessment(appeal_id, run=1, tier=tier, made=when - timedelta(minutes=30))
             before = S.CHECKING if status in (S.AUTO_APPROVED, S.AUTO_DECLINED) else S.IN_REVIEW
