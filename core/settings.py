@@ -6,15 +6,31 @@ them (see docker-compose.yml).
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-only-secret-change-me-0123456789abcdef"
+
+# The roles of core/auth.py's Role, by name (core.auth imports this module, not the reverse).
+RoleName = Literal["customer", "reviewer", "senior_reviewer", "supervisor", "admin"]
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """localhost or a loopback address: plain http to it never leaves this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class Environment(StrEnum):
@@ -92,6 +108,24 @@ class Settings(BaseSettings):
     display_timezone: str = "Asia/Shanghai"
     temporal_web_url: str | None = None
 
+    # Sign-in to the web pages with an OpenID Connect provider (api/pages/oidc.py): unset
+    # issuer, no OIDC. Discovery at `{issuer}/.well-known/openid-configuration`. With a client
+    # secret the client is confidential (client_secret_basic or _post, as discovery allows);
+    # without one it is public (PKCE only). The redirect URL defaults to this site's
+    # /sign-in/oidc/callback as the request reached it. The role claim (a name, or a dotted path
+    # such as realm_access.roles) holds one value or a list; the role map (JSON object, claim
+    # value -> role) translates them, by default each role's own name.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_redirect_url: str | None = None
+    oidc_scopes: str = "openid profile"
+    oidc_provider_name: str | None = None  # on the sign-in button; default: the issuer's host
+    oidc_role_claim: str = "appeals_roles"
+    oidc_role_map: dict[str, RoleName] = Field(default_factory=dict)
+    oidc_subject_claim: str = "sub"
+    oidc_timeout_seconds: float = Field(default=10.0, gt=0)
+
     @model_validator(mode="after")
     def _refuse_dev_secret_in_production(self) -> Settings:
         weak = self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32
@@ -107,6 +141,26 @@ class Settings(BaseSettings):
         if self.webhook_urls and not self.webhook_secret:
             raise ValueError("APPEALS_WEBHOOK_SECRET must be set when APPEALS_WEBHOOK_URLS is set")
         return self
+
+    @model_validator(mode="after")
+    def _oidc_is_complete(self) -> Settings:
+        if not self.oidc_issuer:
+            return self
+        if not self.oidc_client_id:
+            raise ValueError("APPEALS_OIDC_CLIENT_ID must be set when APPEALS_OIDC_ISSUER is set")
+        if "openid" not in self.oidc_scopes.split():
+            raise ValueError("APPEALS_OIDC_SCOPES must include openid")
+        issuer = urlsplit(self.oidc_issuer)
+        if issuer.scheme != "https" and not (issuer.scheme == "http" and is_loopback_host(issuer.hostname)):
+            raise ValueError("APPEALS_OIDC_ISSUER must be an https URL (plain http only on this host)")
+        return self
+
+    @property
+    def oidc_display_name(self) -> str | None:
+        """The identity provider's name on the sign-in button; None without OIDC sign-in."""
+        if not self.oidc_issuer:
+            return None
+        return self.oidc_provider_name or urlsplit(self.oidc_issuer).hostname or self.oidc_issuer
 
     @property
     def effective_database_url(self) -> str:

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api.pages import sign_in
+from api.pages import oidc, sign_in
 
 
 def install_pages(app: FastAPI) -> None:
-    for module in (sign_in,):
+    for module in (sign_in, oidc):
         app.include_router(module.router)

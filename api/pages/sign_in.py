@@ -53,6 +53,7 @@ def sign_in_page(request: Request, settings: SettingsDep, next: str | None = Non
         {
             "next": _safe_next(next) or "",
             "dev_sign_in": settings.environment is Environment.DEVELOPMENT,
+            "oidc_provider": settings.oidc_display_name,
             "demo_customers": DEMO_CUSTOMERS,
             "demo_staff": DEMO_STAFF,
             "roles": list(Role),
