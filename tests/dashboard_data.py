@@ -23,7 +23,7 @@ Open tasks at NOW (the SLA warning at 80% of the way from creation to due):
     T2    review         OPEN     NOW-4h       NOW+20h      on time   4-8h
     T3    review         CLAIMED  NOW-20h      NOW+4h       warning   8-24h
     T4    escalation     CLAIMED  NOW-30h      NOW-6h       breached  1-3d      yes (priority 10)
-    T5    review         OPEN     NOW-24h      NOW          warning   1-3d
+    T5    review         OPEN     NOW-24h      NOW          breached  1-3d      (due now)
     T6    second-review  OPEN     NOW-4d       NOW-3d       breached  >3d
     T9    escalation     OPEN     NOW-72h      NOW-48h      breached  >3d       yes (priority 10)
     T7, T8: COMPLETED and CANCELLED, not open.

@@ -11,10 +11,10 @@ the one arithmetic on times (the SLA warning point, the time to decision) goes t
 
 Definitions:
 
-- An open task is OPEN or CLAIMED. It is past due ("breached") once `due_at < now` (the queue's
-  `overdue` filter), past the warning point once `now` reaches `created_at + fraction x (due_at -
-  created_at)` (the workflow warns the assignee there; the API passes the workflow's fraction),
-  escalated once the workflow has moved it to the escalation queue at breach.
+- An open task is OPEN or CLAIMED. It is past due ("breached") from its due time on (when the
+  workflow's breach timer fires), past the warning point once `now` reaches `created_at +
+  fraction x (due_at - created_at)` (where the workflow warns the assignee; the caller passes
+  the workflow's fraction), escalated once the workflow has moved it to the escalation queue.
 - A decision is a move of the appeal to an outcome status (core/appeals/cooldown.py):
   automatic (AUTO_APPROVED, AUTO_DECLINED) or manual (APPROVED, PARTIALLY_APPROVED, DECLINED; a
   four-eyes case counts once, when the second reviewer decides). An approval is partial when
@@ -245,7 +245,7 @@ def day_start(day: date, zone: ZoneInfo) -> datetime:
 
 
 def _breached(now: datetime) -> Any:
-    return col(ReviewTask.due_at) < now
+    return col(ReviewTask.due_at) <= now
 
 
 def _past_warning_point(now: datetime, warning_fraction: float) -> Any:
