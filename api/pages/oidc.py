@@ -7,12 +7,13 @@ The authorization code flow with PKCE (S256), `state` and `nonce`:
    encrypted and authenticated (Fernet) under a key derived from the service secret: HttpOnly,
    SameSite=Lax (the provider's redirect back is a top-level GET, so the browser sends it),
    Secure outside development, path /sign-in/oidc, ten minutes.
-2. `GET /sign-in/oidc/callback` checks the state against that cookie, exchanges the code at the
-   token endpoint with the verifier (and the client secret of a confidential client), verifies
-   the ID token (its signature against the provider's JWKS with an algorithm its discovery
-   advertises, never `none` nor a shared-secret HMAC; `iss`, `aud`, `azp`, `exp`, `iat`,
-   `nonce`), maps the role claim to exactly one role, starts the page session
-   (api/pages/session.py) and redirects to `next` (a path on this site) or the viewer's home.
+2. `GET /sign-in/oidc/callback` checks the state against that cookie (and the answer's `iss`
+   when the provider sends one, RFC 9207), exchanges the code at the token endpoint with the
+   verifier (and the client secret of a confidential client), verifies the ID token (its
+   signature against the provider's JWKS with an algorithm its discovery advertises, never
+   `none` nor a shared-secret HMAC; `iss`, `aud`, `azp`, `exp`, `iat`, `nonce`), maps the role
+   claim to exactly one role, starts the page session (api/pages/session.py) and redirects to
+   `next` (a path on this site) or the viewer's home.
 
 Every failure ends on an error page in the viewer's language, clears the state cookie and starts
 no session. The discovery document and the JWKS are fetched with async httpx (with timeouts)
@@ -366,6 +367,9 @@ def _cookie_key(settings: Settings) -> Fernet:
     return Fernet(base64.urlsafe_b64encode(digest))
 
 
+_FLOW_KEYS: Final = frozenset({"state", "nonce", "verifier", "redirect_uri", "next"})
+
+
 def seal_state(settings: Settings, flow: dict[str, str], *, at: float | None = None) -> str:
     payload = json.dumps(flow, separators=(",", ":")).encode()
     return _cookie_key(settings).encrypt_at_time(payload, int(time.time() if at is None else at)).decode()
@@ -379,7 +383,11 @@ def open_state(settings: Settings, sealed: str | None) -> dict[str, str] | None:
         flow = json.loads(_cookie_key(settings).decrypt(sealed.encode(), ttl=STATE_TTL_SECONDS))
     except (InvalidToken, ValueError):
         return None
-    if not isinstance(flow, dict) or not all(isinstance(v, str) for v in flow.values()):
+    if (
+        not isinstance(flow, dict)
+        or set(flow) != _FLOW_KEYS
+        or not all(isinstance(v, str) for v in flow.values())
+    ):
         return None
     return flow
 
@@ -515,7 +523,12 @@ async def oidc_sign_in(
 
 
 async def _complete(
-    request: Request, settings: Settings, code: str | None, state: str | None, error: str | None
+    request: Request,
+    settings: Settings,
+    code: str | None,
+    state: str | None,
+    error: str | None,
+    iss: str | None,
 ) -> tuple[Principal, str]:
     provider = provider_for(request)
     flow = open_state(settings, request.cookies.get(STATE_COOKIE))
@@ -532,6 +545,14 @@ async def _complete(
             "oidc_state_mismatch",
             "This sign-in answer does not belong to the sign-in this browser started. Please start again.",
             "此登录答复与本浏览器发起的登录不符。请重新开始。",
+        )
+    if iss is not None and iss != (await provider.discovery()).issuer:
+        # RFC 9207: an answer naming another issuer is another provider's (a mix-up attack).
+        raise SignInFailed(
+            DomainError,
+            "oidc_wrong_issuer",
+            "This sign-in answer came from another identity provider. Please start again.",
+            "此登录答复来自其他身份提供方。请重新开始。",
         )
     if error:
         shown = error if _ERROR_CODE.fullmatch(error) else "error"
@@ -563,9 +584,10 @@ async def oidc_callback(
     code: Annotated[str | None, Query(max_length=4096)] = None,
     state: Annotated[str | None, Query(max_length=512)] = None,
     error: Annotated[str | None, Query(max_length=256)] = None,
+    iss: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
     try:
-        principal, next_url = await _complete(request, settings, code, state, error)
+        principal, next_url = await _complete(request, settings, code, state, error, iss)
     except SignInFailed as failure:
         refused = failure.for_viewer(request)
         response: Response = error_page(request, refused.status_code, refused.detail, refused.code)

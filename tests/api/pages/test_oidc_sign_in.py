@@ -319,6 +319,29 @@ async def test_a_replayed_code_is_refused_by_the_token_endpoint(
     assert len(provider.token_requests) == 2
 
 
+async def test_an_answer_naming_another_issuer_is_refused(
+    http: httpx.AsyncClient, provider: LocalOidcProvider
+) -> None:
+    provider.login_as(REVIEWER)
+    back = await at_provider((await start(http)).headers["location"])
+    mixed_up = await http.get(f"{back}&{urlencode({'iss': 'https://other-idp.example'})}")
+    await refused_with(http, mixed_up, 400, "came from another identity provider")
+    assert provider.token_requests == []
+
+
+async def test_a_discovery_document_for_another_issuer_is_refused(
+    provider: LocalOidcProvider, tmp_path: Path
+) -> None:
+    # The provider names itself http://127.0.0.1:<port>, not localhost.
+    settings = oidc_settings(
+        provider, tmp_path, oidc_issuer=provider.issuer.replace("127.0.0.1", "localhost")
+    )
+    async with offline_app(settings, tmp_path) as (http, _, _):
+        answer = await http.get("/sign-in/oidc")
+        assert answer.status_code == 503 and "not set up correctly" in answer.text
+        assert STATE_COOKIE not in http.cookies
+
+
 async def test_a_token_endpoint_refusing_the_client_is_shown(
     provider: LocalOidcProvider, tmp_path: Path
 ) -> None:
