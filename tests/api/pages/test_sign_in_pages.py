@@ -75,6 +75,7 @@ async def test_production_has_no_development_sign_in(tmp_path: Path) -> None:
     async with offline_app(settings, tmp_path, base_url="https://appeals.example") as (http, _, _):
         page = await http.get("/sign-in")
         assert page.status_code == 200 and "/sign-in/dev" not in page.text
+        assert "Sign-in is not set up on this server yet" in page.text  # no provider configured
         token = csrf_from(page.text)
         refused = await http.post(
             "/sign-in/dev", data={"subject": "sup-1", "role": "supervisor", "csrf_token": token}
