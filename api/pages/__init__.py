@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api.pages import oidc, sign_in
+from api.pages import dashboard, oidc, sign_in
 
 
 def install_pages(app: FastAPI) -> None:
-    for module in (sign_in, oidc):
+    for module in (sign_in, oidc, dashboard):
         app.include_router(module.router)
