@@ -34,9 +34,10 @@ from core.db import session_scope
 from core.db.case_tables import Appeal, Document, DocumentState
 from core.db.types import utcnow
 from core.documents.sniff import ALLOWED_CONTENT_TYPES, normalize_content_type
-from core.documents.types import DocumentType
+from core.documents.types import DocumentType, SniffedType
 from core.errors import (
     Conflict,
+    Forbidden,
     Gone,
     InvalidInput,
     NotFound,
@@ -47,6 +48,7 @@ from core.errors import (
 from core.settings import Settings
 from core.status import AppealStatus
 from core.storage import (
+    INLINE_PREVIEW_TYPES,
     StoredObject,
     document_key,
     head_object,
@@ -443,3 +445,63 @@ def list_documents(
 
 def _link_expiry(settings: Settings) -> datetime:
     return utcnow() + settings.download_link_expiry
+
+
+_SNIFFED_AS: dict[str, str] = {
+    SniffedType.PDF: "application/pdf",
+    SniffedType.PNG: "image/png",
+    SniffedType.JPEG: "image/jpeg",
+}
+
+
+def preview_type(document: Document) -> str | None:
+    """The content type a document may be previewed as in a browser: a PDF or an image whose
+    stored type is what its bytes were verified to be; None for anything else."""
+    if document.state == DocumentState.AWAITING_UPLOAD or document.sniffed_type is None:
+        return None
+    verified = _SNIFFED_AS.get(document.sniffed_type)
+    if verified not in INLINE_PREVIEW_TYPES or verified != document.declared_content_type:
+        return None
+    return verified
+
+
+@dataclass(frozen=True)
+class DocumentLink:
+    url: str
+    expires_at: datetime
+
+
+def document_link(
+    engine: Engine,
+    s3: Any,
+    settings: Settings,
+    principal: Principal,
+    *,
+    appeal_id: str,
+    document_id: str,
+    inline: bool,
+) -> DocumentLink:
+    """A short-lived link to one document, for staff: a download (`attachment`), or with
+    `inline` a preview the browser shows (PDFs and images only, see `preview_type`). Signing is
+    local: no request reaches the store. Run in a worker thread."""
+    if principal.role not in STAFF_ROLES:
+        raise Forbidden("Only staff open documents through links.", code="role_required")
+    with session_scope(engine, read_only=True) as session:
+        document = _load_document(session, appeal_id, document_id)
+    if document.state == DocumentState.AWAITING_UPLOAD:
+        raise NotFound("This file has not been uploaded yet.", code="document_not_uploaded")
+    content_type = preview_type(document) if inline else None
+    if inline and content_type is None:
+        raise UnsupportedMediaType(
+            "Only verified PDFs and images are shown in the browser; download this file instead.",
+            code="no_preview",
+        )
+    url = presigned_get(
+        s3,
+        settings,
+        key=document.s3_key,
+        filename=document.filename,
+        expires=settings.download_link_expiry,
+        inline_content_type=content_type,
+    )
+    return DocumentLink(url=url, expires_at=_link_expiry(settings))

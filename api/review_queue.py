@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from anyio import to_thread
@@ -27,9 +30,17 @@ from core.db.case_tables import Decision, ReviewTask, TaskStatus
 from core.errors import InvalidInput, PreconditionFailed
 from core.policy.loader import load_default_policy
 from core.reviews import queue
+from core.reviews.queue import Refusal
 from core.reviews.service import get_task
 from core.settings import Settings
-from workflows.messages import DecisionAccepted, ReviewClaim, ReviewDecision, ReviewOutcome
+from workflows.messages import (
+    SLA_WARNING_FRACTION,
+    DecisionAccepted,
+    ReviewClaim,
+    ReviewDecision,
+    ReviewOutcome,
+)
+from workflows.review import sla_warning_at
 
 log = logging.getLogger(__name__)
 
@@ -173,38 +184,69 @@ async def decide(
     return appeal_id, accepted
 
 
-def _allowed_actions(task: ReviewTask, principal: Principal) -> dict[str, AllowedAction]:
-    claim_reason = queue.why_not_claimable(task, principal)
-    holds = task.status == TaskStatus.CLAIMED and task.assignee == principal.subject
-    supervisor = principal.role in (Role.SUPERVISOR, Role.ADMIN)
-    not_holder = (
-        "you do not hold the claim on this task"
-        if task.status == TaskStatus.CLAIMED
-        else (
-            f"the task is {task.status.value}; claim it first"
-            if task.status == TaskStatus.OPEN
-            else f"the task is {task.status.value}"
-        )
-    )
-    decide_reason = None if holds else not_holder
+@dataclass(frozen=True)
+class Permission:
+    allowed: bool
+    reason: Refusal | None = None  # why not, when it is not allowed (English; `.zh` in Chinese)
+
+
+def _permission(refusal: Refusal | None) -> Permission:
+    return Permission(allowed=refusal is None, reason=refusal)
+
+
+def allowed_actions(task: ReviewTask, principal: Principal) -> dict[str, Permission]:
+    """What this person may do with this task now, and why not: the one rule the JSON case
+    file (`allowed_actions`) and the reviewer console's buttons both show."""
+    status = TaskStatus(task.status)
+    if status == TaskStatus.CLAIMED and task.assignee == principal.subject:
+        not_deciding = None
+    elif status == TaskStatus.CLAIMED:
+        not_deciding = queue.NOT_CLAIM_HOLDER
+    elif status == TaskStatus.OPEN:
+        not_deciding = Refusal("the task is OPEN; claim it first", "任务尚未认领，请先认领")
+    else:
+        not_deciding = queue.task_in_state(status)
+    if principal.role not in (Role.SUPERVISOR, Role.ADMIN):
+        not_reassigning: Refusal | None = Refusal("only supervisors reassign tasks", "只有主管可以改派任务")
+    elif status not in (TaskStatus.OPEN, TaskStatus.CLAIMED):
+        not_reassigning = queue.task_in_state(status)
+    else:
+        not_reassigning = None
+    second_review = Refusal("the second review approves or declines only", "第二次审核只能批准或拒绝")
     return {
-        "claim": AllowedAction(allowed=claim_reason is None, reason=claim_reason),
-        "release": AllowedAction(
-            allowed=holds or (supervisor and task.status == TaskStatus.CLAIMED),
-            reason=None if holds else not_holder,
-        ),
-        "reassign": AllowedAction(
-            allowed=supervisor and task.status in (TaskStatus.OPEN, TaskStatus.CLAIMED),
-            reason=None if supervisor else "only supervisors reassign tasks",
-        ),
-        "approve": AllowedAction(allowed=holds, reason=decide_reason),
-        "decline": AllowedAction(allowed=holds, reason=decide_reason),
-        "request_info": AllowedAction(
-            allowed=holds and task.stage == 1,
-            reason=decide_reason
-            or ("the second review approves or declines only" if task.stage == 2 else None),
-        ),
+        "claim": _permission(queue.why_not_claimable(task, principal)),
+        "release": _permission(queue.why_not_releasable(task, principal)),
+        "reassign": _permission(not_reassigning),
+        "approve": _permission(not_deciding),
+        "decline": _permission(not_deciding),
+        "request_info": _permission(not_deciding or (second_review if task.stage == 2 else None)),
     }
+
+
+def sla_clock(task: ReviewTask, now: datetime) -> SlaClock:
+    """Where a task stands against its review SLA, by the workflow's own warning rule."""
+    remaining = task.due_at - now
+    if task.status not in (TaskStatus.OPEN, TaskStatus.CLAIMED):
+        return SlaClock(SlaState.CLOSED, task.due_at, remaining)
+    if remaining <= timedelta(0):
+        return SlaClock(SlaState.BREACHED, task.due_at, remaining)
+    if now >= sla_warning_at(task.created_at, task.due_at, SLA_WARNING_FRACTION):
+        return SlaClock(SlaState.WARNING, task.due_at, remaining)
+    return SlaClock(SlaState.ON_TIME, task.due_at, remaining)
+
+
+class SlaState(StrEnum):
+    ON_TIME = "on_time"
+    WARNING = "warning"  # past the point the workflow warns the assignee
+    BREACHED = "breached"  # past due: the workflow escalates
+    CLOSED = "closed"  # completed or cancelled: no clock
+
+
+@dataclass(frozen=True)
+class SlaClock:
+    state: SlaState
+    due_at: datetime
+    remaining: timedelta  # negative once past due
 
 
 def task_detail(
@@ -218,5 +260,8 @@ def task_detail(
         appeal=services.appeal_detail(engine, task.appeal_id, None),
         assessment=assessment.result if assessment else None,
         documents=list_documents(engine, s3, settings, principal, task.appeal_id).items,
-        allowed_actions=_allowed_actions(task, principal),
+        allowed_actions={
+            name: AllowedAction(allowed=permission.allowed, reason=permission.reason)
+            for name, permission in allowed_actions(task, principal).items()
+        },
     )

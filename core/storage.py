@@ -189,16 +189,36 @@ def content_disposition(filename: str, disposition: str = "attachment") -> str:
     return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
-def presigned_get(client: Any, settings: Settings, *, key: str, filename: str, expires: timedelta) -> str:
+# What a browser may show inline from a preview link: types it renders without running
+# anything of the file's own (never HTML, SVG or XML).
+INLINE_PREVIEW_TYPES = frozenset({"application/pdf", "image/png", "image/jpeg"})
+
+
+def presigned_get(
+    client: Any,
+    settings: Settings,
+    *,
+    key: str,
+    filename: str,
+    expires: timedelta,
+    inline_content_type: str | None = None,
+) -> str:
     """A short-lived download link that makes browsers save the file, never render it inline
-    (an uploaded HTML or SVG must not run in anyone's session)."""
+    (an uploaded HTML or SVG must not run in anyone's session).
+
+    With `inline_content_type` (one of INLINE_PREVIEW_TYPES) it is a preview link instead: the
+    store serves the file as that type with an `inline` disposition, so the browser shows it."""
+    params = {
+        "Bucket": settings.s3_bucket,
+        "Key": key,
+        "ResponseContentDisposition": content_disposition(filename),
+    }
+    if inline_content_type is not None:
+        if inline_content_type not in INLINE_PREVIEW_TYPES:
+            raise ValueError(f"{inline_content_type} is not shown inline")
+        params["ResponseContentDisposition"] = content_disposition(filename, "inline")
+        params["ResponseContentType"] = inline_content_type
     url: str = client.generate_presigned_url(
-        "get_object",
-        Params={
-            "Bucket": settings.s3_bucket,
-            "Key": key,
-            "ResponseContentDisposition": content_disposition(filename),
-        },
-        ExpiresIn=max(1, int(expires.total_seconds())),
+        "get_object", Params=params, ExpiresIn=max(1, int(expires.total_seconds()))
     )
     return url

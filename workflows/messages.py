@@ -9,6 +9,9 @@ from pydantic import BaseModel, Field
 
 from core.status import AppealStatus
 
+# The share of a review's time after which the assignee is warned (the SLA warning).
+SLA_WARNING_FRACTION = 0.8
+
 
 class AppealInput(BaseModel):
     appeal_id: str
@@ -18,7 +21,7 @@ class AppealInput(BaseModel):
     document_deadline: timedelta = timedelta(days=7)
     document_reminders: list[timedelta] = Field(default_factory=list)
     review_due: timedelta = timedelta(hours=24)
-    sla_warning_fraction: float = 0.8
+    sla_warning_fraction: float = SLA_WARNING_FRACTION
     human_review_window: timedelta = timedelta(days=14)
     four_eyes_min_amount_minor: int = 2_000_000
     four_eyes_risk_tiers: list[str] = Field(default_factory=lambda: ["HIGH"])

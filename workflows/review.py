@@ -53,7 +53,13 @@ class OpenTask:
         return S.IN_REVIEW if self.stage == 1 else S.IN_SECOND_REVIEW
 
     def warning_at(self, fraction: float) -> datetime:
-        return self.created_at + (self.due_at - self.created_at) * fraction
+        return sla_warning_at(self.created_at, self.due_at, fraction)
+
+
+def sla_warning_at(created_at: datetime, due_at: datetime, fraction: float) -> datetime:
+    """When a review's SLA warning is due: `fraction` of the way from the task's creation to
+    its due time (the reviewer console colours its countdown by the same rule)."""
+    return created_at + (due_at - created_at) * fraction
 
 
 def needs_four_eyes(

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from core.db.ledger_tables import Bill
 from core.months import last_months
@@ -41,11 +41,17 @@ def summarise_bills(bills: Iterable[Bill], today: date, months: int = 12) -> Rep
     )
 
 
-def repayment_record(session: Session, account_id: str, today: date, months: int = 12) -> RepaymentRecord:
+def bills_in_last_months(session: Session, account_id: str, today: date, months: int = 12) -> list[Bill]:
+    """The account's bills due in the last `months` months, oldest first (one query)."""
     window = last_months(today, months)
-    bills = session.exec(
-        select(Bill).where(
-            Bill.account_id == account_id, Bill.due_date >= window.start, Bill.due_date <= window.end
-        )
-    ).all()
-    return summarise_bills(bills, today, months)
+    return list(
+        session.exec(
+            select(Bill)
+            .where(Bill.account_id == account_id, Bill.due_date >= window.start, Bill.due_date <= window.end)
+            .order_by(col(Bill.due_date), col(Bill.id))
+        ).all()
+    )
+
+
+def repayment_record(session: Session, account_id: str, today: date, months: int = 12) -> RepaymentRecord:
+    return summarise_bills(bills_in_last_months(session, account_id, today, months), today, months)

@@ -137,16 +137,81 @@ def list_tasks(
     return rows[:limit], next_cursor, int(total)
 
 
-def why_not_claimable(task: ReviewTask, principal: Principal) -> str | None:
+class Refusal(str):
+    """Why something may not be done: the English text (the string itself, as the JSON API and
+    error messages give it) and the same in Chinese (`zh`) for the web pages."""
+
+    zh: str
+
+    def __new__(cls, en: str, zh: str) -> Refusal:
+        refusal = super().__new__(cls, en)
+        refusal.zh = zh
+        return refusal
+
+    @property
+    def en(self) -> str:
+        return str.__str__(self)
+
+    def text(self, locale: str) -> str:
+        return self.zh if locale.lower().startswith("zh") else self.en
+
+
+def task_in_state(status: TaskStatus) -> Refusal:
+    return Refusal(f"the task is {status.value}", f"任务状态为 {status.value}")
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    open: int
+    open_overdue: int
+    mine: int  # the caller's CLAIMED tasks
+
+
+def queue_counts(session: Session, assignee: str, *, now: datetime | None = None) -> QueueCounts:
+    """The queue's headline numbers in one statement; each count reads an index
+    (status+due_at, assignee+status), never the task rows."""
+    now = now or utcnow()
+
+    def count(*where: Any) -> Any:
+        return select(func.count()).select_from(ReviewTask).where(*where).scalar_subquery()
+
+    row = session.exec(
+        select(
+            count(ReviewTask.status == TaskStatus.OPEN),
+            count(ReviewTask.status == TaskStatus.OPEN, col(ReviewTask.due_at) < now),
+            count(ReviewTask.assignee == assignee, ReviewTask.status == TaskStatus.CLAIMED),
+        )
+    ).one()
+    return QueueCounts(open=int(row[0]), open_overdue=int(row[1]), mine=int(row[2]))
+
+
+def why_not_claimable(task: ReviewTask, principal: Principal) -> Refusal | None:
     """The reason this person may not take this task, or None when they may."""
     if task.status != TaskStatus.OPEN:
-        return f"the task is {task.status.value}"
+        return task_in_state(TaskStatus(task.status))
     if task.required_role not in required_roles_for(principal.role):
-        return f"the task needs the {task.required_role} role"
+        return Refusal(
+            f"the task needs the {task.required_role} role", f"该任务需要 {task.required_role} 角色"
+        )
     if task.customer_id == principal.subject:
-        return "reviewers may not decide their own appeal"
+        return Refusal("reviewers may not decide their own appeal", "审核人员不得处理本人的申诉")
     if task.excluded_reviewer == principal.subject:
-        return "the second review must be done by someone other than the first reviewer"
+        return Refusal(
+            "the second review must be done by someone other than the first reviewer",
+            "第二次审核须由第一次审核人以外的人员进行",
+        )
+    return None
+
+
+NOT_CLAIM_HOLDER = Refusal("you do not hold the claim on this task", "您未认领此任务")
+
+
+def why_not_releasable(task: ReviewTask, principal: Principal) -> Refusal | None:
+    """The claim holder gives a task back; a supervisor may release anyone's claim."""
+    if task.status != TaskStatus.CLAIMED:
+        return task_in_state(TaskStatus(task.status))
+    if task.assignee != principal.subject and principal.role is not Role.SUPERVISOR:
+        return NOT_CLAIM_HOLDER
     return None
 
 
@@ -239,9 +304,7 @@ def release(
 ) -> ReviewTask:
     task = get_task(session, task_id)
     _check_version(task, if_match)
-    if task.status != TaskStatus.CLAIMED or (
-        task.assignee != principal.subject and principal.role is not Role.SUPERVISOR
-    ):
+    if why_not_releasable(task, principal) is not None:
         raise Conflict("Only the reviewer holding a claimed task can release it.", code="not_claim_holder")
     before = {"status": task.status.value, "assignee": task.assignee}
     task.status, task.assignee, task.claimed_at = TaskStatus.OPEN, None, None

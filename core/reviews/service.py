@@ -13,6 +13,11 @@ from core.db.types import utcnow
 from core.errors import NotFound
 from core.reviews.notices import record_task_assigned
 
+# The queues a task is in: first reviews, second reviews (four eyes), and the escalation queue
+# a task moves to when its SLA is breached (core/reviews/sla.py).
+REVIEW_QUEUE = "review"
+SECOND_REVIEW_QUEUE = "second-review"
+
 
 @dataclass(frozen=True)
 class NewTask:
@@ -62,7 +67,7 @@ def create_task(
         stage=new.stage,
         risk_tier=new.risk_tier,
         required_role=new.required_role,
-        queue="review" if new.stage == 1 else "second-review",
+        queue=REVIEW_QUEUE if new.stage == 1 else SECOND_REVIEW_QUEUE,
         excluded_reviewer=new.excluded_reviewer,
         due_at=new.due_at,
         created_at=now,
