@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterable, Iterator
+from collections.abc import AsyncIterable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -306,8 +306,11 @@ async def upload_multipart(
     body: AsyncIterable[bytes],
     content_type: str,
     content_length: int | None,
+    check_fields: Callable[[dict[str, str]], None] | None = None,
 ) -> Document:
-    """Streams the `file` part straight to S3; the size limit holds while bytes arrive."""
+    """Streams the `file` part straight to S3; the size limit holds while bytes arrive.
+    `check_fields` sees the form fields sent before the file and may refuse the request before
+    a byte is stored (the web page's upload checks its CSRF field there)."""
     max_bytes = settings.document_max_bytes
     if content_length is not None and content_length > max_bytes + ENVELOPE_ALLOWANCE:
         raise _too_large(settings)  # refused before a byte is read
@@ -325,6 +328,8 @@ async def upload_multipart(
 
     def _check_file(part: FilePart, fields: dict[str, str]) -> None:
         # Refuse before anything is stored, with whatever fields came before the file.
+        if check_fields is not None:
+            check_fields(fields)
         _content_type(part.content_type)
         _document_type(fields.get("doc_type", DEFAULT_DOC_TYPE))
 

@@ -31,8 +31,8 @@ from core.errors import Conflict
 from core.notifications.outbox import list_for_appeal
 from core.policy.loader import load_default_policy
 from core.reviews.service import latest_decision
-from core.status import WITHDRAWABLE_STATUSES
-from workflows.messages import WithdrawRequest
+from core.status import WITHDRAWABLE_STATUSES, AppealStatus
+from workflows.messages import HumanReviewRequest, WithdrawRequest
 
 log = logging.getLogger(__name__)
 
@@ -127,3 +127,26 @@ async def withdraw_appeal(
         )
     await gateway.withdraw(appeal.workflow_id, WithdrawRequest(requested_by=principal.actor, reason=reason))
     return appeal
+
+
+async def request_human_review(
+    engine: Engine, gateway: TemporalGateway, principal: Principal, appeal_id: str, reason: str
+) -> None:
+    """The customer asks for a person to review an automatic decline (once, within the window
+    the workflow keeps open; its Update validator has the last word)."""
+
+    def _check() -> str:
+        with session_scope(engine, read_only=True) as session:
+            appeal = get_appeal(session, appeal_id, customer_id=principal.subject)
+            if appeal.status != AppealStatus.AUTO_DECLINED:
+                raise Conflict(
+                    f"The appeal is {appeal.status.value}; a human review can be asked for only "
+                    "after an automatic decline.",
+                    code="human_review_not_available",
+                    appeal_status=appeal.status.value,
+                )
+            return appeal.workflow_id
+
+    workflow_id = await to_thread.run_sync(_check)
+    request = HumanReviewRequest(requested_by=principal.actor, reason=reason)
+    await gateway.request_human_review(workflow_id, request, update_id=f"human-review-{appeal_id}")

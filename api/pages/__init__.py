@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api.pages import console, dashboard, oidc, sign_in
+from api.pages import console, dashboard, oidc, portal, sign_in
 
 
 def install_pages(app: FastAPI) -> None:
-    for module in (sign_in, oidc, console, dashboard):
+    for module in (sign_in, oidc, console, portal, dashboard):
         app.include_router(module.router)

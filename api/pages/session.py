@@ -105,6 +105,12 @@ async def check_csrf(request: Request) -> None:
         form = await request.form()
         value = form.get(CSRF_FIELD)
         sent = value if isinstance(value, str) else None
+    verify_csrf(request, sent)
+
+
+def verify_csrf(request: Request, sent: str | None) -> None:
+    """Refuses `sent` unless it is this browser's CSRF token. For a route that reads its own
+    body (a streamed upload), which the form parsing of `check_csrf` would consume."""
     seed = request.cookies.get(CSRF_COOKIE)
     if not seed or not sent or not hmac.compare_digest(sent, csrf_token(request)):
         raise Forbidden(

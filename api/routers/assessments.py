@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from anyio import to_thread
 from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from api import services
 from api.deps import CustomerDep, EngineDep, GatewayDep, PrincipalDep
 from api.openapi import AUTHENTICATED, WITH_ROLE, problems
 from core.appeals.assessment import latest_assessment
 from core.appeals.service import get_appeal
 from core.auth import Principal, Role
 from core.db import session_scope
-from core.errors import Conflict, NotFound
+from core.errors import NotFound
 from core.status import AppealStatus
-from workflows.messages import HumanReviewRequest
 
 router = APIRouter(prefix="/appeals", tags=["assessment"])
 
@@ -125,20 +124,5 @@ async def request_human_review(
 ) -> HumanReviewAccepted:
     """After an AUTO_DECLINED outcome, within the policy's window, the customer may ask once for
     a reviewer to look at the case; it goes to the review queue (PENDING_REVIEW)."""
-
-    def _check() -> str:
-        with session_scope(engine, read_only=True) as session:
-            appeal = get_appeal(session, appeal_id, customer_id=principal.subject)
-            if appeal.status != AppealStatus.AUTO_DECLINED:
-                raise Conflict(
-                    f"The appeal is {appeal.status.value}; a human review can be asked for only "
-                    "after an automatic decline.",
-                    code="human_review_not_available",
-                    appeal_status=appeal.status.value,
-                )
-            return appeal.workflow_id
-
-    workflow_id = await to_thread.run_sync(_check)
-    request = HumanReviewRequest(requested_by=principal.actor, reason=body.reason if body else "")
-    await gateway.request_human_review(workflow_id, request, update_id=f"human-review-{appeal_id}")
+    await services.request_human_review(engine, gateway, principal, appeal_id, body.reason if body else "")
     return HumanReviewAccepted(appeal_id=appeal_id, status=AppealStatus.AUTO_DECLINED)

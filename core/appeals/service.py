@@ -39,15 +39,9 @@ def create_appeal(session: Session, new: NewAppeal, *, today: date | None = None
     """Records a SUBMITTED appeal. Returns (appeal, created); a repeated idempotency key
     returns the first appeal instead of a second one. `today` (default: the system clock's)
     decides whether a decline's cool-down is over."""
-    if new.idempotency_key:
-        existing = session.exec(
-            select(Appeal).where(
-                Appeal.customer_id == new.customer_id,
-                Appeal.idempotency_key == new.idempotency_key,
-            )
-        ).first()
-        if existing is not None:
-            return existing, False
+    existing = _by_idempotency_key(session, new)
+    if existing is not None:
+        return existing, False
 
     account = session.get(CreditAccount, new.account_id)
     if account is None or account.customer_id != new.customer_id:
@@ -80,8 +74,12 @@ def create_appeal(session: Session, new: NewAppeal, *, today: date | None = None
     try:
         session.flush()
     except IntegrityError:
-        # Lost a race with a concurrent submission for the same account or key.
+        # Lost a race with a concurrent submission for the same account or key: a request
+        # with the same key (a double click) gets the appeal the other one created.
         session.rollback()
+        existing = _by_idempotency_key(session, new)
+        if existing is not None:
+            return existing, False
         _raise_if_open_appeal(session, new.account_id)
         raise
     append_event(
@@ -98,6 +96,17 @@ def create_appeal(session: Session, new: NewAppeal, *, today: date | None = None
         },
     )
     return appeal, True
+
+
+def _by_idempotency_key(session: Session, new: NewAppeal) -> Appeal | None:
+    if not new.idempotency_key:
+        return None
+    return session.exec(
+        select(Appeal).where(
+            Appeal.customer_id == new.customer_id,
+            Appeal.idempotency_key == new.idempotency_key,
+        )
+    ).first()
 
 
 def _raise_if_open_appeal(session: Session, account_id: str) -> None:

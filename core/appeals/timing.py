@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from core.policy.loader import load_default_policy
 from core.settings import Settings
@@ -31,3 +31,16 @@ def collection_timing(settings: Settings) -> CollectionTiming:
     else:
         reminders = policy.reminder_offsets
     return CollectionTiming(deadline, tuple(r for r in reminders if timedelta(0) < r < deadline))
+
+
+def document_deadline(collecting_since: datetime, settings: Settings) -> datetime:
+    """When documents asked for at `collecting_since` (the appeal's move to AWAITING_DOCUMENTS)
+    are due: the workflow's collection timer runs for `collection_timing().deadline` from then
+    (it starts a moment later, so the real deadline is never earlier than this one)."""
+    return collecting_since + collection_timing(settings).deadline
+
+
+def human_review_deadline(declined_at: datetime, settings: Settings) -> datetime:
+    """Until when a human review of an automatic decline at `declined_at` can be asked for (the
+    workflow opens its window a moment later, so it never closes before this)."""
+    return declined_at + human_review_window(settings)
