@@ -92,6 +92,12 @@ def test_a_longer_period_reaches_back_further(engine: Engine, scenario: Scenario
     by_day = {d.day: d for d in board.decisions}
     assert by_day[date(2025, 3, 7)] == DayDecisions(date(2025, 3, 7), automatic=OutcomeCounts(approve=1))
     assert board.decided == OutcomeCounts(approve=4, partial=2, decline=2)
+    # A1 (LOW, approved automatically after 5h59) joins the tiers and the automatic median:
+    # 2h, 4h, 5h59, 6h -> (4h + 5h59) / 2.
+    assert board.tiers[0] == TierApproval("LOW", OutcomeCounts(approve=2, decline=1))
+    assert board.time_to_decision[0] == TimeToDecision(
+        DecisionMode.AUTOMATIC, 4, timedelta(hours=4, minutes=59, seconds=30)
+    )
 
 
 def test_approval_rate_by_risk_tier_of_the_assessment_each_decision_was_made_on(
