@@ -219,8 +219,12 @@ class AppealPage:
         return self.now.date()  # the business date, in UTC as everywhere (core/clock.py)
 
     def days_left(self, deadline: datetime) -> int:
-        """Whole days left before `deadline` (0: less than a day)."""
-        return max((deadline - self.now) // timedelta(days=1), 0)
+        """Days left before `deadline`, counted up as the workflow's reminders count them
+        ("within 7 days"); 0 when less than a day is left."""
+        left = deadline - self.now
+        if left < timedelta(days=1):
+            return 0
+        return -(-left // timedelta(days=1))
 
 
 def _latest(

@@ -462,7 +462,7 @@ async def test_asking_for_a_human_review_after_an_automatic_decline(api: Api) ->
     reason = load_default_policy().policy.reasons["RC_SEVERE_DELINQUENCY"].en
     assert "Declined by our automatic checks." in text and reason in page.text
     window_ends = declined.updated_at + load_default_policy().policy.human_review_window
-    assert "You can ask once, until" in text and "13 days left" in text
+    assert "You can ask once, until" in text and "14 days left" in text
     local = window_ends.astimezone(ZoneInfo("Asia/Shanghai"))
     assert f"{local.day} {local:%b %Y, %H:%M}" in text
     assert "You may appeal this account again from" in text
