@@ -335,7 +335,11 @@ def load_queue_page(
         tasks, next_cursor, total = list_tasks(
             session, task_filter, sort=filters.sort, cursor=cursor, limit=PAGE_SIZE, now=now
         )
-        counts = queue_counts(session, principal.subject, now=now)
+        # The default queue's total is the number of open tasks: not counted twice.
+        default_queue = task_filter == TaskFilter(status=TaskStatus.OPEN)
+        counts = queue_counts(
+            session, principal.subject, now=now, open_total=total if default_queue else None
+        )
         summaries: dict[str, tuple[str | None, int, str]] = {}
         if tasks:
             found = session.exec(

@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import and_, case, func, or_, update
 from sqlmodel import Session, col, select
 
 from core.appeals.audit import append_event
@@ -167,22 +167,30 @@ class QueueCounts:
     mine: int  # the caller's CLAIMED tasks
 
 
-def queue_counts(session: Session, assignee: str, *, now: datetime | None = None) -> QueueCounts:
-    """The queue's headline numbers in one statement; each count reads an index
-    (status+due_at, assignee+status), never the task rows."""
+def queue_counts(
+    session: Session, assignee: str, *, now: datetime | None = None, open_total: int | None = None
+) -> QueueCounts:
+    """The queue's headline numbers in one statement that reads indexes only: the open tasks
+    and how many of them are overdue in one pass over (status, due_at), the caller's claimed
+    tasks over (assignee, status). A caller that has just counted the open tasks (the default
+    queue's page total) passes `open_total`, and only the overdue ones are counted."""
     now = now or utcnow()
-
-    def count(*where: Any) -> Any:
-        return select(func.count()).select_from(ReviewTask).where(*where).scalar_subquery()
-
-    row = session.exec(
-        select(
-            count(ReviewTask.status == TaskStatus.OPEN),
-            count(ReviewTask.status == TaskStatus.OPEN, col(ReviewTask.due_at) < now),
-            count(ReviewTask.assignee == assignee, ReviewTask.status == TaskStatus.CLAIMED),
-        )
-    ).one()
-    return QueueCounts(open=int(row[0]), open_overdue=int(row[1]), mine=int(row[2]))
+    is_open = ReviewTask.status == TaskStatus.OPEN
+    overdue = col(ReviewTask.due_at) < now
+    mine = (
+        select(func.count())
+        .select_from(ReviewTask)
+        .where(ReviewTask.assignee == assignee, ReviewTask.status == TaskStatus.CLAIMED)
+        .scalar_subquery()
+    )
+    if open_total is None:
+        both = session.exec(
+            select(func.count(), func.coalesce(func.sum(case((overdue, 1), else_=0)), 0), mine).where(is_open)
+        ).one()
+        return QueueCounts(open=int(both[0]), open_overdue=int(both[1]), mine=int(both[2]))
+    late = select(func.count()).select_from(ReviewTask).where(is_open, overdue).scalar_subquery()
+    known = session.exec(select(late, mine)).one()
+    return QueueCounts(open=open_total, open_overdue=int(known[0]), mine=int(known[1]))
 
 
 def why_not_claimable(task: ReviewTask, principal: Principal) -> Refusal | None:

@@ -167,6 +167,8 @@ async def test_queue_filters_sorts_counts_and_keyset_pages(api: Api, browser: Br
     high, queries_high = await read_page(api, http, "/review?risk_tier=HIGH")
     assert set(task_links(high.text)) == {t.id for t in tasks if t.risk_tier == "HIGH"}
     assert queries_high == QUEUE_PAGE_QUERIES  # fewer rows, the same statements
+    # The headline counts do not depend on the filter.
+    assert "Open: <strong>55</strong>" in high.text and "Open and overdue: <strong>9</strong>" in high.text
     overdue, _ = await read_page(api, http, "/review?overdue=yes&sort=due")
     assert task_links(overdue.text) == by_due[:9] and "9 tasks match" in overdue.text
     escalated, _ = await read_page(api, http, "/review?queue=escalation")
