@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 
 from api import review_queue
 from api.deps import ClockDep, EngineDep, GatewayDep
+from api.pages.console import QUEUE_LABELS
 from api.pages.session import check_csrf
 from api.pages.viewers import SupervisorViewer
 from api.pages.web import PageRoute, page_context, redirect, render
@@ -29,22 +30,19 @@ from core.clock import Clock
 from core.db import session_scope
 from core.errors import DomainError, InvalidInput
 from core.reviews.dashboard import PERIODS, Dashboard, supervisor_dashboard
-from workflows.messages import AppealInput
+from workflows.messages import SLA_WARNING_FRACTION
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False, dependencies=[Depends(check_csrf)])
 
 # Where the workflow warns a task's assignee: the dashboard counts "past the warning point" by it.
-WARNING_FRACTION: Final[float] = AppealInput.model_fields["sla_warning_fraction"].default
+WARNING_FRACTION: Final = SLA_WARNING_FRACTION
 URGENT_LIMIT: Final = 50
 # The roles a task can be handed to (an admin takes no reviews); whether this one may take
 # this task is the reassign use case's decision.
 ASSIGNABLE_ROLES: Final = (Role.REVIEWER, Role.SENIOR_REVIEWER, Role.SUPERVISOR)
 
-QUEUE_NAMES: Final = {
-    "review": ("Review", "审核"),
-    "second-review": ("Second review", "二次审核"),
-    "escalation": ("Escalation", "升级处理"),
-}
+# The queues are named as the reviewer console names them.
+QUEUE_NAMES: Final = QUEUE_LABELS
 STATUS_NAMES: Final = {"OPEN": ("Unclaimed", "待认领"), "CLAIMED": ("Claimed", "已认领")}
 TIER_NAMES: Final = {"LOW": ("Low", "低"), "MEDIUM": ("Medium", "中"), "HIGH": ("High", "高")}
 ROLE_NAMES: Final = {
@@ -176,6 +174,7 @@ async def _page(
             "message": message,
             "periods": PERIODS,
             "urgent_limit": URGENT_LIMIT,
+            "warning_percent": round(WARNING_FRACTION * 100),
             "assignable_roles": [r.value for r in ASSIGNABLE_ROLES],
             "queue_name": lambda q: _names(QUEUE_NAMES, q),
             "status_name": lambda s: _names(STATUS_NAMES, str(s)),

@@ -109,9 +109,9 @@ async def test_a_supervisor_sees_every_number_in_the_tables(page: Page, scenario
     assert "over the last 14 days: 25 Feb 2025 – 10 Mar 2025." in html
     found = tables(html)
     assert body(found["queue-table"]) == [
-        ["Review", "3", "1", "4", "1", "1", "0"],
+        ["First review", "3", "1", "4", "1", "1", "0"],
         ["Second review", "1", "0", "1", "0", "1", "0"],
-        ["Escalation", "1", "1", "2", "0", "2", "2"],
+        ["Escalated", "1", "1", "2", "0", "2", "2"],
         ["All queues", "5", "2", "7", "1", "4", "2"],
     ]
     assert body(found["sla-table"]) == [
@@ -151,7 +151,7 @@ async def test_a_supervisor_sees_every_number_in_the_tables(page: Page, scenario
         f"Task {t[n][:8]}" for n in ("T9", "T4", "T6", "T5", "T3", "T2", "T1")
     ]
     assert urgent[1][1:9] == [
-        "Escalation",
+        "Escalated",
         "Claimed",
         "r-2",
         "Reviewer",
@@ -192,7 +192,7 @@ async def test_in_chinese(page: Page, scenario: Scenario) -> None:
     assert "数据截至 2025年3月10日 20:00 (Asia/Shanghai)" in html
     found = tables(html)
     assert found["queue-table"][0] == ["队列", "待认领", "已认领", "合计", "已过预警点", "已超时", "已升级"]
-    assert body(found["queue-table"])[2] == ["升级处理", "1", "1", "2", "0", "2", "2"]
+    assert body(found["queue-table"])[2] == ["已升级", "1", "1", "2", "0", "2", "2"]
     assert body(found["tier-table"])[3] == ["未评估", "1", "1", "0", "0", "100%"]
     assert body(found["time-table"]) == [["自动", "4", "4小时59分钟"], ["人工", "4", "27小时30分钟"]]
     assert body(found["per-day-table"], skip=2)[-1][0] == "2025年3月10日"
