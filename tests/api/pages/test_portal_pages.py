@@ -27,6 +27,7 @@ from core.storage import ensure_bucket, make_s3_client
 from tests.api.conftest import Api
 from tests.api.pages.helpers import QueryCounter, csrf_from, sign_in
 from tests.api.review_helpers import appeal_in_review, upload_missing
+from tests.api.test_appeal_outcomes_api import _decide_partly
 from tests.conftest import make_settings
 from tests.documents import recent_statement_csv
 from tests.eventually import eventually
@@ -408,6 +409,46 @@ async def test_uploads_and_the_live_status(api: Api) -> None:
     assert "Your new limit of ¥6,000.00 was put in place." in text
     assert "Your credit limit has been restored" in text  # the notice
     assert 'id="upload-panel"' not in page.text and "Withdraw this appeal" not in page.text
+
+
+async def test_a_partial_approval_shows_the_new_limit(api: Api) -> None:
+    appeal_id, me, task_id, customer_id = await appeal_in_review(
+        api, seed=934, original_limit_minor=800_000, requested_limit_minor=600_000
+    )
+    await _decide_partly(api, appeal_id, me, task_id, 400_000)
+    await _wait_status(api, appeal_id, "CLOSED")
+    await _wait_notice(api, appeal_id, "limit_restored")
+
+    await sign_in(api.http, customer_id, "customer")
+    page = await api.http.get(f"/app/appeals/{appeal_id}")
+    text = _text(page.text)
+    assert "Closed: approved in part, new limit ¥4,000.00" in text
+    assert "Approved in part." in text and "New limit ¥4,000.00" in text and "You asked for ¥6,000.00" in text
+    assert "You may appeal again for a higher limit at any time." in text
+    assert "A reviewer approved the appeal in part." in text
+    assert "Your appeal was approved in part" in text  # the notice
+    # The account is still below its original limit: it may be appealed again at once.
+    home = await api.http.get("/app")
+    assert f"/app/appeals/new?account={_appeal_row(api, appeal_id).account_id}" in home.text
+
+
+async def test_an_ineligible_appeal_says_why_and_what_is_owed(api: Api) -> None:
+    # The JSON API takes an appeal the workflow then finds ineligible; its page says why.
+    c = make_customer(api.engine, unpaid_minor=23_456)
+    created = await api.http.post(
+        "/appeals",
+        json={"account_id": c.account_id, "requested_limit_minor": 1000},
+        headers=api.auth(Role.CUSTOMER, c.customer_id),
+    )
+    appeal_id = created.json()["id"]
+    await _wait_status(api, appeal_id, "INELIGIBLE")
+    await _wait_notice(api, appeal_id, "ineligible")
+    await sign_in(api.http, c.customer_id, "customer")
+    text = _text((await api.http.get(f"/app/appeals/{appeal_id}")).text)
+    assert "Not accepted: this account cannot be appealed yet" in text
+    assert "An overdue balance of ¥234.56 is still unpaid; repay it before appealing." in text
+    assert "Overdue amount to repay: ¥234.56" in text and "Nothing more happens to this appeal." in text
+    assert "Withdraw this appeal" not in text and "Your appeal cannot go ahead yet" in text
 
 
 async def test_withdrawing_with_a_confirm_step(api: Api) -> None:
