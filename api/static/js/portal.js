@@ -151,6 +151,11 @@
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", function () { enhance(true); });
   else enhance(true);
+  // Back to a form from the browser's cache: it may be sent again (the server keeps the key).
+  window.addEventListener("pageshow", function (event) {
+    if (!event.persisted) return;
+    document.querySelectorAll("form[data-once][data-sent]").forEach(function (form) { delete form.dataset.sent; });
+  });
   // A live update can bring the upload panel (the reviewer asked for more documents).
   document.addEventListener("htmx:afterSettle", function () { enhance(false); });
 })();
