@@ -494,12 +494,12 @@ def document_link(
     with session_scope(engine, read_only=True) as session:
         document = _load_document(session, appeal_id, document_id)
     if document.state == DocumentState.AWAITING_UPLOAD:
-        raise NotFound("This file has not been uploaded yet.", code="document_not_uploaded")
+        raise NotFound("This file has not been uploaded yet.", code="document_not_found")
     content_type = preview_type(document) if inline else None
     if inline and content_type is None:
         raise UnsupportedMediaType(
             "Only verified PDFs and images are shown in the browser; download this file instead.",
-            code="no_preview",
+            code="unsupported_document_type",
         )
     url = presigned_get(
         s3,

@@ -38,7 +38,14 @@ from core.documents.types import DocumentType
 from core.errors import DomainError, InvalidInput
 from core.notifications.rendering import document_label, format_money
 from core.policy.model import RiskTier
-from core.reviews.queue import TaskFilter, TaskSort, default_status, list_tasks, queue_counts
+from core.reviews.queue import (
+    QueueCounts,
+    TaskFilter,
+    TaskSort,
+    default_status,
+    list_tasks,
+    queue_counts,
+)
 from core.reviews.service import REVIEW_QUEUE, SECOND_REVIEW_QUEUE, get_task
 from core.reviews.sla import ESCALATION_QUEUE
 from core.status import AppealStatus
@@ -217,8 +224,12 @@ def characteristic_value(name: str, value: Any, locale: str) -> str:
     return str(value)
 
 
-def _month_label(day: date, locale: str) -> str:
-    return f"{day.year % 100}年{day.month}月" if locale == "zh-CN" else f"{day:%b %y}"
+def _month_label(day: date, locale: str, with_year: bool) -> str:
+    """A chart's month under a bar: "Mar", with the year on the first bar and in January."""
+    with_year = with_year or day.month == 1
+    if locale == "zh-CN":
+        return f"{day.year}年{day.month}月" if with_year else f"{day.month}月"
+    return f"{day:%b %Y}" if with_year else f"{day:%b}"
 
 
 def _helpers(locale: str) -> dict[str, Any]:
@@ -234,7 +245,7 @@ def _helpers(locale: str) -> dict[str, Any]:
         "document_label": lambda code: document_label(code, locale),
         "sla": lambda clock: sla_view(clock, locale),
         "reason_text": lambda refusal: refusal.text(locale) if refusal is not None else "",
-        "month_label": lambda day: _month_label(day, locale),
+        "month_label": lambda day, with_year=False: _month_label(day, locale, with_year),
         # A form field's value in yuan ("6000.00"), from fen without floats.
         "yuan": lambda minor: f"{Decimal(minor) / 100:.2f}",
     }
@@ -317,7 +328,7 @@ class QueuePage:
     rows: list[QueueRow]
     next_cursor: str | None
     total: int
-    counts: Any
+    counts: QueueCounts
     status: TaskStatus
 
 

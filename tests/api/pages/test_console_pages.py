@@ -297,6 +297,8 @@ async def test_a_reviewer_claims_next_reads_the_case_and_approves_in_part(api: A
     assert (
         "attachment" in parse_qs(urlsplit(saved.headers["location"]).query)["response-content-disposition"][0]
     )
+    statement_preview = next(d for d in downloads if previews[0][1] not in d).replace("/download", "/preview")
+    assert (await http.get(statement_preview)).status_code == 415  # a CSV is shown as its table
     nosy, _ = await browser("c-nosy", "customer")
     assert (await nosy.get(previews[0][0])).status_code == 403
 
