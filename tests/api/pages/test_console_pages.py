@@ -178,6 +178,12 @@ async def test_queue_filters_sorts_counts_and_keyset_pages(api: Api, browser: Br
     none, _ = await read_page(api, http, "/review?status=COMPLETED")
     assert "No task matches these filters." in none.text
 
+    # A bare case (no documents, assessment or decision yet) reads the same statements.
+    bare, bare_queries = await read_page(api, http, f"/review/tasks/{mine.id}")
+    assert "No assessment yet" in bare.text and "No documents uploaded." in bare.text
+    assert bare_queries == CASE_PAGE_QUERIES
+    assert (await http.get("/review/tasks/no-such-task")).status_code == 404
+
     refused = await http.get("/review?risk_tier=PURPLE")
     assert refused.status_code == 422 and refused.headers["content-type"].startswith("text/html")
     bad_cursor = await http.get("/review?cursor=not-a-cursor")
