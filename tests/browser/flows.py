@@ -8,6 +8,7 @@ APPEALS_TEST_PATIENCE through `patient_ms`), never a sleep.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 from typing import Final
@@ -101,6 +102,31 @@ async def upload(page: Page, doc_type: str, filename: str, body: bytes, mime_typ
     await page.get_by_role("button", name="Upload", exact=True).click()
     progress = page.get_by_role("list", name="Your uploads").get_by_role("listitem").filter(has_text=filename)
     await expect(progress).to_contain_text("Received", timeout=patient_ms(30_000))
+
+
+async def drop_file(page: Page, doc_type: str, filename: str, body: bytes, mime_type: str) -> None:
+    """Drags a file from the desktop onto the upload area (the area around the file picker):
+    it uploads at once. Waits as `upload` does."""
+    await page.get_by_label("What is it?").select_option(doc_type)
+    files = await page.evaluate_handle(
+        """([name, type, base64]) => {
+            const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, { type }));
+            return transfer;
+        }""",
+        [filename, mime_type, base64.b64encode(body).decode()],
+    )
+    area = page.get_by_label("Choose a file").locator("..")
+    for event in ("dragenter", "dragover", "drop"):
+        await area.dispatch_event(event, {"dataTransfer": files})
+    progress = page.get_by_role("list", name="Your uploads").get_by_role("listitem").filter(has_text=filename)
+    await expect(progress).to_contain_text("Received", timeout=patient_ms(30_000))
+
+
+def files_sent(page: Page, filename: str) -> Locator:
+    """A file in the appeal page's "Files you sent", with its state and any refusal reason."""
+    return page.get_by_role("list", name="Files you sent").get_by_role("listitem").filter(has_text=filename)
 
 
 def demo_documents(customer_id: str, name: str) -> tuple[bytes, bytes]:

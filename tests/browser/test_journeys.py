@@ -27,7 +27,9 @@ import pytest_asyncio
 from playwright.async_api import Page, expect
 
 from core.auth import Role
+from core.clock import SYSTEM_CLOCK
 from core.db.ledger_tables import AccountStatus
+from core.demo_documents import statement_csv
 from tests.browser import flows
 from tests.browser.accessibility import assert_accessible
 from tests.browser.artifacts import save_screenshot
@@ -154,8 +156,22 @@ async def test_a_customer_appeals_and_a_reviewer_approves_in_part(
     await expect(customer.get_by_text(re.compile(r"Documents due by"))).to_be_visible()
     await _check_page(customer, "appeal-awaiting-documents")
 
-    await flows.upload_walkthrough_documents(customer, "c-1002", "Li Wei")
+    # A statement of one month instead of three is refused, with the reason next to the file.
+    today = SYSTEM_CLOCK.today()
+    await flows.upload(
+        customer, "BANK_STATEMENT", "one-month.csv", statement_csv(today, months=1), "text/csv"
+    )
+    short = flows.files_sent(customer, "one-month.csv")
+    await expect(short).to_contain_text("Refused", timeout=flows.patient_ms(flows.WORKFLOW_MS))
+    await expect(short).to_contain_text(re.compile("month", re.IGNORECASE))
+    await expect(flows.checklist_item(customer, "bank statement")).to_contain_text("Refused")
+    # The right statement from the file picker; the credit report dragged onto the page.
+    statement, report = flows.demo_documents("c-1002", "Li Wei")
+    await flows.upload(customer, "BANK_STATEMENT", "statement.csv", statement, "text/csv")
+    await flows.drop_file(customer, "CREDIT_REPORT", "credit-report.txt", report, "text/plain")
     await flows.expect_waiting_for_review(customer)
+    await expect(flows.files_sent(customer, "statement.csv")).to_contain_text("Accepted")
+    await expect(flows.files_sent(customer, "credit-report.txt")).to_contain_text("Accepted")
     assert await customer.evaluate(f"() => {SAME_DOCUMENT} === true"), "the appeal page was reloaded"
     await _check_page(customer, "appeal-waiting-for-review")
 
@@ -176,7 +192,6 @@ async def test_a_customer_appeals_and_a_reviewer_approves_in_part(
     await expect(documents.get_by_role("rowheader", name="credit-report.txt")).to_be_visible()
     await expect(reviewer.get_by_text("Balance check passed")).to_be_visible()
     # A download goes to the S3 server through a short-lived link; the browser gets the file.
-    statement, _ = flows.demo_documents("c-1002", "Li Wei")
     async with reviewer.expect_download() as download_info:
         await documents.get_by_role("link", name="Download statement.csv").click()
     download = await download_info.value
@@ -277,6 +292,11 @@ async def test_a_customer_withdraws_after_confirming(open_page: OpenPage, live_s
     await flows.sign_in(customer, person.customer_id)
     appeal_id = await flows.start_appeal(customer, person.account_id, 5_000)
     await flows.expect_status(customer, "Waiting for your documents")
+    # A withdrawal posted with the customer's cookies but without the page's CSRF token is refused.
+    forged = await customer.request.post(
+        f"/app/appeals/{appeal_id}/withdraw", form={"reason": "forged"}, max_redirects=0
+    )
+    assert forged.status == 403, await forged.text()
     await customer.get_by_role("link", name="Withdraw this appeal").click()
     await expect(customer.get_by_role("heading", name="Withdraw your appeal?", level=1)).to_be_visible()
     await _check_page(customer, "withdraw")
