@@ -6,6 +6,7 @@ customers on a phone, staff on a desktop, each page checked with axe and saved a
   reviewer r-1 claims next, reads the case (and downloads a file from S3), approves in part;
   Li Wei's page shows the outcome and its notice.
 - Four eyes: a large approval by one reviewer is confirmed by a second, senior reviewer.
+- Two reviewers on one case: the one whose page is out of date is told, nothing is overwritten.
 - An automatically declined customer asks for a human review; a reviewer declines with reasons.
 - A customer withdraws (after the confirmation page).
 - A customer cannot open another customer's appeal page (the 404 page).
@@ -103,6 +104,19 @@ async def _appeal_with_documents(
         )
         assert uploaded.status_code == 201, uploaded.text
     return appeal_id
+
+
+async def _open_task_id(api: httpx.AsyncClient, stack: LiveStack, appeal_id: str) -> str:
+    staff = stack.auth(Role.SUPERVISOR, "sup-1")
+
+    async def tasks() -> list[dict[str, Any]]:
+        response = await api.get("/review-tasks", headers=staff, params={"status": "OPEN", "limit": 100})
+        assert response.status_code == 200, response.text
+        return [t for t in response.json()["items"] if t["appeal_id"] == appeal_id]
+
+    found = await eventually(tasks, what=f"an open review task for appeal {appeal_id}")
+    task_id: str = found[0]["id"]
+    return task_id
 
 
 async def _only_task_open_is(api: httpx.AsyncClient, stack: LiveStack, appeal_id: str) -> None:
@@ -248,6 +262,35 @@ async def test_four_eyes_a_second_senior_reviewer_confirms(
     await expect(decisions.get_by_role("row")).to_have_count(3)  # the header and both stages
 
     await flows.expect_outcome(customer, 20_000, partial=True)
+
+
+async def test_a_stale_case_page_says_someone_else_acted_first(
+    open_page: OpenPage, live_stack: LiveStack, api: httpx.AsyncClient
+) -> None:
+    person = make_customer(live_stack.engine, days_past_due=LATE_PAYER)
+    appeal_id = await _appeal_with_documents(api, live_stack, person, 600_000, seed=703)
+    task_id = await _open_task_id(api, live_stack, appeal_id)
+    pages = []
+    for reviewer in ("r-1", "r-2"):
+        page = await open_page("desktop", reviewer)
+        await flows.sign_in(page, reviewer, "reviewer")
+        await page.goto(f"/review/tasks/{task_id}")
+        await expect(page.get_by_role("button", name="Claim", exact=True)).to_be_enabled()
+        pages.append(page)
+    first, late = pages
+    await first.get_by_role("button", name="Claim", exact=True).click()
+    await expect(first.get_by_role("status").filter(has_text="The task is yours")).to_be_visible()
+    # r-2's page still offers Claim; acting on it changes nothing and says why.
+    await late.get_by_role("button", name="Claim", exact=True).click()
+    await expect(
+        late.get_by_role("heading", name="Someone else acted on this task first", level=1)
+    ).to_be_visible()
+    await _check_page(late, "review-stale-action")
+    await late.get_by_role("link", name="Reload the case").click()
+    await expect(late.get_by_role("list", name="This task")).to_contain_text("held by r-1")
+    await expect(late.get_by_role("button", name="Approve")).to_be_disabled()
+    # r-1 decides, so that no task is left open for the other journeys.
+    await flows.decline(first, ["RC_LATE_PAYMENTS"])
 
 
 async def test_a_declined_customer_asks_for_a_human_review(
