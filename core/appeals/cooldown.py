@@ -5,7 +5,8 @@ policy's `appeals.decline_cooldown_days`. The notice and the submission rule sha
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, col, select
 
@@ -27,13 +28,24 @@ def may_appeal_again_on(declined_on: date, cooldown_days: int) -> date:
 def cooldown_ends_on(session: Session, account_id: str, cooldown_days: int) -> date | None:
     """The first day a new appeal on the account is accepted after its latest outcome, if
     that outcome was a decline; None when the latest outcome was not a decline."""
-    latest = session.exec(
-        select(AppealEvent.to_status, AppealEvent.at)
+    return cooldowns_end_on(session, [account_id], cooldown_days).get(account_id)
+
+
+def cooldowns_end_on(session: Session, account_ids: Sequence[str], cooldown_days: int) -> dict[str, date]:
+    """`cooldown_ends_on` for several accounts in one query (accounts without one are left out)."""
+    if not account_ids:
+        return {}
+    outcomes = session.exec(
+        select(Appeal.account_id, AppealEvent.to_status, AppealEvent.at)
         .join(Appeal, col(Appeal.id) == col(AppealEvent.appeal_id))
-        .where(Appeal.account_id == account_id, col(AppealEvent.to_status).in_(OUTCOME_STATUSES))
+        .where(col(Appeal.account_id).in_(account_ids), col(AppealEvent.to_status).in_(OUTCOME_STATUSES))
         .order_by(col(AppealEvent.at).desc(), col(AppealEvent.id).desc())
-        .limit(1)
-    ).first()
-    if latest is None or latest[0] not in DECLINE_STATUSES:
-        return None
-    return may_appeal_again_on(latest[1].date(), cooldown_days)
+    ).all()
+    latest: dict[str, tuple[str | None, datetime]] = {}
+    for account_id, status, at in outcomes:
+        latest.setdefault(account_id, (status, at))
+    return {
+        account_id: may_appeal_again_on(at.date(), cooldown_days)
+        for account_id, (status, at) in latest.items()
+        if status in DECLINE_STATUSES
+    }

@@ -8,10 +8,11 @@ overdue balance must be repaid first."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, func, select
 
 from core.db.ledger_tables import AccountStatus, Bill, CreditAccount
 from core.errors import NotFound
@@ -61,18 +62,33 @@ class Eligibility:
     amount_owed_minor: int
 
 
+def overdue_balances_minor(session: Session, account_ids: Sequence[str], today: date) -> dict[str, int]:
+    """What is still unpaid on bills whose due date has passed, per account (one query)."""
+    if not account_ids:
+        return {}
+    unpaid = Bill.amount_due_minor - Bill.paid_minor
+    rows = session.exec(
+        select(Bill.account_id, func.sum(unpaid))
+        .where(col(Bill.account_id).in_(account_ids), Bill.due_date < today, unpaid > 0)
+        .group_by(col(Bill.account_id))
+    ).all()
+    return {account_id: int(owed or 0) for account_id, owed in rows}
+
+
 def overdue_balance_minor(session: Session, account_id: str, today: date) -> int:
-    """What is still unpaid on bills whose due date has passed."""
-    bills = session.exec(select(Bill).where(Bill.account_id == account_id, Bill.due_date < today)).all()
-    return sum(bill.outstanding_minor for bill in bills)
+    return overdue_balances_minor(session, [account_id], today).get(account_id, 0)
 
 
 def check_eligibility(session: Session, account_id: str, today: date) -> Eligibility:
     account = session.get(CreditAccount, account_id)
     if account is None:
         raise NotFound(f"Credit account {account_id} was not found.", code="account_not_found")
+    return judge_eligibility(account, overdue_balance_minor(session, account_id, today))
+
+
+def judge_eligibility(account: CreditAccount, owed: int) -> Eligibility:
+    """The rule, given the account and its overdue balance (for pages listing many accounts)."""
     status = AccountStatus(account.status)
-    owed = overdue_balance_minor(session, account_id, today)
     reason_code: str | None = None
     reason: str | None = None
     if not is_restricted(

@@ -8,7 +8,7 @@ import re
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,6 +21,7 @@ from core.auth import Role
 from core.clock import FixedClock
 from core.db import session_scope
 from core.db.case_tables import Appeal, Document, Notification
+from core.db.ledger_tables import AccountStatus, Bill, CreditAccount
 from core.policy.loader import load_default_policy
 from core.settings import Settings
 from core.storage import ensure_bucket, make_s3_client
@@ -695,3 +696,35 @@ async def test_the_appeal_page_and_its_live_part_make_a_fixed_number_of_queries(
     )
     after = await measure()
     assert before == after == (PAGE_QUERIES, LIVE_UNCHANGED_QUERIES, LIVE_CHANGED_QUERIES), (before, after)
+
+
+async def test_the_accounts_page_makes_the_same_queries_for_one_account_or_several(api: Api) -> None:
+    one = make_customer(api.engine)
+    several = make_customer(api.engine, unpaid_minor=10_000)
+    with session_scope(api.engine) as session:
+        for n in range(3):  # more accounts of the same customer, one of them owing
+            session.add(
+                CreditAccount(
+                    id=f"{several.account_id}-{n}",
+                    customer_id=several.customer_id,
+                    status=AccountStatus.REDUCED,
+                    original_limit_minor=800_000,
+                    current_limit_minor=200_000,
+                    opened_on=date(2024, 1, 15),
+                )
+            )
+        session.flush()
+        session.add(
+            Bill(account_id=f"{several.account_id}-0", due_date=date(2024, 3, 15), amount_due_minor=5_000)
+        )
+
+    async def count(customer_id: str) -> int:
+        await sign_in(api.http, customer_id, "customer")
+        with without_temporal(api), PageQueries(api.engine) as counter:
+            page = await api.http.get("/app")
+        assert page.status_code == 200
+        return counter.count
+
+    assert await count(one.customer_id) == await count(several.customer_id)
+    page = await api.http.get("/app")
+    assert page.text.count("Overdue amount to repay") == 2  # its first account and the -0 one
