@@ -20,9 +20,11 @@ SUPPORTED_LOCALES = ("zh-CN", "en")
 
 
 def format_money(minor: int, currency: str = "CNY") -> str:
+    """`¥1,234.50`; a negative amount (a debit on a statement) is `-¥359.53`."""
     amount = Decimal(minor) / 100
     symbol = "¥" if currency == "CNY" else f"{currency} "
-    return f"{symbol}{amount:,.2f}"
+    sign = "-" if amount < 0 else ""
+    return f"{sign}{symbol}{abs(amount):,.2f}"
 
 
 _DOCUMENT_LABELS = {
@@ -41,7 +43,8 @@ def document_label(code: str, locale: str) -> str:
 
 def format_money_code(minor: int, currency: str = "CNY") -> str:
     """Money with the ISO code instead of a symbol: `CNY 8,000.00` (GSM-7 safe, for English SMS)."""
-    return f"{currency} {Decimal(minor) / 100:,.2f}"
+    amount = Decimal(minor) / 100
+    return f"{'-' if amount < 0 else ''}{currency} {abs(amount):,.2f}"
 
 
 # What an adverse-action notice names as "the data sources used" (codes in `data_sources`).
