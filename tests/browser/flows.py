@@ -170,7 +170,7 @@ async def expect_outcome(page: Page, decided_yuan: int, *, partial: bool = True)
     )
     await expect(decision).to_contain_text(money(decided_yuan))
     await expect_status(page, "Closed: approved")
-    subject = "Your appeal was approved in part" if partial else "Your appeal was approved"
+    subject = "Your appeal was approved in part" if partial else "Your credit limit has been restored"
     await expect(
         page.get_by_role("region", name="Notices").get_by_role("heading", name=subject)
     ).to_be_visible(timeout=patient_ms(WORKFLOW_MS))
