@@ -53,7 +53,9 @@ def create_appeal(session: Session, new: NewAppeal, *, today: date | None = None
             code="requested_limit_above_original",
             original_limit_minor=account.original_limit_minor,
         )
-    _raise_if_open_appeal(session, new.account_id)
+    same_request = _open_appeal_or_raise(session, new)
+    if same_request is not None:
+        return same_request, False
     _raise_if_cooling_down(session, new.account_id, today or utcnow().date())
 
     now = utcnow()
@@ -80,7 +82,7 @@ def create_appeal(session: Session, new: NewAppeal, *, today: date | None = None
         existing = _by_idempotency_key(session, new)
         if existing is not None:
             return existing, False
-        _raise_if_open_appeal(session, new.account_id)
+        _open_appeal_or_raise(session, new)
         raise
     append_event(
         session,
@@ -109,16 +111,25 @@ def _by_idempotency_key(session: Session, new: NewAppeal) -> Appeal | None:
     ).first()
 
 
-def _raise_if_open_appeal(session: Session, account_id: str) -> None:
+def _open_appeal_or_raise(session: Session, new: NewAppeal) -> Appeal | None:
+    """Conflict if the account has an open appeal, unless it is this very request's: a
+    concurrent request with the same key may have committed it since the key was looked up."""
     open_appeal = session.exec(
-        select(Appeal).where(Appeal.account_id == account_id, col(Appeal.is_open).is_(True))
+        select(Appeal).where(Appeal.account_id == new.account_id, col(Appeal.is_open).is_(True))
     ).first()
-    if open_appeal is not None:
-        raise Conflict(
-            f"Account {account_id} already has an open appeal ({open_appeal.id}).",
-            code="open_appeal_exists",
-            open_appeal_id=open_appeal.id,
-        )
+    if open_appeal is None:
+        return None
+    if (
+        new.idempotency_key
+        and open_appeal.idempotency_key == new.idempotency_key
+        and open_appeal.customer_id == new.customer_id
+    ):
+        return open_appeal
+    raise Conflict(
+        f"Account {new.account_id} already has an open appeal ({open_appeal.id}).",
+        code="open_appeal_exists",
+        open_appeal_id=open_appeal.id,
+    )
 
 
 def _raise_if_cooling_down(session: Session, account_id: str, today: date) -> None:

@@ -70,6 +70,29 @@ def test_concurrent_submissions_create_exactly_one(engine: Engine) -> None:
         assert len(session.exec(select(Appeal).where(Appeal.account_id == c.account_id)).all()) == 1
 
 
+@pytest.mark.parametrize("round_", range(5))
+def test_concurrent_submissions_with_one_key_all_get_the_same_appeal(engine: Engine, round_: int) -> None:
+    """A double click: whichever request commits first, every other one with the same key is
+    answered with that appeal, never with a conflict about it."""
+    c = make_customer(engine)
+    results: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def submit() -> None:
+        barrier.wait()
+        try:
+            results.append(_submit(engine, c.customer_id, c.account_id, key=f"click-{round_}").id)
+        except Exception as exc:
+            results.append(f"error:{type(exc).__name__}:{getattr(exc, 'code', '')}")
+
+    threads = [threading.Thread(target=submit) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 8 and len(set(results)) == 1 and not results[0].startswith("error"), results
+
+
 def test_idempotency_key_returns_the_first_appeal(engine: Engine) -> None:
     c = make_customer(engine)
     with session_scope(engine) as session:
