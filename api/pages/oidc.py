@@ -48,7 +48,7 @@ import jwt
 from cryptography.fernet import Fernet, InvalidToken
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from api.deps import ClockDep, SettingsDep
+from api.deps import SettingsDep
 from api.pages.session import check_csrf, start_session
 from api.pages.sign_in import _safe_next
 from api.pages.viewers import home_for
@@ -580,7 +580,6 @@ async def _complete(
 async def oidc_callback(
     request: Request,
     settings: SettingsDep,
-    clock: ClockDep,
     code: Annotated[str | None, Query(max_length=4096)] = None,
     state: Annotated[str | None, Query(max_length=512)] = None,
     error: Annotated[str | None, Query(max_length=256)] = None,
@@ -596,5 +595,5 @@ async def oidc_callback(
     log.info("OIDC sign-in: %s", principal.actor)
     response = redirect(request, _safe_next(next_url) or home_for(principal))
     _clear_state_cookie(response, settings)
-    start_session(response, settings, clock, principal)
+    start_session(response, settings, principal)
     return response

@@ -19,7 +19,6 @@ from typing import Final
 from fastapi import Request, Response
 
 from core.auth import Principal, mint_token, verify_token
-from core.clock import Clock
 from core.errors import Forbidden, Unauthorized
 from core.settings import Environment, Settings
 
@@ -49,8 +48,10 @@ def session_principal(request: Request) -> Principal | None:
         return None
 
 
-def start_session(response: Response, settings: Settings, clock: Clock, principal: Principal) -> None:
-    token = mint_token(settings, role=principal.role, subject=principal.subject, now=clock.now())
+def start_session(response: Response, settings: Settings, principal: Principal) -> None:
+    # Stamped with the machine's time, not the app's business date (app.state.clock): the token
+    # is verified against the machine's clock, like every bearer token.
+    token = mint_token(settings, role=principal.role, subject=principal.subject)
     response.set_cookie(
         SESSION_COOKIE,
         token,

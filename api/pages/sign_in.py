@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request, Response
 
-from api.deps import ClockDep, SettingsDep
+from api.deps import SettingsDep
 from api.pages.session import check_csrf, end_session, session_principal, start_session
 from api.pages.viewers import home_for
 from api.pages.web import LANG_COOKIE, LOCALES, PageRoute, redirect, render
@@ -65,7 +65,6 @@ def sign_in_page(request: Request, settings: SettingsDep, next: str | None = Non
 def dev_sign_in(
     request: Request,
     settings: SettingsDep,
-    clock: ClockDep,
     subject: Annotated[str, Form(min_length=1, max_length=100)],
     role: Annotated[Role, Form()],
     next: Annotated[str, Form(max_length=500)] = "",
@@ -77,7 +76,7 @@ def dev_sign_in(
         raise InvalidInput("An id has no spaces, e.g. c-1002 or r-1.", code="invalid_subject")
     principal = Principal(subject=subject, role=role)
     response = redirect(request, _safe_next(next) or home_for(principal))
-    start_session(response, settings, clock, principal)
+    start_session(response, settings, principal)
     return response
 
 

@@ -20,10 +20,11 @@ from sqlmodel import col, select
 from core.auth import Role
 from core.clock import FixedClock
 from core.db import session_scope
-from core.db.case_tables import Appeal, Document, Notification
+from core.db.case_tables import Appeal, AppealEvent, Document, Notification
 from core.db.ledger_tables import AccountStatus, Bill, CreditAccount
 from core.policy.loader import load_default_policy
 from core.settings import Settings
+from core.status import AppealStatus
 from core.storage import ensure_bucket, make_s3_client
 from tests.api.conftest import Api
 from tests.api.pages.helpers import QueryCounter, csrf_from, sign_in
@@ -190,6 +191,15 @@ async def test_accounts_page_says_what_each_account_can_do(api: Api) -> None:
     assert "neither frozen nor below its original limit" in page.text
 
 
+def _declined_at(api: Api, appeal_id: str) -> datetime:
+    with session_scope(api.engine, read_only=True) as session:
+        return session.exec(
+            select(AppealEvent.at).where(
+                AppealEvent.appeal_id == appeal_id, AppealEvent.to_status == AppealStatus.DECLINED
+            )
+        ).one()
+
+
 async def test_a_declined_appeal_gives_its_reasons_and_the_day_a_new_one_is_accepted(api: Api) -> None:
     appeal_id, _, task_id, customer_id = await appeal_in_review(api, seed=931)
     reviewer = api.auth(Role.REVIEWER, "r-portal")
@@ -201,13 +211,15 @@ async def test_a_declined_appeal_gives_its_reasons_and_the_day_a_new_one_is_acce
     )
     assert declined.status_code == 200, declined.text
     closed = await _wait_status(api, appeal_id, "CLOSED")
-    ends_on = closed.updated_at.date() + timedelta(
-        days=load_default_policy().policy.appeals.decline_cooldown_days
-    )
+    declined_at = _declined_at(api, appeal_id)  # on the workflow's clock
+    ends_on = declined_at.date() + timedelta(days=load_default_policy().policy.appeals.decline_cooldown_days)
     shown_on = f"{ends_on.day} {ends_on:%b %Y}"
     reason = load_default_policy().policy.reasons["RC_LATE_PAYMENTS"].en
 
     await sign_in(api.http, customer_id, "customer")
+    # The pages judge the cool-down on the API's clock: the day of the decision, whatever the
+    # machine's date says (a faked system clock moves this process, not the workflow server).
+    api.set_business_date(FixedClock(declined_at))
     page = await api.http.get(f"/app/appeals/{appeal_id}")
     text = _text(page.text)
     assert "Closed: declined" in text and "Declined by a reviewer." in text
@@ -226,19 +238,16 @@ async def test_a_declined_appeal_gives_its_reasons_and_the_day_a_new_one_is_acce
     assert 'action="/app/appeals"' not in blocked.text  # nothing to fill in
     token, key = csrf_from(blocked.text), "k-cooldown"
     api.set_business_date(FixedClock(datetime.combine(ends_on, time(12), UTC) - timedelta(days=1)))
-    try:
-        refused = await api.http.post(
-            "/app/appeals",
-            data={
-                "csrf_token": token,
-                "account_id": account_id,
-                "idempotency_key": key,
-                "requested_limit": "5000",
-                "statement": "Please look again.",
-            },
-        )
-    finally:
-        api.set_business_date(FixedClock(datetime.now(UTC)))
+    refused = await api.http.post(
+        "/app/appeals",
+        data={
+            "csrf_token": token,
+            "account_id": account_id,
+            "idempotency_key": key,
+            "requested_limit": "5000",
+            "statement": "Please look again.",
+        },
+    )
     assert refused.status_code == 409, refused.text
     assert f"A new appeal is accepted from {shown_on} ." in _text(refused.text)
     assert 'value="5000"' in refused.text and "Please look again.</textarea>" in refused.text
@@ -343,8 +352,9 @@ async def test_uploads_and_the_live_status(api: Api) -> None:
     c = make_customer(api.engine, original_limit_minor=800_000)
     csrf = await sign_in(api.http, c.customer_id, "customer")
     appeal_id = await _submit(api.http, c.account_id, limit="6000")
-    await _wait_status(api, appeal_id, "AWAITING_DOCUMENTS")
+    awaiting = await _wait_status(api, appeal_id, "AWAITING_DOCUMENTS")
     await _wait_notice(api, appeal_id, "appeal_received")
+    api.set_business_date(FixedClock(awaiting.updated_at))  # the deadline's start, on the workflow's clock
 
     page = await api.http.get(f"/app/appeals/{appeal_id}")
     text = _text(page.text)
@@ -469,7 +479,10 @@ async def test_withdrawing_with_a_confirm_step(api: Api) -> None:
         data={"csrf_token": csrf_from(confirm.text), "reason": "Sorted it out"},
     )
     assert done.status_code == 303 and done.headers["location"] == f"/app/appeals/{appeal_id}?sent=withdraw"
-    await _wait_status(api, appeal_id, "WITHDRAWN")
+    withdrawn = await _wait_status(api, appeal_id, "WITHDRAWN")
+    assert withdrawn.closed_at is not None
+    # "Just closed" and "later" on the API's clock, from the close on the workflow's clock.
+    api.set_business_date(FixedClock(withdrawn.closed_at))
 
     page = await api.http.get(f"/app/appeals/{appeal_id}?sent=withdraw")
     text = _text(page.text)
@@ -478,11 +491,8 @@ async def test_withdrawing_with_a_confirm_step(api: Api) -> None:
     assert "You withdrew the appeal." in text
     # Just closed: it still polls for the notice that announces the withdrawal; later it stops.
     assert "hx-trigger" in page.text
-    api.set_business_date(FixedClock(datetime.now(UTC) + timedelta(minutes=5)))
-    try:
-        later = await api.http.get(f"/app/appeals/{appeal_id}")
-    finally:
-        api.set_business_date(FixedClock(datetime.now(UTC)))
+    api.set_business_date(FixedClock(withdrawn.closed_at + timedelta(minutes=5)))
+    later = await api.http.get(f"/app/appeals/{appeal_id}")
     assert "hx-trigger" not in later.text and "hx-get" not in later.text
 
     again = await api.http.post(
@@ -498,6 +508,9 @@ async def test_asking_for_a_human_review_after_an_automatic_decline(api: Api) ->
     await _wait_status(api, appeal_id, "AWAITING_DOCUMENTS")
     await upload_missing(api, appeal_id, api.auth(Role.CUSTOMER, c.customer_id), seed=933)
     declined = await _wait_status(api, appeal_id, "AUTO_DECLINED")
+    # The window is counted on the API's clock from the decline on the workflow's: pin the
+    # former to the latter (a faked system clock moves this process, not the workflow server).
+    api.set_business_date(FixedClock(declined.updated_at))
 
     page = await api.http.get(f"/app/appeals/{appeal_id}")
     text = _text(page.text)
