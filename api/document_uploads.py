@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterable, Callable, Iterator
+from collections.abc import AsyncIterable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,8 +17,10 @@ from typing import Any
 
 from anyio import to_thread
 from botocore.exceptions import BotoCoreError, ClientError
+from fastapi import Request
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
+from starlette.requests import ClientDisconnect
 
 from api.schemas.documents import DocumentList, DocumentListItem, PresignedUpload, UploadRequest
 from api.streaming_form import (
@@ -37,6 +39,7 @@ from core.documents.sniff import ALLOWED_CONTENT_TYPES, normalize_content_type
 from core.documents.types import DocumentType, SniffedType
 from core.errors import (
     Conflict,
+    DomainError,
     Forbidden,
     Gone,
     InvalidInput,
@@ -293,6 +296,52 @@ def _complete(
 
 
 # -- multipart through the API ---------------------------------------------------------------
+
+
+def declared_length(headers: Mapping[str, str]) -> int | None:
+    """The request's Content-Length, if it sent one; a malformed one is refused."""
+    raw = headers.get("content-length")
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise InvalidInput("The Content-Length header is not a number.", code="bad_length") from exc
+    if value < 0:
+        raise InvalidInput("The Content-Length header is negative.", code="bad_length")
+    return value
+
+
+async def upload_request(
+    engine: Engine,
+    s3: Any,
+    settings: Settings,
+    gateway: TemporalGateway,
+    principal: Principal,
+    request: Request,
+    *,
+    appeal_id: str,
+    check_fields: Callable[[dict[str, str]], None] | None = None,
+) -> Document:
+    """`upload_multipart` on an HTTP request's own body (the API's route and the portal's)."""
+    try:
+        return await upload_multipart(
+            engine,
+            s3,
+            settings,
+            gateway,
+            principal,
+            appeal_id=appeal_id,
+            body=request.stream(),
+            content_type=request.headers.get("content-type", ""),
+            content_length=declared_length(request.headers),
+            check_fields=check_fields,
+        )
+    except ClientDisconnect as exc:
+        # Nobody is listening any more; answer anyway instead of logging a server error.
+        raise DomainError(
+            "The upload was interrupted; nothing was stored.", code="upload_interrupted"
+        ) from exc
 
 
 async def upload_multipart(

@@ -28,7 +28,6 @@ from typing import Annotated, Any, Final
 
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Form, Path, Query, Request, Response
-from starlette.requests import ClientDisconnect
 
 from api import document_uploads, services
 from api.deps import ClockDep, EngineDep, GatewayDep, S3Dep, SettingsDep
@@ -364,20 +363,9 @@ async def upload_document(
             verify_csrf(request, fields.get(CSRF_FIELD))
 
     try:
-        document = await document_uploads.upload_multipart(
-            engine,
-            s3,
-            settings,
-            gateway,
-            viewer,
-            appeal_id=appeal_id,
-            body=request.stream(),
-            content_type=request.headers.get("content-type", ""),
-            content_length=_content_length(request),
-            check_fields=check_fields,
+        document = await document_uploads.upload_request(
+            engine, s3, settings, gateway, viewer, request, appeal_id=appeal_id, check_fields=check_fields
         )
-    except ClientDisconnect as exc:
-        raise DomainError("The upload was interrupted.", code="upload_interrupted") from exc
     except DomainError as exc:
         raise await _in_viewers_words(request, viewer, settings, exc) from exc
     if is_htmx(request):
@@ -390,11 +378,6 @@ async def upload_document(
             status_code=201,
         )
     return redirect(request, f"/app/appeals/{appeal_id}?sent=upload")
-
-
-def _content_length(request: Request) -> int | None:
-    raw = request.headers.get("content-length", "")
-    return int(raw) if raw.isdigit() else None
 
 
 async def _in_viewers_words(

@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 from anyio import to_thread
 from fastapi import APIRouter, Body, Request, status
-from starlette.requests import ClientDisconnect
 
 from api import document_uploads
 from api import openapi_examples as ex
@@ -16,7 +15,6 @@ from api.schemas.appeals import DocumentPublic
 from api.schemas.documents import DocumentList, PresignedUpload, UploadRequest
 from core.documents.sniff import ALLOWED_CONTENT_TYPES
 from core.documents.types import DocumentType
-from core.errors import DomainError, InvalidInput
 
 router = APIRouter(prefix="/appeals/{appeal_id}/documents", tags=["documents"])
 
@@ -91,23 +89,9 @@ async def upload_document(
     cannot read, or for a closed checklist are refused before anything is stored. The
     document's checks (type sniffing, statement coverage, PDF red flags) run in the workflow:
     follow its `state` on the appeal's checklist."""
-    try:
-        document = await document_uploads.upload_multipart(
-            engine,
-            s3,
-            settings,
-            gateway,
-            principal,
-            appeal_id=appeal_id,
-            body=request.stream(),
-            content_type=request.headers.get("content-type", ""),
-            content_length=_content_length(request),
-        )
-    except ClientDisconnect as exc:
-        # Nobody is listening any more; answer anyway instead of logging a server error.
-        raise DomainError(
-            "The upload was interrupted; nothing was stored.", code="upload_interrupted"
-        ) from exc
+    document = await document_uploads.upload_request(
+        engine, s3, settings, gateway, principal, request, appeal_id=appeal_id
+    )
     return DocumentPublic.model_validate(document, from_attributes=True)
 
 
@@ -193,16 +177,3 @@ async def list_documents(
     return await to_thread.run_sync(
         document_uploads.list_documents, engine, s3, settings, principal, appeal_id
     )
-
-
-def _content_length(request: Request) -> int | None:
-    raw = request.headers.get("content-length")
-    if raw is None:
-        return None
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise InvalidInput("The Content-Length header is not a number.", code="bad_length") from exc
-    if value < 0:
-        raise InvalidInput("The Content-Length header is negative.", code="bad_length")
-    return value
