@@ -21,7 +21,8 @@ from sqlmodel import Session, col, select
 from api.document_uploads import preview_type
 from api.review_queue import Permission, SlaClock, allowed_actions, sla_clock
 from core.appeals.assessment import latest_assessment, stored_assessment
-from core.appeals.service import get_appeal
+from core.appeals.audit import appeal_events
+from core.appeals.service import appeal_documents, get_appeal
 from core.appeals.status_reason import StatusReason, localize_status_reason
 from core.auth import Principal
 from core.db import session_scope
@@ -142,13 +143,7 @@ def _load(
     account = session.get(CreditAccount, appeal.account_id)
     bills = bills_in_last_months(session, appeal.account_id, today, REPAYMENT_MONTHS)
     stored = latest_assessment(session, appeal.id)
-    documents = list(
-        session.exec(
-            select(Document)
-            .where(Document.appeal_id == appeal.id)
-            .order_by(col(Document.created_at), col(Document.id))
-        ).all()
-    )
+    documents = appeal_documents(session, appeal.id)
     transactions = list(
         session.exec(
             select(StatementTransaction)
@@ -156,11 +151,7 @@ def _load(
             .order_by(col(StatementTransaction.document_id), col(StatementTransaction.row))
         ).all()
     )
-    events = list(
-        session.exec(
-            select(AppealEvent).where(AppealEvent.appeal_id == appeal.id).order_by(col(AppealEvent.seq))
-        ).all()
-    )
+    events = appeal_events(session, appeal.id)
     decisions = list(
         session.exec(select(Decision).where(Decision.appeal_id == appeal.id).order_by(col(Decision.id))).all()
     )

@@ -19,7 +19,7 @@ from anyio import to_thread
 from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import Request
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 from starlette.requests import ClientDisconnect
 
 from api.schemas.documents import DocumentList, DocumentListItem, PresignedUpload, UploadRequest
@@ -30,7 +30,7 @@ from api.streaming_form import (
     read_streamed_form,
 )
 from api.temporal_gateway import TemporalGateway
-from core.appeals.service import get_appeal
+from core.appeals.service import appeal_documents, get_appeal
 from core.auth import STAFF_ROLES, Principal, Role
 from core.db import session_scope
 from core.db.case_tables import Appeal, Document, DocumentState
@@ -475,11 +475,7 @@ def list_documents(
     owner = principal.subject if principal.role is Role.CUSTOMER else None
     with session_scope(engine, read_only=True) as session:
         get_appeal(session, appeal_id, customer_id=owner)
-        documents = session.exec(
-            select(Document)
-            .where(Document.appeal_id == appeal_id)
-            .order_by(col(Document.created_at), col(Document.id))
-        ).all()
+        documents = appeal_documents(session, appeal_id)
     with_links = principal.role in STAFF_ROLES
     items: list[DocumentListItem] = []
     for document in documents:

@@ -8,7 +8,6 @@ from datetime import date
 
 from anyio import to_thread
 from sqlalchemy.engine import Engine
-from sqlmodel import col, select
 
 from api.schemas.appeals import (
     AppealDetail,
@@ -20,11 +19,12 @@ from api.schemas.appeals import (
     TimelineEntry,
 )
 from api.temporal_gateway import TemporalGateway
-from core.appeals.service import NewAppeal, create_appeal, get_appeal, mark_workflow_started
+from core.appeals.audit import appeal_events
+from core.appeals.service import NewAppeal, appeal_documents, create_appeal, get_appeal, mark_workflow_started
 from core.appeals.status_reason import localize_status_reason, reader_locale
 from core.auth import Principal
 from core.db import session_scope
-from core.db.case_tables import Appeal, AppealEvent, Document
+from core.db.case_tables import Appeal
 from core.db.ledger_tables import Customer
 from core.documents.checklist import checklist
 from core.errors import Conflict
@@ -81,12 +81,8 @@ def appeal_detail(
             load_default_policy().policy.reasons,
             amount_owed_minor=appeal.amount_owed_minor,
         )
-        events = session.exec(
-            select(AppealEvent).where(AppealEvent.appeal_id == appeal_id).order_by(col(AppealEvent.seq))
-        ).all()
-        documents = session.exec(
-            select(Document).where(Document.appeal_id == appeal_id).order_by(col(Document.created_at))
-        ).all()
+        events = appeal_events(session, appeal_id)
+        documents = appeal_documents(session, appeal_id)
         decision = latest_decision(session, appeal_id)
         return AppealDetail(
             **AppealSummary.model_validate(appeal, from_attributes=True).model_dump(),

@@ -18,8 +18,9 @@ from sqlalchemy import case, func
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
+from core.appeals.audit import appeal_events
 from core.appeals.cooldown import DECLINE_STATUSES, OUTCOME_STATUSES, cooldown_ends_on, cooldowns_end_on
-from core.appeals.service import get_appeal, list_appeals
+from core.appeals.service import appeal_documents, get_appeal, list_appeals
 from core.appeals.status_reason import StatusReason, localize_status_reason
 from core.appeals.timing import document_deadline, human_review_deadline
 from core.db.case_tables import (
@@ -257,18 +258,8 @@ def appeal_page(
     token: str | None = None,
 ) -> AppealPage:
     """Everything the appeal page shows, for an appeal already read with `get_appeal`."""
-    events = list(
-        session.exec(
-            select(AppealEvent).where(AppealEvent.appeal_id == appeal.id).order_by(col(AppealEvent.seq))
-        ).all()
-    )
-    documents = list(
-        session.exec(
-            select(Document)
-            .where(Document.appeal_id == appeal.id)
-            .order_by(col(Document.created_at), col(Document.id))
-        ).all()
-    )
+    events = appeal_events(session, appeal.id)
+    documents = appeal_documents(session, appeal.id)
     notices = [
         row
         for row in list_for_appeal(session, appeal.id)

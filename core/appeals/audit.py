@@ -80,6 +80,15 @@ class ChainBreak:
     problem: str
 
 
+def appeal_events(session: Session, appeal_id: str) -> list[AppealEvent]:
+    """One appeal's audit trail, oldest first."""
+    return list(
+        session.exec(
+            select(AppealEvent).where(AppealEvent.appeal_id == appeal_id).order_by(col(AppealEvent.seq))
+        ).all()
+    )
+
+
 def verify_chain(events: list[AppealEvent]) -> ChainBreak | None:
     """Returns the first broken link of one appeal's events (in seq order), or None.
 

@@ -14,7 +14,7 @@ from sqlmodel import Session, and_, col, or_, select
 
 from core.appeals.audit import append_event
 from core.appeals.cooldown import cooldown_ends_on
-from core.db.case_tables import Appeal
+from core.db.case_tables import Appeal, Document
 from core.db.ledger_tables import AccountStatus, CreditAccount
 from core.db.types import utcnow
 from core.errors import Conflict, InvalidInput, NotFound
@@ -157,6 +157,17 @@ def get_appeal(session: Session, appeal_id: str, *, customer_id: str | None = No
     if appeal is None or (customer_id is not None and appeal.customer_id != customer_id):
         raise NotFound(f"Appeal {appeal_id} was not found.", code="appeal_not_found")
     return appeal
+
+
+def appeal_documents(session: Session, appeal_id: str) -> list[Document]:
+    """The files sent for one appeal, oldest first."""
+    return list(
+        session.exec(
+            select(Document)
+            .where(Document.appeal_id == appeal_id)
+            .order_by(col(Document.created_at), col(Document.id))
+        ).all()
+    )
 
 
 def _encode_cursor(appeal: Appeal) -> str:
