@@ -14,11 +14,11 @@ from api.openapi import install_openapi
 from api.pages import install_pages
 from api.problems import install_problem_handlers
 from api.routers import appeals, assessments, documents, health, ledger, me, review_tasks
-from api.temporal_gateway import TemporalGateway
 from core.clock import SYSTEM_CLOCK, Clock
 from core.db import create_tables, make_engine
 from core.settings import Settings, get_settings
 from core.storage import ensure_bucket, make_s3_client
+from gateway.temporal import TemporalGateway
 
 
 def create_app(

@@ -9,11 +9,11 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 
-from api.temporal_gateway import TemporalGateway
 from core.auth import Principal, Role, missing_bearer, verify_token
 from core.clock import Clock
 from core.errors import Forbidden
 from core.settings import Settings
+from gateway.temporal import TemporalGateway
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT minted by `appeals token`.")
 

@@ -29,7 +29,6 @@ from api.streaming_form import (
     FilePart,
     read_streamed_form,
 )
-from api.temporal_gateway import TemporalGateway
 from core.appeals.service import appeal_documents, get_appeal
 from core.auth import STAFF_ROLES, Principal, Role
 from core.db import session_scope
@@ -59,6 +58,7 @@ from core.storage import (
     presigned_post,
     put_stream,
 )
+from gateway.temporal import TemporalGateway
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def _delete_quietly(s3: Any, settings: Settings, key: str) -> None:
 async def _signal_uploaded(gateway: TemporalGateway, appeal_id: str, document_id: str) -> None:
     # Not fatal: the reconciler re-signals UPLOADED documents whose signal never arrived.
     try:
-        await gateway.document_uploaded(f"appeal-{appeal_id}", document_id)
+        await gateway.document_uploaded(appeal_id, document_id)
     except Exception:
         log.warning("document_uploaded signal for %s deferred", document_id, exc_info=True)
 

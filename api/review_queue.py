@@ -22,7 +22,6 @@ from api.schemas.review_tasks import (
     ReviewTaskDetail,
     ReviewTaskPublic,
 )
-from api.temporal_gateway import TemporalGateway
 from core.appeals.assessment import latest_assessment
 from core.auth import Principal, Role
 from core.db import session_scope
@@ -33,6 +32,7 @@ from core.reviews import queue
 from core.reviews.queue import Refusal
 from core.reviews.service import get_task
 from core.settings import Settings
+from gateway.temporal import TemporalGateway
 from workflows.messages import (
     SLA_WARNING_FRACTION,
     DecisionAccepted,
@@ -56,7 +56,7 @@ async def _tell_workflow(gateway: TemporalGateway, task: ReviewTask, actor: str)
         actor=actor,
         version=task.version,
     )
-    await gateway.review_claim_changed(f"appeal-{task.appeal_id}", claim)
+    await gateway.review_claim_changed(task.appeal_id, claim)
 
 
 async def claim_next(engine: Engine, gateway: TemporalGateway, principal: Principal) -> ReviewTask | None:
@@ -180,7 +180,7 @@ async def decide(
         requested_documents=[d.value for d in body.requested_documents],
         note=body.note,
     )
-    accepted = await gateway.decide(f"appeal-{appeal_id}", decision, update_id=update_id)
+    accepted = await gateway.decide(appeal_id, decision, update_id=update_id)
     return appeal_id, accepted
 
 

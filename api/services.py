@@ -18,7 +18,6 @@ from api.schemas.appeals import (
     NotificationStatusPublic,
     TimelineEntry,
 )
-from api.temporal_gateway import TemporalGateway
 from core.appeals.audit import appeal_events
 from core.appeals.service import NewAppeal, appeal_documents, create_appeal, get_appeal, mark_workflow_started
 from core.appeals.status_reason import localize_status_reason, reader_locale
@@ -32,6 +31,7 @@ from core.notifications.outbox import list_for_appeal
 from core.policy.loader import load_default_policy
 from core.reviews.service import latest_decision
 from core.status import WITHDRAWABLE_STATUSES, AppealStatus
+from gateway.temporal import TemporalGateway
 from workflows.messages import HumanReviewRequest, WithdrawRequest
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ async def withdraw_appeal(
             code="not_withdrawable",
             appeal_status=appeal.status.value,
         )
-    await gateway.withdraw(appeal.workflow_id, WithdrawRequest(requested_by=principal.actor, reason=reason))
+    await gateway.withdraw(appeal.id, WithdrawRequest(requested_by=principal.actor, reason=reason))
     return appeal
 
 
@@ -131,7 +131,7 @@ async def request_human_review(
     """The customer asks for a person to review an automatic decline (once, within the window
     the workflow keeps open; its Update validator has the last word)."""
 
-    def _check() -> str:
+    def _check() -> None:
         with session_scope(engine, read_only=True) as session:
             appeal = get_appeal(session, appeal_id, customer_id=principal.subject)
             if appeal.status != AppealStatus.AUTO_DECLINED:
@@ -141,8 +141,7 @@ async def request_human_review(
                     code="human_review_not_available",
                     appeal_status=appeal.status.value,
                 )
-            return appeal.workflow_id
 
-    workflow_id = await to_thread.run_sync(_check)
+    await to_thread.run_sync(_check)
     request = HumanReviewRequest(requested_by=principal.actor, reason=reason)
-    await gateway.request_human_review(workflow_id, request, update_id=f"human-review-{appeal_id}")
+    await gateway.request_human_review(appeal_id, request, update_id=f"human-review-{appeal_id}")

@@ -40,7 +40,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from api.app import create_app
 from api.pages.dashboard import WARNING_FRACTION
-from api.temporal_gateway import TemporalGateway
 from bench.review_queue_bench import PG_URL, Stat, captured, database, explain, fill, timed
 from core.appeals.audit import GENESIS_HASH, event_hash
 from core.auth import Role, mint_token
@@ -50,6 +49,7 @@ from core.db.ledger_tables import AccountStatus
 from core.reviews.dashboard import supervisor_dashboard
 from core.settings import Settings
 from core.status import AppealStatus
+from gateway.temporal import TemporalGateway
 
 S = AppealStatus
 CHUNK = 5_000

@@ -11,13 +11,13 @@ from anyio import to_thread
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from api.temporal_gateway import TemporalGateway
 from core.appeals.service import mark_workflow_started
 from core.db import session_scope
 from core.db.case_tables import Appeal, Document, DocumentState
 from core.db.types import utcnow
 from core.settings import Settings
 from core.status import AppealStatus
+from gateway.temporal import TemporalGateway
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class Reconciler:
             log.info("reconciler started the workflow of appeal %s", appeal.id)
             done += 1
         for document in await to_thread.run_sync(self._unsignalled):
-            await self._gateway.document_uploaded(f"appeal-{document.appeal_id}", document.id)
+            await self._gateway.document_uploaded(document.appeal_id, document.id)
             done += 1
         return done
 

@@ -11,10 +11,10 @@ from temporalio.worker import Worker
 
 from activities.activity_log import ActivityLogInterceptor
 from activities.appeal import AppealActivities
-from api.temporal_gateway import TemporalGateway, connect_temporal
 from core.db import create_tables, make_engine
 from core.settings import Settings
 from core.storage import make_s3_client
+from gateway.temporal import TemporalGateway, connect_temporal
 from launcher.reconciler import Reconciler
 from workflows.appeal import AppealWorkflow
 

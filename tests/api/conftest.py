@@ -12,12 +12,12 @@ from sqlalchemy.engine import Engine
 from temporalio.client import Client
 
 from api.app import create_app
-from api.temporal_gateway import TemporalGateway
 from core.auth import Role, mint_token
 from core.clock import Clock
 from core.db import create_tables, make_engine
 from core.settings import Settings
 from core.storage import make_s3_client
+from gateway.temporal import TemporalGateway
 from tests.workflows.conftest import running_worker
 
 

@@ -15,11 +15,11 @@ import pytest
 from temporalio.client import Client
 
 from api.app import create_app
-from api.temporal_gateway import TemporalGateway
 from core.auth import Role
 from core.clock import SYSTEM_CLOCK
 from core.settings import Settings
 from core.storage import make_s3_client
+from gateway.temporal import TemporalGateway
 from launcher.stack import free_port
 from tests.api.conftest import Api
 from tests.api.test_appeals_api import _assert_problem, _wait_status

@@ -1,4 +1,5 @@
-"""The API's only door to Temporal: start appeals, send signals, deliver decisions."""
+"""The one door to Temporal for the API and the worker's reconciler: start appeals, send
+signals, deliver decisions. Callers name appeals by id; the workflow id is `workflow_id_for`."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from core.appeals.service import workflow_id_for
 from core.appeals.timing import collection_timing, human_review_window
 from core.db.case_tables import Appeal
 from core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, ServiceUnavailable
@@ -79,7 +81,7 @@ class TemporalGateway:
             await client.start_workflow(
                 AppealWorkflow.run,
                 inp,
-                id=appeal.workflow_id,
+                id=workflow_id_for(appeal.id),
                 task_queue=self._settings.temporal_task_queue,
                 # A retried start (reconciler, client retry) attaches to the running one.
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -102,32 +104,32 @@ class TemporalGateway:
                 "The workflow service refused the start; please retry.", code="temporal_unavailable"
             ) from exc
 
-    async def _signal(self, workflow_id: str, signal: Any, arg: Any) -> None:
+    async def _signal(self, appeal_id: str, signal: Any, arg: Any) -> None:
         client = await self.client()
         try:
-            await client.get_workflow_handle(workflow_id).signal(signal, arg)
+            await client.get_workflow_handle(workflow_id_for(appeal_id)).signal(signal, arg)
         except RPCError as exc:
             raise _rpc_problem(
                 exc, Conflict("The appeal is no longer running.", code="appeal_closed")
             ) from exc
 
-    async def document_uploaded(self, workflow_id: str, document_id: str) -> None:
+    async def document_uploaded(self, appeal_id: str, document_id: str) -> None:
         await self._signal(
-            workflow_id, AppealWorkflow.document_uploaded, DocumentUploaded(document_id=document_id)
+            appeal_id, AppealWorkflow.document_uploaded, DocumentUploaded(document_id=document_id)
         )
 
-    async def withdraw(self, workflow_id: str, request: WithdrawRequest) -> None:
-        await self._signal(workflow_id, AppealWorkflow.withdraw, request)
+    async def withdraw(self, appeal_id: str, request: WithdrawRequest) -> None:
+        await self._signal(appeal_id, AppealWorkflow.withdraw, request)
 
-    async def review_claim_changed(self, workflow_id: str, claim: ReviewClaim) -> None:
-        await self._signal(workflow_id, AppealWorkflow.review_claim_changed, claim)
+    async def review_claim_changed(self, appeal_id: str, claim: ReviewClaim) -> None:
+        await self._signal(appeal_id, AppealWorkflow.review_claim_changed, claim)
 
     async def request_human_review(
-        self, workflow_id: str, request: HumanReviewRequest, *, update_id: str
+        self, appeal_id: str, request: HumanReviewRequest, *, update_id: str
     ) -> None:
         client = await self.client()
         try:
-            await client.get_workflow_handle(workflow_id).execute_update(
+            await client.get_workflow_handle(workflow_id_for(appeal_id)).execute_update(
                 AppealWorkflow.request_human_review, request, id=update_id
             )
         except WorkflowUpdateFailedError as exc:
@@ -139,9 +141,9 @@ class TemporalGateway:
                 exc, Conflict("The appeal is no longer running.", code="appeal_closed")
             ) from exc
 
-    async def decide(self, workflow_id: str, decision: ReviewDecision, *, update_id: str) -> DecisionAccepted:
+    async def decide(self, appeal_id: str, decision: ReviewDecision, *, update_id: str) -> DecisionAccepted:
         client = await self.client()
-        handle = client.get_workflow_handle(workflow_id)
+        handle = client.get_workflow_handle(workflow_id_for(appeal_id))
         try:
             return await asyncio.wait_for(
                 handle.execute_update(AppealWorkflow.decide, decision, id=update_id),
