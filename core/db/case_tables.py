@@ -243,6 +243,8 @@ class Decision(SQLModel, table=True):
 class Notification(SQLModel, table=True):
     __table_args__ = (
         Index("ix_notification_customer", "customer_id", "created_at", "id"),
+        # An appeal's notices, oldest first: the appeal page's delivery per channel.
+        Index("ix_notification_appeal", "appeal_id", "created_at", "id"),
         UniqueConstraint("idempotency_key", name="uq_notification_key"),
     )
 

@@ -60,6 +60,7 @@ def _sqlite_begin(connection: Any) -> None:
 def create_tables(engine: Engine) -> None:
     SQLModel.metadata.create_all(engine)
     add_missing_columns(engine)
+    add_missing_indexes(engine)
     add_missing_enum_values(engine)
 
 
@@ -107,6 +108,24 @@ def add_missing_columns(engine: Engine) -> list[str]:
                         ddl += " NOT NULL"
                 connection.exec_driver_sql(ddl)
                 added.append(f"{table.name}.{column.name}")
+    return added
+
+
+def add_missing_indexes(engine: Engine) -> list[str]:
+    """Creates the models' indexes that an existing table lacks (create_all makes indexes only
+    with a new table), so a database made by an older version gets the indexes its queries
+    now rely on, e.g. ix_notification_appeal for the appeal page."""
+    added: list[str] = []
+    with engine.begin() as connection:
+        inspector = inspect(connection)
+        for table in SQLModel.metadata.sorted_tables:
+            if not inspector.has_table(table.name):
+                continue
+            existing = {index["name"] for index in inspector.get_indexes(table.name)}
+            for index in sorted(table.indexes, key=lambda i: str(i.name)):
+                if index.name not in existing:
+                    index.create(connection)
+                    added.append(str(index.name))
     return added
 
 

@@ -10,7 +10,7 @@ from core.appeals.service import NewAppeal, create_appeal
 from core.clock import SYSTEM_CLOCK
 from core.db import create_tables, session_scope
 from core.db.case_tables import Notification, ReviewTask
-from core.db.engine import add_missing_columns, add_missing_enum_values
+from core.db.engine import add_missing_columns, add_missing_enum_values, add_missing_indexes
 from core.status import AppealStatus
 from tests.factories import make_customer
 
@@ -55,6 +55,21 @@ def test_missing_columns_are_added_and_rows_work(engine: Engine) -> None:
         row = session.exec(select(Notification)).one()
         assert row.attempts == 0 and row.audience == "customer"
         assert session.exec(select(ReviewTask)).all() == []
+
+
+def test_missing_indexes_are_added(engine: Engine) -> None:
+    """ix_notification_appeal came after the notification table: an older database gets it on
+    start, so the appeal page does not scan every notice."""
+    with engine.begin() as connection:
+        connection.execute(text("DROP INDEX ix_notification_appeal"))
+    assert "ix_notification_appeal" not in {i["name"] for i in inspect(engine).get_indexes("notification")}
+    assert add_missing_indexes(engine) == ["ix_notification_appeal"]
+    index = next(
+        i for i in inspect(engine).get_indexes("notification") if i["name"] == "ix_notification_appeal"
+    )
+    assert index["column_names"] == ["appeal_id", "created_at", "id"]
+    create_tables(engine)  # idempotent
+    assert add_missing_indexes(engine) == []
 
 
 def test_enum_values_added_since_are_added_on_postgresql(engine: Engine) -> None:
