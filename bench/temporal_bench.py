@@ -1,0 +1,471 @@
+"""Throughput of the automatic appeal path against a no-op workflow of the same shape, and the
+Temporal actions of each appeal path, on a Temporal dev server, S3 and SMTP sink of its own.
+
+    .venv/bin/python bench/temporal_bench.py [--appeals 60] [--rounds 8] [--warmup 10]
+                                             [--executor 16] [--no-paths]
+
+What it does, in one run:
+
+1. Starts a Temporal dev server (in memory), moto's S3 server and the SMTP sink through
+   launcher/stack.py on free ports, as tests/conftest.py does, with a SQLite database in a
+   temporary directory; all are stopped and removed at the end.
+2. Actions per path: drives one appeal along each of the four paths of issue 11 (auto-approve,
+   auto-decline closed after the human-review window, manual approve, four eyes) with
+   tests/workflows/appeal_paths.py and counts the actions of each real history with
+   tests/workflows/actions.py (start, activities, timers, signals, accepted updates, upserts,
+   local activities at one per workflow task, heartbeats seen on the worker), so a change that
+   adds actions shows up here as in tests/workflows/test_action_budget.py.
+3. Two workers built alike on one client: the real one (launcher.worker.build_worker, with
+   AppealActivities) and one for the no-op (bench/noop_workflow.py), each on its own task
+   queue with its own thread pool of `--executor` threads (16, as `appeals worker` has), the
+   same activity slots and the same activity-log interceptor.
+4. The no-op's shape: one auto-approve appeal is run as the timed ones are, and the plan of the
+   no-op is derived from its history (bench/noop_workflow.py `plan_from_history`): the same
+   workflow tasks, each woken by the same activity completions, timers and signals and then
+   running the same local activities, upserts, timers and activities; the no-op's activities
+   return at once. Both shapes are printed, and the actions of one timed run of each.
+5. Rounds: `--rounds` times, `--appeals` appeals and as many no-op runs, alternately (AB, BA,
+   AB, ...), after an untimed warm-up of `--warmup` of each. Before the clock starts, each
+   appeal's customer, account and bills, the appeal row and its documents (the S3 object and
+   the Document row, as an upload stores them) are written. The clock then covers, for all of
+   them at once: the start (TemporalGateway.start_appeal, as `POST /appeals`), one
+   `document_uploaded` signal per document, sent right after the start, and the workflow's run
+   to its end (CLOSED). The no-op gets the same start options and the same signals. Documents
+   are stored before the start (an appeal only takes uploads once it asks for them, but its
+   workflow is woken by the signal and verifies what the database holds), so the clock
+   measures the workflow and none of the upload; every appeal is checked to be AUTO_APPROVED
+   and CLOSED afterwards.
+6. Prints each round's rates (per second), the median rates, the median of the rounds' ratios
+   (appeals / no-op), the CPU per appeal and per no-op run by process (this process: the worker,
+   the SQLite database and the client that starts and awaits them, by time.process_time; the
+   dev server, S3 and the SMTP sink from /proc, each with its children), and the load average
+   before, during and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # also as `python bench/...py`
+
+from sqlalchemy.engine import Engine
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from activities.activity_log import ActivityLogInterceptor
+from activities.appeal import AppealActivities
+from bench.noop_workflow import NoopAppealWorkflow, NoopPlan, noop_local, noop_step, plan_from_history
+from core.appeals.service import NewAppeal, create_appeal, workflow_id_for
+from core.db import create_tables, make_engine, session_scope
+from core.db.case_tables import Appeal, Document
+from core.db.ledger_tables import Customer
+from core.policy.loader import load_default_policy
+from core.policy.requirements import document_requirements
+from core.settings import Settings
+from core.status import AppealStatus
+from core.storage import document_key, ensure_bucket, make_s3_client
+from gateway.temporal import TemporalGateway
+from launcher.dev import temporal_ready
+from launcher.mail import start_smtp_sink
+from launcher.stack import (
+    ManagedProcess,
+    free_port,
+    http_ok,
+    s3_server,
+    tcp_open,
+    temporal_dev_server,
+    wait_until,
+)
+from launcher.worker import build_worker
+from tests.conftest import make_settings
+from tests.workflows.actions import ActionCount, count_actions, table
+from tests.workflows.appeal_paths import (
+    STEADY,
+    audit_statuses,
+    customer_with_contacts,
+    document_bodies,
+    run_paths,
+)
+from workflows.search_attributes import APPEAL_CUSTOMER_ID, APPEAL_STATUS
+
+S = AppealStatus
+ORIGINAL_MINOR, REQUESTED_MINOR = 800_000, 600_000  # the auto-approve path's case
+RESULT_TIMEOUT = 600.0
+
+
+# -- the stack --------------------------------------------------------------------------------
+
+
+@dataclass
+class Stack:
+    temporal: ManagedProcess
+    s3: ManagedProcess
+    smtp: ManagedProcess
+    temporal_address: str
+    s3_endpoint: str
+    smtp_port: int
+
+
+@contextmanager
+def stack(directory: Path) -> Iterator[Stack]:
+    """The dev server, S3 and the SMTP sink on free ports, stopped however the run ends."""
+    started: list[ManagedProcess] = []
+    try:
+        port = free_port()
+        temporal = temporal_dev_server(
+            host="127.0.0.1",
+            port=port,
+            ui_port=free_port(),
+            db_file=None,
+            log_path=directory / "temporal.log",
+            headless=True,
+        ).start()
+        started.append(temporal)
+        s3_port = free_port()
+        s3 = s3_server(host="127.0.0.1", port=s3_port, log_path=directory / "s3.log").start()
+        started.append(s3)
+        smtp_port = free_port()
+        smtp = start_smtp_sink(
+            host="127.0.0.1", port=smtp_port, mail_dir=directory / "mail", log_path=directory / "smtp.log"
+        )
+        started.append(smtp)
+        wait_until(lambda: temporal_ready(f"127.0.0.1:{port}", "default"), temporal, 60)
+        wait_until(lambda: tcp_open("127.0.0.1", s3_port) and http_ok(f"http://127.0.0.1:{s3_port}/"), s3, 30)
+        yield Stack(temporal, s3, smtp, f"127.0.0.1:{port}", f"http://127.0.0.1:{s3_port}", smtp_port)
+    finally:
+        for process in reversed(started):
+            process.stop()
+
+
+# -- CPU --------------------------------------------------------------------------------------
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User and system CPU of every process in the process group (each managed process leads
+    its own), with that of their reaped children, from /proc."""
+    total = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[2]) == pgid:  # pgrp; then utime, stime, cutime, cstime
+            total += sum(int(value) for value in fields[11:15])
+    return total / _TICK
+
+
+def cpu_snapshot(st: Stack) -> dict[str, float]:
+    def pid(process: ManagedProcess) -> int:
+        assert process.process is not None
+        return process.process.pid
+
+    return {
+        "worker": time.process_time(),
+        "temporal": group_cpu_seconds(pid(st.temporal)),
+        "s3": group_cpu_seconds(pid(st.s3)),
+        "smtp": group_cpu_seconds(pid(st.smtp)),
+    }
+
+
+# -- the two kinds of run ---------------------------------------------------------------------
+
+
+@dataclass
+class Prepared:
+    """An appeal whose rows and documents are written, ready to start."""
+
+    appeal: Appeal
+    document_ids: list[str]
+
+
+def prepare_appeal(settings: Settings, engine: Engine, s3: Any, seed: int) -> Prepared:
+    """The auto-approve case with its documents stored as an upload stores them (S3, row)."""
+    customer = customer_with_contacts(engine, days_past_due=STEADY, original_limit_minor=ORIGINAL_MINOR)
+    with session_scope(engine) as session:
+        appeal, _ = create_appeal(
+            session, NewAppeal(customer.customer_id, customer.account_id, REQUESTED_MINOR)
+        )
+        row = session.get(Customer, customer.customer_id)
+        assert row is not None
+        wanted = document_requirements(
+            load_default_policy().policy,
+            requested_limit_minor=REQUESTED_MINOR,
+            declared_monthly_income_minor=row.declared_monthly_income_minor,
+            worst_dpd_12m=max(STEADY),
+        )
+    ids = []
+    for doc_type, body, content_type in document_bodies([w.document_type.value for w in wanted], seed):
+        document_id = str(uuid.uuid4())
+        key = document_key(appeal.id, document_id)
+        s3.put_object(Bucket=settings.s3_bucket, Key=key, Body=body, ContentType=content_type)
+        with session_scope(engine) as session:
+            session.add(
+                Document(
+                    id=document_id,
+                    appeal_id=appeal.id,
+                    customer_id=customer.customer_id,
+                    doc_type=doc_type,
+                    s3_key=key,
+                    filename="upload",
+                    declared_content_type=content_type,
+                )
+            )
+        ids.append(document_id)
+    return Prepared(appeal, ids)
+
+
+async def start_appeal(gateway: TemporalGateway, prepared: Prepared) -> None:
+    await gateway.start_appeal(prepared.appeal)
+    for document_id in prepared.document_ids:
+        await gateway.document_uploaded(prepared.appeal.id, document_id)
+
+
+async def start_noop(client: Client, queue: str, plan: NoopPlan, signals: int) -> WorkflowHandle[Any, Any]:
+    """As the gateway starts an appeal (id policy, search attributes, summary), then the same
+    number of document signals."""
+    run_id = uuid.uuid4().hex
+    handle = await client.start_workflow(
+        NoopAppealWorkflow.run,
+        plan,
+        id=f"noop-{run_id}",
+        task_queue=queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(APPEAL_STATUS, S.SUBMITTED.value),
+                SearchAttributePair(APPEAL_CUSTOMER_ID, f"noop-{run_id[:8]}"),
+            ]
+        ),
+        static_summary=f"Limit-restore appeal {run_id} · account noop · requested ¥6,000.00",
+        static_details=f"Customer `noop`; case file: `GET /appeals/{run_id}`",
+    )
+    for number in range(signals):
+        await handle.signal("document_uploaded", {"document_id": f"{run_id}-{number}"})
+    return handle
+
+
+@dataclass
+class Batch:
+    seconds: float
+    cpu: dict[str, float]  # seconds per process, for the whole batch
+
+    def rate(self, n: int) -> float:
+        return n / self.seconds
+
+    def cpu_ms_per_run(self, n: int) -> dict[str, float]:
+        per = {name: 1000 * value / n for name, value in self.cpu.items()}
+        return {**per, "total": sum(per.values())}
+
+
+async def timed(
+    st: Stack, starts: list[Callable[[], Awaitable[Any]]], results: Callable[[], Awaitable[Any]]
+) -> Batch:
+    before, clock = cpu_snapshot(st), time.perf_counter()
+    await asyncio.gather(*(start() for start in starts))
+    await results()
+    seconds = time.perf_counter() - clock
+    after = cpu_snapshot(st)
+    return Batch(seconds, {name: after[name] - before[name] for name in before})
+
+
+class Bench:
+    def __init__(self, st: Stack, settings: Settings, engine: Engine, s3: Any, client: Client) -> None:
+        self.st, self.settings, self.engine, self.s3, self.client = st, settings, engine, s3, client
+        self.gateway = TemporalGateway(settings, client)
+        self.noop_queue = f"{settings.temporal_task_queue}-noop"
+        self.seed = 5_000
+        self.plan = NoopPlan()
+        self.signals = 0
+
+    def prepare(self, n: int) -> list[Prepared]:
+        prepared = []
+        for _ in range(n):
+            self.seed += 1
+            prepared.append(prepare_appeal(self.settings, self.engine, self.s3, self.seed))
+        return prepared
+
+    async def appeals(self, n: int) -> tuple[Batch, list[str]]:
+        prepared = self.prepare(n)
+        handles = [self.client.get_workflow_handle(workflow_id_for(p.appeal.id)) for p in prepared]
+
+        async def results() -> None:
+            await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), RESULT_TIMEOUT)
+
+        batch = await timed(self.st, [partial(start_appeal, self.gateway, p) for p in prepared], results)
+        for p in prepared:
+            statuses = audit_statuses(self.engine, p.appeal.id)
+            if S.AUTO_APPROVED not in statuses or statuses[-1] != S.CLOSED:
+                raise SystemExit(f"appeal {p.appeal.id} did not take the auto-approve path: {statuses}")
+        return batch, [h.id for h in handles]
+
+    async def noops(self, n: int) -> tuple[Batch, list[str]]:
+        handles: list[WorkflowHandle[Any, Any]] = []
+
+        async def start() -> None:
+            handles.append(await start_noop(self.client, self.noop_queue, self.plan, self.signals))
+
+        async def results() -> None:
+            done = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), RESULT_TIMEOUT)
+            if done != [self.signals] * n:
+                raise SystemExit(f"a no-op run ended badly: {done}")
+
+        batch = await timed(self.st, [start] * n, results)
+        return batch, [h.id for h in handles]
+
+    async def count(self, workflow_id: str) -> ActionCount:
+        return count_actions(await self.client.get_workflow_handle(workflow_id).fetch_history())
+
+
+def noop_worker(client: Client, queue: str, executor: ThreadPoolExecutor) -> Worker:
+    """Built as launcher.worker.build_worker builds the real one, with the no-op's definitions."""
+    return Worker(
+        client,
+        task_queue=queue,
+        workflows=[NoopAppealWorkflow],
+        activities=[noop_step, noop_local],
+        activity_executor=executor,
+        max_concurrent_activities=executor._max_workers,
+        interceptors=[ActivityLogInterceptor()],
+    )
+
+
+# -- the report -------------------------------------------------------------------------------
+
+
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def cpu_line(label: str, per_run: dict[str, float]) -> str:
+    parts = "  ".join(f"{name} {value:6.1f}" for name, value in per_run.items() if name != "total")
+    return f"  {label:<8} {per_run['total']:6.1f} ms  ({parts})"
+
+
+def median_cpu(rows: list[dict[str, float]]) -> dict[str, float]:
+    return {name: statistics.median(row[name] for row in rows) for name in rows[0]}
+
+
+async def run(args: argparse.Namespace, st: Stack, directory: Path) -> None:
+    settings = make_settings(
+        directory,
+        s3_endpoint_url=st.s3_endpoint,
+        temporal_address=st.temporal_address,
+        smtp_host="127.0.0.1",
+        smtp_port=st.smtp_port,
+        document_deadline=timedelta(hours=1),
+    )
+    s3 = make_s3_client(settings)
+    ensure_bucket(s3, settings.s3_bucket)
+    engine = make_engine(f"sqlite:///{directory / 'appeals.db'}")
+    create_tables(engine)
+    client = await Client.connect(st.temporal_address, data_converter=pydantic_data_converter)
+    try:
+        if not args.no_paths:
+            runs = await run_paths(client, settings, engine, s3)
+            print("\nTemporal actions per appeal path (one appeal each, from its real history):")
+            print(table((str(r.path), r.count) for r in runs))
+        await measure(args, Bench(st, settings, engine, s3, client))
+    finally:
+        engine.dispose()
+
+
+async def measure(args: argparse.Namespace, bench: Bench) -> None:
+    with (
+        ThreadPoolExecutor(max_workers=args.executor, thread_name_prefix="appeal") as real_pool,
+        ThreadPoolExecutor(max_workers=args.executor, thread_name_prefix="noop") as noop_pool,
+    ):
+        activities = AppealActivities(engine=bench.engine, s3_client=bench.s3, settings=bench.settings)
+        async with (
+            build_worker(bench.client, bench.settings, activities, real_pool),
+            noop_worker(bench.client, bench.noop_queue, noop_pool),
+        ):
+            # The no-op's shape, from an appeal run as the timed ones are.
+            _, (reference_id,) = await bench.appeals(1)
+            reference = await bench.client.get_workflow_handle(reference_id).fetch_history()
+            bench.plan = plan_from_history(reference.events)
+            bench.signals = bench.plan.totals()["signals"]
+            print("\nThe no-op's shape, from a timed auto-approve appeal's history:")
+            print("  " + ", ".join(f"{name} {value}" for name, value in bench.plan.totals().items()))
+            if args.warmup:
+                await bench.appeals(args.warmup)
+                _, noop_ids = await bench.noops(args.warmup)
+                print("\nOne run of each as timed (the no-op has no heartbeats; its payloads are tiny):")
+                print(
+                    table(
+                        [
+                            ("appeal", await bench.count(reference_id)),
+                            ("no-op", await bench.count(noop_ids[0])),
+                        ]
+                    )
+                )
+
+            n = args.appeals
+            print(f"\n{args.rounds} rounds of {n} appeals and {n} no-op runs, alternating:")
+            print(f"  {'round':>5} {'appeals/s':>10} {'no-op/s':>8} {'ratio':>6}  load")
+            ratios, appeal_rates, noop_rates = [], [], []
+            appeal_cpu, noop_cpu = [], []
+            for number in range(args.rounds):
+                order = ("appeals", "noops") if number % 2 == 0 else ("noops", "appeals")
+                batches = {}
+                for kind in order:
+                    batches[kind], _ = await (bench.appeals(n) if kind == "appeals" else bench.noops(n))
+                appeal_rate, noop_rate = batches["appeals"].rate(n), batches["noops"].rate(n)
+                ratios.append(appeal_rate / noop_rate)
+                appeal_rates.append(appeal_rate)
+                noop_rates.append(noop_rate)
+                appeal_cpu.append(batches["appeals"].cpu_ms_per_run(n))
+                noop_cpu.append(batches["noops"].cpu_ms_per_run(n))
+                print(
+                    f"  {number + 1:>5} {appeal_rate:>10.2f} {noop_rate:>8.2f} {ratios[-1]:>6.2f}  {load()}"
+                )
+            print(
+                f"  median: {statistics.median(appeal_rates):.2f} appeals/s, "
+                f"{statistics.median(noop_rates):.2f} no-op runs/s, "
+                f"ratio {statistics.median(ratios):.2f} (median of the rounds' ratios)"
+            )
+            print("CPU per run (median of the rounds; worker = this process):")
+            print(cpu_line("appeal", median_cpu(appeal_cpu)))
+            print(cpu_line("no-op", median_cpu(noop_cpu)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--appeals", type=int, default=60, help="appeals (and no-op runs) per round")
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--warmup", type=int, default=10, help="untimed runs of each first")
+    parser.add_argument("--executor", type=int, default=16, help="activity threads per worker")
+    parser.add_argument("--no-paths", action="store_true", help="skip the actions per path")
+    args = parser.parse_args(argv)
+    print(f"load average before: {load()}  ({os.cpu_count()} CPUs)")
+    # The stack starts outside the event loop: its readiness checks run loops of their own.
+    with tempfile.TemporaryDirectory(prefix="temporal-bench-") as tmp, stack(Path(tmp)) as st:
+        asyncio.run(run(args, st, Path(tmp)))
+    print(f"\nload average after: {load()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
