@@ -39,9 +39,11 @@ RUN pip install --no-deps -e . \
 USER appeals
 
 # `appeals api` binds APPEALS_API_HOST, which defaults to 127.0.0.1: unreachable from outside
-# a container.
+# a container. APPEALS_API_WORKERS uvicorn processes share the port; about one per core given
+# to the container (override it with the container's CPU limit).
 ENV APPEALS_API_HOST=0.0.0.0 \
-    APPEALS_API_PORT=8000
+    APPEALS_API_PORT=8000 \
+    APPEALS_API_WORKERS=2
 EXPOSE 8000
 
 CMD ["appeals", "api"]

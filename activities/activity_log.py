@@ -1,53 +1,34 @@
-"""The worker's structured log: one key=value line per activity start, finish or failure, and
-one per appeal transition (activities/appeal.py `project_transition`).
+"""The worker's structured log: one key=value line per activity start, finish or failure (and,
+from core/appeals/service.py once committed, one per appeal transition).
 
 Lines carry IDs, codes, counts and durations only, never personal data: no names, phone
 numbers, email addresses or document contents. So activity arguments, results and error
 messages are not logged (a refusal or a send error may quote a customer's address), only the
 error's type. `appeals dev` writes them to .data/logs/worker.log.
 
-    activity_started activity=check_eligibility appeal_id=3f2b... workflow_id=appeal-3f2b... attempt=1
-    activity_finished activity=check_eligibility appeal_id=3f2b... ... duration_ms=12.4
+    activity_started activity=open_appeal appeal_id=3f2b... workflow_id=appeal-3f2b... attempt=1
+    activity_finished activity=open_appeal appeal_id=3f2b... ... duration_ms=12.4
     appeal_transition appeal_id=3f2b... from_status=SUBMITTED to_status=AWAITING_DOCUMENTS actor=workflow
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Mapping
 from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
+from core.logs import TRANSITION_LOGGER, log_event, log_line
+
+__all__ = ["ACTIVITY_LOGGER", "TRANSITION_LOGGER", "ActivityLogInterceptor", "log_event", "log_line"]
+
 ACTIVITY_LOGGER = "appeals.activity"
-TRANSITION_LOGGER = "appeals.transition"
 APPEAL_WORKFLOW_PREFIX = "appeal-"  # core.appeals.service.workflow_id_for
 
 activity_log = logging.getLogger(ACTIVITY_LOGGER)
-transition_log = logging.getLogger(TRANSITION_LOGGER)
-
-
-def _value(value: object) -> str:
-    text = str(value).lower() if isinstance(value, bool) else str(value)
-    if not text or any(ch.isspace() or ch in '"=' for ch in text):
-        return json.dumps(text, ensure_ascii=False)
-    return text
-
-
-def log_line(event: str, fields: Mapping[str, object]) -> str:
-    """`event key=value ...`; values with spaces, quotes or `=` are JSON-quoted, None left out."""
-    pairs = [f"{key}={_value(value)}" for key, value in fields.items() if value is not None]
-    return " ".join([event, *pairs])
-
-
-def log_event(logger: logging.Logger, level: int, event: str, **fields: object) -> None:
-    """One structured line; the fields also ride on the record (`log_event`, `log_fields`)
-    for a JSON formatter or a test."""
-    logger.log(level, log_line(event, fields), extra={"log_event": event, "log_fields": dict(fields)})
 
 
 def appeal_id_of(workflow_id: str | None) -> str | None:

@@ -1,12 +1,18 @@
-"""Appeal activities: thin wrappers that open a unit of work and call core/.
+"""Appeal activities: each runs one step of core/appeals/steps.py in a unit of work, then sends
+the notice the step planned.
 
-They are synchronous (SQLAlchemy sessions, boto3) and run in the worker's thread pool.
-Every side effect is idempotent per appeal and step, so Temporal's retries are safe.
+They are synchronous (SQLAlchemy sessions, boto3, SMTP) and run in the worker's thread pool.
+Each step is idempotent per appeal and its input (activities/types.py), so Temporal's retries
+are safe. Notices: the step plans the outbox rows in its own transaction; after the commit the
+activity sends them once each. A channel that fails stays in the outbox for the worker's relay
+(launcher/reconciler.py) to retry with backoff: the appeal never waits on a mail server, and a
+row already sent is never sent again (core/notifications/outbox.py).
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import date
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -14,46 +20,43 @@ from sqlmodel import select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.activity_log import log_event, transition_log
 from activities.types import (
-    AppealRef,
-    AppliedLimitResult,
     ApplyLimitInput,
-    AssessInput,
-    AssessmentResult,
-    ChecklistResult,
-    CreateReviewTaskInput,
-    DocumentVerdict,
-    EligibilityResult,
-    NotifyInput,
-    ProjectTransitionInput,
-    RecordDecisionInput,
-    RequestInfoInput,
-    ReviewTaskRef,
+    Checked,
+    CheckInput,
+    Decided,
+    DecideInput,
+    HumanReviewInput,
+    LimitRefusalInput,
+    NoticeStepInput,
+    Opened,
+    OpenInput,
+    RemindInput,
     SlaEventInput,
-    VerifyDocumentInput,
+    StepInput,
+    StepResult,
+    TaskPlan,
+    WithdrawInput,
 )
-from core.appeals.assessment import run_assessment
-from core.appeals.service import Transition, apply_transition, get_appeal
+from core.appeals import steps
+from core.appeals.service import get_appeal
 from core.clock import SYSTEM_CLOCK, Clock
 from core.db import session_scope
-from core.db.case_tables import DecisionOutcome
 from core.db.ledger_tables import CreditAccount, LimitEvent
-from core.documents.checklist import missing_types, prepare_checklist, request_items
-from core.documents.verification import verify_document
 from core.ledger.credit_line_api import CreditLineRefused, CreditLineUnavailable, apply_limit_externally
-from core.ledger.eligibility import check_eligibility
-from core.ledger.limits import apply_restore
-from core.notifications.channels import EMAIL, SMS, WEBHOOK, senders_from_settings
-from core.notifications.channels.base import PermanentSendError
-from core.notifications.outbox import deliver, plan_notifications
-from core.notifications.service import IN_APP
+from core.notifications.channels import senders_from_settings
+from core.notifications.outbox import deliver
 from core.policy.loader import load_default_policy
-from core.reviews.service import NewDecision, NewTask, cancel_open_tasks, create_task, record_decision
 from core.reviews.sla import record_sla_event
 from core.settings import Settings
 
-CUSTOMER_CHANNELS = (IN_APP, EMAIL, SMS, WEBHOOK)
+log = logging.getLogger(__name__)
+
+
+def _plan(task: TaskPlan) -> steps.ReviewTaskPlan:
+    return steps.ReviewTaskPlan(
+        task_id=task.task_id, due_at=task.due_at, round=task.round, preferred_assignee=task.preferred_assignee
+    )
 
 
 class AppealActivities:
@@ -66,160 +69,123 @@ class AppealActivities:
         self._clock = clock  # the business date every check is made on
         self._senders: dict[str, Any] | None = None
 
-    @activity.defn(name="check_eligibility")
-    def check_eligibility(self, ref: AppealRef) -> EligibilityResult:
-        with session_scope(self._engine, read_only=True) as session:
-            appeal = get_appeal(session, ref.appeal_id)
-            result = check_eligibility(session, appeal.account_id, self._clock.today())
-        return EligibilityResult(
-            eligible=result.eligible,
-            reason_code=result.reason_code,
-            reason=result.reason,
-            original_limit_minor=result.original_limit_minor,
-            current_limit_minor=result.current_limit_minor,
-            amount_owed_minor=result.amount_owed_minor,
-        )
+    @property
+    def _notices(self) -> steps.Notices:
+        return steps.Notices(webhook_urls=list(self._settings.webhook_urls), policy=load_default_policy())
 
-    @activity.defn(name="project_transition")
-    def project_transition(self, inp: ProjectTransitionInput) -> None:
+    def _today(self) -> date:
+        return self._clock.today()
+
+    def _send(self, notification_ids: list[int]) -> None:
+        """Sends what the step planned, once the step has committed. A failure is left in the
+        outbox (recorded on its row) for the relay: it never fails the step."""
+        if not notification_ids:
+            return
+        if self._senders is None:
+            self._senders = senders_from_settings(self._settings)
+        for notification_id in notification_ids:
+            try:
+                deliver(self._engine, notification_id, self._senders)
+            except Exception:  # the row says what happened; the relay retries it
+                log.warning("notification %s not sent yet", notification_id, exc_info=True)
+
+    # -- the steps ----------------------------------------------------------------------------
+
+    @activity.defn(name="open_appeal")
+    def open_appeal(self, inp: OpenInput) -> Opened:
         with session_scope(self._engine) as session:
-            from_status = get_appeal(session, inp.appeal_id).status
-            applied = apply_transition(
+            opened = steps.open_appeal(
                 session,
-                Transition(
-                    appeal_id=inp.appeal_id,
-                    to_status=inp.to_status,
-                    at=inp.at,
-                    actor=inp.actor,
-                    reason=inp.reason,
-                    details=inp.details,
-                    fields=inp.fields,
-                ),
+                inp.appeal_id,
+                today=self._today(),
+                at=inp.at,
+                notice_seq=inp.notice_seq,
+                deadline_days=inp.deadline_days,
+                notices=self._notices,
             )
-        # One line per status change, once committed. IDs and codes only: the reason may
-        # quote the customer, so it stays in the case store.
-        log_event(
-            transition_log,
-            logging.INFO,
-            "appeal_transition",
-            appeal_id=inp.appeal_id,
-            from_status=str(from_status),
-            to_status=str(inp.to_status),
-            actor=inp.actor,
-            applied=applied,  # false: a retry found it already projected
+        self._send(opened.to_deliver)
+        return Opened(
+            status=opened.status,
+            eligible=opened.eligible,
+            original_limit_minor=opened.original_limit_minor,
+            missing=opened.missing,
+            uploads_waiting=opened.uploads_waiting,
         )
 
-    @activity.defn(name="prepare_checklist")
-    def prepare_checklist(self, ref: AppealRef) -> ChecklistResult:
-        with session_scope(self._engine) as session:
-            appeal = get_appeal(session, ref.appeal_id)
-            items = prepare_checklist(session, appeal, load_default_policy(), self._clock.today())
-            return ChecklistResult(
-                required=[item.doc_type for item in items if item.required],
-                missing=missing_types(session, ref.appeal_id),
-            )
-
-    @activity.defn(name="verify_document")
-    def verify_document(self, inp: VerifyDocumentInput) -> DocumentVerdict:
-        # Slow (S3 read, PDF child process): heartbeat so a dead worker is noticed quickly.
-        activity.heartbeat(inp.document_id)
-        outcome = verify_document(
+    @activity.defn(name="check_documents")
+    def check_documents(self, inp: CheckInput) -> Checked:
+        checked = steps.check_documents(
             self._engine,
             self._s3,
             self._settings,
-            appeal_id=inp.appeal_id,
-            document_id=inp.document_id,
-            today=self._clock.today(),
+            inp.appeal_id,
+            today=self._today(),
+            at=inp.at,
+            run=inp.run,
+            notice_seq=inp.notice_seq,
+            human_review_days=inp.human_review_days,
+            review_task=_plan(inp.review_task),
+            notices=self._notices,
+            force_review=inp.force_review,
         )
-        return DocumentVerdict(
-            document_id=outcome.document_id,
-            doc_type=outcome.doc_type,
-            accepted=outcome.accepted,
-            rejection_code=outcome.rejection_code,
-            rejection_reason=outcome.rejection_reason,
-            rejection_reason_zh=outcome.rejection_reason_zh,
-            flags=outcome.flags,
-            checklist_complete=outcome.checklist_complete,
-            missing=outcome.missing,
-        )
+        self._send(checked.to_deliver)
+        return _checked(checked)
 
-    @activity.defn(name="assess_appeal")
-    def assess_appeal(self, inp: AssessInput) -> AssessmentResult:
+    @activity.defn(name="start_human_review")
+    def start_human_review(self, inp: HumanReviewInput) -> Checked:
         with session_scope(self._engine) as session:
-            assessment = run_assessment(
-                session, inp.appeal_id, inp.run, load_default_policy(), self._clock.today()
-            )
-            assert assessment.id is not None
-            return AssessmentResult(
-                assessment_id=assessment.id,
-                recommendation=assessment.recommendation,
-                suggested_limit_minor=assessment.suggested_limit_minor,
-                reason_codes=[reason["code"] for reason in assessment.reasons],
-                reasons=assessment.reasons,
-                score=assessment.score,
-                score_min=assessment.result.get("score_min"),
-                score_max=assessment.result.get("score_max"),
-                risk_tier=assessment.risk_tier,
-                four_eyes_required=assessment.four_eyes_required,
-            )
-
-    @activity.defn(name="create_review_task")
-    def create_review_task(self, inp: CreateReviewTaskInput) -> ReviewTaskRef:
-        with session_scope(self._engine) as session:
-            task = create_task(
+            started = steps.start_human_review(
                 session,
-                NewTask(
+                inp.appeal_id,
+                at=inp.at,
+                notice_seq=inp.notice_seq,
+                review_task=_plan(inp.review_task),
+                requested_by=inp.requested_by,
+                notices=self._notices,
+            )
+        self._send(started.to_deliver)
+        return _checked(started)
+
+    @activity.defn(name="close_after_decline")
+    def close_after_decline(self, inp: StepInput) -> StepResult:
+        with session_scope(self._engine) as session:
+            closed = steps.close_after_decline(session, inp.appeal_id, at=inp.at)
+        return StepResult(status=closed.status)
+
+    @activity.defn(name="decide")
+    def decide(self, inp: DecideInput) -> Decided:
+        with session_scope(self._engine) as session:
+            decided = steps.decide(
+                session,
+                inp.appeal_id,
+                steps.ReviewerDecision(
                     task_id=inp.task_id,
-                    appeal_id=inp.appeal_id,
-                    round=inp.round,
                     stage=inp.stage,
-                    due_at=inp.due_at,
-                    required_role=inp.required_role,
-                    excluded_reviewer=inp.excluded_reviewer,
-                    preferred_assignee=inp.preferred_assignee,
-                    risk_tier=inp.risk_tier,
-                ),
-            )
-            return ReviewTaskRef(
-                task_id=task.id, due_at=task.due_at, assignee=task.assignee, version=task.version
-            )
-
-    @activity.defn(name="record_sla_event")
-    def record_sla_event(self, inp: SlaEventInput) -> None:
-        with session_scope(self._engine) as session:
-            record_sla_event(session, appeal_id=inp.appeal_id, task_id=inp.task_id, kind=inp.kind)
-
-    @activity.defn(name="request_information")
-    def request_information(self, inp: RequestInfoInput) -> ChecklistResult:
-        with session_scope(self._engine) as session:
-            missing = request_items(session, inp.appeal_id, inp.document_types)
-            return ChecklistResult(required=missing, missing=missing)
-
-    @activity.defn(name="record_decision")
-    def record_decision(self, inp: RecordDecisionInput) -> None:
-        with session_scope(self._engine) as session:
-            record_decision(
-                session,
-                NewDecision(
-                    appeal_id=inp.appeal_id,
-                    task_id=inp.task_id,
                     decided_by=inp.decided_by,
-                    outcome=DecisionOutcome(inp.outcome),
+                    outcome=inp.outcome,
                     approved_limit_minor=inp.approved_limit_minor,
                     reasons=inp.reasons,
+                    requested_documents=inp.requested_documents,
                     note=inp.note,
                     idempotency_key=inp.idempotency_key,
-                    stage=inp.stage,
                 ),
+                at=inp.at,
+                notice_seq=inp.notice_seq,
+                four_eyes=steps.FourEyesRule(inp.four_eyes_min_amount_minor, inp.four_eyes_risk_tiers),
+                second_task=_plan(inp.second_task),
+                notices=self._notices,
             )
-
-    @activity.defn(name="cancel_review_tasks")
-    def cancel_review_tasks(self, ref: AppealRef) -> int:
-        with session_scope(self._engine) as session:
-            return cancel_open_tasks(session, ref.appeal_id)
+        self._send(decided.to_deliver)
+        return Decided(
+            status=decided.status,
+            missing=decided.missing,
+            second_task_id=decided.second_task_id,
+            second_task_due_at=decided.second_task_due_at,
+            second_task_version=decided.second_task_version,
+        )
 
     @activity.defn(name="apply_limit")
-    def apply_limit(self, inp: ApplyLimitInput) -> AppliedLimitResult:
+    def apply_limit(self, inp: ApplyLimitInput) -> StepResult:
         """To the ledger, or (when configured) to the external credit-line API first, keyed by
         the appeal so a retry is applied once there; the ledger then mirrors it once."""
         source = "appeals"
@@ -227,20 +193,18 @@ class AppealActivities:
             source = "credit-line-api"
             self._apply_externally(self._settings.credit_line_api_url, inp)
         with session_scope(self._engine) as session:
-            appeal = get_appeal(session, inp.appeal_id)
-            applied = apply_restore(
+            applied = steps.apply_limit_and_close(
                 session,
-                appeal_id=appeal.id,
-                account_id=appeal.account_id,
+                inp.appeal_id,
                 new_limit_minor=inp.new_limit_minor,
+                at=inp.at,
+                notice_seq=inp.notice_seq,
                 source=source,
+                reasons=inp.reasons,
+                notices=self._notices,
             )
-        return AppliedLimitResult(
-            limit_event_id=applied.limit_event_id,
-            from_limit_minor=applied.from_limit_minor,
-            to_limit_minor=applied.to_limit_minor,
-            newly_applied=applied.newly_applied,
-        )
+        self._send(applied.to_deliver)
+        return StepResult(status=applied.status)
 
     def _apply_externally(self, url: str, inp: ApplyLimitInput) -> None:
         with session_scope(self._engine, read_only=True) as session:
@@ -271,70 +235,82 @@ class AppealActivities:
         except CreditLineUnavailable as exc:
             raise ApplicationError(str(exc), type="CreditLineUnavailable") from exc
 
-    @activity.defn(name="notify_customer")
-    def notify_customer(self, inp: NotifyInput) -> list[int]:
-        """Plans the notice on every channel (the in-app row is delivered by being written);
-        returns the outbox rows still to send, each delivered by its own activity."""
+    @activity.defn(name="record_limit_refusal")
+    def record_limit_refusal(self, inp: LimitRefusalInput) -> StepResult:
         with session_scope(self._engine) as session:
-            appeal = get_appeal(session, inp.appeal_id)
-            rows = plan_notifications(
-                session,
-                appeal=appeal,
-                event=inp.event,
-                sequence=inp.sequence,
-                context=_with_policy_windows(inp.event, _with_reason_texts(inp.context)),
-                channels=CUSTOMER_CHANNELS,
-                webhook_urls=self._settings.webhook_urls,
+            refused = steps.record_limit_refusal(
+                session, inp.appeal_id, at=inp.at, refusal=inp.refusal, details=inp.details
             )
-            return [row.id for row in rows if row.channel != IN_APP and row.status != "SENT" and row.id]
+        return StepResult(status=refused.status)
 
-    @activity.defn(name="deliver_notification")
-    def deliver_notification(self, notification_id: int) -> str:
-        if self._senders is None:
-            self._senders = senders_from_settings(self._settings)
-        try:
-            row = deliver(self._engine, notification_id, self._senders, raise_errors=True)
-        except PermanentSendError as exc:
-            # Recorded as FAILED on the row; retrying cannot help.
-            raise ApplicationError(str(exc), type="PermanentSendError", non_retryable=True) from exc
-        return row.status
+    @activity.defn(name="withdraw")
+    def withdraw(self, inp: WithdrawInput) -> StepResult:
+        with session_scope(self._engine) as session:
+            withdrawn = steps.withdraw(
+                session,
+                inp.appeal_id,
+                at=inp.at,
+                notice_seq=inp.notice_seq,
+                requested_by=inp.requested_by,
+                reason=inp.reason,
+                notices=self._notices,
+            )
+        self._send(withdrawn.to_deliver)
+        return StepResult(status=withdrawn.status)
+
+    @activity.defn(name="expire")
+    def expire(self, inp: NoticeStepInput) -> StepResult:
+        with session_scope(self._engine) as session:
+            expired = steps.expire(
+                session, inp.appeal_id, at=inp.at, notice_seq=inp.notice_seq, notices=self._notices
+            )
+        self._send(expired.to_deliver)
+        return StepResult(status=expired.status)
+
+    @activity.defn(name="remind")
+    def remind(self, inp: RemindInput) -> StepResult:
+        with session_scope(self._engine) as session:
+            reminded = steps.remind(
+                session,
+                inp.appeal_id,
+                notice_seq=inp.notice_seq,
+                days_left=inp.days_left,
+                notices=self._notices,
+            )
+        self._send(reminded.to_deliver)
+        return StepResult(status=reminded.status)
+
+    @activity.defn(name="record_sla_event")
+    def record_sla_event(self, inp: SlaEventInput) -> None:
+        with session_scope(self._engine) as session:
+            record_sla_event(session, appeal_id=inp.appeal_id, task_id=inp.task_id, kind=inp.kind)
 
     def all(self) -> list[Any]:
         return [
-            self.check_eligibility,
-            self.prepare_checklist,
-            self.project_transition,
-            self.verify_document,
-            self.assess_appeal,
-            self.create_review_task,
-            self.record_sla_event,
-            self.request_information,
-            self.record_decision,
-            self.cancel_review_tasks,
+            self.open_appeal,
+            self.check_documents,
+            self.start_human_review,
+            self.close_after_decline,
+            self.decide,
             self.apply_limit,
-            self.notify_customer,
-            self.deliver_notification,
+            self.record_limit_refusal,
+            self.withdraw,
+            self.expire,
+            self.remind,
+            self.record_sla_event,
         ]
 
 
-def _with_policy_windows(event: str, context: dict[str, Any]) -> dict[str, Any]:
-    """A decline notice names the day a new appeal is accepted: the policy's cool-down, the
-    rule submission enforces (core/appeals/cooldown.py)."""
-    if event != "declined" or context.get("cooldown_days") is not None:
-        return context
-    return {**context, "cooldown_days": load_default_policy().policy.appeals.decline_cooldown_days}
-
-
-def _with_reason_texts(context: dict[str, Any]) -> dict[str, Any]:
-    """Reviewers decline with policy reason codes; the customer reads the policy's words."""
-    codes = context.get("reason_codes")
-    if codes is None:
-        return context
-    texts = load_default_policy().policy.reasons
-    reasons = [
-        {"code": code, "en": texts[code].en, "zh-CN": texts[code].zh_cn}
-        if code in texts
-        else {"code": code, "en": code, "zh-CN": code}
-        for code in codes
-    ]
-    return {**{k: v for k, v in context.items() if k != "reason_codes"}, "reasons": reasons}
+def _checked(checked: steps.Checked) -> Checked:
+    return Checked(
+        status=checked.status,
+        missing=checked.missing,
+        recommendation=checked.recommendation,
+        suggested_limit_minor=checked.suggested_limit_minor,
+        risk_tier=checked.risk_tier,
+        reasons=checked.reasons,
+        task_id=checked.task_id,
+        task_due_at=checked.task_due_at,
+        task_assignee=checked.task_assignee,
+        task_version=checked.task_version,
+    )

@@ -1,4 +1,10 @@
-"""Inputs and outputs of the appeal activities: IDs and small values only, never documents."""
+"""Inputs and outputs of the appeal activities: IDs and small values only, never documents.
+
+Every step input carries the workflow's time of the step (`at`, stamped on what the step
+records) and, where the step tells the customer something, the notice's sequence number: with
+the appeal id they are the step's idempotency key, so a retried activity records and sends
+nothing twice.
+"""
 
 from __future__ import annotations
 
@@ -7,129 +13,115 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from core.db.case_tables import Recommendation
+from core.reviews.rules import Outcome, Stage
 from core.status import AppealStatus
 
 
-class AppealRef(BaseModel):
+class StepInput(BaseModel):
     appeal_id: str
-
-
-class EligibilityResult(BaseModel):
-    eligible: bool
-    reason_code: str | None
-    reason: str | None
-    original_limit_minor: int
-    current_limit_minor: int
-    amount_owed_minor: int
-
-
-class ProjectTransitionInput(BaseModel):
-    appeal_id: str
-    to_status: AppealStatus
     at: datetime
-    actor: str = "workflow"
-    reason: str | None = None
-    details: dict[str, Any] = Field(default_factory=dict)
-    fields: dict[str, Any] = Field(default_factory=dict)
 
 
-class VerifyDocumentInput(BaseModel):
-    appeal_id: str
-    document_id: str
+class NoticeStepInput(StepInput):
+    notice_seq: int
 
 
-class DocumentVerdict(BaseModel):
-    document_id: str
-    doc_type: str
-    accepted: bool
-    rejection_code: str | None = None
-    rejection_reason: str | None = None
-    rejection_reason_zh: str | None = None
-    flags: list[str] = Field(default_factory=list)
-    checklist_complete: bool = False
+class StepResult(BaseModel):
+    """The status the step left the appeal in."""
+
+    status: AppealStatus
+
+
+class OpenInput(NoticeStepInput):
+    deadline_days: int
+
+
+class Opened(StepResult):
+    eligible: bool
+    original_limit_minor: int
     missing: list[str] = Field(default_factory=list)
+    uploads_waiting: int = 0  # files uploaded before the workflow asked (not verified yet)
 
 
-class ChecklistResult(BaseModel):
-    required: list[str]
-    missing: list[str]
+class TaskPlan(BaseModel):
+    """A review task the step opens if it routes the appeal to people (its id is chosen by the
+    workflow, so a reviewer who sees it in the queue is never told it is not open)."""
 
-
-class AssessInput(BaseModel):
-    appeal_id: str
-    run: int
-
-
-class AssessmentResult(BaseModel):
-    assessment_id: int
-    recommendation: str
-    suggested_limit_minor: int
-    reason_codes: list[str]
-    reasons: list[dict[str, Any]] = Field(default_factory=list)
-    score: int | None = None
-    score_min: int | None = None
-    score_max: int | None = None
-    risk_tier: str | None = None
-    four_eyes_required: bool = False
-
-
-class CreateReviewTaskInput(BaseModel):
     task_id: str
-    appeal_id: str
+    due_at: datetime
     round: int
-    stage: int = 1
-    due_at: datetime
-    required_role: str = "reviewer"
-    excluded_reviewer: str | None = None
-    preferred_assignee: str | None = None  # the same reviewer again, if still active
+    preferred_assignee: str | None = None
+
+
+class CheckInput(NoticeStepInput):
+    run: int  # the assessment run: 1, then one more per request for information
+    human_review_days: int
+    review_task: TaskPlan
+    # After a reviewer asked for more, the case goes back to people whatever the score says.
+    force_review: bool = False
+
+
+class Checked(StepResult):
+    missing: list[str] = Field(default_factory=list)
+    recommendation: Recommendation | None = None
+    suggested_limit_minor: int | None = None
     risk_tier: str | None = None
+    reasons: list[dict[str, Any]] = Field(default_factory=list)
+    task_id: str | None = None
+    task_due_at: datetime | None = None
+    task_assignee: str | None = None
+    task_version: int = 0
 
 
-class ReviewTaskRef(BaseModel):
+class HumanReviewInput(NoticeStepInput):
+    review_task: TaskPlan
+    requested_by: str
+
+
+class DecideInput(NoticeStepInput):
     task_id: str
-    due_at: datetime
-    assignee: str | None = None
-    version: int = 0
+    stage: Stage
+    decided_by: str
+    outcome: Outcome
+    approved_limit_minor: int | None
+    reasons: list[str]
+    requested_documents: list[str]
+    note: str
+    idempotency_key: str
+    four_eyes_min_amount_minor: int
+    four_eyes_risk_tiers: list[str]
+    second_task: TaskPlan
+
+
+class Decided(StepResult):
+    missing: list[str] = Field(default_factory=list)
+    second_task_id: str | None = None
+    second_task_due_at: datetime | None = None
+    second_task_version: int = 0
+
+
+class ApplyLimitInput(NoticeStepInput):
+    new_limit_minor: int
+    reasons: list[dict[str, Any]] = Field(default_factory=list)  # why not the full amount
+
+
+class LimitRefusalInput(StepInput):
+    refusal: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class WithdrawInput(NoticeStepInput):
+    requested_by: str
+    reason: str = ""
+
+
+class RemindInput(StepInput):
+    notice_seq: int
+    days_left: int
 
 
 class SlaEventInput(BaseModel):
     appeal_id: str
     task_id: str
     kind: str  # "warning" or "breach"
-
-
-class RequestInfoInput(BaseModel):
-    appeal_id: str
-    document_types: list[str]
-    message: str
-
-
-class RecordDecisionInput(BaseModel):
-    appeal_id: str
-    task_id: str | None
-    decided_by: str
-    outcome: str
-    approved_limit_minor: int | None
-    reasons: list[str]
-    note: str = ""
-    idempotency_key: str
-    stage: int = 1
-
-
-class ApplyLimitInput(BaseModel):
-    appeal_id: str
-    new_limit_minor: int
-
-
-class AppliedLimitResult(BaseModel):
-    limit_event_id: int
-    from_limit_minor: int
-    to_limit_minor: int
-    newly_applied: bool
-
-
-class NotifyInput(BaseModel):
-    appeal_id: str
-    event: str
-    sequence: int
-    context: dict[str, Any] = Field(default_factory=dict)

@@ -14,6 +14,7 @@ from api.openapi import install_openapi
 from api.pages import install_pages
 from api.problems import install_problem_handlers
 from api.routers import appeals, assessments, documents, health, ledger, me, review_tasks
+from api.routers.health import Readiness, readiness_probes
 from core.clock import SYSTEM_CLOCK, Clock
 from core.db import create_tables, make_engine
 from core.settings import Settings, get_settings
@@ -29,6 +30,9 @@ def create_app(
     gateway: TemporalGateway | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> FastAPI:
+    """The app. Called without arguments it reads its settings from the environment (APPEALS_*,
+    core/settings.py) and makes its own engine, S3 client and Temporal gateway: the factory
+    uvicorn's worker processes call (`appeals api`: `api.app:create_app`, factory=True)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -39,6 +43,7 @@ def create_app(
         create_tables(app.state.engine)
         app.state.s3 = s3_client or make_s3_client(settings)
         app.state.gateway = gateway or TemporalGateway(settings)
+        app.state.readiness = Readiness(readiness_probes(app.state))
         yield
         if engine is None:
             app.state.engine.dispose()

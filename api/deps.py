@@ -1,8 +1,11 @@
-"""Dependencies shared by the routers: settings, the DB engine, Temporal, the caller."""
+"""Dependencies shared by the routers: settings, the DB engine, Temporal, the caller.
+
+They are coroutines on purpose: none does I/O (the bearer token is checked in memory), and a
+plain `def` dependency would cost every request a hop to the thread pool and back."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -18,31 +21,31 @@ from gateway.temporal import TemporalGateway
 _bearer = HTTPBearer(auto_error=False, description="A JWT minted by `appeals token`.")
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
 
 
-def get_gateway(request: Request) -> TemporalGateway:
+async def get_gateway(request: Request) -> TemporalGateway:
     gateway: TemporalGateway = request.app.state.gateway
     return gateway
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     clock: Clock = request.app.state.clock
     return clock
 
 
-def get_s3(request: Request) -> Any:
+async def get_s3(request: Request) -> Any:
     return request.app.state.s3
 
 
-def get_principal(
+async def get_principal(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
@@ -58,8 +61,8 @@ ClockDep = Annotated[Clock, Depends(get_clock)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def require_role(*roles: Role) -> Callable[[Principal], Principal]:
-    def _check(principal: PrincipalDep) -> Principal:
+def require_role(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
+    async def _check(principal: PrincipalDep) -> Principal:
         if principal.role not in roles:
             raise Forbidden(
                 f"This needs the {' or '.join(r.value for r in roles)} role.", code="role_required"

@@ -12,7 +12,6 @@ from typing import Any
 
 from anyio import to_thread
 from sqlalchemy.engine import Engine
-from sqlmodel import select
 
 from api import services
 from api.document_uploads import list_documents
@@ -25,22 +24,20 @@ from api.schemas.review_tasks import (
 from core.appeals.assessment import latest_assessment
 from core.auth import Principal, Role
 from core.db import session_scope
-from core.db.case_tables import Decision, ReviewTask, TaskStatus
-from core.errors import InvalidInput, PreconditionFailed
+from core.db.case_tables import ReviewTask, TaskStatus
+from core.errors import Conflict, InvalidInput, PreconditionFailed
 from core.policy.loader import load_default_policy
-from core.reviews import queue
-from core.reviews.queue import Refusal
-from core.reviews.service import get_task
+from core.reviews import queue, rules
+from core.reviews.rules import SLA_WARNING_FRACTION, Refusal, sla_warning_at
+from core.reviews.service import answered_decision, get_task
 from core.settings import Settings
 from gateway.temporal import TemporalGateway
 from workflows.messages import (
-    SLA_WARNING_FRACTION,
     DecisionAccepted,
     ReviewClaim,
     ReviewDecision,
     ReviewOutcome,
 )
-from workflows.review import sla_warning_at
 
 log = logging.getLogger(__name__)
 
@@ -152,24 +149,33 @@ async def decide(
 ) -> tuple[str, DecisionAccepted]:
     update_id = idempotency_key or f"decision-{uuid.uuid4()}"
 
-    def _load() -> str:
+    def _load() -> tuple[str, DecisionAccepted | None]:
         with session_scope(engine, read_only=True) as session:
             task = get_task(session, task_id)
-            answered = session.exec(
-                select(Decision.id).where(
-                    Decision.appeal_id == task.appeal_id, Decision.idempotency_key == update_id
+            answered = answered_decision(session, task.appeal_id, update_id)
+            # A retried request is answered as the first was, even though the task moved on
+            # (and the appeal's workflow may have ended).
+            if answered is not None:
+                decision, status = answered
+                return task.appeal_id, DecisionAccepted(
+                    status=status, approved_limit_minor=decision.approved_limit_minor
                 )
-            ).first()
-            # A retried request is answered as the first was, even though the task moved on.
-            if answered is None and if_match is not None and if_match != task.version:
+            if if_match is not None and if_match != task.version:
                 raise PreconditionFailed(
                     f"The task changed (version {task.version}, you had {if_match}); reload it.",
                     code="stale_version",
                     current_version=task.version,
                 )
-            return task.appeal_id
+            if TaskStatus(task.status) not in (TaskStatus.OPEN, TaskStatus.CLAIMED):
+                raise Conflict(
+                    f"Review task {task_id} is {task.status.value}: it was decided or cancelled.",
+                    code="decision_rejected",
+                )
+            return task.appeal_id, None
 
-    appeal_id = await to_thread.run_sync(_load)
+    appeal_id, replayed = await to_thread.run_sync(_load)
+    if replayed is not None:
+        return appeal_id, replayed
     _check_reason_codes(body)
     decision = ReviewDecision(
         task_id=task_id,
@@ -198,12 +204,10 @@ def allowed_actions(task: ReviewTask, principal: Principal) -> dict[str, Permiss
     """What this person may do with this task now, and why not: the one rule the JSON case
     file (`allowed_actions`) and the reviewer console's buttons both show."""
     status = TaskStatus(task.status)
-    if status == TaskStatus.CLAIMED and task.assignee == principal.subject:
-        not_deciding = None
-    elif status == TaskStatus.CLAIMED:
-        not_deciding = queue.NOT_CLAIM_HOLDER
-    elif status == TaskStatus.OPEN:
-        not_deciding = Refusal("the task is OPEN; claim it first", "任务尚未认领，请先认领")
+    if status in (TaskStatus.OPEN, TaskStatus.CLAIMED):
+        not_deciding = rules.why_not_deciding(
+            claimed=status == TaskStatus.CLAIMED, claimant=task.assignee, decider=principal.subject
+        )
     else:
         not_deciding = queue.task_in_state(status)
     if principal.role not in (Role.SUPERVISOR, Role.ADMIN):
@@ -212,14 +216,15 @@ def allowed_actions(task: ReviewTask, principal: Principal) -> dict[str, Permiss
         not_reassigning = queue.task_in_state(status)
     else:
         not_reassigning = None
-    second_review = Refusal("the second review approves or declines only", "第二次审核只能批准或拒绝")
     return {
         "claim": _permission(queue.why_not_claimable(task, principal)),
         "release": _permission(queue.why_not_releasable(task, principal)),
         "reassign": _permission(not_reassigning),
         "approve": _permission(not_deciding),
         "decline": _permission(not_deciding),
-        "request_info": _permission(not_deciding or (second_review if task.stage == 2 else None)),
+        "request_info": _permission(
+            not_deciding or rules.why_not_outcome(rules.Stage(task.stage), rules.Outcome.REQUEST_INFO)
+        ),
     }
 
 

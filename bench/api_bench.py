@@ -47,6 +47,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -286,7 +287,7 @@ def database(kind: str, pg_url: str, tmp: Path) -> Iterator[tuple[Engine, str, s
 class Server:
     """uvicorn on the app factory, in a process of its own."""
 
-    def __init__(self, database_url: str, data_dir: Path, workers: int) -> None:
+    def __init__(self, database_url: str, data_dir: Path, workers: int, http: str, loop: str) -> None:
         self.port = free_port()
         self.log_path = data_dir / "api.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("APPEALS_")}
@@ -306,7 +307,7 @@ class Server:
         command = [
             sys.executable, "-m", "uvicorn", "bench.api_bench:app_factory", "--factory",
             "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers),
-            "--log-level", "info", "--proxy-headers",
+            "--log-level", "info", "--proxy-headers", "--http", http, "--loop", loop,
         ]  # fmt: skip
         self.log = self.log_path.open("wb")
         self.process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
@@ -501,7 +502,7 @@ def run(kind: str, args: argparse.Namespace) -> None:
         with database(kind, args.pg_url, tmp) as (engine, url, where):
             create_tables(engine)
             seeded = seed(engine, args.appeals, args.seed)
-            server = Server(url, tmp, args.workers)
+            server = Server(url, tmp, args.workers, args.http, args.loop)
             try:
                 server.wait_ready()
                 asyncio.run(measure(kind, where, server, seeded, args))
@@ -542,7 +543,10 @@ async def measure(kind: str, where: str, server: Server, seeded: Seeded, args: a
         f"(seeded in {seeded.seconds:.0f} s); {args.workers} server worker process(es); "
         f"{args.rounds} rounds x {args.seconds:g} s per cell"
     )
-    print(f"   floor = GET {FLOOR_PATH} ({floor_note})")
+    print(
+        f"   floor = GET {FLOOR_PATH} ({floor_note}); "
+        f"uvicorn --http {_resolved_http(args.http)} --loop {_resolved_loop(args.loop)}"
+    )
     print(f"   load average at start {_load(load_start)}, at end {_load(load_end)}")
     print(
         f"   {'endpoint':<34} {'conc':>4} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>7} "
@@ -565,6 +569,15 @@ async def measure(kind: str, where: str, server: Server, seeded: Seeded, args: a
             )
 
 
+def _resolved_http(choice: str) -> str:
+    """What uvicorn's `auto` picks: httptools when it is installed."""
+    return choice if choice != "auto" else ("httptools" if find_spec("httptools") else "h11")
+
+
+def _resolved_loop(choice: str) -> str:
+    return choice if choice != "auto" else ("uvloop" if find_spec("uvloop") else "asyncio")
+
+
 def _load(load: tuple[float, float, float]) -> str:
     return " ".join(f"{value:.2f}" for value in load)
 
@@ -578,6 +591,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, action="append", help="default: 1 and 8")
     parser.add_argument("--workers", type=int, default=1, help="server worker processes")
+    parser.add_argument(
+        "--http", default="auto", help="uvicorn's HTTP implementation: auto (httptools if installed), h11"
+    )
+    parser.add_argument(
+        "--loop", default="auto", help="uvicorn's event loop: auto (uvloop if installed), asyncio"
+    )
     parser.add_argument("--seed", type=int, default=20250615)
     parser.add_argument("--db", action="append", choices=["sqlite", "postgresql"])
     parser.add_argument("--pg-url", default=PG_URL)

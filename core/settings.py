@@ -61,6 +61,8 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # uvicorn worker processes of `appeals api`: one process serves ~1 core's worth of requests.
+    api_workers: int = Field(default=1, ge=1)
     s3_port: int = 9000
 
     jwt_secret: str = DEV_JWT_SECRET

@@ -208,17 +208,27 @@ def api(
     port: Annotated[
         int | None, typer.Option(help="Port to listen on.", show_default=_from_settings("api_port"))
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Worker processes (each its own event loop, DB pool and clients); about one per core.",
+            show_default=_from_settings("api_workers"),
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP API (uvicorn) against existing services; OpenAPI docs at /docs."""
     import uvicorn
 
-    from api.app import create_app
-
     settings = get_settings()
+    # An import string and a factory, not an app object: each worker process builds its own app
+    # from the same APPEALS_* environment (uvicorn can only fork workers from an import string).
     uvicorn.run(
-        create_app(settings),
+        "api.app:create_app",
+        factory=True,
         host=host or settings.api_host,
         port=port or settings.api_port,
+        workers=workers or settings.api_workers,
         log_level="info",
         proxy_headers=True,
     )

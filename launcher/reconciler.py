@@ -1,11 +1,13 @@
-"""Catches up on messages that the API recorded but could not hand to Temporal (Temporal
-down, a crash between the DB commit and the call): nothing a customer sent is lost."""
+"""Catches up on what was recorded but not passed on: messages the API could not hand to
+Temporal (Temporal down, a crash between the DB commit and the call), and notices a channel
+did not take (the outbox relay). Nothing a customer sent is lost; no notice is sent twice."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from datetime import timedelta
+from typing import Any
 
 from anyio import to_thread
 from sqlalchemy.engine import Engine
@@ -15,6 +17,8 @@ from core.appeals.service import mark_workflow_started
 from core.db import session_scope
 from core.db.case_tables import Appeal, Document, DocumentState
 from core.db.types import utcnow
+from core.notifications.channels import senders_from_settings
+from core.notifications.outbox import deliver, undelivered
 from core.settings import Settings
 from core.status import AppealStatus
 from gateway.temporal import TemporalGateway
@@ -35,6 +39,7 @@ class Reconciler:
         self._gateway = gateway
         self._settings = settings
         self._grace = grace
+        self._senders: dict[str, Any] | None = None
 
     def _unstarted(self) -> list[Appeal]:
         with session_scope(self._engine, read_only=True) as session:
@@ -66,8 +71,22 @@ class Reconciler:
                 ).all()
             )
 
+    def _relay_notices(self) -> int:
+        """Sends the outbox rows that are due (core/notifications/outbox.py `undelivered`)."""
+        with session_scope(self._engine, read_only=True) as session:
+            due = undelivered(session)
+        if due and self._senders is None:
+            self._senders = senders_from_settings(self._settings)
+        for notification_id in due:
+            try:
+                assert self._senders is not None
+                deliver(self._engine, notification_id, self._senders)
+            except Exception:  # recorded on the row; tried again after its backoff
+                log.warning("relay could not send notification %s", notification_id, exc_info=True)
+        return len(due)
+
     async def run_once(self) -> int:
-        done = 0
+        done = await to_thread.run_sync(self._relay_notices)
         for appeal in await to_thread.run_sync(self._unstarted):
             await self._gateway.start_appeal(appeal)
             await to_thread.run_sync(self._mark_started, appeal.id)

@@ -178,9 +178,14 @@ def test_api_and_worker_share_one_build(services: dict[str, dict[str, Any]]) -> 
 
 def test_api_and_worker_commands(services: dict[str, dict[str, Any]]) -> None:
     assert command_list(services["api"]) == [
-        "appeals", "api", "--host", "0.0.0.0", "--port", "8000",
+        "appeals", "api", "--host", "0.0.0.0", "--port", "8000", "--workers", "2",
     ]  # fmt: skip
     assert command_list(services["worker"]) == ["appeals", "worker"]
+
+
+def test_the_api_healthcheck_asks_for_readiness(services: dict[str, dict[str, Any]]) -> None:
+    """Readiness, not liveness: the API is healthy when it can reach what it needs."""
+    assert "/health/ready" in json.dumps(services["api"]["healthcheck"]["test"])
 
 
 # --- application settings ------------------------------------------------------------------

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from core.reviews.rules import SLA_WARNING_FRACTION, Outcome
 from core.status import AppealStatus
 
-# The share of a review's time after which the assignee is warned (the SLA warning).
-SLA_WARNING_FRACTION = 0.8
+# One vocabulary of outcomes for the API, the workflow and the case store.
+ReviewOutcome = Outcome
 
 
 class AppealInput(BaseModel):
@@ -40,12 +40,6 @@ class DocumentUploaded(BaseModel):
 class WithdrawRequest(BaseModel):
     requested_by: str
     reason: str = ""
-
-
-class ReviewOutcome(StrEnum):
-    APPROVE = "APPROVE"
-    REQUEST_INFO = "REQUEST_INFO"
-    DECLINE = "DECLINE"
 
 
 class ReviewDecision(BaseModel):

@@ -1,32 +1,42 @@
-"""Pure helpers for the review stages of AppealWorkflow (deterministic: no I/O)."""
+"""The review part of AppealWorkflow: the open task, who holds it, and what a decision must
+satisfy before it is accepted (deterministic: no I/O).
+
+Claims are decided by the database (core/reviews/queue.py), which also moves the appeal's
+status with them; the workflow follows the claimant only to know who may decide. The rules
+about who may decide what are core's (core/reviews/rules.py), shared with the API.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
+from temporalio.exceptions import ApplicationError
+
+from core.reviews.rules import (
+    NOT_THE_FIRST_REVIEWER,
+    Outcome,
+    Stage,
+    decision_problem,
+    sla_warning_at,
+    why_not_deciding,
+    why_not_outcome,
+)
 from core.status import AppealStatus
-from workflows.messages import ReviewDecision, ReviewOutcome
-
-S = AppealStatus
+from workflows.messages import ReviewClaim, ReviewDecision
 
 
 @dataclass
 class OpenTask:
     task_id: str
-    stage: int
+    stage: Stage
     created_at: datetime
     due_at: datetime
     excluded_reviewer: str | None = None
-    # Handed straight back to the reviewer who asked for more information (if still at work).
-    preferred_assignee: str | None = None
     claimant: str | None = None
     # The task row's version that `claimant` comes from: the queue (the DB) decides claims,
     # and a message about an older version than the one followed changes nothing.
     claim_version: int = -1
-    row_written: bool = False
-    warned: bool = False
-    breached: bool = False
 
     def follow_claim(self, reviewer: str | None, version: int | None) -> bool:
         """Takes a claim, release or reassignment recorded in the queue; False if stale."""
@@ -37,48 +47,96 @@ class OpenTask:
         self.claimant = reviewer
         return True
 
-    def may_decide(self, reviewer: str) -> bool:
-        if self.claimant is not None:
-            return self.claimant == reviewer
-        # While the row is being written the preferred reviewer may already see it as theirs;
-        # the decision is checked again against the written claim before it is recorded.
-        return not self.row_written and self.preferred_assignee == reviewer
+    @property
+    def status(self) -> AppealStatus:
+        """The appeal's status while this task is open, as the queue projects it."""
+        return self.stage.in_review_status if self.claimant else self.stage.pending_status
 
     @property
-    def pending_status(self) -> AppealStatus:
-        return S.PENDING_REVIEW if self.stage == 1 else S.PENDING_SECOND_REVIEW
-
-    @property
-    def in_review_status(self) -> AppealStatus:
-        return S.IN_REVIEW if self.stage == 1 else S.IN_SECOND_REVIEW
-
-    def warning_at(self, fraction: float) -> datetime:
-        return sla_warning_at(self.created_at, self.due_at, fraction)
+    def warning_at(self) -> datetime:
+        return sla_warning_at(self.created_at, self.due_at)
 
 
-def sla_warning_at(created_at: datetime, due_at: datetime, fraction: float) -> datetime:
-    """When a review's SLA warning is due: `fraction` of the way from the task's creation to
-    its due time (the reviewer console colours its countdown by the same rule)."""
-    return created_at + (due_at - created_at) * fraction
+class ReviewDesk:
+    """The task under review and the decision being recorded; one per appeal.
 
+    A task the workflow asks a step to open is `planned` until the step's result arrives: the
+    step writes the row, and a reviewer may claim it (and the claim's message arrive) before
+    the workflow has the result, so claims for the planned task are followed too."""
 
-def needs_four_eyes(
-    amount_minor: int, risk_tier: str | None, min_amount_minor: int, tiers: list[str]
-) -> bool:
-    return amount_minor >= min_amount_minor or (risk_tier is not None and risk_tier in tiers)
+    def __init__(self) -> None:
+        self.task: OpenTask | None = None
+        self.planned: OpenTask | None = None
+        self.recording: str | None = None  # update id of the decision being recorded
+        self.decision: ReviewDecision | None = None  # recorded on the current task
 
+    def plan(self, task: OpenTask) -> None:
+        self.planned = task
 
-def outcome_status(decision: ReviewDecision, requested_limit_minor: int) -> AppealStatus:
-    if decision.outcome is ReviewOutcome.DECLINE:
-        return S.DECLINED
-    if decision.outcome is ReviewOutcome.REQUEST_INFO:
-        return S.INFO_REQUESTED
-    assert decision.approved_limit_minor is not None
-    if decision.approved_limit_minor < requested_limit_minor:
-        return S.PARTIALLY_APPROVED
-    return S.APPROVED
+    def open(self, task_id: str, due_at: datetime, assignee: str | None, version: int) -> OpenTask:
+        """The task a step opened (the planned one, with what its claims said meanwhile)."""
+        planned, self.planned = self.planned, None
+        if planned is None or planned.task_id != task_id:
+            raise ValueError(f"task {task_id} was not planned")
+        planned.due_at = due_at
+        planned.follow_claim(assignee, version)
+        self.task, self.decision = planned, None
+        return planned
 
+    def drop_plan(self) -> None:
+        self.planned = None
 
-def remaining_budget(review_due: timedelta, spent: timedelta) -> timedelta:
-    """The SLA clock runs only while the appeal waits on reviewers, not on the customer."""
-    return max(review_due - spent, timedelta(minutes=1))
+    def close(self) -> None:
+        self.task = None
+        self.planned = None
+
+    def _about(self, task_id: str) -> OpenTask | None:
+        for task in (self.task, self.planned):
+            if task is not None and task.task_id == task_id:
+                return task
+        return None
+
+    def follows(self, claim: ReviewClaim) -> bool:
+        """Whether a claim message is about the open (or planned), undecided task and newer
+        than the last one followed."""
+        task = self._about(claim.task_id)
+        if task is None or (task is self.task and (self.decision is not None or self.recording)):
+            return False
+        return task.follow_claim(claim.reviewer, claim.version)
+
+    def refusal(self, decision: ReviewDecision, original_limit_minor: int | None) -> ApplicationError | None:
+        """Why this decision may not be recorded now, as the API's caller should hear it."""
+        task = self._about(decision.task_id)
+        # A planned task is decidable once claimed: its row exists (the claim was made on it);
+        # the decision is recorded after the step that opened it (both hold the workflow's lock).
+        if task is None or (task is self.task and (self.decision is not None or self.recording is not None)):
+            return ApplicationError(
+                f"Review task {decision.task_id} is not open on this appeal.", type="TaskNotOpen"
+            )
+        holder = why_not_deciding(
+            claimed=task.claimant is not None, claimant=task.claimant, decider=decision.reviewer
+        )
+        if holder is not None:
+            return ApplicationError(
+                "Only the reviewer holding the claim on this task can decide it; claim it first.",
+                type="NotClaimHolder",
+            )
+        if task.excluded_reviewer == decision.reviewer:
+            return ApplicationError(f"The {NOT_THE_FIRST_REVIEWER}.", type="NotClaimHolder")
+        outcome = Outcome(decision.outcome)
+        not_here = why_not_outcome(task.stage, outcome)
+        if not_here is not None:
+            return ApplicationError(
+                "The second review approves or declines; it does not request information.",
+                type="InvalidDecision",
+            )
+        problem = decision_problem(
+            outcome,
+            approved_limit_minor=decision.approved_limit_minor,
+            reasons=decision.reasons,
+            requested_documents=decision.requested_documents,
+            original_limit_minor=original_limit_minor,
+        )
+        if problem is not None:
+            return ApplicationError(problem, type="InvalidDecision")
+        return None

@@ -30,7 +30,7 @@ from core.clock import Clock
 from core.db import session_scope
 from core.errors import DomainError, InvalidInput
 from core.reviews.dashboard import PERIODS, Dashboard, supervisor_dashboard
-from workflows.messages import SLA_WARNING_FRACTION
+from core.reviews.rules import SLA_WARNING_FRACTION
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False, dependencies=[Depends(check_csrf)])
 

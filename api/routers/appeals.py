@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated
 
 from anyio import to_thread
@@ -126,7 +127,7 @@ def list_own_appeals(
         **problems(*AUTHENTICATED, "appeal_not_found", "validation_failed"),
     },
 )
-def get_appeal(
+async def get_appeal(
     appeal_id: str,
     principal: PrincipalDep,
     engine: EngineDep,
@@ -141,7 +142,9 @@ def get_appeal(
     staff read any. Served from the database, so it is cheap to poll."""
     # Reviewers and admins read any appeal; a customer only their own (others are 404).
     owner = principal.subject if principal.role is Role.CUSTOMER else None
-    detail = services.appeal_detail(engine, appeal_id, owner, accept_language=accept_language)
+    detail = await to_thread.run_sync(
+        functools.partial(services.appeal_detail, accept_language=accept_language), engine, appeal_id, owner
+    )
     response.headers["ETag"] = f'"{detail.version}"'
     return detail
 

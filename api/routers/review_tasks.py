@@ -8,7 +8,7 @@ from anyio import to_thread
 from fastapi import APIRouter, Body, Header, Query, Response, status
 
 from api import openapi_examples as ex
-from api import review_queue
+from api import review_queue, services
 from api.deps import EngineDep, GatewayDep, ReviewerDep, S3Dep, SettingsDep
 from api.openapi import WITH_ROLE, problems
 from api.schemas.review_tasks import (
@@ -19,10 +19,10 @@ from api.schemas.review_tasks import (
     ReviewTaskPage,
     ReviewTaskPublic,
 )
-from core.db import session_scope
+from core.db import read_scope
 from core.db.case_tables import TaskStatus
 from core.errors import InvalidInput
-from core.reviews.queue import TaskFilter, TaskSort, default_status, list_tasks
+from core.reviews.queue import TaskFilter, TaskSort, default_status, list_task_rows
 
 router = APIRouter(prefix="/review-tasks", tags=["review"])
 
@@ -48,6 +48,10 @@ IdempotencyKey = Annotated[
 _TELLS_WORKFLOW = ("appeal_closed", "temporal_unavailable")
 
 
+# The columns of a task that the queue page shows (ReviewTaskPublic, as review_queue.public).
+_TASK_FIELDS = tuple(ReviewTaskPublic.model_fields)
+
+
 def _version(if_match: str | None) -> int | None:
     if if_match is None or if_match.strip() == "*":
         return None
@@ -69,7 +73,7 @@ def _etag(response: Response, version: int) -> None:
     summary="List review tasks (the queue, or someone's tasks)",
     responses=problems(*WITH_ROLE, "validation_failed", "invalid_cursor"),
 )
-def list_review_tasks(
+async def list_review_tasks(
     principal: ReviewerDep,
     engine: EngineDep,
     status_filter: Annotated[
@@ -107,10 +111,17 @@ def list_review_tasks(
         overdue=overdue,
         risk_tier=risk_tier,
     )
-    with session_scope(engine, read_only=True) as session:
-        rows, next_cursor, total = list_tasks(session, task_filter, sort=sort, cursor=cursor, limit=limit)
-        items = [review_queue.public(row) for row in rows]
-    return ReviewTaskPage(items=items, next_cursor=next_cursor, total=total)
+
+    def _page() -> ReviewTaskPage:
+        with read_scope(engine) as connection:
+            rows, next_cursor, total = list_task_rows(
+                connection, task_filter, columns=_TASK_FIELDS, sort=sort, cursor=cursor, limit=limit
+            )
+        return ReviewTaskPage.model_validate(
+            {"items": services.dicts(rows), "next_cursor": next_cursor, "total": total}
+        )
+
+    return await to_thread.run_sync(_page)
 
 
 @router.post(

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, and_, col, or_, select
 
@@ -18,6 +20,7 @@ from core.db.case_tables import Appeal, Document
 from core.db.ledger_tables import AccountStatus, CreditAccount
 from core.db.types import utcnow
 from core.errors import Conflict, InvalidInput, NotFound
+from core.logs import TRANSITION_LOGGER, log_event
 from core.policy.loader import load_default_policy
 from core.status import AppealStatus, can_transition, is_open
 
@@ -154,9 +157,17 @@ def mark_workflow_started(session: Session, appeal_id: str) -> None:
 def get_appeal(session: Session, appeal_id: str, *, customer_id: str | None = None) -> Appeal:
     """Another customer's appeal is reported as missing, not as forbidden."""
     appeal = session.get(Appeal, appeal_id)
-    if appeal is None or (customer_id is not None and appeal.customer_id != customer_id):
-        raise NotFound(f"Appeal {appeal_id} was not found.", code="appeal_not_found")
+    check_visible(appeal_id, appeal.customer_id if appeal else None, customer_id=customer_id)
+    assert appeal is not None
     return appeal
+
+
+def check_visible(appeal_id: str, owner: str | None, *, customer_id: str | None) -> None:
+    """NotFound unless the appeal exists (`owner`, its customer, is None when it does not) and
+    the reader may see it: staff (`customer_id` None) any appeal, a customer their own only.
+    Another customer's appeal is reported as missing, not as forbidden."""
+    if owner is None or (customer_id is not None and owner != customer_id):
+        raise NotFound(f"Appeal {appeal_id} was not found.", code="appeal_not_found")
 
 
 def appeal_documents(session: Session, appeal_id: str) -> list[Document]:
@@ -224,6 +235,25 @@ class Transition:
 PROJECTED_FIELDS = frozenset({"amount_owed_minor", "decided_limit_minor"})
 
 
+transition_log = logging.getLogger(TRANSITION_LOGGER)
+
+
+@event.listens_for(Session, "after_commit")
+def _log_committed_transitions(session: Session) -> None:
+    # One line per status change, once it is committed. IDs and codes only: a reason may
+    # quote the customer, so it stays in the case store.
+    for fields in session.info.pop(_COMMITTED_LATER, []):
+        log_event(transition_log, logging.INFO, "appeal_transition", **fields)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_rolled_back_transitions(session: Session) -> None:
+    session.info.pop(_COMMITTED_LATER, None)
+
+
+_COMMITTED_LATER = "appeal_transitions"
+
+
 def apply_transition(session: Session, transition: Transition) -> bool:
     """Moves the projection to a new status. Returns False when it was already applied
     (a retried activity), raises Conflict when the move is not allowed."""
@@ -238,6 +268,14 @@ def apply_transition(session: Session, transition: Transition) -> bool:
             f"Appeal {appeal.id} cannot move from {current} to {transition.to_status}.",
             code="invalid_transition",
         )
+    session.info.setdefault(_COMMITTED_LATER, []).append(
+        {
+            "appeal_id": appeal.id,
+            "from_status": str(current),
+            "to_status": str(transition.to_status),
+            "actor": transition.actor,
+        }
+    )
     appeal.status = transition.to_status
     appeal.is_open = is_open(transition.to_status)
     appeal.version += 1

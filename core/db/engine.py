@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy import event, inspect, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, SQLModel, create_engine
 
 import core.db.case_tables
@@ -22,7 +22,15 @@ def make_engine(url: str, *, echo: bool = False, connect_args: dict[str, Any] | 
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            echo=echo,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            # About as many as requests run at once: past the pool, each use would open a
+            # connection (four PRAGMAs) and close it again.
+            pool_size=20,
+            max_overflow=20,
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling defers BEGIN; issue it ourselves so that
         # `BEGIN IMMEDIATE` can be used for writes that must not interleave.
@@ -169,3 +177,12 @@ def session_scope(engine: Engine, *, read_only: bool = False) -> Iterator[Sessio
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def read_scope(engine: Engine) -> Iterator[Connection]:
+    """A read-only unit of work without an ORM session, for hot read paths that select columns
+    (Core statements): one connection, one read transaction (on SQLite a deferred BEGIN, so
+    every statement reads the same snapshot), rolled back at the end. Writes use session_scope."""
+    with engine.connect().execution_options(read_only=True) as connection:
+        yield connection  # closing the connection rolls its transaction back

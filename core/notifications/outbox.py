@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -62,6 +62,8 @@ EMAIL = "EMAIL"
 SMS = "SMS"
 WEBHOOK = "WEBHOOK"
 CHANNELS = (IN_APP, EMAIL, SMS, WEBHOOK)
+# A customer's notice goes to every channel (a channel without a recipient gets no row).
+CUSTOMER_CHANNELS = CHANNELS
 # A SENDING row younger than this may still be in the hands of another worker; older, its
 # sender is taken to have died (longer than any sender's timeout: SMTP 30 s, webhooks 10 s).
 SENDING_STALE_AFTER = timedelta(minutes=2)
@@ -318,14 +320,49 @@ def list_for_appeal(session: Session, appeal_id: str) -> list[Notification]:
     )
 
 
-def undelivered(session: Session, *, limit: int = 100) -> list[int]:
-    """Ids of rows still to deliver (PENDING, FAILED, SENDING), oldest first: for a sweeper
-    that retries after a restart. `deliver` itself skips a SENDING row another worker holds."""
-    pending = (NotificationStatus.PENDING, NotificationStatus.FAILED, NotificationStatus.SENDING)
-    ids = session.exec(
-        select(Notification.id)
-        .where(col(Notification.status).in_([s.value for s in pending]), Notification.channel != IN_APP)
+# The relay's backoff for a channel that failed: 5 s, doubling to an hour, for about a day.
+RELAY_FIRST_DELAY = timedelta(seconds=5)
+RELAY_MAX_DELAY = timedelta(hours=1)
+RELAY_MAX_ATTEMPTS = 30
+
+
+def relay_delay(attempts: int) -> timedelta:
+    """How long after its last attempt a row is tried again."""
+    return min(RELAY_FIRST_DELAY * 2 ** max(attempts - 1, 0), RELAY_MAX_DELAY)
+
+
+def undelivered(session: Session, *, now: datetime | None = None, limit: int = 100) -> list[int]:
+    """Ids of rows due for another try, oldest first: PENDING rows (planned, not sent: the
+    step that planned them died before sending), FAILED rows whose backoff has passed and
+    whose error may pass (not `permanent:`, fewer than RELAY_MAX_ATTEMPTS tries), and SENDING
+    rows older than SENDING_STALE_AFTER (their sender died). For the relay outside Temporal
+    (launcher/reconciler.py); `deliver` itself never sends a row twice."""
+    now = now or utcnow()
+    retryable = (
+        NotificationStatus.PENDING.value,
+        NotificationStatus.FAILED.value,
+        NotificationStatus.SENDING.value,
+    )
+    rows = session.exec(
+        select(Notification)
+        .where(
+            col(Notification.status).in_(retryable),
+            Notification.channel != IN_APP,
+            col(Notification.attempts) < RELAY_MAX_ATTEMPTS,
+        )
         .order_by(col(Notification.id))
         .limit(limit)
     ).all()
-    return [i for i in ids if i is not None]
+    due: list[int] = []
+    for row in rows:
+        since = now - row.last_attempt_at if row.last_attempt_at is not None else None
+        if row.status == NotificationStatus.FAILED and (
+            (row.last_error or "").startswith("permanent")
+            or (since is not None and since < relay_delay(row.attempts))
+        ):
+            continue
+        if row.status == NotificationStatus.SENDING and since is not None and since < SENDING_STALE_AFTER:
+            continue
+        if row.id is not None:
+            due.append(row.id)
+    return due

@@ -33,6 +33,7 @@ from core.policy.model import (
     RiskTier,
 )
 from core.policy.requirements import DocumentRequirement, document_requirements
+from core.reviews.rules import needs_four_eyes
 
 MISSING_BIN = "missing"
 
@@ -127,7 +128,8 @@ def requires_four_eyes(policy: Policy, amount_minor: int, tier: RiskTier) -> boo
     """Whether approving `amount_minor` for a case in `tier` needs a second reviewer."""
     if amount_minor <= 0:
         return False
-    return amount_minor >= policy.four_eyes.min_amount_minor or tier in policy.four_eyes.risk_tiers
+    rule = policy.four_eyes
+    return needs_four_eyes(amount_minor, tier, rule.min_amount_minor, rule.risk_tiers)
 
 
 def score_characteristics(policy: Policy, ch: Characteristics) -> tuple[Contribution, ...]:

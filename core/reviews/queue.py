@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, update
+from sqlalchemy import Connection, Row, and_, case, func, or_, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from core.appeals.audit import append_event
+from core.appeals.service import Transition, apply_transition, get_appeal
 from core.auth import Principal, Role, required_roles_for
 from core.db.case_tables import ReviewTask, TaskStatus
 from core.db.types import utcnow
 from core.errors import Conflict, Forbidden, InvalidInput, PreconditionFailed
 from core.reviews.notices import record_task_assigned
+from core.reviews.rules import NOT_CLAIM_HOLDER, NOT_THE_FIRST_REVIEWER, Refusal, Stage
 from core.reviews.service import get_task
 
 
@@ -116,6 +120,24 @@ def _where(f: TaskFilter, now: datetime) -> list[Any]:
     return clauses
 
 
+def _page_statements(
+    f: TaskFilter, sort: TaskSort, cursor: str | None, limit: int, now: datetime | None, selected: list[Any]
+) -> tuple[Any, Any]:
+    """The statements of one page: `selected` of the tasks in order (one row past the page,
+    to know whether another follows), and the count of every matching task."""
+    clauses = _where(f, now or utcnow())
+    query = sa_select(*selected).where(*clauses)
+    if cursor:
+        query = query.where(_after(cursor, sort))
+    count = sa_select(func.count()).select_from(ReviewTask).where(*clauses)
+    return query.order_by(*_sort_columns(sort)).limit(limit + 1), count
+
+
+def _page(rows: list[Any], sort: TaskSort, limit: int) -> tuple[list[Any], str | None]:
+    next_cursor = _encode(_cursor_values(rows[limit - 1], sort), sort) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
 def list_tasks(
     session: Session,
     f: TaskFilter,
@@ -126,34 +148,33 @@ def list_tasks(
     now: datetime | None = None,
 ) -> tuple[list[ReviewTask], str | None, int]:
     """A page of tasks, the cursor of the next page, and how many tasks match in all."""
-    now = now or utcnow()
-    clauses = _where(f, now)
-    query = select(ReviewTask).where(*clauses)
-    if cursor:
-        query = query.where(_after(cursor, sort))
-    rows = list(session.exec(query.order_by(*_sort_columns(sort)).limit(limit + 1)).all())
-    total = session.exec(select(func.count()).select_from(ReviewTask).where(*clauses)).one()
-    next_cursor = _encode(_cursor_values(rows[limit - 1], sort), sort) if len(rows) > limit else None
-    return rows[:limit], next_cursor, int(total)
+    page, count = _page_statements(f, sort, cursor, limit, now, [ReviewTask])
+    rows, next_cursor = _page(list(session.scalars(page).all()), sort, limit)
+    return rows, next_cursor, int(session.execute(count).scalar_one())
 
 
-class Refusal(str):
-    """Why something may not be done: the English text (the string itself, as the JSON API and
-    error messages give it) and the same in Chinese (`zh`) for the web pages."""
+# What a page's next cursor is made of, whatever the sort.
+_CURSOR_COLUMNS = ("id", "priority", "due_at", "created_at")
 
-    zh: str
 
-    def __new__(cls, en: str, zh: str) -> Refusal:
-        refusal = super().__new__(cls, en)
-        refusal.zh = zh
-        return refusal
-
-    @property
-    def en(self) -> str:
-        return str.__str__(self)
-
-    def text(self, locale: str) -> str:
-        return self.zh if locale.lower().startswith("zh") else self.en
+def list_task_rows(
+    connection: Connection,
+    f: TaskFilter,
+    *,
+    columns: Iterable[str],
+    sort: TaskSort,
+    cursor: str | None,
+    limit: int,
+    now: datetime | None = None,
+) -> tuple[list[Row[Any]], str | None, int]:
+    """list_tasks for hot read paths (the JSON queue page): the same page, cursor and total,
+    with only the named columns of each task (and those of the cursor) as rows, read on a Core
+    connection (core.db.read_scope): no ORM objects, no session."""
+    table = ReviewTask.__table__  # type: ignore[attr-defined]
+    names = dict.fromkeys([*columns, *_CURSOR_COLUMNS])
+    page, count = _page_statements(f, sort, cursor, limit, now, [table.c[name] for name in names])
+    rows, next_cursor = _page(list(connection.execute(page).all()), sort, limit)
+    return rows, next_cursor, int(connection.execute(count).scalar_one())
 
 
 def task_in_state(status: TaskStatus) -> Refusal:
@@ -204,14 +225,8 @@ def why_not_claimable(task: ReviewTask, principal: Principal) -> Refusal | None:
     if task.customer_id == principal.subject:
         return Refusal("reviewers may not decide their own appeal", "审核人员不得处理本人的申诉")
     if task.excluded_reviewer == principal.subject:
-        return Refusal(
-            "the second review must be done by someone other than the first reviewer",
-            "第二次审核须由第一次审核人以外的人员进行",
-        )
+        return NOT_THE_FIRST_REVIEWER
     return None
-
-
-NOT_CLAIM_HOLDER = Refusal("you do not hold the claim on this task", "您未认领此任务")
 
 
 def why_not_releasable(task: ReviewTask, principal: Principal) -> Refusal | None:
@@ -233,6 +248,28 @@ def _claimable(principal: Principal) -> list[Any]:
             col(ReviewTask.excluded_reviewer) != principal.subject,
         ),
     ]
+
+
+def follow_task(session: Session, task: ReviewTask, *, actor: str, at: datetime) -> None:
+    """The appeal's status follows its open task, in the same transaction as the claim,
+    release or reassignment: in review while claimed, pending while open. The appeal page is
+    right the moment the queue answers; the workflow is told afterwards only to know who may
+    decide."""
+    stage = Stage(task.stage)
+    target = stage.in_review_status if task.status == TaskStatus.CLAIMED else stage.pending_status
+    appeal = get_appeal(session, task.appeal_id)
+    # Only between the two statuses of the task's review: any other status is the workflow's.
+    if appeal.status != target and appeal.status in (stage.pending_status, stage.in_review_status):
+        apply_transition(
+            session,
+            Transition(
+                appeal_id=appeal.id,
+                to_status=target,
+                at=at,
+                actor=actor,
+                details={"task_id": task.id, "reviewer": task.assignee},
+            ),
+        )
 
 
 def _take(session: Session, task: ReviewTask, assignee: str, actor: str, kind: str) -> ReviewTask | None:
@@ -262,7 +299,10 @@ def _take(session: Session, task: ReviewTask, assignee: str, actor: str, kind: s
     )
     record_task_assigned(session, task, assignee=assignee, assigned_by=actor, at=now)
     session.expire(task)
-    return session.get(ReviewTask, task.id)
+    taken = session.get(ReviewTask, task.id)
+    assert taken is not None
+    follow_task(session, taken, actor=actor, at=now)
+    return taken
 
 
 def claim_next(session: Session, principal: Principal, *, attempts: int = 5) -> ReviewTask | None:
@@ -326,6 +366,7 @@ def release(
         kind="task_released",
         details={"task_id": task.id, "before": before, "after": {"status": "OPEN", "assignee": None}},
     )
+    follow_task(session, task, actor=principal.actor, at=utcnow())
     session.flush()
     return task
 
@@ -362,5 +403,6 @@ def reassign(
         details={"task_id": task.id, "before": before, "after": {"status": "CLAIMED", "assignee": to}},
     )
     record_task_assigned(session, task, assignee=to, assigned_by=principal.actor, at=utcnow())
+    follow_task(session, task, actor=principal.actor, at=utcnow())
     session.flush()
     return task

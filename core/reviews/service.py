@@ -12,6 +12,8 @@ from core.db.case_tables import Appeal, Decision, DecisionOutcome, ReviewTask, T
 from core.db.types import utcnow
 from core.errors import NotFound
 from core.reviews.notices import record_task_assigned
+from core.reviews.rules import Outcome, Stage, outcome_status
+from core.status import AppealStatus
 
 # The queues a task is in: first reviews, second reviews (four eyes), and the escalation queue
 # a task moves to when its SLA is breached (core/reviews/sla.py).
@@ -147,6 +149,33 @@ def record_decision(session: Session, new: NewDecision) -> Decision:
         session.add(task)
     session.flush()
     return decision
+
+
+def answered_decision(
+    session: Session, appeal_id: str, idempotency_key: str
+) -> tuple[Decision, AppealStatus] | None:
+    """A decision already recorded under this key, and the status its answer gave: a repeated
+    request is answered as the first was, whatever happened to the appeal since."""
+    decision = session.exec(
+        select(Decision).where(Decision.appeal_id == appeal_id, Decision.idempotency_key == idempotency_key)
+    ).first()
+    if decision is None:
+        return None
+    outcome = Outcome(decision.outcome)
+    if outcome is Outcome.APPROVE and decision.stage == Stage.FIRST and decision.task_id is not None:
+        task = session.get(ReviewTask, decision.task_id)
+        second = session.exec(
+            select(ReviewTask.id).where(
+                ReviewTask.appeal_id == appeal_id,
+                ReviewTask.stage == Stage.SECOND,
+                ReviewTask.round == (task.round if task else 0),
+            )
+        ).first()
+        if second is not None:
+            return decision, AppealStatus.PENDING_SECOND_REVIEW
+    appeal = session.get(Appeal, appeal_id)
+    requested = appeal.requested_limit_minor if appeal else 0
+    return decision, outcome_status(outcome, decision.approved_limit_minor, requested)
 
 
 def latest_decision(session: Session, appeal_id: str) -> Decision | None:

@@ -9,6 +9,7 @@ import random
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,9 @@ def credit_line_api() -> Iterator[FakeCreditLineApi]:
         server.server_close()
 
 
+AT = datetime(2026, 11, 30, 12, tzinfo=UTC)  # the workflow's time of the step
+
+
 def _appeal(engine: Engine, customer: LedgerCustomer) -> str:
     with session_scope(engine) as session:
         appeal, _ = create_appeal(session, NewAppeal(customer.customer_id, customer.account_id, 700_000))
@@ -113,17 +117,15 @@ def test_retried_apply_sends_one_decision_with_its_key_and_mirrors_it_once(
     )
     activities = AppealActivities(engine=engine, s3_client=None, settings=settings)
     credit_line_api.script = [(500, {"error": "try again"})]
-    inp = ApplyLimitInput(appeal_id=appeal_id, new_limit_minor=600_000)
+    inp = ApplyLimitInput(appeal_id=appeal_id, at=AT, notice_seq=1, new_limit_minor=600_000)
 
     with pytest.raises(ApplicationError) as info:
         activities.apply_limit(inp)  # the 500: retryable, nothing recorded
     assert info.value.type == "CreditLineUnavailable" and not info.value.non_retryable
     assert _events(engine, appeal_id) == []
 
-    first = activities.apply_limit(inp)  # Temporal's retry
-    again = activities.apply_limit(inp)  # a retry after success (say, the completion was lost)
-    assert first.newly_applied and not again.newly_applied
-    assert again.limit_event_id == first.limit_event_id
+    activities.apply_limit(inp)  # Temporal's retry
+    activities.apply_limit(inp)  # a retry after success (say, the completion was lost)
 
     key = f"limit-restore:{appeal_id}"
     # The failed attempt and the accepted one; the retry after success sent nothing.
@@ -157,7 +159,9 @@ def test_a_refusal_is_permanent_and_changes_nothing(
     activities = AppealActivities(engine=sqlite_engine, s3_client=None, settings=settings)
     credit_line_api.script = [(status, {"error": "credit line closed"})]
     with pytest.raises(ApplicationError) as info:
-        activities.apply_limit(ApplyLimitInput(appeal_id=appeal_id, new_limit_minor=600_000))
+        activities.apply_limit(
+            ApplyLimitInput(appeal_id=appeal_id, at=AT, notice_seq=1, new_limit_minor=600_000)
+        )
     assert info.value.type == "LimitRefused" and info.value.non_retryable
     assert info.value.details[0]["status_code"] == status
     assert "credit line closed" in info.value.details[0]["body"]
@@ -174,7 +178,9 @@ def test_an_unreachable_api_is_retryable(sqlite_engine: Engine, tmp_path: Path) 
     )
     activities = AppealActivities(engine=sqlite_engine, s3_client=None, settings=settings)
     with pytest.raises(ApplicationError) as info:
-        activities.apply_limit(ApplyLimitInput(appeal_id=appeal_id, new_limit_minor=600_000))
+        activities.apply_limit(
+            ApplyLimitInput(appeal_id=appeal_id, at=AT, notice_seq=1, new_limit_minor=600_000)
+        )
     assert info.value.type == "CreditLineUnavailable" and not info.value.non_retryable
     assert _events(sqlite_engine, appeal_id) == []
 

@@ -107,7 +107,6 @@ async def test_each_activity_and_transition_is_one_line_without_personal_data(
         ("SUBMITTED", "AWAITING_DOCUMENTS"),
         ("AWAITING_DOCUMENTS", "WITHDRAWN"),
     ]
-    assert all(_fields(r)["applied"] is True for r in transition_lines)
 
     # Each activity run: one start line and one end line with its duration.
     starts = Counter(
@@ -122,12 +121,9 @@ async def test_each_activity_and_transition_is_one_line_without_personal_data(
         isinstance(_fields(r)["duration_ms"], float) and "duration_ms=" in r.getMessage() for r in ends
     )
     ran = Counter(activity for activity, _ in starts.elements())
-    assert ran["project_transition"] == len(transition_lines) == 2
-    assert ran["notify_customer"] == 2  # appeal_received, withdrawn
-    assert ran["deliver_notification"] == 4  # email and SMS of each
-    for activity in ("check_eligibility", "prepare_checklist", "cancel_review_tasks"):
-        assert ran[activity] == 1, ran
-    # Every line carries the appeal and workflow ids, on one line, key=value.
+    # Each step is one activity that records its status and sends its notice itself.
+    assert ran == Counter({"open_appeal": 1, "withdraw": 1}), ran
+    # Every line carries the appeal id, on one line, key=value.
     for record in activity_lines + transition_lines:
         message = record.getMessage()
         assert "\n" not in message and f"appeal_id={appeal_id}" in message

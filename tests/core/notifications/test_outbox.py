@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from core.clock import SYSTEM_CLOCK
 from core.db import session_scope
 from core.db.case_tables import Appeal, Notification
 from core.notifications.channels.base import OutboundMessage, PermanentSendError, RetryableSendError
@@ -23,6 +24,7 @@ from core.notifications.outbox import (
     deliver,
     list_for_appeal,
     plan_notifications,
+    relay_delay,
     undelivered,
     webhook_key,
 )
@@ -144,7 +146,10 @@ def test_a_failed_channel_leaves_the_others_alone(engine: Engine, make_appeal: M
     assert results[SMS].status == "FAILED" and results[SMS].last_error == "permanent: number unreachable"
     assert results[WEBHOOK].status == "SENT" and results[IN_APP].status == "SENT"
     with session_scope(engine, read_only=True) as session:
-        assert set(undelivered(session)) == {results[EMAIL].id, results[SMS].id}
+        # The relay waits out the email's backoff and never retries a permanent refusal.
+        assert undelivered(session) == []
+        later = SYSTEM_CLOCK.now() + relay_delay(1) + timedelta(seconds=1)
+        assert undelivered(session, now=later) == [results[EMAIL].id]
     # The caller retries: the email goes out on the second attempt.
     email_id = results[EMAIL].id
     assert email_id is not None
