@@ -95,14 +95,6 @@ def app_factory() -> Any:
     return app
 
 
-def app_has_floor() -> bool:
-    from api.app import create_app
-
-    return any(
-        getattr(route, "path", None) == FLOOR_PATH for route in _all_routes(create_app(Settings()).routes)
-    )
-
-
 def _all_routes(routes: list[Any]) -> Iterator[Any]:
     for route in routes:
         yield route
@@ -287,8 +279,11 @@ def database(kind: str, pg_url: str, tmp: Path) -> Iterator[tuple[Engine, str, s
 class Server:
     """uvicorn on the app factory, in a process of its own."""
 
-    def __init__(self, database_url: str, data_dir: Path, workers: int, http: str, loop: str) -> None:
-        self.port = free_port()
+    def __init__(
+        self, database_url: str, data_dir: Path, workers: int, http: str, loop: str, code: Path = ROOT
+    ) -> None:
+        self.port, self.code, self.floor_note = free_port(), code, ""
+        data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = data_dir / "api.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("APPEALS_")}
         env.update(
@@ -299,7 +294,8 @@ class Server:
                 # Nothing listens there: the measured endpoints never call Temporal or S3.
                 "APPEALS_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
                 "APPEALS_S3_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
-                "PYTHONPATH": str(ROOT),
+                # Ahead of the editable install: the app is imported from `code`.
+                "PYTHONPATH": str(code),
             }
         )
         self.settings = Settings(_env_file=None, environment=Environment.DEVELOPMENT)  # type: ignore[call-arg]
@@ -310,7 +306,7 @@ class Server:
             "--log-level", "info", "--proxy-headers", "--http", http, "--loop", loop,
         ]  # fmt: skip
         self.log = self.log_path.open("wb")
-        self.process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(command, env=env, cwd=code, stdout=self.log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -320,6 +316,9 @@ class Server:
             try:
                 status, _ = asyncio.run(_one_get(self.port, FLOOR_PATH))
                 if status == 200:
+                    _, spec = asyncio.run(_one_get(self.port, "/openapi.json"))
+                    own = FLOOR_PATH in json.loads(spec)["paths"]
+                    self.floor_note = "the app's liveness check" if own else "a no-I/O route the bench added"
                     return
             except OSError:
                 pass
@@ -502,22 +501,77 @@ def run(kind: str, args: argparse.Namespace) -> None:
         with database(kind, args.pg_url, tmp) as (engine, url, where):
             create_tables(engine)
             seeded = seed(engine, args.appeals, args.seed)
-            server = Server(url, tmp, args.workers, args.http, args.loop)
+            servers: dict[str, Server] = {}
             try:
-                server.wait_ready()
-                asyncio.run(measure(kind, where, server, seeded, args))
+                for label, code in args.code:
+                    servers[label] = Server(
+                        url, tmp / f"server-{len(servers)}", args.workers, args.http, args.loop, code
+                    )
+                for server in servers.values():
+                    server.wait_ready()
+                asyncio.run(measure(kind, where, servers, seeded, args))
             finally:
-                server.stop()
+                for server in servers.values():
+                    server.stop()
 
 
 ENDPOINTS = ("floor", "appeal", "queue")
 
 
-async def measure(kind: str, where: str, server: Server, seeded: Seeded, args: argparse.Namespace) -> None:
-    settings = server.settings
+async def measure(
+    kind: str, where: str, servers: dict[str, Server], seeded: Seeded, args: argparse.Namespace
+) -> None:
+    settings = next(iter(servers.values())).settings
     reviewer = {"Authorization": f"Bearer {mint_token(settings, role=Role.REVIEWER, subject='bench-r-api')}"}
+    requests = {label: await _requests(server, seeded, reviewer) for label, server in servers.items()}
+    load_start = os.getloadavg()
+    cells = {(label, name, c): Cell() for label in servers for name in ENDPOINTS for c in args.concurrency}
+    for round_number in range(args.rounds):
+        # Servers take turns, in the other order each round, so both see the same machine.
+        order = list(servers.items())
+        for label, server in order if round_number % 2 == 0 else order[::-1]:
+            for concurrency in args.concurrency:
+                for name in ENDPOINTS:
+                    cell = cells[(label, name, concurrency)]
+                    await drive(server, requests[label][name], concurrency, args.seconds, cell)
+    load_end = os.getloadavg()
+    print(
+        f"\n== {kind} ({where}): {args.appeals:,} appeals, {args.appeals:,} open tasks "
+        f"(seeded in {seeded.seconds:.0f} s); {args.workers} server worker process(es); "
+        f"{args.rounds} rounds x {args.seconds:g} s per cell"
+    )
+    print(f"   uvicorn --http {_resolved_http(args.http)} --loop {_resolved_loop(args.loop)}")
+    print(f"   load average at start {_load(load_start)}, at end {_load(load_end)}")
+    for label, server in servers.items():
+        print(f"\n   [{label}] {server.code}; floor = GET {FLOOR_PATH} ({server.floor_note})")
+        _print_cells(
+            args, {(name, c): cells[(label, name, c)] for name in ENDPOINTS for c in args.concurrency}
+        )
+    if len(servers) == 2:
+        (before, _), (after, _) = servers.items()
+        print(f"\n   [{after}] / [{before}], same run")
+        print(f"   {'endpoint':<34} {'conc':>4} {'CPU/req':>8} {'p50':>8} {'p99':>8}")
+        for concurrency in args.concurrency:
+            for name in ENDPOINTS:
+                old, new = cells[(before, name, concurrency)], cells[(after, name, concurrency)]
+                cpu = new.cpu_per_request / old.cpu_per_request
+                print(
+                    f"   {LABELS[name]:<34} {concurrency:>4} {cpu:8.2f} "
+                    f"{new.p50 / old.p50:8.2f} {new.p99 / old.p99:8.2f}"
+                )
+
+
+LABELS = {
+    "floor": f"floor GET {FLOOR_PATH}",
+    "appeal": "GET /appeals/{id} (customer)",
+    "queue": "GET /review-tasks (50 rows)",
+}
+
+
+async def _requests(server: Server, seeded: Seeded, reviewer: dict[str, str]) -> dict[str, list[bytes]]:
+    settings = server.settings
     cursors = await queue_cursors(server, reviewer, QUEUE_POSITIONS)
-    requests = {
+    return {
         "floor": [raw_get(FLOOR_PATH)],
         "appeal": [
             raw_get(
@@ -530,43 +584,30 @@ async def measure(kind: str, where: str, server: Server, seeded: Seeded, args: a
             raw_get("/review-tasks" + (f"?cursor={cursor}" if cursor else ""), reviewer) for cursor in cursors
         ],
     }
-    floor_note = "the app's liveness check" if app_has_floor() else "a no-I/O route the bench added"
-    load_start = os.getloadavg()
-    cells = {(name, c): Cell() for name in ENDPOINTS for c in args.concurrency}
-    for _ in range(args.rounds):
-        for concurrency in args.concurrency:
-            for name in ENDPOINTS:
-                await drive(server, requests[name], concurrency, args.seconds, cells[(name, concurrency)])
-    load_end = os.getloadavg()
-    print(
-        f"\n== {kind} ({where}): {args.appeals:,} appeals, {args.appeals:,} open tasks "
-        f"(seeded in {seeded.seconds:.0f} s); {args.workers} server worker process(es); "
-        f"{args.rounds} rounds x {args.seconds:g} s per cell"
-    )
-    print(
-        f"   floor = GET {FLOOR_PATH} ({floor_note}); "
-        f"uvicorn --http {_resolved_http(args.http)} --loop {_resolved_loop(args.loop)}"
-    )
-    print(f"   load average at start {_load(load_start)}, at end {_load(load_end)}")
+
+
+def _print_cells(args: argparse.Namespace, cells: dict[tuple[str, int], Cell]) -> None:
     print(
         f"   {'endpoint':<34} {'conc':>4} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>7} "
         f"{'CPU ms/req':>10} {'CPU/floor':>9} {'p50/floor':>9} {'n':>6}"
     )
-    labels = {
-        "floor": f"floor GET {FLOOR_PATH}",
-        "appeal": "GET /appeals/{id} (customer)",
-        "queue": "GET /review-tasks (50 rows)",
-    }
     for concurrency in args.concurrency:
         floor = cells[("floor", concurrency)]
         for name in ENDPOINTS:
             cell = cells[(name, concurrency)]
             print(
-                f"   {labels[name]:<34} {concurrency:>4} {cell.p50 * 1e3:8.2f} "
+                f"   {LABELS[name]:<34} {concurrency:>4} {cell.p50 * 1e3:8.2f} "
                 f"{cell.p99 * 1e3:8.2f} {cell.rate:7.0f} {cell.cpu_per_request * 1e3:10.2f} "
                 f"{cell.cpu_per_request / floor.cpu_per_request:9.1f} "
                 f"{cell.p50 / floor.p50:9.1f} {cell.n:6d}"
             )
+
+
+def _code(value: str) -> tuple[str, Path]:
+    label, sep, directory = value.partition("=")
+    if not sep or not (Path(directory) / "bench" / "api_bench.py").is_file():
+        raise SystemExit(f"--code {value}: expected LABEL=DIR, DIR a checkout that has bench/api_bench.py")
+    return label, Path(directory).resolve()
 
 
 def _resolved_http(choice: str) -> str:
@@ -597,11 +638,20 @@ def main() -> None:
     parser.add_argument(
         "--loop", default="auto", help="uvicorn's event loop: auto (uvloop if installed), asyncio"
     )
+    parser.add_argument(
+        "--code",
+        action="append",
+        metavar="LABEL=DIR",
+        help="serve the API from the checkout at DIR (repeat it to compare two side by side, the "
+        "first as the baseline, e.g. a `git worktree` of an earlier commit that has this bench); "
+        "default: this checkout",
+    )
     parser.add_argument("--seed", type=int, default=20250615)
     parser.add_argument("--db", action="append", choices=["sqlite", "postgresql"])
     parser.add_argument("--pg-url", default=PG_URL)
     args = parser.parse_args()
     args.concurrency = args.concurrency or [1, 8]
+    args.code = [_code(value) for value in args.code or []] or [("this checkout", ROOT)]
     for kind in args.db or ["sqlite", "postgresql"]:
         run(kind, args)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -136,12 +135,32 @@ def head_object(client: Any, bucket: str, key: str) -> ObjectInfo | None:
     )
 
 
-def iter_object(client: Any, bucket: str, key: str, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
-    body = client.get_object(Bucket=bucket, Key=key)["Body"]
+@dataclass(frozen=True)
+class ReadObject:
+    """An object read whole, or (`data` None) only its size when that is over the limit."""
+
+    size: int
+    data: bytes | None
+
+
+def read_object(client: Any, bucket: str, key: str, *, max_bytes: int) -> ReadObject | None:
+    """The object's bytes in one GET, or None when there is no such object. The size comes
+    from the response's headers, so an oversize object is never read: its stream is closed."""
     try:
-        yield from body.iter_chunks(chunk_size)
+        response = client.get_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise
+    body, size = response["Body"], int(response["ContentLength"])
+    try:
+        if size > max_bytes:
+            return ReadObject(size=size, data=None)
+        # One byte past the limit: a store that under-reported the size is caught here too.
+        data = body.read(max_bytes + 1)
     finally:
         body.close()
+    return ReadObject(size=len(data), data=data)
 
 
 def presigned_post(

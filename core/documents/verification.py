@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -29,7 +30,7 @@ from core.documents.statements import parse_csv_statement, parse_text_statement
 from core.documents.types import DocumentType, RedFlag, Rejection, Severity, SniffedType
 from core.errors import NotFound
 from core.settings import Settings
-from core.storage import head_object, iter_object
+from core.storage import read_object
 
 UPLOAD_MISSING = Rejection(
     "UPLOAD_MISSING",
@@ -75,18 +76,14 @@ class Inspection:
 def inspect_object(
     s3: Any, settings: Settings, document: Document, *, today: date, statement_months: int | None
 ) -> Inspection:
-    info = head_object(s3, settings.s3_bucket, document.s3_key)
-    if info is None:
+    stored = read_object(s3, settings.s3_bucket, document.s3_key, max_bytes=settings.document_max_bytes)
+    if stored is None:
         return Inspection(size=0, rejection=UPLOAD_MISSING)
-    if info.size > settings.document_max_bytes:
+    if stored.data is None or stored.size > settings.document_max_bytes:
         # Never read an oversize object: the store did not enforce the presigned limit.
-        return Inspection(size=info.size, rejection=file_too_large(settings.document_max_bytes))
-    digest, chunks = hashlib.sha256(), []
-    for chunk in iter_object(s3, settings.s3_bucket, document.s3_key):
-        digest.update(chunk)
-        chunks.append(chunk)
-    data = b"".join(chunks)
-    result = Inspection(size=len(data), sha256=digest.hexdigest())
+        return Inspection(size=stored.size, rejection=file_too_large(settings.document_max_bytes))
+    data = stored.data
+    result = Inspection(size=len(data), sha256=hashlib.sha256(data).hexdigest())
     upload = check_upload(document.declared_content_type, data[:8192], len(data), settings.document_max_bytes)
     result.sniffed = upload.sniffed
     if upload.rejection is not None:
@@ -237,17 +234,23 @@ def _record(session: Session, document: Document, inspection: Inspection) -> Non
 
 
 def _store_transactions(session: Session, document: Document, statement: ParsedStatement) -> None:
-    session.add_all(
-        StatementTransaction(
-            document_id=document.id,
-            appeal_id=document.appeal_id,
-            customer_id=document.customer_id,
-            row=index,
-            posted_on=tx.date,
-            description=tx.description[:500],
-            amount_minor=tx.amount_minor,
-            balance_minor=tx.balance_minor,
-            counterparty=tx.counterparty[:200] if tx.counterparty else None,
-        )
-        for index, tx in enumerate(statement.transactions, start=1)
+    if not statement.transactions:
+        return
+    # One multi-row INSERT (a statement has hundreds of lines; ORM objects cost ~1 ms per 10).
+    session.execute(
+        insert(StatementTransaction),
+        [
+            {
+                "document_id": document.id,
+                "appeal_id": document.appeal_id,
+                "customer_id": document.customer_id,
+                "row": index,
+                "posted_on": tx.date,
+                "description": tx.description[:500],
+                "amount_minor": tx.amount_minor,
+                "balance_minor": tx.balance_minor,
+                "counterparty": tx.counterparty[:200] if tx.counterparty else None,
+            }
+            for index, tx in enumerate(statement.transactions, start=1)
+        ],
     )
