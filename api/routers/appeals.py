@@ -11,6 +11,7 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response, status
 from api import openapi_examples as ex
 from api import services
 from api.deps import ClockDep, CustomerDep, EngineDep, GatewayDep, PrincipalDep
+from api.model_response import model_response
 from api.openapi import AUTHENTICATED, WITH_ROLE, problems
 from api.schemas.appeals import (
     AppealCreate,
@@ -131,9 +132,8 @@ async def get_appeal(
     appeal_id: str,
     principal: PrincipalDep,
     engine: EngineDep,
-    response: Response,
     accept_language: Annotated[str | None, Header(alias="Accept-Language", max_length=200)] = None,
-) -> AppealDetail:
+) -> Response:
     """The case file as it stands: `status` (and `status_reason` once decided), the document
     `checklist` with each item's state, the `timeline` of everything that happened, the
     `decision`, and each notice's delivery per channel.
@@ -145,8 +145,7 @@ async def get_appeal(
     detail = await to_thread.run_sync(
         functools.partial(services.appeal_detail, accept_language=accept_language), engine, appeal_id, owner
     )
-    response.headers["ETag"] = f'"{detail.version}"'
-    return detail
+    return model_response(detail, headers={"ETag": f'"{detail.version}"'})
 
 
 @router.post(

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Header, Query, Response, status
 from api import openapi_examples as ex
 from api import review_queue, services
 from api.deps import EngineDep, GatewayDep, ReviewerDep, S3Dep, SettingsDep
+from api.model_response import model_response
 from api.openapi import WITH_ROLE, problems
 from api.schemas.review_tasks import (
     DecisionBody,
@@ -98,7 +99,7 @@ async def list_review_tasks(
     sort: Annotated[TaskSort, Query()] = TaskSort.DUE,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-) -> ReviewTaskPage:
+) -> Response:
     """The review queue, most urgent first (`sort`), 50 to a page with a keyset `cursor`.
 
     Without filters it is the queue of OPEN tasks. `assignee=me` lists the tasks you hold
@@ -121,7 +122,7 @@ async def list_review_tasks(
             {"items": services.dicts(rows), "next_cursor": next_cursor, "total": total}
         )
 
-    return await to_thread.run_sync(_page)
+    return model_response(await to_thread.run_sync(_page))
 
 
 @router.post(

@@ -9,6 +9,7 @@ conditional UPDATE (status still OPEN, version unchanged), so a lost race change
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -16,8 +17,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, case, func, or_, update
+from sqlalchemy import Connection, Row, and_, bindparam, case, func, or_, update
 from sqlalchemy import select as sa_select
+from sqlalchemy.sql.elements import BindParameter
 from sqlmodel import Session, col, select
 
 from core.appeals.audit import append_event
@@ -73,64 +75,126 @@ def _encode(values: list[Any], sort: TaskSort) -> str:
     return base64.urlsafe_b64encode(json.dumps([sort.value, *values]).encode()).decode().rstrip("=")
 
 
-def _after(cursor: str, sort: TaskSort) -> Any:
+def _cursor_params(cursor: str, sort: TaskSort) -> dict[str, Any]:
+    """The values a cursor carries, as the parameters of `_after`'s condition."""
     try:
         raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if raw[0] != sort.value:
             raise ValueError("cursor of another sort")
         values = raw[1:]
         if sort is TaskSort.PRIORITY:
-            priority, due_at, task_id = int(values[0]), datetime.fromisoformat(values[1]), str(values[2])
-            # The leading `priority <= p` lets the index seek; the OR alone would be a filter.
-            return and_(
-                col(ReviewTask.priority) <= priority,
-                or_(
-                    col(ReviewTask.priority) < priority,
-                    and_(col(ReviewTask.priority) == priority, col(ReviewTask.due_at) > due_at),
-                    and_(
-                        col(ReviewTask.priority) == priority,
-                        col(ReviewTask.due_at) == due_at,
-                        col(ReviewTask.id) > task_id,
-                    ),
-                ),
-            )
-        column = ReviewTask.created_at if sort is TaskSort.AGE else ReviewTask.due_at
-        at, task_id = datetime.fromisoformat(values[0]), str(values[1])
-        return and_(
-            col(column) >= at, or_(col(column) > at, and_(col(column) == at, col(ReviewTask.id) > task_id))
-        )
+            return {
+                "after_priority": int(values[0]),
+                "after_at": datetime.fromisoformat(values[1]),
+                "after_id": str(values[2]),
+            }
+        return {"after_at": datetime.fromisoformat(values[0]), "after_id": str(values[1])}
     except (ValueError, TypeError, IndexError, KeyError) as exc:
         raise InvalidInput("The cursor is not valid for this sort.", code="invalid_cursor") from exc
 
 
-def _where(f: TaskFilter, now: datetime) -> list[Any]:
+def _after(sort: TaskSort) -> Any:
+    """Past the cursor's task in `sort` order (parameters from `_cursor_params`)."""
+    task_id: BindParameter[Any] = bindparam("after_id")
+    at: BindParameter[Any] = bindparam("after_at")
+    if sort is TaskSort.PRIORITY:
+        priority: BindParameter[Any] = bindparam("after_priority")
+        # The leading `priority <= p` lets the index seek; the OR alone would be a filter.
+        return and_(
+            col(ReviewTask.priority) <= priority,
+            or_(
+                col(ReviewTask.priority) < priority,
+                and_(col(ReviewTask.priority) == priority, col(ReviewTask.due_at) > at),
+                and_(
+                    col(ReviewTask.priority) == priority,
+                    col(ReviewTask.due_at) == at,
+                    col(ReviewTask.id) > task_id,
+                ),
+            ),
+        )
+    column = ReviewTask.created_at if sort is TaskSort.AGE else ReviewTask.due_at
+    return and_(
+        col(column) >= at, or_(col(column) > at, and_(col(column) == at, col(ReviewTask.id) > task_id))
+    )
+
+
+# Which filters a listing sets (and whether it wants overdue tasks or the others): the shape
+# of its statements, whose values are parameters.
+_Shape = tuple[bool, bool, bool, bool | None, bool]
+
+
+def _shape(f: TaskFilter) -> _Shape:
+    return (
+        f.status is not None,
+        f.queue is not None,
+        f.assignee is not None,
+        f.overdue,
+        f.risk_tier is not None,
+    )
+
+
+def _where_params(f: TaskFilter, now: datetime) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "status": f.status,
+        "queue": f.queue,
+        "assignee": f.assignee,
+        "risk_tier": f.risk_tier,
+    }
+    params = {name: value for name, value in params.items() if value is not None}
+    if f.overdue is not None:
+        params["now"] = now
+    return params
+
+
+def _where(shape: _Shape) -> list[Any]:
+    status, queue, assignee, overdue, risk_tier = shape
     clauses: list[Any] = []
-    if f.status is not None:
-        clauses.append(ReviewTask.status == f.status)
-    if f.queue is not None:
-        clauses.append(ReviewTask.queue == f.queue)
-    if f.assignee is not None:
-        clauses.append(ReviewTask.assignee == f.assignee)
-    if f.overdue is True:
-        clauses.append(col(ReviewTask.due_at) < now)
-    elif f.overdue is False:
-        clauses.append(col(ReviewTask.due_at) >= now)
-    if f.risk_tier is not None:
-        clauses.append(ReviewTask.risk_tier == f.risk_tier)
+    if status:
+        clauses.append(col(ReviewTask.status) == bindparam("status"))
+    if queue:
+        clauses.append(col(ReviewTask.queue) == bindparam("queue"))
+    if assignee:
+        clauses.append(col(ReviewTask.assignee) == bindparam("assignee"))
+    if overdue is True:
+        clauses.append(col(ReviewTask.due_at) < bindparam("now"))
+    elif overdue is False:
+        clauses.append(col(ReviewTask.due_at) >= bindparam("now"))
+    if risk_tier:
+        clauses.append(col(ReviewTask.risk_tier) == bindparam("risk_tier"))
     return clauses
 
 
-def _page_statements(
-    f: TaskFilter, sort: TaskSort, cursor: str | None, limit: int, now: datetime | None, selected: list[Any]
+@functools.lru_cache(maxsize=256)
+def _statements(
+    shape: _Shape, sort: TaskSort, after: bool, columns: tuple[str, ...] | None
 ) -> tuple[Any, Any]:
-    """The statements of one page: `selected` of the tasks in order (one row past the page,
-    to know whether another follows), and the count of every matching task."""
-    clauses = _where(f, now or utcnow())
+    """The page and count statements of one shape of listing, built once: a statement object
+    used again keeps its cache key, so SQLAlchemy neither rebuilds nor recompiles it.
+    `columns` None: whole ReviewTask entities (the ORM listing)."""
+    table = ReviewTask.__table__  # type: ignore[attr-defined]
+    selected = [ReviewTask] if columns is None else [table.c[name] for name in columns]
+    clauses = _where(shape)
     query = sa_select(*selected).where(*clauses)
-    if cursor:
-        query = query.where(_after(cursor, sort))
+    if after:
+        query = query.where(_after(sort))
     count = sa_select(func.count()).select_from(ReviewTask).where(*clauses)
-    return query.order_by(*_sort_columns(sort)).limit(limit + 1), count
+    return query.order_by(*_sort_columns(sort)).limit(bindparam("page_rows")), count
+
+
+def _page_statements(
+    f: TaskFilter,
+    sort: TaskSort,
+    cursor: str | None,
+    limit: int,
+    now: datetime | None,
+    columns: tuple[str, ...] | None,
+) -> tuple[Any, Any, dict[str, Any], dict[str, Any]]:
+    """The statements of one page with their parameters: the tasks in order (one row past
+    the page, to know whether another follows), and the count of every matching task."""
+    page, count = _statements(_shape(f), sort, bool(cursor), columns)
+    where = _where_params(f, now or utcnow())
+    after = _cursor_params(cursor, sort) if cursor else {}
+    return page, count, {**where, **after, "page_rows": limit + 1}, where
 
 
 def _page(rows: list[Any], sort: TaskSort, limit: int) -> tuple[list[Any], str | None]:
@@ -148,9 +212,9 @@ def list_tasks(
     now: datetime | None = None,
 ) -> tuple[list[ReviewTask], str | None, int]:
     """A page of tasks, the cursor of the next page, and how many tasks match in all."""
-    page, count = _page_statements(f, sort, cursor, limit, now, [ReviewTask])
-    rows, next_cursor = _page(list(session.scalars(page).all()), sort, limit)
-    return rows, next_cursor, int(session.execute(count).scalar_one())
+    page, count, params, count_params = _page_statements(f, sort, cursor, limit, now, None)
+    rows, next_cursor = _page(list(session.scalars(page, params).all()), sort, limit)
+    return rows, next_cursor, int(session.execute(count, count_params).scalar_one())
 
 
 # What a page's next cursor is made of, whatever the sort.
@@ -170,11 +234,10 @@ def list_task_rows(
     """list_tasks for hot read paths (the JSON queue page): the same page, cursor and total,
     with only the named columns of each task (and those of the cursor) as rows, read on a Core
     connection (core.db.read_scope): no ORM objects, no session."""
-    table = ReviewTask.__table__  # type: ignore[attr-defined]
-    names = dict.fromkeys([*columns, *_CURSOR_COLUMNS])
-    page, count = _page_statements(f, sort, cursor, limit, now, [table.c[name] for name in names])
-    rows, next_cursor = _page(list(connection.execute(page).all()), sort, limit)
-    return rows, next_cursor, int(connection.execute(count).scalar_one())
+    names = tuple(dict.fromkeys([*columns, *_CURSOR_COLUMNS]))
+    page, count, params, count_params = _page_statements(f, sort, cursor, limit, now, names)
+    rows, next_cursor = _page(list(connection.execute(page, params).all()), sort, limit)
+    return rows, next_cursor, int(connection.execute(count, count_params).scalar_one())
 
 
 def task_in_state(status: TaskStatus) -> Refusal:
