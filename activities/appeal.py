@@ -45,7 +45,7 @@ from core.db import session_scope
 from core.db.ledger_tables import CreditAccount, LimitEvent
 from core.ledger.credit_line_api import CreditLineRefused, CreditLineUnavailable, apply_limit_externally
 from core.notifications.channels import senders_from_settings
-from core.notifications.outbox import deliver
+from core.notifications.outbox import send_claimed
 from core.policy.loader import load_default_policy
 from core.reviews.sla import record_sla_event
 from core.settings import Settings
@@ -77,17 +77,16 @@ class AppealActivities:
         return self._clock.today()
 
     def _send(self, notification_ids: list[int]) -> None:
-        """Sends what the step planned, once the step has committed. A failure is left in the
-        outbox (recorded on its row) for the relay: it never fails the step."""
+        """Sends what the step planned and claimed, once the step has committed. A failure is
+        left in the outbox (recorded on its row) for the relay: it never fails the step."""
         if not notification_ids:
             return
         if self._senders is None:
             self._senders = senders_from_settings(self._settings)
-        for notification_id in notification_ids:
-            try:
-                deliver(self._engine, notification_id, self._senders)
-            except Exception:  # the row says what happened; the relay retries it
-                log.warning("notification %s not sent yet", notification_id, exc_info=True)
+        try:
+            send_claimed(self._engine, notification_ids, self._senders)
+        except Exception:  # the rows stay SENDING; the relay takes them once they are stale
+            log.warning("notifications %s not sent yet", notification_ids, exc_info=True)
 
     # -- the steps ----------------------------------------------------------------------------
 

@@ -35,7 +35,7 @@ from core.documents.checklist import missing_types, prepare_checklist, request_i
 from core.documents.verification import verify_document
 from core.ledger.eligibility import INELIGIBILITY_TEXTS, check_eligibility, ineligibility_text
 from core.ledger.limits import apply_restore
-from core.notifications.outbox import CUSTOMER_CHANNELS, IN_APP, plan_notifications
+from core.notifications.outbox import CUSTOMER_CHANNELS, plan_and_claim
 from core.policy.loader import LoadedPolicy
 from core.reviews.queue import follow_task
 from core.reviews.rules import Outcome, Stage, needs_four_eyes, outcome_status
@@ -105,7 +105,9 @@ def _notify(
     sequence: int,
     context: dict[str, Any],
 ) -> list[int]:
-    rows = plan_notifications(
+    """Plans the customer's notice and claims its rows for the step to send after its commit
+    (the ids returned); rows a previous attempt planned are left to it, or to the relay."""
+    _, claimed = plan_and_claim(
         session,
         appeal=appeal,
         event=event,
@@ -114,7 +116,7 @@ def _notify(
         channels=CUSTOMER_CHANNELS,
         webhook_urls=notices.webhook_urls,
     )
-    return [row.id for row in rows if row.channel != IN_APP and row.status != "SENT" and row.id]
+    return [row.id for row in claimed if row.id is not None]
 
 
 def _with_reason_texts(policy: LoadedPolicy, context: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,11 @@ IN_APP rows are written SENT (the row is the delivery, as `record_in_app` does, 
 same key); EMAIL, SMS and WEBHOOK rows start PENDING. A channel without a recipient (no
 email address or phone on file, no webhook URL configured) gets no row.
 
+A caller that sends what it plans at once (an appeal's step) uses `plan_and_claim`: the rows
+are written SENDING in its own transaction and `send_claimed` sends them after the commit and
+records every outcome in one more transaction; a row its sender never got to is stale after
+`SENDING_STALE_AFTER` and the relay (`undelivered`, `deliver`) takes it.
+
 `deliver` moves one row PENDING -> SENDING -> SENT, or -> FAILED with `last_error` and
 `attempts`; FAILED rows may be delivered again (the caller's retry with backoff, or an
 operator). Each row is delivered on its own: a failed channel leaves the others and the
@@ -134,6 +139,39 @@ def plan_notifications(
 ) -> list[Notification]:
     """The outbox rows of one customer notice, one per channel (webhooks: per endpoint),
     existing rows returned as they are. `webhook_urls` defaults to the settings'."""
+    rows, _ = _plan(session, appeal, event, sequence, context, channels, webhook_urls, claim=False)
+    return rows
+
+
+def plan_and_claim(
+    session: Session,
+    *,
+    appeal: Appeal,
+    event: str,
+    sequence: int,
+    context: Mapping[str, Any],
+    channels: Sequence[str],
+    webhook_urls: Sequence[str] | None = None,
+) -> tuple[list[Notification], list[Notification]]:
+    """`plan_notifications` for a caller that sends what it plans right after its commit: the
+    rows it creates to be sent are claimed (SENDING, one attempt) in the caller's transaction,
+    so the send needs no claim of its own; if the caller dies before sending, the relay takes
+    them once they are stale. Returns every row of the notice, and the rows claimed now (for
+    `send_claimed`); rows planned before are left to whoever holds them."""
+    return _plan(session, appeal, event, sequence, context, channels, webhook_urls, claim=True)
+
+
+def _plan(
+    session: Session,
+    appeal: Appeal,
+    event: str,
+    sequence: int,
+    context: Mapping[str, Any],
+    channels: Sequence[str],
+    webhook_urls: Sequence[str] | None,
+    *,
+    claim: bool,
+) -> tuple[list[Notification], list[Notification]]:
     unknown = set(channels) - set(CHANNELS)
     if unknown:
         raise ValueError(f"unknown notification channels: {sorted(unknown)}")
@@ -154,7 +192,11 @@ def plan_notifications(
     # One subject per event and locale on every channel (in-app, email, SMS, webhook).
     subject = notice_subject(event, locale, full)
 
+    now = utcnow()
+
     def new_row(channel: str, key: str, **fields: Any) -> Notification:
+        if claim and channel != IN_APP:
+            fields |= {"status": NotificationStatus.SENDING.value, "attempts": 1, "last_attempt_at": now}
         return Notification(
             appeal_id=appeal.id,
             customer_id=appeal.customer_id,
@@ -162,12 +204,19 @@ def plan_notifications(
             event=event,
             locale=locale,
             idempotency_key=key,
-            status=NotificationStatus.PENDING.value,
-            created_at=utcnow(),
-            **fields,
+            created_at=now,
+            **{"status": NotificationStatus.PENDING.value, **fields},
         )
 
     rows: list[Notification] = []
+    claimed: list[Notification] = []
+
+    def insert(row: Notification) -> Notification:
+        inserted = _insert_once(session, row)
+        if inserted is row and row.status == NotificationStatus.SENDING:
+            claimed.append(row)
+        return inserted
+
     for channel in channels:
         if channel == WEBHOOK:
             for url in webhook_urls or ():
@@ -176,7 +225,7 @@ def plan_notifications(
                 if found is None:
                     body = _webhook_body(appeal, event, sequence, locale, key, subject, context)
                     row = new_row(WEBHOOK, key, audience="partner", recipient=url, subject=subject, body=body)
-                    found = _insert_once(session, row)
+                    found = insert(row)
                 rows.append(found)
             continue
         key = notification_key(appeal.id, event, sequence, channel)
@@ -206,9 +255,9 @@ def plan_notifications(
                 continue
             text = render_sms(event, locale, full)
             row = new_row(SMS, key, subject=subject, body=text, recipient=customer.phone)
-        rows.append(_insert_once(session, row))
+        rows.append(insert(row))
     session.flush()
-    return rows
+    return rows, claimed
 
 
 def _message(row: Notification) -> OutboundMessage:
@@ -286,27 +335,61 @@ def deliver(
             raise not_sent
         return row
 
-    error: SendError | None = None
-    try:
-        sender.send(message)
-    except SendError as exc:
-        error = exc
-    except Exception as exc:  # a sender bug or an unexpected library error: try again later
-        error = RetryableSendError(f"{type(exc).__name__}: {exc}")
-        error.__cause__ = exc
-
+    error = _send(sender, message)
     with session_scope(engine) as session:
-        row = _locked(session, notification_id)
-        if error is None:
-            row.status, row.sent_at, row.last_error = NotificationStatus.SENT.value, utcnow(), None
-        else:
-            row.status = NotificationStatus.FAILED.value
-            kind = "retryable" if error.retryable else "permanent"
-            row.last_error = f"{kind}: {error}"[:_MAX_ERROR]
-        session.add(row)
+        row = _record(session, notification_id, error)
     if error is not None and raise_errors:
         raise error
     return row
+
+
+def _send(sender: Sender, message: OutboundMessage) -> SendError | None:
+    try:
+        sender.send(message)
+    except SendError as exc:
+        return exc
+    except Exception as exc:  # a sender bug or an unexpected library error: try again later
+        error = RetryableSendError(f"{type(exc).__name__}: {exc}")
+        error.__cause__ = exc
+        return error
+    return None
+
+
+def _record(session: Session, notification_id: int, error: SendError | None) -> Notification:
+    row = _locked(session, notification_id)
+    if error is None:
+        row.status, row.sent_at, row.last_error = NotificationStatus.SENT.value, utcnow(), None
+    else:
+        row.status = NotificationStatus.FAILED.value
+        kind = "retryable" if error.retryable else "permanent"
+        row.last_error = f"{kind}: {error}"[:_MAX_ERROR]
+    session.add(row)
+    return row
+
+
+def send_claimed(engine: Engine, notification_ids: Sequence[int], senders: Mapping[str, Sender]) -> None:
+    """Sends the rows `plan_and_claim` claimed, once their transaction has committed, and
+    records every outcome in one transaction. A failure is recorded on its row (FAILED, for
+    the relay to retry) and never raised."""
+    if not notification_ids:
+        return
+    with session_scope(engine, read_only=True) as session:
+        rows = session.exec(select(Notification).where(col(Notification.id).in_(notification_ids))).all()
+        claimed = [
+            (row.id, senders.get(row.channel), _message(row))
+            for row in rows
+            if row.id is not None and row.status == NotificationStatus.SENDING
+        ]
+    outcomes = {
+        notification_id: _send(sender, message)
+        if sender is not None
+        else RetryableSendError(f"no sender configured for channel {message.channel}")
+        for notification_id, sender, message in claimed
+    }
+    if outcomes:
+        with session_scope(engine) as session:
+            for notification_id, error in outcomes.items():
+                _record(session, notification_id, error)
 
 
 def list_for_appeal(session: Session, appeal_id: str) -> list[Notification]:

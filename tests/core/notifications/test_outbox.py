@@ -23,8 +23,10 @@ from core.notifications.outbox import (
     DeliveryInProgress,
     deliver,
     list_for_appeal,
+    plan_and_claim,
     plan_notifications,
     relay_delay,
+    send_claimed,
     undelivered,
     webhook_key,
 )
@@ -230,3 +232,65 @@ def test_unknown_channel_is_refused(engine: Engine, make_appeal: MakeAppeal) -> 
         _plan(engine, appeal, channels=["FAX"])
     with session_scope(engine, read_only=True) as session:
         assert session.exec(select(Notification).where(Notification.appeal_id == appeal.id)).all() == []
+
+
+def _plan_and_claim(engine: Engine, appeal: Appeal) -> tuple[list[int], list[int]]:
+    with session_scope(engine) as session:
+        rows, claimed = plan_and_claim(
+            session,
+            appeal=appeal,
+            event="limit_restored",
+            sequence=1,
+            context=dict(SAMPLES["limit_restored"]["partial"]),
+            channels=ALL,
+            webhook_urls=PARTNERS,
+        )
+        return [r.id for r in rows if r.id is not None], [r.id for r in claimed if r.id is not None]
+
+
+def test_a_step_claims_what_it_plans_and_sends_it_after_its_commit(
+    engine: Engine, make_appeal: MakeAppeal
+) -> None:
+    appeal = make_appeal()
+    ids, claimed = _plan_and_claim(engine, appeal)
+    # Everything but the in-app notice (the row is its delivery) is claimed by the planner.
+    assert len(ids) == 5 and len(claimed) == 4
+    assert {_row(engine, i).status for i in claimed} == {"SENDING"}
+    assert all(_row(engine, i).attempts == 1 for i in claimed)
+    # Claimed, so not the relay's while its planner may still be sending.
+    with session_scope(engine, read_only=True) as session:
+        assert undelivered(session) == []
+    # Planning again (a retried step) claims nothing: the first attempt holds those rows.
+    assert _plan_and_claim(engine, appeal) == (ids, [])
+
+    email_fails = Recording(fail=[RetryableSendError("421 try later")])
+    others = Recording()
+    senders: dict[str, Any] = {EMAIL: email_fails, SMS: others, WEBHOOK: others}
+    send_claimed(engine, claimed, senders)
+    rows = {_row(engine, i).channel + (_row(engine, i).recipient or ""): _row(engine, i) for i in claimed}
+    email = next(row for row in rows.values() if row.channel == EMAIL)
+    assert email.status == "FAILED" and email.last_error == "retryable: 421 try later"
+    assert {row.status for row in rows.values() if row.channel != EMAIL} == {"SENT"}
+    assert len(others.sent) == 3 and email_fails.sent == []
+    # Sent rows are never sent again; the failed one is the relay's after its backoff.
+    send_claimed(engine, claimed, senders)
+    assert len(others.sent) == 3 and email_fails.sent == []
+    later = SYSTEM_CLOCK.now() + relay_delay(1) + timedelta(seconds=1)
+    with session_scope(engine, read_only=True) as session:
+        assert undelivered(session, now=later) == [email.id]
+
+
+def test_claimed_rows_whose_sender_died_go_to_the_relay_once_stale(
+    engine: Engine, make_appeal: MakeAppeal
+) -> None:
+    appeal = make_appeal()
+    _, claimed = _plan_and_claim(engine, appeal)  # the step dies before send_claimed
+    with session_scope(engine, read_only=True) as session:
+        assert undelivered(session) == []
+        stale = SYSTEM_CLOCK.now() + timedelta(minutes=3)
+        assert sorted(undelivered(session, now=stale)) == sorted(claimed)
+    survivor = Recording()
+    senders: dict[str, Any] = {EMAIL: survivor, SMS: survivor, WEBHOOK: survivor}
+    for notification_id in claimed:
+        assert deliver(engine, notification_id, senders, stale_after=timedelta(0)).status == "SENT"
+    assert len(survivor.sent) == 4
