@@ -399,9 +399,9 @@ class AppealWorkflow:
     def review_claim_changed(self, claim: ReviewClaim) -> None:
         # The queue already moved the appeal's status with the claim; the workflow follows who
         # may decide, at once, so a decision validated after this message sees it.
-        if self._desk.follows(claim):
-            task = self._desk.task
-            assert task is not None
+        task = self._desk.follow(claim)
+        # A claim on the task a step is still opening is shown when the step's result opens it.
+        if task is not None and task is self._desk.task:
             self._show(task.status, reviewer=task.claimant or "")
 
     @workflow.update

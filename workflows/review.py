@@ -96,13 +96,13 @@ class ReviewDesk:
                 return task
         return None
 
-    def follows(self, claim: ReviewClaim) -> bool:
-        """Whether a claim message is about the open (or planned), undecided task and newer
-        than the last one followed."""
+    def follow(self, claim: ReviewClaim) -> OpenTask | None:
+        """The open (or planned), undecided task a claim message is about, once it has taken
+        the claim; None when the message is about no such task or older than the last one."""
         task = self._about(claim.task_id)
         if task is None or (task is self.task and (self.decision is not None or self.recording)):
-            return False
-        return task.follow_claim(claim.reviewer, claim.version)
+            return None
+        return task if task.follow_claim(claim.reviewer, claim.version) else None
 
     def refusal(self, decision: ReviewDecision, original_limit_minor: int | None) -> ApplicationError | None:
         """Why this decision may not be recorded now, as the API's caller should hear it."""

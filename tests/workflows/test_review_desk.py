@@ -1,0 +1,41 @@
+"""The review desk follows claims on the task under review and on the one a step is opening."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from core.reviews.rules import Stage
+from workflows.messages import ReviewClaim
+from workflows.review import OpenTask, ReviewDesk
+
+AT = datetime(2027, 2, 28, 23, 0, tzinfo=UTC)
+
+
+def _task(task_id: str = "t-1") -> OpenTask:
+    return OpenTask(task_id=task_id, stage=Stage.FIRST, created_at=AT, due_at=AT + timedelta(hours=24))
+
+
+def _claim(reviewer: str | None, version: int, task_id: str = "t-1") -> ReviewClaim:
+    return ReviewClaim(task_id=task_id, reviewer=reviewer, actor=reviewer or "r-0", version=version)
+
+
+def test_a_claim_that_beats_the_opening_step_is_kept_for_the_task_it_opens() -> None:
+    # The step has written the task row; a reviewer claims it and the message arrives before
+    # the workflow has the step's result: there is no task under review yet.
+    desk = ReviewDesk()
+    desk.plan(_task())
+    followed = desk.follow(_claim("r-7", version=2))
+    assert followed is not None and followed is not desk.task and desk.task is None
+    opened = desk.open("t-1", AT + timedelta(hours=24), assignee=None, version=1)  # the step's older view
+    assert opened.claimant == "r-7" and desk.task is opened
+
+
+def test_stale_and_foreign_claims_change_nothing() -> None:
+    desk = ReviewDesk()
+    desk.plan(_task())
+    task = desk.open("t-1", AT + timedelta(hours=24), assignee=None, version=1)
+    assert desk.follow(_claim("r-7", version=3)) is task and task.claimant == "r-7"
+    assert desk.follow(_claim(None, version=2)) is None and task.claimant == "r-7"  # older
+    assert desk.follow(_claim("r-8", version=9, task_id="t-other")) is None
+    desk.recording = "update-1"  # a decision is being recorded: claims no longer move it
+    assert desk.follow(_claim(None, version=4)) is None and task.claimant == "r-7"
