@@ -79,7 +79,13 @@ class ReviewDesk:
         if planned is None or planned.task_id != task_id:
             raise ValueError(f"task {task_id} was not planned")
         planned.due_at = due_at
-        planned.follow_claim(assignee, version)
+        if planned.claim_version == -1 and planned.claimant is None:
+            planned.follow_claim(assignee, version)
+        else:
+            # A claim message arrived while the step was opening the task: the queue changed
+            # the row after the step wrote it, so the message is the newer news, versioned
+            # or not.
+            planned.claim_version = max(planned.claim_version, version)
         self.task, self.decision = planned, None
         return planned
 

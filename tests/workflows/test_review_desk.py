@@ -30,6 +30,14 @@ def test_a_claim_that_beats_the_opening_step_is_kept_for_the_task_it_opens() -> 
     assert opened.claimant == "r-7" and desk.task is opened
 
 
+def test_an_unversioned_claim_that_beats_the_opening_step_is_kept_too() -> None:
+    desk = ReviewDesk()
+    desk.plan(_task())
+    assert desk.follow(ReviewClaim(task_id="t-1", reviewer="r-7", actor="r-7")) is not None
+    opened = desk.open("t-1", AT + timedelta(hours=24), assignee=None, version=1)
+    assert opened.claimant == "r-7"
+
+
 def test_stale_and_foreign_claims_change_nothing() -> None:
     desk = ReviewDesk()
     desk.plan(_task())
