@@ -24,6 +24,7 @@ from launcher.stack import (
     ManagedProcess,
     StackError,
     check_port_free,
+    free_port,
     http_ok,
     python_module,
     s3_server,
@@ -104,6 +105,30 @@ class DevStack:
     # Dates the seeded ledger; the worker and API processes read the system clock.
     clock: Clock = SYSTEM_CLOCK
     processes: list[ManagedProcess] = field(default_factory=list)
+
+    @classmethod
+    def on_free_ports(cls, data_dir: Path, *, persistent: bool = True) -> DevStack:
+        """A headless stack on ports nobody uses, its state in `data_dir`: for a test or a
+        script that runs the whole stack beside whatever else is running."""
+        ports = {name: free_port() for name in ("temporal", "ui", "s3", "api", "smtp")}
+        settings = Settings(
+            data_dir=data_dir,
+            api_port=ports["api"],
+            temporal_address=f"127.0.0.1:{ports['temporal']}",
+            temporal_ui_port=ports["ui"],
+            s3_endpoint_url=f"http://127.0.0.1:{ports['s3']}",
+            s3_port=ports["s3"],
+            smtp_port=ports["smtp"],
+        )
+        return cls(
+            settings,
+            temporal_port=ports["temporal"],
+            ui_port=ports["ui"],
+            s3_port=ports["s3"],
+            api_port=ports["api"],
+            headless=True,
+            persistent=persistent,
+        )
 
     @property
     def host(self) -> str:

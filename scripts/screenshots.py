@@ -31,9 +31,7 @@ sys.path.insert(0, str(ROOT))  # tests/browser is not an installed package
 
 from playwright.async_api import FloatRect, Page, async_playwright  # noqa: E402
 
-from core.settings import Settings  # noqa: E402
 from launcher.dev import DevStack  # noqa: E402
-from launcher.stack import free_port  # noqa: E402
 from tests.browser import flows  # noqa: E402
 from tests.browser.chromium import INSTALL_HINT, context_options, find_chromium, launch_chromium  # noqa: E402
 
@@ -44,25 +42,7 @@ REVIEWER_HEIGHT = 2100
 
 
 def start_stack(data_dir: Path) -> DevStack:
-    ports = {name: free_port() for name in ("temporal", "ui", "s3", "api", "smtp")}
-    settings = Settings(
-        data_dir=data_dir,
-        api_port=ports["api"],
-        temporal_address=f"127.0.0.1:{ports['temporal']}",
-        temporal_ui_port=ports["ui"],
-        s3_endpoint_url=f"http://127.0.0.1:{ports['s3']}",
-        s3_port=ports["s3"],
-        smtp_port=ports["smtp"],
-    )
-    stack = DevStack(
-        settings,
-        temporal_port=ports["temporal"],
-        ui_port=ports["ui"],
-        s3_port=ports["s3"],
-        api_port=ports["api"],
-        headless=True,
-        persistent=False,
-    )
+    stack = DevStack.on_free_ports(data_dir, persistent=False)
     stack.start()
     return stack
 

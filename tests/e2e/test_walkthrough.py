@@ -19,10 +19,8 @@ from core.clock import SYSTEM_CLOCK
 from core.db import make_engine, session_scope
 from core.db.ledger_tables import CreditAccount, LimitEvent
 from core.demo_documents import credit_report_text, statement_csv
-from core.settings import Settings
 from launcher.dev import DevStack
 from launcher.mail import read_mail
-from launcher.stack import free_port
 from tests.eventually import eventually, eventually_sync
 
 pytestmark = pytest.mark.e2e
@@ -31,24 +29,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     data_dir = tmp_path_factory.mktemp("stack")
-    ports = {name: free_port() for name in ("temporal", "ui", "s3", "api", "smtp")}
-    settings = Settings(
-        data_dir=data_dir,
-        api_port=ports["api"],
-        temporal_address=f"127.0.0.1:{ports['temporal']}",
-        temporal_ui_port=ports["ui"],
-        s3_endpoint_url=f"http://127.0.0.1:{ports['s3']}",
-        s3_port=ports["s3"],
-        smtp_port=ports["smtp"],
-    )
-    dev = DevStack(
-        settings,
-        temporal_port=ports["temporal"],
-        ui_port=ports["ui"],
-        s3_port=ports["s3"],
-        api_port=ports["api"],
-        headless=True,
-    )
+    dev = DevStack.on_free_ports(data_dir)
     dev.start()
     try:
         yield dev
