@@ -120,11 +120,15 @@ class ObjectInfo:
     server_side_encryption: str | None = None
 
 
+def _no_such_object(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
+
+
 def head_object(client: Any, bucket: str, key: str) -> ObjectInfo | None:
     try:
         response = client.head_object(Bucket=bucket, Key=key)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+        if _no_such_object(exc):
             return None
         raise
     return ObjectInfo(
@@ -149,7 +153,7 @@ def read_object(client: Any, bucket: str, key: str, *, max_bytes: int) -> ReadOb
     try:
         response = client.get_object(Bucket=bucket, Key=key)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+        if _no_such_object(exc):
             return None
         raise
     body, size = response["Body"], int(response["ContentLength"])
