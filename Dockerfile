@@ -29,10 +29,15 @@ COPY core ./core
 COPY workflows ./workflows
 COPY activities ./activities
 COPY api ./api
+COPY gateway ./gateway
 COPY launcher ./launcher
 COPY templates ./templates
 COPY policy ./policy
+# Bytecode written once here (PYTHONDONTWRITEBYTECODE and a tree the app user cannot write
+# would otherwise leave every process, and the workflow sandbox on every workflow run,
+# compiling the source again).
 RUN pip install --no-deps -e . \
+    && python -m compileall -q core workflows activities api gateway launcher \
     && mkdir -p /app/.data \
     && chown appeals:appeals /app/.data
 

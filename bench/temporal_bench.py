@@ -71,6 +71,7 @@ from temporalio.worker import Worker
 
 from activities.activity_log import ActivityLogInterceptor
 from activities.appeal import AppealActivities
+from bench import noop_workflow
 from bench.noop_workflow import NoopAppealWorkflow, NoopPlan, noop_local, noop_step, plan_from_history
 from core.appeals.service import NewAppeal, create_appeal, workflow_id_for
 from core.db import create_tables, make_engine, session_scope
@@ -93,7 +94,7 @@ from launcher.stack import (
     temporal_dev_server,
     wait_until,
 )
-from launcher.worker import build_worker
+from launcher.worker import build_worker, write_bytecode
 from tests.conftest import make_settings
 from tests.workflows.actions import ActionCount, count_actions, table
 from tests.workflows.appeal_paths import (
@@ -340,6 +341,7 @@ class Bench:
 
 def noop_worker(client: Client, queue: str, executor: ThreadPoolExecutor) -> Worker:
     """Built as launcher.worker.build_worker builds the real one, with the no-op's definitions."""
+    write_bytecode(noop_workflow)
     return Worker(
         client,
         task_queue=queue,

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
+import py_compile
 from concurrent.futures import ThreadPoolExecutor
+from types import ModuleType
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -16,14 +19,30 @@ from core.settings import Settings
 from core.storage import make_s3_client
 from gateway.temporal import TemporalGateway, connect_temporal
 from launcher.reconciler import Reconciler
+from workflows import appeal as appeal_workflow_module
 from workflows.appeal import AppealWorkflow
 
 log = logging.getLogger(__name__)
 
 
+def write_bytecode(module: ModuleType) -> None:
+    """Writes a workflow module's bytecode: the sandbox imports a workflow's module afresh
+    for every run it starts, and without bytecode on disk (PYTHONDONTWRITEBYTECODE, a read-only
+    tree) each of those imports compiles the source again. Where the tree cannot be written,
+    runs compile as before."""
+    source = module.__file__
+    if source is None:
+        return
+    try:
+        py_compile.compile(source, cfile=importlib.util.cache_from_source(source), doraise=True)
+    except (py_compile.PyCompileError, OSError) as exc:
+        log.info("workflow bytecode not written (%s): each run compiles %s", exc, source)
+
+
 def build_worker(
     client: Client, settings: Settings, activities: AppealActivities, executor: ThreadPoolExecutor
 ) -> Worker:
+    write_bytecode(appeal_workflow_module)
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,13 @@ from workflows.search_attributes import ALL_KEYS
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
+# The packages pyproject.toml installs, each a directory the image must carry.
+PACKAGES = [
+    pattern.rstrip("*")
+    for pattern in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"][
+        "find"
+    ]["include"]
+]
 
 PREFIX = "APPEALS_"
 SETTINGS_ENV_NAMES = {PREFIX + name.upper() for name in Settings.model_fields}
@@ -400,10 +408,19 @@ def test_dockerfile_base_user_and_source_tree() -> None:
     assert users and users[-1] not in ("root", "0"), "the image must not run as root"
     copied = " ".join(arg for kw, arg in instructions if kw in ("COPY", "ADD"))
     # templates/ and policy/ are read relative to the source tree, which must be what runs.
-    for directory in ("core", "workflows", "activities", "api", "launcher", "templates", "policy"):
+    for directory in (*PACKAGES, "templates", "policy"):
         assert re.search(rf"(^|\s){directory}(/|\s)", copied), f"{directory}/ is not copied"
     runs = " ".join(arg for kw, arg in instructions if kw == "RUN")
     assert re.search(r"pip install[^&;]*\s-e\s+\.", runs), "the project is not installed editable"
+
+
+def test_dockerfile_writes_the_bytecode_of_every_package() -> None:
+    """The image sets PYTHONDONTWRITEBYTECODE and runs as a user who cannot write /app: without
+    bytecode built into it, the workflow sandbox compiles the workflow module on every run."""
+    runs = " ".join(arg for kw, arg in dockerfile_instructions() if kw == "RUN")
+    compiled = re.search(r"python -m compileall((?:\s+-\w+)*)((?:\s+[\w/]+)+)", runs)
+    assert compiled, "no compileall in the image"
+    assert set(compiled.group(2).split()) >= set(PACKAGES)
 
 
 def test_dockerfile_appeals_variables_are_settings_fields() -> None:

@@ -4,16 +4,27 @@ outbox idempotency key, STARTTLS and credentials from settings in production.
 The Message-ID is the receiver's handle on duplicates: the one case where a message can go
 out twice (see core/notifications/outbox.py) sends it under the same Message-ID, which mail
 stores and clients use to collapse copies.
+
+Connections are kept open between messages (a few, idle for at most `idle_seconds`): a
+connection costs a TCP handshake, the greeting, EHLO, STARTTLS and a login, several round trips
+that a message sent on an open one does not pay. A kept connection is checked with RSET before
+it carries a message, so one the relay dropped is replaced before anything is sent on it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import smtplib
+import socket
 import ssl
+import threading
+import time
+from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import formatdate
+from functools import cache
 
 from core.notifications.channels.base import OutboundMessage, PermanentSendError, RetryableSendError
 from core.settings import Environment, Settings
@@ -35,6 +46,17 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+@cache
+def _local_hostname() -> str:
+    """What EHLO says; smtplib would look it up again for every connection."""
+    return socket.getfqdn()
+
+
+def _close_quietly(smtp: smtplib.SMTP) -> None:
+    with contextlib.suppress(OSError):
+        smtp.close()
+
+
 def _cte(text: str, eight_bit: bool) -> str:
     fits = all(len(line.encode("utf-8")) <= 998 for line in text.splitlines())
     return "8bit" if eight_bit and fits else "base64"
@@ -51,10 +73,16 @@ class EmailSender:
         password: str | None = None,
         starttls: bool = False,
         timeout: float = 30.0,
+        keep_connections: int = 4,
+        idle_seconds: float = 20.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.host, self.port, self.from_address = host, port, from_address
         self.username, self.password = username, password
         self.starttls, self.timeout = starttls, timeout
+        self.keep_connections, self.idle_seconds, self._monotonic = keep_connections, idle_seconds, monotonic
+        self._idle: list[tuple[smtplib.SMTP, float]] = []  # open connections, when each was last used
+        self._idle_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EmailSender:
@@ -94,18 +122,66 @@ class EmailSender:
         email["Content-Language"] = message.locale  # after the content: set_content clears Content-*
         return email
 
+    def _connect(self) -> smtplib.SMTP:
+        smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout, local_hostname=_local_hostname())
+        try:
+            smtp.ehlo()
+            if self.starttls:
+                smtp.starttls(context=ssl.create_default_context())
+                smtp.ehlo()  # the extensions offered inside TLS
+            if self.username:
+                smtp.login(self.username, self.password or "")
+        except BaseException:
+            _close_quietly(smtp)
+            raise
+        return smtp
+
+    def _open_connection(self) -> smtplib.SMTP:
+        """A kept connection that still answers, else a new one."""
+        now = self._monotonic()
+        while True:
+            with self._idle_lock:
+                if not self._idle:
+                    break
+                smtp, last_used = self._idle.pop()
+            if now - last_used > self.idle_seconds:
+                _close_quietly(smtp)  # relays drop idle clients; do not find out mid-message
+                continue
+            try:
+                smtp.rset()
+                return smtp
+            except (smtplib.SMTPException, OSError):
+                _close_quietly(smtp)
+        return self._connect()
+
+    def _keep(self, smtp: smtplib.SMTP) -> None:
+        with self._idle_lock:
+            if len(self._idle) < self.keep_connections:
+                self._idle.append((smtp, self._monotonic()))
+                return
+        _close_quietly(smtp)
+
+    def close(self) -> None:
+        """Closes the kept connections (QUIT where the relay still listens)."""
+        with self._idle_lock:
+            idle, self._idle = self._idle, []
+        for smtp, _ in idle:
+            try:
+                smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                _close_quietly(smtp)
+
     def send(self, message: OutboundMessage) -> None:
         try:
-            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
-                smtp.ehlo()
-                if self.starttls:
-                    smtp.starttls(context=ssl.create_default_context())
-                    smtp.ehlo()  # the extensions offered inside TLS
-                if self.username:
-                    smtp.login(self.username, self.password or "")
+            smtp = self._open_connection()
+            try:
                 eight_bit = smtp.has_extn("8bitmime")
                 email = self.build(message, eight_bit=eight_bit)
                 smtp.send_message(email, mail_options=["BODY=8BITMIME"] if eight_bit else [])
+            except BaseException:
+                _close_quietly(smtp)  # its state after a failure is unknown
+                raise
+            self._keep(smtp)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             error = f"recipient refused: {exc.recipients}"
