@@ -19,7 +19,7 @@ from anyio import to_thread
 from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import Request
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 from starlette.requests import ClientDisconnect
 
 from api.schemas.documents import DocumentList, DocumentListItem, PresignedUpload, UploadRequest
@@ -106,15 +106,31 @@ def _display_name(filename: str) -> str:
     return name[:255] or "upload"
 
 
-def _collecting_appeal(session: Session, appeal_id: str, customer_id: str) -> Appeal:
-    appeal = get_appeal(session, appeal_id, customer_id=customer_id)
+def _collecting_appeal(session: Session, appeal_id: str, customer_id: str, *, lock: bool = False) -> Appeal:
+    """`lock`: the appeal's row is held until the transaction ends, as the workflow's steps
+    hold it (core/appeals/steps.py): a file is recorded before a step reads the appeal's
+    documents, or refused after the status moved on, never saved unseen in between."""
+    appeal = (
+        _locked_appeal(session, appeal_id, customer_id)
+        if lock
+        else get_appeal(session, appeal_id, customer_id=customer_id)
+    )
+    _require_collecting(appeal)
+    return appeal
+
+
+def _locked_appeal(session: Session, appeal_id: str, customer_id: str) -> Appeal:
+    get_appeal(session, appeal_id, customer_id=customer_id)  # NotFound for another's appeal
+    return session.exec(select(Appeal).where(Appeal.id == appeal_id).with_for_update()).one()
+
+
+def _require_collecting(appeal: Appeal) -> None:
     if appeal.status != AppealStatus.AWAITING_DOCUMENTS:
         raise Conflict(
             f"The appeal is {appeal.status.value} and is not collecting documents.",
             code="not_collecting_documents",
             appeal_status=appeal.status.value,
         )
-    return appeal
 
 
 @contextmanager
@@ -241,12 +257,7 @@ def _complete(
         document = _load_document(session, appeal_id, document_id)
     if document.state != DocumentState.AWAITING_UPLOAD:
         return _Completion(document, newly_uploaded=False)  # a repeated call: same answer
-    if appeal.status != AppealStatus.AWAITING_DOCUMENTS:
-        raise Conflict(
-            f"The appeal is {appeal.status.value} and is not collecting documents.",
-            code="not_collecting_documents",
-            appeal_status=appeal.status.value,
-        )
+    _require_collecting(appeal)
 
     with _store_errors():
         info = head_object(s3, settings.s3_bucket, document.s3_key)
@@ -285,10 +296,13 @@ def _complete(
             )
 
     with session_scope(engine) as session:
+        # The appeal first, then the file: the order the workflow's steps take them in.
+        appeal = _locked_appeal(session, appeal_id, customer_id)
         current = session.get(Document, document_id, with_for_update=True)
         if current is None or current.state != DocumentState.AWAITING_UPLOAD:
             # A concurrent call completed it first.
             return _Completion(current or document, newly_uploaded=False)
+        _require_collecting(appeal)  # it may have moved on while the store was asked
         current.state = DocumentState.UPLOADED
         current.size_bytes = info.size
         session.add(current)
@@ -322,7 +336,8 @@ async def upload_request(
     *,
     appeal_id: str,
     check_fields: Callable[[dict[str, str]], None] | None = None,
-) -> Document:
+    idempotency_key: str | None = None,
+) -> Uploaded:
     """`upload_multipart` on an HTTP request's own body (the API's route and the portal's)."""
     try:
         return await upload_multipart(
@@ -336,6 +351,7 @@ async def upload_request(
             content_type=request.headers.get("content-type", ""),
             content_length=declared_length(request.headers),
             check_fields=check_fields,
+            idempotency_key=idempotency_key,
         )
     except ClientDisconnect as exc:
         # Nobody is listening any more; answer anyway instead of logging a server error.
@@ -356,19 +372,30 @@ async def upload_multipart(
     content_type: str,
     content_length: int | None,
     check_fields: Callable[[dict[str, str]], None] | None = None,
-) -> Document:
+    idempotency_key: str | None = None,
+) -> Uploaded:
     """Streams the `file` part straight to S3; the size limit holds while bytes arrive.
     `check_fields` sees the form fields sent before the file and may refuse the request before
-    a byte is stored (the web page's upload checks its CSRF field there)."""
+    a byte is stored (the web page's upload checks its CSRF field there). With an
+    `idempotency_key` the file is saved once: a retry (its answer lost, say) gets the document
+    the first attempt saved, whatever the appeal's status is by then."""
     max_bytes = settings.document_max_bytes
     if content_length is not None and content_length > max_bytes + ENVELOPE_ALLOWANCE:
         raise _too_large(settings)  # refused before a byte is read
 
-    def _check_appeal() -> None:
+    def _check_appeal() -> Document | None:
         with session_scope(engine, read_only=True) as session:
+            if idempotency_key is not None:
+                get_appeal(session, appeal_id, customer_id=principal.subject)
+                saved = _saved_upload(session, appeal_id, idempotency_key)
+                if saved is not None:
+                    return saved
             _collecting_appeal(session, appeal_id, principal.subject)
+        return None
 
-    await to_thread.run_sync(_check_appeal)
+    saved = await to_thread.run_sync(_check_appeal)
+    if saved is not None:
+        return Uploaded(saved, created=False)
     if not content_type and not content_length:
         raise _file_required()
 
@@ -407,7 +434,7 @@ async def upload_multipart(
         )
         if form.file is None or form.stored is None:
             raise _file_required()
-        document = await to_thread.run_sync(
+        uploaded = await to_thread.run_sync(
             _record_multipart,
             engine,
             principal.subject,
@@ -416,6 +443,7 @@ async def upload_multipart(
             form.file,
             form.stored,
             form.fields,
+            idempotency_key,
         )
     except Exception:
         # No row, no object: a refused or failed upload leaves nothing behind. (An upload that
@@ -423,8 +451,23 @@ async def upload_multipart(
         if stored_keys:
             await to_thread.run_sync(_delete_quietly, s3, settings, key)
         raise
-    await _signal_uploaded(gateway, appeal_id, document.id)
-    return document
+    if not uploaded.created:  # the same key's first attempt won a race with this one
+        await to_thread.run_sync(_delete_quietly, s3, settings, key)
+        return uploaded
+    await _signal_uploaded(gateway, appeal_id, uploaded.document.id)
+    return uploaded
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    document: Document
+    created: bool  # False: a retry, answered with what its first attempt saved
+
+
+def _saved_upload(session: Session, appeal_id: str, idempotency_key: str) -> Document | None:
+    return session.exec(
+        select(Document).where(Document.appeal_id == appeal_id, Document.idempotency_key == idempotency_key)
+    ).first()
 
 
 def _record_multipart(
@@ -435,10 +478,16 @@ def _record_multipart(
     file: FilePart,
     stored: StoredObject,
     fields: dict[str, str],
-) -> Document:
+    idempotency_key: str | None,
+) -> Uploaded:
     with session_scope(engine) as session:
+        appeal = _locked_appeal(session, appeal_id, customer_id)
+        if idempotency_key is not None:
+            saved = _saved_upload(session, appeal_id, idempotency_key)
+            if saved is not None:
+                return Uploaded(saved, created=False)
         # The appeal may have moved on (withdrawn, expired) while the file streamed.
-        _collecting_appeal(session, appeal_id, customer_id)
+        _require_collecting(appeal)
         document = Document(
             id=document_id,
             appeal_id=appeal_id,
@@ -451,9 +500,10 @@ def _record_multipart(
             sha256=stored.sha256,
             state=DocumentState.UPLOADED,
             upload_method=MULTIPART,
+            idempotency_key=idempotency_key,
         )
         session.add(document)
-    return document
+    return Uploaded(document, created=True)
 
 
 def _file_required() -> InvalidInput:

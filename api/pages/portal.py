@@ -363,7 +363,7 @@ async def upload_document(
             verify_csrf(request, fields.get(CSRF_FIELD))
 
     try:
-        document = await document_uploads.upload_request(
+        uploaded = await document_uploads.upload_request(
             engine, s3, settings, gateway, viewer, request, appeal_id=appeal_id, check_fields=check_fields
         )
     except DomainError as exc:
@@ -373,7 +373,7 @@ async def upload_document(
         return render(
             request,
             "portal/_uploaded.html",
-            _values(document=document),
+            _values(document=uploaded.document),
             principal=viewer,
             status_code=201,
         )

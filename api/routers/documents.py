@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from anyio import to_thread
-from fastapi import APIRouter, Body, Request, status
+from fastapi import APIRouter, Body, Request, Response, status
 
 from api import document_uploads
 from api import openapi_examples as ex
 from api.deps import CustomerDep, EngineDep, GatewayDep, PrincipalDep, S3Dep, SettingsDep
 from api.openapi import AUTHENTICATED, WITH_ROLE, problems
+from api.routers.appeals import IdempotencyKey
 from api.schemas.appeals import DocumentPublic
 from api.schemas.documents import DocumentList, PresignedUpload, UploadRequest
 from core.documents.sniff import ALLOWED_CONTENT_TYPES
@@ -56,6 +57,11 @@ _MULTIPART_BODY: dict[str, Any] = {
     summary="Upload a document through the API (streamed to storage)",
     responses={
         **ex.ok(201, "DOCUMENT", "Stored; its checks run next (state UPLOADED, then ACCEPTED or REJECTED)."),
+        200: {
+            "description": "A retry with an `Idempotency-Key` used before on this appeal: the "
+            "document that request saved, as it stands now (nothing stored again).",
+            "model": DocumentPublic,
+        },
         **problems(
             *WITH_ROLE,
             "appeal_not_found",
@@ -83,16 +89,29 @@ async def upload_document(
     s3: S3Dep,
     settings: SettingsDep,
     gateway: GatewayDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
 ) -> DocumentPublic:
     """One file per request, streamed to storage as it arrives (never held whole in memory),
     while the appeal is AWAITING_DOCUMENTS. Files over the size limit, of a type the checks
     cannot read, or for a closed checklist are refused before anything is stored. The
     document's checks (type sniffing, statement coverage, PDF red flags) run in the workflow:
-    follow its `state` on the appeal's checklist."""
-    document = await document_uploads.upload_request(
-        engine, s3, settings, gateway, principal, request, appeal_id=appeal_id
+    follow its `state` on the appeal's checklist. Send an `Idempotency-Key` so that a retry
+    whose first attempt was saved (its answer lost) gets that document back (200) instead of
+    storing the file twice or being refused because the appeal has moved on."""
+    uploaded = await document_uploads.upload_request(
+        engine,
+        s3,
+        settings,
+        gateway,
+        principal,
+        request,
+        appeal_id=appeal_id,
+        idempotency_key=idempotency_key,
     )
-    return DocumentPublic.model_validate(document, from_attributes=True)
+    if not uploaded.created:
+        response.status_code = status.HTTP_200_OK
+    return DocumentPublic.model_validate(uploaded.document, from_attributes=True)
 
 
 @router.post(

@@ -97,7 +97,11 @@ class AppealEvent(SQLModel, table=True):
 
 
 class Document(SQLModel, table=True):
-    __table_args__ = (Index("ix_document_appeal", "appeal_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_document_appeal", "appeal_id", "created_at"),
+        # A retried upload (same Idempotency-Key) finds the file its first attempt saved.
+        Index("uq_document_idempotency", "appeal_id", "idempotency_key", unique=True),
+    )
 
     id: str = Field(primary_key=True, max_length=36)
     appeal_id: str = Field(foreign_key="appeal.id", max_length=36)
@@ -118,6 +122,7 @@ class Document(SQLModel, table=True):
     upload_method: str = Field(default="multipart", max_length=20)
     upload_expires_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     duplicate_of: str | None = Field(default=None, max_length=36)
+    idempotency_key: str | None = Field(default=None, max_length=200)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
     verified_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
 

@@ -3,6 +3,7 @@ Temporal dev server: presigned POST + complete, the streamed multipart path, dow
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
@@ -455,3 +456,54 @@ async def test_unreachable_store_is_503_and_stores_nothing(
     [document] = await _documents(api, appeal_id, me)
     assert document["id"] == upload["document_id"] and document["state"] == "AWAITING_UPLOAD"
     assert _keys(api, appeal_id) == []
+
+
+async def test_an_upload_retried_with_its_key_is_saved_once(api: Api) -> None:
+    """The answer to a saved upload is lost and the client retries with the same
+    Idempotency-Key: it gets the saved document (200), also once the appeal has moved on; two
+    attempts racing each other store one file."""
+    import asyncio
+
+    appeal_id, me = await _collecting_appeal(api)
+    url = f"/appeals/{appeal_id}/documents"
+
+    async def upload(key: str, content: bytes = CSV) -> httpx.Response:
+        return await api.http.post(
+            url,
+            headers={**me, "Idempotency-Key": key},
+            data={"doc_type": "INCOME_PROOF"},
+            files={"file": ("statement.csv", content, "text/csv")},
+        )
+
+    first = await upload("upload-1")
+    assert first.status_code == 201, first.text
+    again = await upload("upload-1")
+    assert again.status_code == 200, again.text
+    assert again.json()["id"] == first.json()["id"]
+    assert len(await _documents(api, appeal_id, me)) == 1
+    assert _keys(api, appeal_id) == [f"appeals/{appeal_id}/{first.json()['id']}"]
+
+    racing = await asyncio.gather(*(upload("upload-2", CSV + b"2026-09-02,x,1.00,1.00\n") for _ in range(3)))
+    assert sorted(r.status_code for r in racing) == [200, 200, 201], [r.text for r in racing]
+    assert len({r.json()["id"] for r in racing}) == 1
+    documents = await _documents(api, appeal_id, me)
+    assert len(documents) == 2
+    assert len(_keys(api, appeal_id)) == 2  # the losers' objects are gone
+
+    withdrawn = await api.http.post(f"/appeals/{appeal_id}/withdraw", json={"reason": "x"}, headers=me)
+    assert withdrawn.status_code in (200, 202), withdrawn.text
+    await _wait_status(api, appeal_id, me, "WITHDRAWN")
+    late = await upload("upload-1")
+    assert late.status_code == 200, late.text
+    assert late.json()["id"] == first.json()["id"]
+    # A new file, under a new key, is refused as before.
+    _assert_problem(await upload("upload-3"), 409, "not_collecting_documents")
+    # The key is the appeal's: another customer cannot reach this appeal with it.
+    stranger = api.auth(Role.CUSTOMER, make_customer(api.engine).customer_id)
+    foreign = await api.http.post(
+        url,
+        headers={**stranger, "Idempotency-Key": "upload-1"},
+        data={"doc_type": "INCOME_PROOF"},
+        files={"file": ("statement.csv", CSV, "text/csv")},
+    )
+    _assert_problem(foreign, 404, "appeal_not_found")
