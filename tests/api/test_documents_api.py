@@ -462,8 +462,6 @@ async def test_an_upload_retried_with_its_key_is_saved_once(api: Api) -> None:
     """The answer to a saved upload is lost and the client retries with the same
     Idempotency-Key: it gets the saved document (200), also once the appeal has moved on; two
     attempts racing each other store one file."""
-    import asyncio
-
     appeal_id, me = await _collecting_appeal(api)
     url = f"/appeals/{appeal_id}/documents"
 
