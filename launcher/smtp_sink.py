@@ -1,6 +1,9 @@
 """The local SMTP sink: accepts every message and writes it, unchanged but for two
 X-Envelope-* lines on top, as `<dir>/<UTC time>-<Message-ID>.eml` (open it with any mail
-client). `appeals dev` runs it as a managed process (launcher/mail.py); by hand:
+client). A message whose Message-ID it already holds (in the directory, across restarts) is
+accepted and dropped, as mail stores collapse copies: the one resend the outbox cannot rule out
+(a crash after the send, before SENT) reaches the mailbox once. `appeals dev` runs it as a
+managed process (launcher/mail.py); by hand:
 
     python -m launcher.smtp_sink --port 8025 --dir .data/mail
 """
@@ -55,13 +58,31 @@ def write_eml(directory: Path, content: bytes, *, mail_from: str, rcpt_tos: list
     raise RuntimeError(f"no free file name for {base} in {directory}")
 
 
+def stored_message_ids(directory: Path) -> set[str]:
+    """The Message-IDs of the messages already in `directory`."""
+    ids: set[str] = set()
+    for path in directory.glob("*.eml"):
+        with path.open("rb") as handle:
+            message_id = BytesHeaderParser().parse(handle, headersonly=True).get("Message-ID")
+        if message_id:
+            ids.add(message_id.strip())
+    return ids
+
+
 class SinkHandler:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self.seen = stored_message_ids(directory) if directory.is_dir() else set()
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or envelope.content
         assert isinstance(content, bytes)
+        message_id = (BytesHeaderParser().parsebytes(content).get("Message-ID") or "").strip()
+        if message_id and message_id in self.seen:
+            print(f"dropped a copy of {message_id} (already stored)", flush=True)
+            return "250 Message accepted for delivery (a copy of one already delivered)"
+        if message_id:
+            self.seen.add(message_id)  # before the write: a copy arriving meanwhile is dropped
         path = await asyncio.to_thread(
             write_eml,
             self.directory,

@@ -70,8 +70,10 @@ CHANNELS = (IN_APP, EMAIL, SMS, WEBHOOK)
 # A customer's notice goes to every channel (a channel without a recipient gets no row).
 CUSTOMER_CHANNELS = CHANNELS
 # A SENDING row younger than this may still be in the hands of another worker; older, its
-# sender is taken to have died (longer than any sender's timeout: SMTP 30 s, webhooks 10 s).
-SENDING_STALE_AFTER = timedelta(minutes=2)
+# sender is taken to have died (longer than any sender's timeout: SMTP and webhooks 10 s), so
+# a send lost in a crash is retried within seconds. Should a slow send outlive it, the copy
+# carries the same key, which the channel's receiver drops (see the module's docstring).
+SENDING_STALE_AFTER = timedelta(seconds=20)
 _MAX_ERROR = 1000
 
 

@@ -3,11 +3,12 @@ file (`<data_dir>/sms/messages.jsonl`) instead of sending it."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import threading
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from core.db.types import utcnow
 from core.notifications.channels.base import OutboundMessage
@@ -39,35 +40,60 @@ class SmsProvider(Protocol):
 
 
 class RecordingSmsProvider:
-    """Appends one JSON object a line: {at, to, text, segments, idempotency_key, message_id}."""
+    """Appends one JSON object a line: {at, to, text, segments, idempotency_key, message_id}.
+    Like the providers that take a client reference, it drops a message whose key it already
+    holds (returning the first one's id), across processes and restarts: the file is locked
+    while it is read up to its end and appended to."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self._read_up_to = 0  # what this process has read of the file
+        self._sent: dict[str, str] = {}  # idempotency key -> message id, from the file
 
     @classmethod
     def for_data_dir(cls, data_dir: Path) -> RecordingSmsProvider:
         return cls(data_dir / "sms" / "messages.jsonl")
 
     def send_sms(self, *, to: str, text: str, idempotency_key: str) -> str:
-        message_id = f"rec-{idempotency_key}"
-        line = json.dumps(
-            {
-                "at": utcnow().isoformat(),
-                "to": to,
-                "text": text,
-                "segments": sms_segments(text),
-                "idempotency_key": idempotency_key,
-                "message_id": message_id,
-            },
-            ensure_ascii=False,
-        )
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._lock, self.path.open("a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
+        with self._lock, self.path.open("a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
+            self._catch_up(handle)
+            if idempotency_key in self._sent:
+                return self._sent[idempotency_key]
+            message_id = f"rec-{idempotency_key}"
+            line = json.dumps(
+                {
+                    "at": utcnow().isoformat(),
+                    "to": to,
+                    "text": text,
+                    "segments": sms_segments(text),
+                    "idempotency_key": idempotency_key,
+                    "message_id": message_id,
+                },
+                ensure_ascii=False,
+            )
+            handle.write(line.encode("utf-8") + b"\n")
             handle.flush()
             os.fsync(handle.fileno())
+            self._read_up_to = handle.tell()
+            self._sent[idempotency_key] = message_id
         return message_id
+
+    def _catch_up(self, handle: BinaryIO) -> None:
+        """Reads what other processes appended since this one last looked."""
+        handle.seek(0, os.SEEK_END)
+        if handle.tell() < self._read_up_to:  # the file was replaced: read it all again
+            self._read_up_to, self._sent = 0, {}
+        handle.seek(self._read_up_to)
+        for line in handle.read().decode("utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # blank, or cut short by a crash mid-write: that message never went
+            self._sent.setdefault(record["idempotency_key"], record["message_id"])
+        self._read_up_to = handle.tell()
 
     def messages(self) -> list[dict[str, Any]]:
         if not self.path.exists():

@@ -294,3 +294,43 @@ def test_claimed_rows_whose_sender_died_go_to_the_relay_once_stale(
     for notification_id in claimed:
         assert deliver(engine, notification_id, senders, stale_after=timedelta(0)).status == "SENT"
     assert len(survivor.sent) == 4
+
+
+def test_the_local_sms_provider_drops_a_key_it_already_holds(
+    engine: Engine, make_appeal: MakeAppeal, tmp_path: Any
+) -> None:
+    """A send lost in a crash after the provider took it is sent again: the provider (this one,
+    as those with a client reference) keeps one, across processes (two providers on one file)
+    and threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    appeal = make_appeal()
+    [sms_id] = _plan(engine, appeal, channels=[SMS])
+    first = RecordingSmsProvider.for_data_dir(tmp_path)
+    other_process = RecordingSmsProvider.for_data_dir(tmp_path)
+
+    class SendThenDie:
+        def send(self, message: OutboundMessage) -> None:
+            SmsSender(first).send(message)
+            raise Crash
+
+    with pytest.raises(Crash):
+        deliver(engine, sms_id, {SMS: SendThenDie()})
+    row = deliver(engine, sms_id, {SMS: SmsSender(other_process)}, stale_after=timedelta(0))
+    assert row.status == "SENT" and row.attempts == 2
+    [message] = first.messages()
+    assert message["idempotency_key"] == row.idempotency_key
+
+    keys = [f"k-{n % 5}" for n in range(40)]
+    providers = [first, other_process]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        ids = list(
+            pool.map(
+                lambda n: providers[n % 2].send_sms(to="+8613800138000", text="hi", idempotency_key=keys[n]),
+                range(40),
+            )
+        )
+    assert ids == [f"rec-{key}" for key in keys]
+    assert sorted(m["idempotency_key"] for m in first.messages()) == sorted(
+        [row.idempotency_key, *{f"k-{n}" for n in range(5)}]
+    )
