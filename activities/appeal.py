@@ -12,6 +12,8 @@ row already sent is never sent again (core/notifications/outbox.py).
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -51,6 +53,22 @@ from core.reviews.sla import record_sla_event
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# A document check that has run this long heartbeats before each further file (workflows/
+# appeal.py CHECK_HEARTBEAT_TIMEOUT); a quick one sends no heartbeat, and costs no action.
+HEARTBEAT_AFTER_SECONDS = 5.0
+
+
+def heartbeat_when_slow(
+    started: float, *, after: float = HEARTBEAT_AFTER_SECONDS, monotonic: Callable[[], float] = time.monotonic
+) -> Callable[[], None]:
+    """A callback that heartbeats once `after` seconds have passed since `started`."""
+
+    def beat() -> None:
+        if monotonic() - started >= after:
+            activity.heartbeat()
+
+    return beat
 
 
 def _plan(task: TaskPlan) -> steps.ReviewTaskPlan:
@@ -126,6 +144,7 @@ class AppealActivities:
             review_task=_plan(inp.review_task),
             notices=self._notices,
             force_review=inp.force_review,
+            before_each_file=heartbeat_when_slow(time.monotonic()),
         )
         self._send(checked.to_deliver)
         return _checked(checked)

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     temporal_task_queue: str = "appeals"
     temporal_ui_port: int = 8233
+    # How long a request waits on Temporal (connect, start, signal) before it answers without
+    # it: the start or signal is recorded in the database and the reconciler sends it later.
+    temporal_request_timeout_seconds: float = Field(default=2.0, gt=0)
 
     s3_endpoint_url: str | None = "http://127.0.0.1:9000"
     s3_bucket: str = "appeal-documents"
@@ -93,7 +96,7 @@ class Settings(BaseSettings):
     smtp_password: str | None = None
     smtp_starttls: bool = False
     smtp_from: str = "Credit Limit Appeals <no-reply@appeals.local>"
-    smtp_timeout_seconds: float = 30.0
+    smtp_timeout_seconds: float = 10.0
     # Partner webhooks: each URL receives every event, JSON signed with HMAC-SHA256
     # (APPEALS_WEBHOOK_URLS is a JSON list).
     webhook_urls: list[str] = Field(default_factory=list)

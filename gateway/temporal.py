@@ -4,8 +4,9 @@ signals, deliver decisions. Callers name appeals by id; the workflow id is `work
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
@@ -33,6 +34,8 @@ from workflows.messages import (
 )
 from workflows.search_attributes import APPEAL_CUSTOMER_ID, APPEAL_STATUS
 
+T = TypeVar("T")
+
 
 async def connect_temporal(settings: Settings) -> Client:
     return await Client.connect(
@@ -53,13 +56,18 @@ class TemporalGateway:
             async with self._lock:
                 if self._client is None:
                     try:
-                        self._client = await asyncio.wait_for(connect_temporal(self._settings), 10)
-                    except (RuntimeError, TimeoutError, OSError) as exc:
-                        raise ServiceUnavailable(
-                            "The workflow service is unreachable; please retry shortly.",
-                            code="temporal_unavailable",
-                        ) from exc
+                        self._client = await self._in_time(connect_temporal(self._settings))
+                    except (RuntimeError, OSError) as exc:
+                        raise _unreachable() from exc
         return self._client
+
+    async def _in_time(self, call: Awaitable[T]) -> T:
+        """A call on a request's path: an outage answers in seconds (ServiceUnavailable), not
+        after the client's own retries; what was not sent is the reconciler's to send."""
+        try:
+            return await asyncio.wait_for(call, self._settings.temporal_request_timeout_seconds)
+        except TimeoutError as exc:
+            raise _unreachable() from exc
 
     async def start_appeal(self, appeal: Appeal) -> None:
         client = await self.client()
@@ -78,24 +86,28 @@ class TemporalGateway:
             review_due=self._settings.review_due,
         )
         try:
-            await client.start_workflow(
-                AppealWorkflow.run,
-                inp,
-                id=workflow_id_for(appeal.id),
-                task_queue=self._settings.temporal_task_queue,
-                # A retried start (reconciler, client retry) attaches to the running one.
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                search_attributes=TypedSearchAttributes(
-                    [
-                        SearchAttributePair(APPEAL_STATUS, AppealStatus.SUBMITTED.value),
-                        SearchAttributePair(APPEAL_CUSTOMER_ID, appeal.customer_id),
-                    ]
-                ),
-                static_summary=(
-                    f"Limit-restore appeal {appeal.id} · account {appeal.account_id} · "
-                    f"requested {format_money(appeal.requested_limit_minor)}"
-                ),
-                static_details=(f"Customer `{appeal.customer_id}`; case file: `GET /appeals/{appeal.id}`"),
+            await self._in_time(
+                client.start_workflow(
+                    AppealWorkflow.run,
+                    inp,
+                    id=workflow_id_for(appeal.id),
+                    task_queue=self._settings.temporal_task_queue,
+                    # A retried start (reconciler, client retry) attaches to the running one.
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                    search_attributes=TypedSearchAttributes(
+                        [
+                            SearchAttributePair(APPEAL_STATUS, AppealStatus.SUBMITTED.value),
+                            SearchAttributePair(APPEAL_CUSTOMER_ID, appeal.customer_id),
+                        ]
+                    ),
+                    static_summary=(
+                        f"Limit-restore appeal {appeal.id} · account {appeal.account_id} · "
+                        f"requested {format_money(appeal.requested_limit_minor)}"
+                    ),
+                    static_details=(
+                        f"Customer `{appeal.customer_id}`; case file: `GET /appeals/{appeal.id}`"
+                    ),
+                )
             )
         except RPCError as exc:
             if exc.status == RPCStatusCode.ALREADY_EXISTS:
@@ -107,7 +119,7 @@ class TemporalGateway:
     async def _signal(self, appeal_id: str, signal: Any, arg: Any) -> None:
         client = await self.client()
         try:
-            await client.get_workflow_handle(workflow_id_for(appeal_id)).signal(signal, arg)
+            await self._in_time(client.get_workflow_handle(workflow_id_for(appeal_id)).signal(signal, arg))
         except RPCError as exc:
             raise _rpc_problem(
                 exc, Conflict("The appeal is no longer running.", code="appeal_closed")
@@ -166,6 +178,12 @@ class TemporalGateway:
                 "The decision was not confirmed in time; retry with the same Idempotency-Key.",
                 code="decision_timeout",
             ) from exc
+
+
+def _unreachable() -> ServiceUnavailable:
+    return ServiceUnavailable(
+        "The workflow service is unreachable; please retry shortly.", code="temporal_unavailable"
+    )
 
 
 def _rpc_problem(exc: RPCError, when_missing: DomainError) -> DomainError:

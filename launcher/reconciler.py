@@ -1,22 +1,36 @@
 """Catches up on what was recorded but not passed on: messages the API could not hand to
 Temporal (Temporal down, a crash between the DB commit and the call), and notices a channel
-did not take (the outbox relay). Nothing a customer sent is lost; no notice is sent twice."""
+did not take (the outbox relay). Nothing a customer sent is lost; no notice is sent twice.
+
+Starts and signals are sent again with backoff per appeal or document (after `grace`, then
+twice as long each time, up to RESEND_MAX_DELAY), not on every pass: a workflow that is slow to
+act on a signal is not flooded, and one that missed it hears again within seconds.
+
+A file left UPLOADED (or VERIFYING) on an appeal that has moved on past document collection
+should not exist (uploads and the workflow's steps take the appeal's row lock, so a file is
+recorded before a step reads the documents or refused after). If one is found all the same, it
+is verified here and an audit event says so on the appeal, for its reviewer or an operator
+(and a warning in the worker's log): evidence is never left unread.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from anyio import to_thread
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
+from core.appeals.audit import append_event
 from core.appeals.service import mark_workflow_started
+from core.clock import SYSTEM_CLOCK, Clock
 from core.db import session_scope
 from core.db.case_tables import Appeal, Document, DocumentState
-from core.db.types import utcnow
+from core.documents.verification import verify_document
 from core.notifications.channels import senders_from_settings
 from core.notifications.outbox import deliver, undelivered
 from core.settings import Settings
@@ -24,6 +38,49 @@ from core.status import AppealStatus
 from gateway.temporal import TemporalGateway
 
 log = logging.getLogger(__name__)
+
+RESEND_MAX_DELAY = timedelta(minutes=5)
+# Statuses whose files are rightly unchecked: the appeal takes files (they sit UPLOADED until
+# checked), or it ended before any assessment (withdrawn, expired) and none will be.
+_NOT_STRANDED = (
+    AppealStatus.SUBMITTED,
+    AppealStatus.AWAITING_DOCUMENTS,
+    AppealStatus.WITHDRAWN,
+    AppealStatus.EXPIRED,
+)
+
+
+@dataclass
+class ResendSchedule:
+    """When each item (an appeal to start, a document to signal about) is next due: at once,
+    then after `first`, twice as long each time, at most `longest`."""
+
+    first: timedelta
+    longest: timedelta = RESEND_MAX_DELAY
+    _next: dict[str, tuple[int, datetime]] = field(default_factory=dict)
+
+    def due(self, key: str, now: datetime) -> bool:
+        entry = self._next.get(key)
+        return entry is None or entry[1] <= now
+
+    def sent(self, key: str, now: datetime) -> None:
+        attempts = self._next.get(key, (0, now))[0] + 1
+        delay = min(self.first * 2 ** (attempts - 1), self.longest)
+        self._next[key] = (attempts, now + delay)
+
+    def keep_only(self, keys: set[str]) -> None:
+        """Forgets the items that no longer need sending."""
+        self._next = {key: entry for key, entry in self._next.items() if key in keys}
+
+
+@dataclass
+class ReconcilePass:
+    """What one pass did."""
+
+    relayed: int = 0  # outbox rows sent (or tried)
+    started: int = 0  # workflows started
+    signalled: int = 0  # document signals sent again
+    checked_late: int = 0  # files checked after their appeal moved on
 
 
 class Reconciler:
@@ -33,13 +90,19 @@ class Reconciler:
         gateway: TemporalGateway,
         settings: Settings,
         *,
-        grace: timedelta = timedelta(seconds=20),
+        s3_client: Any = None,
+        grace: timedelta = timedelta(seconds=10),
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._engine = engine
         self._gateway = gateway
         self._settings = settings
+        self._s3 = s3_client
         self._grace = grace
+        self._clock = clock
         self._senders: dict[str, Any] | None = None
+        self._starts = ResendSchedule(first=grace)
+        self._signals = ResendSchedule(first=grace)
 
     def _unstarted(self) -> list[Appeal]:
         with session_scope(self._engine, read_only=True) as session:
@@ -48,7 +111,7 @@ class Reconciler:
                     select(Appeal)
                     .where(
                         col(Appeal.workflow_started).is_(False),
-                        Appeal.created_at < utcnow() - self._grace,
+                        Appeal.created_at < self._clock.now() - self._grace,
                     )
                     .limit(100)
                 ).all()
@@ -56,7 +119,7 @@ class Reconciler:
 
     def _unsignalled(self) -> list[Document]:
         # UPLOADED documents of appeals still collecting: the signal may never have arrived.
-        # A repeated signal is harmless: the workflow ignores document ids it already has.
+        # A repeated signal is harmless: the workflow reads the files from the database.
         with session_scope(self._engine, read_only=True) as session:
             return list(
                 session.exec(
@@ -65,11 +128,60 @@ class Reconciler:
                     .where(
                         Document.state == DocumentState.UPLOADED,
                         Appeal.status == AppealStatus.AWAITING_DOCUMENTS,
-                        Document.created_at < utcnow() - self._grace,
+                        Document.created_at < self._clock.now() - self._grace,
                     )
                     .limit(100)
                 ).all()
             )
+
+    def _stranded(self) -> list[Document]:
+        """Files never checked on appeals past document collection (see the module's docstring)."""
+        with session_scope(self._engine, read_only=True) as session:
+            return list(
+                session.exec(
+                    select(Document)
+                    .join(Appeal, col(Appeal.id) == col(Document.appeal_id))
+                    .where(
+                        col(Document.state).in_([DocumentState.UPLOADED, DocumentState.VERIFYING]),
+                        col(Appeal.status).not_in(_NOT_STRANDED),
+                        Document.created_at < self._clock.now() - self._grace,
+                    )
+                    .limit(100)
+                ).all()
+            )
+
+    def _check_stranded(self, document: Document) -> None:
+        outcome = verify_document(
+            self._engine,
+            self._s3,
+            self._settings,
+            appeal_id=document.appeal_id,
+            document_id=document.id,
+            today=self._clock.today(),
+        )
+        with session_scope(self._engine) as session:
+            appeal = session.get(Appeal, document.appeal_id)
+            append_event(
+                session,
+                appeal_id=document.appeal_id,
+                at=self._clock.now(),
+                actor="reconciler",
+                kind="document_checked_late",
+                details={
+                    "document_id": document.id,
+                    "doc_type": document.doc_type,
+                    "accepted": outcome.accepted,
+                    "rejection_code": outcome.rejection_code,
+                    "appeal_status": appeal.status.value if appeal else None,
+                },
+            )
+        log.warning(
+            "document %s of appeal %s was left unchecked after the appeal moved on; checked now "
+            "(accepted=%s)",
+            document.id,
+            document.appeal_id,
+            outcome.accepted,
+        )
 
     def _relay_notices(self) -> int:
         """Sends the outbox rows that are due (core/notifications/outbox.py `undelivered`)."""
@@ -85,23 +197,37 @@ class Reconciler:
                 log.warning("relay could not send notification %s", notification_id, exc_info=True)
         return len(due)
 
-    async def run_once(self) -> int:
-        done = await to_thread.run_sync(self._relay_notices)
-        for appeal in await to_thread.run_sync(self._unstarted):
+    async def run_once(self) -> ReconcilePass:
+        done = ReconcilePass(relayed=await to_thread.run_sync(self._relay_notices))
+        now = self._clock.now()
+        unstarted = await to_thread.run_sync(self._unstarted)
+        self._starts.keep_only({appeal.id for appeal in unstarted})
+        for appeal in unstarted:
+            if not self._starts.due(appeal.id, now):
+                continue
+            self._starts.sent(appeal.id, now)
             await self._gateway.start_appeal(appeal)
             await to_thread.run_sync(self._mark_started, appeal.id)
             log.info("reconciler started the workflow of appeal %s", appeal.id)
-            done += 1
-        for document in await to_thread.run_sync(self._unsignalled):
+            done.started += 1
+        unsignalled = await to_thread.run_sync(self._unsignalled)
+        self._signals.keep_only({document.id for document in unsignalled})
+        for document in unsignalled:
+            if not self._signals.due(document.id, now):
+                continue
+            self._signals.sent(document.id, now)
             await self._gateway.document_uploaded(document.appeal_id, document.id)
-            done += 1
+            done.signalled += 1
+        for document in await to_thread.run_sync(self._stranded):
+            await to_thread.run_sync(self._check_stranded, document)
+            done.checked_late += 1
         return done
 
     def _mark_started(self, appeal_id: str) -> None:
         with session_scope(self._engine) as session:
             mark_workflow_started(session, appeal_id)
 
-    async def run_forever(self, interval: float = 15.0) -> None:
+    async def run_forever(self, interval: float = 5.0) -> None:
         while True:
             try:
                 await self.run_once()

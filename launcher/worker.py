@@ -59,8 +59,9 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     engine = make_engine(settings.effective_database_url)
     create_tables(engine)
     client = await connect_temporal(settings)
-    activities = AppealActivities(engine=engine, s3_client=make_s3_client(settings), settings=settings)
-    reconciler = Reconciler(engine, TemporalGateway(settings, client), settings)
+    s3 = make_s3_client(settings)
+    activities = AppealActivities(engine=engine, s3_client=s3, settings=settings)
+    reconciler = Reconciler(engine, TemporalGateway(settings, client), settings, s3_client=s3)
     with ThreadPoolExecutor(max_workers=16, thread_name_prefix="activity") as executor:
         worker = build_worker(client, settings, activities, executor)
         log.info("worker polling task queue %s", settings.temporal_task_queue)

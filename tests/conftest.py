@@ -20,6 +20,7 @@ from core.db import create_tables, make_engine, session_scope
 from core.settings import Settings
 from core.storage import ensure_bucket, make_s3_client
 from launcher.stack import free_port, http_ok, s3_server, tcp_open, temporal_dev_server, wait_until
+from tests.eventually import patience
 
 PG_URL = os.environ.get("APPEALS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -116,6 +117,10 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "document_deadline": timedelta(seconds=30),
         "review_due": timedelta(hours=1),
         "s3_server_side_encryption": "AES256",
+        # Production answers a request without Temporal after 2 s; the tests' Temporal is up,
+        # and on a busy machine a start or signal must not be deferred to a reconciler that
+        # most tests do not run.
+        "temporal_request_timeout_seconds": patience(10),
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

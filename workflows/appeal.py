@@ -80,11 +80,17 @@ APPLY_LIMIT_RETRY = RetryPolicy(
     maximum_attempts=0,
     non_retryable_error_types=[*NON_RETRYABLE, "LimitRefused"],
 )
-# Sized to the work, so a step lost with its worker is retried soon: a database transaction
-# and a notice; checking documents also reads them from S3 and inspects PDFs in a child
-# process with its own 5 s limit per file.
-STEP_TIMEOUT = timedelta(seconds=30)
-CHECK_TIMEOUT = timedelta(seconds=60)
+# Sized to the work, so a step lost with its worker is retried within seconds: a database
+# transaction and a notice (SMTP and webhooks have 10 s limits of their own).
+STEP_TIMEOUT = timedelta(seconds=15)
+# Applying the limit also calls the credit-line API (15 s limit per call).
+APPLY_TIMEOUT = timedelta(seconds=25)
+# Checking documents reads each from S3 and inspects PDFs in a child process (5 s per file):
+# bounded per file, not in all. A check still running after a few seconds heartbeats before
+# each file (activities/appeal.py), so a check lost with its worker is retried after
+# CHECK_HEARTBEAT_TIMEOUT, while a long one may run its course; a quick check sends none.
+CHECK_TIMEOUT = timedelta(minutes=5)
+CHECK_HEARTBEAT_TIMEOUT = timedelta(seconds=15)
 
 # The statuses operators find appeals by in the Web UI (AppealStatus is upserted for these);
 # the others last a moment inside one step and are only in the case store's audit trail.
@@ -237,6 +243,7 @@ class AppealWorkflow:
                     force_review=self._round > 1,
                 ),
                 timeout=CHECK_TIMEOUT,
+                heartbeat_timeout=CHECK_HEARTBEAT_TIMEOUT,
             )
             self._missing = checked.missing
             if checked.reasons:
@@ -339,7 +346,7 @@ class AppealWorkflow:
                 ApplyLimitInput(
                     **self._notice_step(), new_limit_minor=new_limit_minor, reasons=self._reasons
                 ),
-                start_to_close_timeout=STEP_TIMEOUT,
+                start_to_close_timeout=APPLY_TIMEOUT,
                 retry_policy=APPLY_LIMIT_RETRY,
             )
         except ActivityError as err:
@@ -532,9 +539,14 @@ class AppealWorkflow:
         arg: In,
         *,
         timeout: timedelta = STEP_TIMEOUT,
+        heartbeat_timeout: timedelta | None = None,
     ) -> Out:
         return await workflow.execute_activity_method(
-            fn, arg, start_to_close_timeout=timeout, retry_policy=STEP_RETRY
+            fn,
+            arg,
+            start_to_close_timeout=timeout,
+            heartbeat_timeout=heartbeat_timeout,
+            retry_policy=STEP_RETRY,
         )
 
     def _show(

@@ -10,6 +10,7 @@ what it did instead of doing it again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -290,15 +291,19 @@ def check_documents(
     review_task: ReviewTaskPlan,
     notices: Notices,
     force_review: bool = False,
+    before_each_file: Callable[[], None] | None = None,
 ) -> Checked:
     """Verifies every file not verified yet (the database, not the signals, says which), tells
     the customer about refused ones, and once nothing is missing runs the checks and routes the
     appeal in one transaction: AUTO_APPROVED, AUTO_DECLINED (with the decline notice), or
-    PENDING_REVIEW with its first review task. Still missing: stays AWAITING_DOCUMENTS."""
+    PENDING_REVIEW with its first review task. Still missing: stays AWAITING_DOCUMENTS.
+    `before_each_file` is called before each file is verified (the activity's heartbeat)."""
     while True:
         with session_scope(engine, read_only=True) as session:
             pending = _to_verify(session, appeal_id)
         for document_id in pending:
+            if before_each_file is not None:
+                before_each_file()
             verify_document(engine, s3, settings, appeal_id=appeal_id, document_id=document_id, today=today)
         with session_scope(engine) as session:
             appeal = _lock(session, appeal_id)

@@ -1,0 +1,150 @@
+"""The worker's reconciler on the real Temporal dev server, S3 server and databases: a file
+whose signal was lost is checked all the same (signalled again, with backoff, not every pass),
+an appeal whose start was lost is started, and a file left unchecked on an appeal that moved on
+is checked and recorded on the appeal's audit trail."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+from temporalio.client import Client
+
+from core.appeals.audit import appeal_events, verify_chain
+from core.appeals.service import NewAppeal, create_appeal
+from core.clock import SYSTEM_CLOCK, FixedClock
+from core.db import session_scope
+from core.db.case_tables import Appeal, Document, DocumentState
+from core.settings import Settings
+from core.status import AppealStatus
+from core.storage import make_s3_client
+from gateway.temporal import TemporalGateway
+from launcher.reconciler import Reconciler, ResendSchedule
+from tests.documents import recent_statement_csv
+from tests.eventually import eventually
+from tests.factories import make_customer
+from tests.workflows.conftest import running_worker, start_appeal
+from tests.workflows.test_review_update import wait_status
+
+ASYNC = pytest.mark.asyncio(loop_scope="session")
+
+
+def _store_without_signal(
+    settings: Settings, engine: Engine, s3: Any, appeal_id: str, customer_id: str
+) -> str:
+    """An upload whose signal never left: the S3 object and the UPLOADED row only."""
+    document_id = str(uuid.uuid4())
+    key = f"appeals/{appeal_id}/{document_id}"
+    s3.put_object(Bucket=settings.s3_bucket, Key=key, Body=recent_statement_csv(), ContentType="text/csv")
+    with session_scope(engine) as session:
+        session.add(
+            Document(
+                id=document_id,
+                appeal_id=appeal_id,
+                customer_id=customer_id,
+                doc_type="BANK_STATEMENT",
+                s3_key=key,
+                filename="statement.csv",
+                declared_content_type="text/csv",
+            )
+        )
+    return document_id
+
+
+def _state(engine: Engine, document_id: str) -> DocumentState:
+    with session_scope(engine, read_only=True) as session:
+        document = session.get(Document, document_id)
+        assert document is not None
+        return DocumentState(document.state)
+
+
+def test_resend_schedule_backs_off_and_forgets() -> None:
+    start = SYSTEM_CLOCK.now()
+    schedule = ResendSchedule(first=timedelta(seconds=10), longest=timedelta(seconds=35))
+    assert schedule.due("a", start)
+    sent_at = start
+    for delay in (10, 20, 35, 35):
+        schedule.sent("a", sent_at)
+        assert not schedule.due("a", sent_at + timedelta(seconds=delay - 1))
+        assert schedule.due("a", sent_at + timedelta(seconds=delay))
+        sent_at += timedelta(seconds=delay)
+    schedule.keep_only(set())
+    assert schedule.due("a", start)
+
+
+@ASYNC
+async def test_a_file_whose_signal_was_lost_is_checked(
+    temporal_client: Client, settings: Settings, engine: Engine
+) -> None:
+    s3 = make_s3_client(settings)
+    customer = make_customer(engine)
+    async with running_worker(temporal_client, settings, engine, s3):
+        handle = await start_appeal(
+            temporal_client, settings, engine, customer.customer_id, customer.account_id
+        )
+        appeal_id = handle.id.removeprefix("appeal-")
+        await wait_status(engine, appeal_id, AppealStatus.AWAITING_DOCUMENTS)
+        document_id = _store_without_signal(settings, engine, s3, appeal_id, customer.customer_id)
+
+        clock = FixedClock(SYSTEM_CLOCK.now())
+        reconciler = Reconciler(
+            engine, TemporalGateway(settings, temporal_client), settings, s3_client=s3, clock=clock
+        )
+        assert (await reconciler.run_once()).signalled == 0  # within the grace: the API's may come
+        clock.set(SYSTEM_CLOCK.now() + timedelta(seconds=11))
+        assert (await reconciler.run_once()).signalled == 1
+        assert (await reconciler.run_once()).signalled == 0  # sent: not again on the next pass
+        await eventually(
+            lambda: _state(engine, document_id),
+            lambda state: state in (DocumentState.ACCEPTED, DocumentState.REJECTED),
+            what="the file to be checked",
+        )
+
+
+@ASYNC
+async def test_an_appeal_whose_start_was_lost_is_started(
+    temporal_client: Client, settings: Settings, engine: Engine
+) -> None:
+    customer = make_customer(engine)
+    with session_scope(engine) as session:
+        appeal, _ = create_appeal(session, NewAppeal(customer.customer_id, customer.account_id, 800_000))
+    clock = FixedClock(SYSTEM_CLOCK.now() + timedelta(seconds=11))
+    reconciler = Reconciler(engine, TemporalGateway(settings, temporal_client), settings, clock=clock)
+    async with running_worker(temporal_client, settings, engine):
+        assert (await reconciler.run_once()).started == 1
+        await wait_status(engine, appeal.id, AppealStatus.AWAITING_DOCUMENTS)
+    with session_scope(engine, read_only=True) as session:
+        started = session.get(Appeal, appeal.id)
+        assert started is not None and started.workflow_started
+
+
+@ASYNC
+async def test_a_file_left_unchecked_on_an_appeal_that_moved_on_is_checked_and_recorded(
+    temporal_client: Client, settings: Settings, engine: Engine
+) -> None:
+    s3 = make_s3_client(settings)
+    customer = make_customer(engine)
+    with session_scope(engine) as session:
+        appeal, _ = create_appeal(session, NewAppeal(customer.customer_id, customer.account_id, 800_000))
+        appeal.workflow_started = True  # no workflow: only the reconciler acts here
+        appeal.status = AppealStatus.PENDING_REVIEW
+        session.add(appeal)
+    document_id = _store_without_signal(settings, engine, s3, appeal.id, customer.customer_id)
+    clock = FixedClock(SYSTEM_CLOCK.now() + timedelta(seconds=11))
+    reconciler = Reconciler(
+        engine, TemporalGateway(settings, temporal_client), settings, s3_client=s3, clock=clock
+    )
+    assert (await reconciler.run_once()).checked_late == 1
+    assert _state(engine, document_id) in (DocumentState.ACCEPTED, DocumentState.REJECTED)
+    with session_scope(engine, read_only=True) as session:
+        events = appeal_events(session, appeal.id)
+        late = [event for event in events if event.kind == "document_checked_late"]
+        assert [event.details["document_id"] for event in late] == [document_id]
+        assert late[0].details["appeal_status"] == "PENDING_REVIEW"
+        assert verify_chain(events) is None
+        assert session.exec(select(Document).where(Document.appeal_id == appeal.id)).one().id == document_id
+    assert (await reconciler.run_once()).checked_late == 0  # checked once
