@@ -7,7 +7,6 @@ import contextlib
 import hashlib
 import logging
 import signal
-import time
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
@@ -21,7 +20,7 @@ from launcher.ledger_cli import ledger_app
 from launcher.policy_cli import policy_app
 
 if TYPE_CHECKING:
-    from launcher.dev import DevStack
+    from launcher.dev import DevStack, Notice
 
 app = typer.Typer(
     help="Limit-restore appeals: local stack, worker, API and dev tools.",
@@ -75,7 +74,8 @@ def dev(
 ) -> None:
     """Start the whole local stack in the foreground; Ctrl-C stops all of it.
 
-    A port that is taken is reported by name."""
+    A port that is taken is reported by name. A part that dies later is reported (exit code and
+    log) and started again, after 1 s, 2 s, 4 s ... up to 30 s while it keeps dying."""
     from launcher.dev import DevStack
     from launcher.stack import StackError
 
@@ -106,13 +106,12 @@ def dev(
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _stop)
-    typer.echo("Starting the local stack (logs in .data/logs/) ...")
+    typer.echo(f"Starting the local stack (logs in {stack.logs}/) ...")
     try:
         stack.start()
         _print_banner(stack)
-        while True:
-            time.sleep(1)
-            stack.check_alive()
+        # Runs until Ctrl-C or SIGTERM; a part that dies is started again, never the end of it.
+        stack.supervisor(report=_print_notice).run()
     except KeyboardInterrupt:
         typer.echo("\nStopping ...")
     except StackError as exc:
@@ -124,6 +123,15 @@ def dev(
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stack.stop()
     typer.echo("Stopped.")
+
+
+def _print_notice(notice: Notice) -> None:
+    """A supervisor's notice, with the local time: failures in red on stderr."""
+    line = f"[{notice.at.astimezone():%H:%M:%S}] {notice.text}"
+    if notice.loud:
+        typer.secho(line, fg=typer.colors.RED, bold=True, err=True)
+    else:
+        typer.secho(line, fg=typer.colors.GREEN)
 
 
 def _print_banner(stack: object) -> None:
@@ -176,7 +184,7 @@ def banner(stack: DevStack) -> str:
         "       -H 'Content-Type: application/json' \\",
         '       -d \'{"account_id": "acct-1001", "requested_limit_minor": 800000}\'',
         "",
-        "Press Ctrl-C to stop everything.",
+        "A part that dies is reported here and started again; press Ctrl-C to stop everything.",
         "",
         f"Open {home} in a browser.",
     ]

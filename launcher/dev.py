@@ -1,12 +1,20 @@
-"""The whole local stack in one object: Temporal dev server, S3 server, worker and API."""
+"""The whole local stack in one object: Temporal dev server, S3 server, SMTP sink, worker and
+API; and the supervisor that keeps it running, restarting a part that dies."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from enum import Enum
 from pathlib import Path
+from typing import Any, Protocol
 
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -46,7 +54,10 @@ def temporal_ready(address: str, namespace: str) -> bool:
     return asyncio.run(asyncio.wait_for(_check(), 5))
 
 
-def worker_polling(address: str, namespace: str, task_queue: str) -> bool:
+def worker_polling(address: str, namespace: str, task_queue: str, *, pid: int | None = None) -> bool:
+    """Someone polls the task queue; with `pid`, the worker process with that id (the SDK's
+    identity is `pid@host`): the server lists a killed worker's polls for minutes after it died."""
+
     async def _check() -> bool:
         client = await Client.connect(address, namespace=namespace)
         response = await client.workflow_service.describe_task_queue(
@@ -56,7 +67,9 @@ def worker_polling(address: str, namespace: str, task_queue: str) -> bool:
                 task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
             )
         )
-        return len(response.pollers) > 0
+        if pid is None:
+            return len(response.pollers) > 0
+        return any(poller.identity.startswith(f"{pid}@") for poller in response.pollers)
 
     return asyncio.run(asyncio.wait_for(_check(), 5))
 
@@ -92,6 +105,284 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+# --- Keeping the stack running ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """How long a part that died waits before it is started again: `first`, doubling with each
+    crash in a row, at most `cap`; a part that stayed up for `reset_after` starts from `first`
+    again."""
+
+    first: timedelta = timedelta(seconds=1)
+    factor: float = 2.0
+    cap: timedelta = timedelta(seconds=30)
+    reset_after: timedelta = timedelta(seconds=60)
+
+    def delay(self, crashes: int) -> timedelta:
+        """The wait before the restart that follows `crashes` crashes in a row (1: the first)."""
+        if crashes < 1:
+            raise ValueError(f"crashes counts from 1, not {crashes}")
+        seconds = self.first.total_seconds()
+        for _ in range(crashes - 1):
+            seconds *= self.factor
+            if seconds >= self.cap.total_seconds():
+                return self.cap
+        return min(timedelta(seconds=seconds), self.cap)
+
+
+class SupervisedProcess(Protocol):
+    """What the supervisor needs of a process; `ManagedProcess` is one."""
+
+    name: str
+    log_path: Path
+
+    def start(self) -> Any: ...
+    def alive(self) -> bool: ...
+    def stop(self, timeout: float = ...) -> None: ...
+    def kill_leftovers(self) -> None: ...
+    def tail(self, lines: int = ...) -> str: ...
+    @property
+    def exit_code(self) -> int | None: ...
+
+
+@dataclass(eq=False)
+class Part:
+    """One process of the stack, with the check that says it is ready (the same one at start
+    and after a restart) and how long it may take to pass it."""
+
+    process: SupervisedProcess
+    ready: Callable[[], bool]
+    timeout: timedelta
+    # Why it is not started again when it dies; empty: it is.
+    not_restarted_because: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.process.name
+
+    def is_ready(self) -> bool:
+        try:
+            return bool(self.ready())
+        except Exception:  # not up yet: connection refused, reset, 5xx, ...
+            return False
+
+
+class NoticeKind(Enum):
+    DIED = "died"
+    UNHEALTHY = "unhealthy"  # started again but not ready in time: stopped, and counted as a crash
+    RESTARTING = "restarting"
+    BACK = "back"
+    NOT_RESTARTED = "not restarted"
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One thing the supervisor has to say; `loud` ones are failures."""
+
+    at: datetime
+    part: str
+    kind: NoticeKind
+    text: str
+    loud: bool
+
+
+class _State(Enum):
+    UP = "up"
+    WAITING = "waiting"  # died; started again at restart_at
+    STARTING = "starting"  # started again; waiting for its ready check
+    DOWN = "down"  # died and is not restarted
+
+
+@dataclass(eq=False)
+class _Watch:
+    part: Part
+    since: datetime  # when it entered its state
+    state: _State = _State.UP
+    crashes: int = 0  # in a row, since it last stayed up for Backoff.reset_after
+    restart_at: datetime | None = None
+    down_since: datetime | None = None
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "exit code unknown"
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"exit code {code}, killed by {signal.Signals(-code).name}"
+    return f"exit code {code}"
+
+
+def _seconds(value: timedelta) -> str:
+    return f"{value.total_seconds():g} s"
+
+
+class Supervisor:
+    """Watches the parts of a running stack; a part that dies is reported with its exit code and
+    log, started again after `backoff`, and reported back once its ready check passes. A part
+    that keeps dying is reported every time and never stops the others.
+
+    `tick` looks at every part once and never sleeps (beyond a ready check's own timeout), so a
+    test drives it with a fixed clock; `run` ticks every `interval` seconds through `sleep`."""
+
+    def __init__(
+        self,
+        parts: Sequence[Part],
+        *,
+        report: Callable[[Notice], None],
+        clock: Clock = SYSTEM_CLOCK,
+        sleep: Callable[[float], object] = time.sleep,
+        backoff: Backoff | None = None,
+        interval: float = 0.5,
+        log_lines: int = 8,
+    ) -> None:
+        self._report = report
+        self._clock = clock
+        self._sleep = sleep
+        self.backoff = backoff or Backoff()
+        self.interval = interval
+        self._log_lines = log_lines
+        now = clock.now()
+        self._watches = [_Watch(part, since=now) for part in parts]
+
+    def run(self, stop: threading.Event | None = None) -> None:
+        """Ticks until `stop` is set (forever without one: Ctrl-C ends it)."""
+        while stop is None or not stop.is_set():
+            self.tick()
+            self._sleep(self.interval)
+
+    def states(self) -> dict[str, str]:
+        """Each part's state by name: up, waiting (to be started again), starting, down."""
+        return {w.part.name: w.state.value for w in self._watches}
+
+    def tick(self) -> None:
+        for watch in self._watches:
+            self._tick(watch)
+
+    def _tick(self, watch: _Watch) -> None:
+        now = self._clock.now()
+        proc = watch.part.process
+        if watch.state is _State.UP:
+            if not proc.alive():
+                self._died(watch, now)
+            elif watch.crashes and now - watch.since >= self.backoff.reset_after:
+                watch.crashes = 0
+        elif watch.state is _State.WAITING:
+            assert watch.restart_at is not None
+            if now >= watch.restart_at:
+                self._restart(watch, now)
+        elif watch.state is _State.STARTING:
+            if not proc.alive():
+                self._died(watch, now)
+            elif watch.part.is_ready():
+                self._back(watch, self._clock.now())
+            elif now - watch.since >= watch.part.timeout:
+                proc.stop()
+                watch.crashes += 1
+                delay = self._schedule(watch, now)
+                self._say(
+                    watch,
+                    now,
+                    NoticeKind.UNHEALTHY,
+                    f"{proc.name} was not ready {_seconds(watch.part.timeout)} after it was started "
+                    f"again, so it was stopped ({self._streak(watch)}); its log: {proc.log_path}. "
+                    f"Starting it again in {_seconds(delay)}.",
+                    loud=True,
+                    with_log=True,
+                )
+
+    def _died(self, watch: _Watch, now: datetime) -> None:
+        proc = watch.part.process
+        how = describe_exit(proc.exit_code)
+        proc.kill_leftovers()
+        starting = watch.state is _State.STARTING
+        if watch.down_since is None:
+            watch.down_since = now
+        if watch.state is _State.UP and now - watch.since >= self.backoff.reset_after:
+            watch.crashes = 0
+        if watch.part.not_restarted_because:
+            watch.state, watch.since = _State.DOWN, now
+            self._say(
+                watch,
+                now,
+                NoticeKind.NOT_RESTARTED,
+                f"{proc.name} died ({how}); its log: {proc.log_path}. It is not started again: "
+                f"{watch.part.not_restarted_because}. The other parts keep running.",
+                loud=True,
+                with_log=True,
+            )
+            return
+        watch.crashes += 1
+        delay = self._schedule(watch, now)
+        self._say(
+            watch,
+            now,
+            NoticeKind.DIED,
+            f"{proc.name} died{' again while starting' if starting else ''} ({how}"
+            f"{', ' + self._streak(watch) if watch.crashes > 1 else ''}); its log: {proc.log_path}. "
+            f"Restarting it in {_seconds(delay)}.",
+            loud=True,
+            with_log=watch.crashes > 1,
+        )
+
+    def _schedule(self, watch: _Watch, now: datetime) -> timedelta:
+        delay = self.backoff.delay(watch.crashes)
+        watch.state, watch.since, watch.restart_at = _State.WAITING, now, now + delay
+        return delay
+
+    def _streak(self, watch: _Watch) -> str:
+        return f"crash {watch.crashes} in a row"
+
+    def _restart(self, watch: _Watch, now: datetime) -> None:
+        proc = watch.part.process
+        watch.state, watch.since, watch.restart_at = _State.STARTING, now, None
+        with contextlib.suppress(OSError), proc.log_path.open("a") as log:
+            log.write(f"\n--- appeals dev: starting {proc.name} again at {now.isoformat()} ---\n")
+        try:
+            proc.start()
+        except OSError as exc:
+            watch.crashes += 1
+            delay = self._schedule(watch, now)
+            self._say(
+                watch,
+                now,
+                NoticeKind.DIED,
+                f"{proc.name} could not be started again ({exc}; {self._streak(watch)}); "
+                f"its log: {proc.log_path}. Trying again in {_seconds(delay)}.",
+                loud=True,
+            )
+            return
+        self._say(
+            watch,
+            now,
+            NoticeKind.RESTARTING,
+            f"{proc.name} is starting again (waiting up to {_seconds(watch.part.timeout)} for it "
+            "to be ready) ...",
+            loud=False,
+        )
+
+    def _back(self, watch: _Watch, now: datetime) -> None:
+        proc = watch.part.process
+        down = now - watch.down_since if watch.down_since else timedelta(0)
+        watch.state, watch.since, watch.down_since = _State.UP, now, None
+        self._say(
+            watch,
+            now,
+            NoticeKind.BACK,
+            f"{proc.name} is back (ready again; it was down {down.total_seconds():.1f} s).",
+            loud=False,
+        )
+
+    def _say(
+        self, watch: _Watch, now: datetime, kind: NoticeKind, text: str, *, loud: bool, with_log: bool = False
+    ) -> None:
+        if with_log:
+            tail = watch.part.process.tail(self._log_lines).strip()
+            if tail:
+                text += "\n" + "\n".join(f"    | {line}" for line in tail.splitlines())
+        self._report(Notice(at=now, part=watch.part.name, kind=kind, text=text, loud=loud))
+
+
 @dataclass
 class DevStack:
     settings: Settings
@@ -105,6 +396,8 @@ class DevStack:
     # Dates the seeded ledger; the worker and API processes read the system clock.
     clock: Clock = SYSTEM_CLOCK
     processes: list[ManagedProcess] = field(default_factory=list)
+    # The same processes with their ready checks, for the supervisor.
+    parts: list[Part] = field(default_factory=list)
 
     @classmethod
     def on_free_ports(cls, data_dir: Path, *, persistent: bool = True) -> DevStack:
@@ -175,15 +468,23 @@ class DevStack:
                 temporal,
                 lambda: temporal_ready(settings.temporal_address, settings.temporal_namespace),
                 60,
+                # Its state is in its db file: started again, it carries on where it stopped.
+                not_restarted_because=""
+                if self.persistent
+                else "it kept its state in memory, so a new one would know no workflow",
             )
 
             s3 = s3_server(host=self.host, port=self.s3_port, log_path=self.logs / "s3.log")
-            self._launch(
-                s3,
-                lambda: tcp_open(self.host, self.s3_port) and http_ok(f"http://{self.host}:{self.s3_port}/"),
-                30,
-            )
-            ensure_bucket(make_s3_client(settings), settings.s3_bucket)
+            s3_client = make_s3_client(settings)
+
+            def s3_ready() -> bool:
+                # Objects live in the server's memory: a new server needs the bucket again.
+                if not (tcp_open(self.host, self.s3_port) and http_ok(f"http://{self.host}:{self.s3_port}/")):
+                    return False
+                ensure_bucket(s3_client, settings.s3_bucket)
+                return True
+
+            self._launch(s3, s3_ready, 30)
 
             # Every email lands as an .eml file in .data/mail/.
             sink = smtp_sink(
@@ -215,6 +516,7 @@ class DevStack:
                     settings.temporal_address,
                     settings.temporal_namespace,
                     settings.temporal_task_queue,
+                    pid=_pid(worker),
                 ),
                 60,
             )
@@ -224,9 +526,28 @@ class DevStack:
             self.stop()
             raise
 
-    def _launch(self, proc: ManagedProcess, ready: object, timeout: float) -> None:
+    def _launch(
+        self,
+        proc: ManagedProcess,
+        ready: Callable[[], bool],
+        timeout: float,
+        *,
+        not_restarted_because: str = "",
+    ) -> None:
         self.processes.append(proc.start())
-        wait_until(ready, proc, timeout)  # type: ignore[arg-type]
+        self.parts.append(Part(proc, ready, timedelta(seconds=timeout), not_restarted_because))
+        wait_until(ready, proc, timeout)
+
+    def supervisor(
+        self,
+        report: Callable[[Notice], None],
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        sleep: Callable[[float], object] = time.sleep,
+        backoff: Backoff | None = None,
+    ) -> Supervisor:
+        """Keeps the started stack running: a part that dies is started again (see Supervisor)."""
+        return Supervisor(self.parts, report=report, clock=clock, sleep=sleep, backoff=backoff)
 
     def check_alive(self) -> None:
         for proc in self.processes:
@@ -237,3 +558,8 @@ class DevStack:
         for proc in reversed(self.processes):
             proc.stop()
         self.processes.clear()
+        self.parts.clear()
+
+
+def _pid(proc: ManagedProcess) -> int | None:
+    return proc.process.pid if proc.process is not None else None

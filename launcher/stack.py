@@ -85,6 +85,20 @@ class ManagedProcess:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    @property
+    def exit_code(self) -> int | None:
+        """How it ended (negative: the signal that killed it); None while it runs or before it
+        ever started."""
+        return None if self.process is None else self.process.poll()
+
+    def kill_leftovers(self) -> None:
+        """After it ended: kills whatever it left running in its process group (a child it
+        had forked), so a restart finds its port free and nothing runs twice."""
+        if self.process is None or self.process.poll() is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+
     def stop(self, timeout: float = 15.0) -> None:
         if self.process is None or self.process.poll() is not None:
             return
