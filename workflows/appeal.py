@@ -466,7 +466,7 @@ class AppealWorkflow:
     def _validate_decision(self, decision: ReviewDecision) -> None:
         if self._withdraw is not None:
             raise ApplicationError("The appeal has been withdrawn.", type="TaskNotOpen")
-        refusal = self._desk.refusal(decision, self._original_limit_minor)
+        refusal = self._desk.refusal(decision, self._original_limit_minor, self._inp.requested_limit_minor)
         if refusal is not None:
             raise refusal
 

@@ -110,7 +110,9 @@ class ReviewDesk:
             return None
         return task if task.follow_claim(claim.reviewer, claim.version) else None
 
-    def refusal(self, decision: ReviewDecision, original_limit_minor: int | None) -> ApplicationError | None:
+    def refusal(
+        self, decision: ReviewDecision, original_limit_minor: int | None, requested_limit_minor: int
+    ) -> ApplicationError | None:
         """Why this decision may not be recorded now, as the API's caller should hear it."""
         task = self._about(decision.task_id)
         # A planned task is decidable once claimed: its row exists (the claim was made on it);
@@ -142,6 +144,7 @@ class ReviewDesk:
             reasons=decision.reasons,
             requested_documents=decision.requested_documents,
             original_limit_minor=original_limit_minor,
+            requested_limit_minor=requested_limit_minor,
         )
         if problem is not None:
             return ApplicationError(problem, type="InvalidDecision")

@@ -14,7 +14,8 @@ class AppealCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     account_id: str = Field(min_length=1, max_length=64)
-    requested_limit_minor: int = Field(gt=0, le=10**12, description="In minor units (fen).")
+    # Strict: `true` or "100" is a client's mistake, not an amount.
+    requested_limit_minor: int = Field(gt=0, le=10**12, strict=True, description="In minor units (fen).")
     statement: str = Field(default="", max_length=2000, description="Why the limit should be restored.")
 
 

@@ -63,7 +63,7 @@ class DecisionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     outcome: ReviewOutcome
-    approved_limit_minor: int | None = Field(default=None, gt=0, le=10**12)
+    approved_limit_minor: int | None = Field(default=None, gt=0, le=10**12, strict=True)
     reasons: list[str] = Field(default_factory=list, max_length=4, description="Policy reason codes.")
     requested_documents: list[DocumentType] = Field(default_factory=list, max_length=5)
     note: str = Field(default="", max_length=2000)

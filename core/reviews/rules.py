@@ -117,11 +117,18 @@ def decision_problem(
     reasons: Sequence[str],
     requested_documents: Sequence[str],
     original_limit_minor: int | None,
+    requested_limit_minor: int | None = None,
 ) -> str | None:
-    """What is wrong with a decision's content, or None."""
+    """What is wrong with a decision's content, or None. An approval gives at most what the
+    customer asked for, and never more than the account's original limit."""
     if outcome is Outcome.APPROVE:
         if approved_limit_minor is None or approved_limit_minor <= 0:
             return "An approval needs a positive approved_limit_minor."
+        if requested_limit_minor is not None and approved_limit_minor > requested_limit_minor:
+            return (
+                f"The approved limit {approved_limit_minor} is above the limit the customer asked "
+                f"for, {requested_limit_minor}."
+            )
         if original_limit_minor is not None and approved_limit_minor > original_limit_minor:
             return (
                 f"The approved limit {approved_limit_minor} is above the account's original limit "

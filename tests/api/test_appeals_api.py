@@ -175,6 +175,9 @@ async def test_ownership_roles_and_tokens(api: Api) -> None:
         {"account_id": "", "requested_limit_minor": 100},
         {"account_id": "a", "requested_limit_minor": 100, "unexpected": True},
         {"account_id": "a", "requested_limit_minor": 1.5},
+        {"account_id": "a", "requested_limit_minor": True},
+        {"account_id": "a", "requested_limit_minor": "100"},
+        {"account_id": "a", "requested_limit_minor": 100.0},
     ],
 )
 async def test_bad_submissions_are_422_problems(api: Api, body: dict[str, Any]) -> None:
@@ -323,7 +326,7 @@ async def test_decision_endpoint(api: Api) -> None:
     c = make_customer(
         api.engine,
         days_past_due=(0, 5, 0, 45, 0, 20, 0, 0, 0, 0, 0, 0),
-        original_limit_minor=900_000,
+        original_limit_minor=950_000,
     )
     me, reviewer = api.auth(Role.CUSTOMER, c.customer_id), api.auth(Role.REVIEWER, "r-7")
     appeal = (
@@ -359,12 +362,26 @@ async def test_decision_endpoint(api: Api) -> None:
         403,
         "role_required",
     )
+    # Above what the customer asked for (900,000), though within the original limit (950,000).
+    above = await api.http.post(
+        url, headers=reviewer, json={"outcome": "APPROVE", "approved_limit_minor": 900_001}
+    )
+    assert (
+        "above the limit the customer asked for" in _assert_problem(above, 422, "decision_invalid")["detail"]
+    )
     _assert_problem(
         await api.http.post(
-            url, headers=reviewer, json={"outcome": "APPROVE", "approved_limit_minor": 900_001}
+            url, headers=reviewer, json={"outcome": "APPROVE", "approved_limit_minor": 950_001}
         ),
         422,
         "decision_invalid",
+    )
+    _assert_problem(
+        await api.http.post(
+            url, headers=reviewer, json={"outcome": "APPROVE", "approved_limit_minor": "900000"}
+        ),
+        422,
+        "validation_failed",
     )
     _assert_problem(
         await api.http.post(

@@ -69,7 +69,8 @@ def test_who_may_decide() -> None:
         (Outcome.APPROVE, None, [], [], "positive"),
         (Outcome.APPROVE, 0, [], [], "positive"),
         (Outcome.APPROVE, 800_001, [], [], "above the account's original limit"),
-        (Outcome.APPROVE, 800_000, [], [], None),
+        (Outcome.APPROVE, 700_001, [], [], "above the limit the customer asked for"),
+        (Outcome.APPROVE, 700_000, [], [], None),
         (Outcome.DECLINE, None, ["  "], [], "at least one reason"),
         (Outcome.DECLINE, None, ["RC_LATE_PAYMENTS"], [], None),
         (Outcome.REQUEST_INFO, None, [], [], "at least one document type"),
@@ -85,5 +86,6 @@ def test_decision_content(
         reasons=reasons,
         requested_documents=documents,
         original_limit_minor=800_000,
+        requested_limit_minor=700_000 if limit != 800_001 else None,
     )
     assert (found is None) if problem is None else (found is not None and problem in found)
