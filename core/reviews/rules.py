@@ -124,15 +124,15 @@ def decision_problem(
     if outcome is Outcome.APPROVE:
         if approved_limit_minor is None or approved_limit_minor <= 0:
             return "An approval needs a positive approved_limit_minor."
-        if requested_limit_minor is not None and approved_limit_minor > requested_limit_minor:
-            return (
-                f"The approved limit {approved_limit_minor} is above the limit the customer asked "
-                f"for, {requested_limit_minor}."
-            )
         if original_limit_minor is not None and approved_limit_minor > original_limit_minor:
             return (
                 f"The approved limit {approved_limit_minor} is above the account's original limit "
                 f"{original_limit_minor}."
+            )
+        if requested_limit_minor is not None and approved_limit_minor > requested_limit_minor:
+            return (
+                f"The approved limit {approved_limit_minor} is above the limit the customer asked "
+                f"for, {requested_limit_minor}."
             )
         return None
     if outcome is Outcome.DECLINE:
