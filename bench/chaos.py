@@ -9,9 +9,10 @@ Faults (`--fault` may be given several times, `all` runs every one the database 
 `+` joins faults into one run, e.g. `worker-kill+server-kill`):
 
     none           nothing happens: the baseline
-    worker-kill    kill -9 worker-1, start it again after --pause seconds
+    worker-kill    kill -9 worker-1, start it again after --pause seconds (2)
     worker-kill-3  the same three times, --fault-every seconds apart
-    server-kill    kill -9 the Temporal dev server (it keeps its database file), restart
+    server-kill    kill -9 the Temporal dev server (it keeps its database file), restart it
+                   after --server-pause seconds (10)
     server-term    SIGTERM the Temporal dev server, restart
     api-kill       kill -9 api-1, restart
     api-kill-5     the same five times
@@ -19,6 +20,8 @@ Faults (`--fault` may be given several times, `all` runs every one the database 
     s3-hang        S3 accepts connections but answers nothing for --hang seconds
     db-restart     PostgreSQL only: new connections refused for --db-outage seconds and every
                    open one of the run's database terminated (pg_terminate_backend)
+    machine-kill   kill -9 worker-1 and api-1 together, as when one machine of two dies (with
+                   --workers 2 --apis 2 the other pair carries on), restart both
 
 What one run does:
 
@@ -28,7 +31,9 @@ What one run does:
    processes (`appeals worker`) and `--apis` API processes (`appeals api`). The database is a
    SQLite file in the data directory, or with `--db postgres` a fresh PostgreSQL database
    (`--pg-url`, by default APPEALS_TEST_PG_URL or the test server) created and dropped by the
-   run. More than one worker or API needs PostgreSQL.
+   run. More than one worker or API needs PostgreSQL (issue 12, item 8: `--workers 2 --apis 2`
+   is two machines' worth against one Temporal server; the faults kill worker-1 or api-1, or
+   both with machine-kill, while worker-2 and api-2 carry on).
 2. Seeds a generated population (core/ledger/generator.py `seed_population`) whose customers
    come to different outcomes: approved automatically, reviewed, declined automatically,
    ineligible.
@@ -41,14 +46,15 @@ What one run does:
 4. Injects the fault once `--fault-after` of the appeals were submitted, restarting a killed
    part after `--pause` seconds as a supervisor would.
 5. Waits (at most `--settle-timeout` seconds) until every appeal rests, every notice is
-   delivered and every document checked, then checks the invariants (bench/chaos_checks.py):
-   no appeal lost (every 201 has a row and a workflow), every appeal CLOSED, INELIGIBLE or
-   AUTO_DECLINED, at most one RESTORE per appeal and account limits as the last limit event
-   says, no email stored twice with one Message-ID and no SMS recorded twice with one
-   idempotency key, every SENT notice at its sink, no document left UPLOADED, no duplicate
-   document, every upload answered 2xx, every document's object in S3, the audit chain
-   intact (launcher/audit_cli.py `scan_appeals`, as `appeals audit verify`), every workflow
-   COMPLETED or RUNNING as its appeal's status says with AppealStatus matching.
+   delivered, every document checked and every workflow agrees with its appeal, then checks
+   the invariants (bench/chaos_checks.py): no appeal lost (every 201 has a row and a
+   workflow), every appeal CLOSED, INELIGIBLE or AUTO_DECLINED, at most one RESTORE per
+   appeal and account limits as the last limit event says, no email stored twice with one
+   Message-ID and no SMS recorded twice with one idempotency key, every SENT notice at its
+   sink, no document left UPLOADED, no duplicate document, every upload answered 2xx, every
+   document's object in S3, the audit chain intact (launcher/audit_cli.py `scan_appeals`, as
+   `appeals audit verify`), every workflow COMPLETED or RUNNING as its appeal's status says,
+   with AppealStatus matching.
 6. Prints a table per run and a summary with one row per fault. Recovery: "first progress"
    is the time from the fault until the workers next move an appeal (an audit event written
    by the workflow, a decision, or a document checked; the largest over the fault's
@@ -80,7 +86,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # also as `python 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from bench.chaos_checks import Findings, check_all, settled
+from bench.chaos_checks import Findings, check_all, settled, workflows_behind
 from bench.chaos_driver import ApiClient, AppealRun, CallStats, Driver
 from bench.chaos_stack import DEFAULT_PG_URL, ChaosStack
 from core.auth import Role
@@ -99,6 +105,7 @@ SINGLE_FAULTS = (
     "s3-refuse",
     "s3-hang",
     "db-restart",
+    "machine-kill",
 )
 REVIEWERS = (
     ("r-1", Role.REVIEWER),
@@ -120,13 +127,17 @@ class Step:
     """One injection: what is done to which part, and for how long it stays done."""
 
     action: str  # kill, term, s3-refuse, s3-hang, db-outage
-    target: str  # a part of the stack (worker-1, api-1, temporal) or "" for S3 and the database
+    target: str  # parts of the stack (worker-1, api-1, temporal; several joined by ",") or ""
     seconds: float
+
+    @property
+    def targets(self) -> list[str]:
+        return [t for t in self.target.split(",") if t]
 
     def describe(self) -> str:
         what = {
-            "kill": f"kill -9 {self.target}",
-            "term": f"SIGTERM {self.target}",
+            "kill": f"kill -9 {' and '.join(self.targets)}",
+            "term": f"SIGTERM {' and '.join(self.targets)}",
             "s3-refuse": "S3 refuses connections",
             "s3-hang": "S3 hangs",
             "db-outage": "PostgreSQL refuses and drops connections",
@@ -146,6 +157,7 @@ class Config:
     fault_after: float = 0.3
     fault_every: float = 6.0
     pause: float = 2.0
+    server_pause: float = 10.0
     outage: float = 10.0
     hang: float = 20.0
     db_outage: float = 5.0
@@ -169,13 +181,14 @@ def plan(config: Config) -> list[Step]:
             "none": [],
             "worker-kill": [Step("kill", "worker-1", config.pause)],
             "worker-kill-3": [Step("kill", "worker-1", config.pause)] * 3,
-            "server-kill": [Step("kill", "temporal", config.pause)],
-            "server-term": [Step("term", "temporal", config.pause)],
+            "server-kill": [Step("kill", "temporal", config.server_pause)],
+            "server-term": [Step("term", "temporal", config.server_pause)],
             "api-kill": [Step("kill", "api-1", config.pause)],
             "api-kill-5": [Step("kill", "api-1", config.pause)] * 5,
             "s3-refuse": [Step("s3-refuse", "", config.outage)],
             "s3-hang": [Step("s3-hang", "", config.hang)],
             "db-restart": [Step("db-outage", "", config.db_outage)],
+            "machine-kill": [Step("kill", "worker-1,api-1", config.pause)],
         }[name]
     return steps
 
@@ -288,6 +301,7 @@ class ChaosRun:
                     sms_file=self.stack.sms_file,
                     temporal_address=self.stack.settings.temporal_address,
                     namespace=self.stack.settings.temporal_namespace,
+                    logs_dir=self.stack.logs,
                 )
             finally:
                 engine.dispose()
@@ -358,12 +372,13 @@ class ChaosRun:
             await injector
             await self._settle(engine, [r.appeal_id for r in runs if r.accepted and r.appeal_id])
         finally:
-            driver.customers_done.set()
+            driver.desks_stop.set()
             stop.set()
-            for task in (*customers, injector):
+            # Settled, nothing is left for the desks; otherwise (an error, Ctrl-C) stop everything.
+            for task in (*customers, injector, *desks):
                 if not task.done():
                     task.cancel()
-            await asyncio.gather(*desks, monitor, return_exceptions=True)
+            await asyncio.gather(*customers, injector, *desks, monitor, return_exceptions=True)
             await api.aclose()
         report.desk_decisions = dict(driver.desk.decisions)
         report.desk_problems += driver.desk.problems
@@ -409,7 +424,8 @@ class ChaosRun:
             )
         at = self.monotonic()
         if step.action in ("kill", "term"):
-            stack.kill(step.target, signal.SIGKILL if step.action == "kill" else signal.SIGTERM)
+            for target in step.targets:
+                stack.kill(target, signal.SIGKILL if step.action == "kill" else signal.SIGTERM)
         elif step.action == "s3-refuse":
             assert stack.proxy is not None
             stack.proxy.refuse()
@@ -419,7 +435,8 @@ class ChaosRun:
         after_fault = self._progress_or_none(engine)
         self.sleep(step.seconds)
         if step.action in ("kill", "term"):
-            stack.restart(step.target)
+            for target in step.targets:
+                stack.restart(target)
         else:
             assert stack.proxy is not None
             stack.proxy.heal()
@@ -446,6 +463,13 @@ class ChaosRun:
         while True:
             try:
                 done, note = await asyncio.to_thread(settled, engine, accepted)
+                if done:  # the database has come to rest: have the workflows caught up?
+                    settings = self.stack.settings
+                    behind = await workflows_behind(
+                        engine, settings.temporal_address, settings.temporal_namespace
+                    )
+                    if behind:
+                        done, note = False, f"{len(behind)} workflows behind their appeal ({behind[0]})"
             except Exception as exc:
                 done, note = False, f"{type(exc).__name__}: {exc}"
             report.settle_note = note
@@ -521,6 +545,8 @@ def run_table(report: RunReport) -> str:
             ("audit chain", "ok" if not f.audit_broken else f"BROKEN {len(f.audit_broken)}"),
             ("workflows not as status says", _count(f.workflow_mismatches)),
             ("clients gave up", _count(f.clients_gave_up)),
+            ("redone: activity retries / notices resent", f"{f.activity_retries} / {f.resent_notices}"),
+            ("copies dropped by the SMTP sink", str(f.copies_dropped_by_smtp_sink)),
         ]
     stats = report.stats
     uploads = {k.split()[1]: n for k, n in stats.answers.items() if k.startswith("upload ")}
@@ -566,13 +592,15 @@ def summary_table(reports: list[RunReport]) -> str:
         "wf ok",
         "first progress",
         "settled",
+        "vs none",
         "result",
     )
-    rows = [header]
+    rows: list[tuple[str, ...]] = [header]
+    base = next((r.settled_after for r in reports if r.config.fault == "none"), None)
     for r in reports:
         f = r.findings
         if f is None:
-            rows.append((r.config.fault, "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "FAIL"))
+            rows.append((r.config.fault, *["-"] * (len(header) - 2), "FAIL"))
             continue
         short = {"CLOSED": "C", "AUTO_DECLINED": "AD", "INELIGIBLE": "I"}
         statuses = " ".join(f"{short.get(s, s)}{n}" for s, n in f.statuses.most_common())
@@ -590,11 +618,18 @@ def summary_table(reports: list[RunReport]) -> str:
                 "ok" if not f.workflow_mismatches else str(len(f.workflow_mismatches)),
                 _secs(r.first_progress),
                 _secs(r.settled_after) if r.settled_after is not None else "never",
+                f"{r.settled_after - base:+.1f} s"
+                if r.settled_after is not None and base is not None
+                else "-",
                 "PASS" if not r.failures() else "FAIL",
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    out = ["", "Summary (C = CLOSED, AD = AUTO_DECLINED, I = INELIGIBLE)"]
+    out = [
+        "",
+        "Summary (C = CLOSED, AD = AUTO_DECLINED, I = INELIGIBLE; settled: from the last injection until "
+        "the run rested, which includes the rest of the load; vs none: the same less the baseline's)",
+    ]
     for n, row in enumerate(rows):
         out.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
         if n == 0:
@@ -615,7 +650,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--fault-after", type=float, default=0.3, help="share of appeals submitted first")
     parser.add_argument("--fault-every", type=float, default=6.0, help="seconds between repeated injections")
-    parser.add_argument("--pause", type=float, default=2.0, help="seconds a killed part stays down")
+    parser.add_argument("--pause", type=float, default=2.0, help="seconds a killed worker or API stays down")
+    parser.add_argument(
+        "--server-pause", type=float, default=10.0, help="seconds the Temporal server stays down"
+    )
     parser.add_argument("--outage", type=float, default=10.0, help="seconds S3 refuses connections")
     parser.add_argument("--hang", type=float, default=20.0, help="seconds S3 hangs")
     parser.add_argument("--db-outage", type=float, default=5.0, help="seconds PostgreSQL refuses connections")
@@ -652,6 +690,7 @@ def main(argv: list[str] | None = None) -> int:
             fault_after=args.fault_after,
             fault_every=args.fault_every,
             pause=args.pause,
+            server_pause=args.server_pause,
             outage=args.outage,
             hang=args.hang,
             db_outage=args.db_outage,
@@ -666,7 +705,14 @@ def main(argv: list[str] | None = None) -> int:
             plan(config)
         except ValueError as exc:
             parser.error(str(exc))
-        report = ChaosRun(config, log=lambda line: print(line, flush=True)).run()
+        chaos = ChaosRun(config, log=lambda line: print(line, flush=True))
+        try:
+            report = chaos.run()
+        except KeyboardInterrupt:  # the run's processes are stopped; its data is kept
+            print(f"\ninterrupted; {fault}'s data and logs are in {chaos.data_dir}", flush=True)
+            if reports:
+                print(summary_table(reports), flush=True)
+            return 130
         reports.append(report)
         print(run_table(report), flush=True)
     print(summary_table(reports), flush=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -68,6 +69,10 @@ class Findings:
     outcome_differs: int = 0  # not the generator's expected outcome (information only)
     emails: int = 0
     sms: int = 0
+    # What the faults made the system redo (information, not invariants):
+    resent_notices: int = 0  # outbox rows sent with more than one attempt
+    copies_dropped_by_smtp_sink: int = 0  # resends the sink recognised by their Message-ID
+    activity_retries: int = 0  # activity runs with attempt > 1 in the workers' logs
 
     def failures(self) -> list[str]:
         checks: list[tuple[str, Sequence[str]]] = [
@@ -101,6 +106,7 @@ def check_all(
     sms_file: Path,
     temporal_address: str,
     namespace: str,
+    logs_dir: Path | None = None,
 ) -> Findings:
     f = Findings()
     with session_scope(engine, read_only=True) as session:
@@ -124,10 +130,26 @@ def check_all(
     _appeals(f, runs, appeals)
     _limits(f, appeals, applied, limit_events, accounts)
     _documents(f, runs, documents, s3_settings)
-    _notices(f, notifications, mail_dir, sms_file)
+    check_notices(f, notifications, mail_dir, sms_file)
     f.workflow_mismatches, lost = asyncio.run(_workflows(appeals.values(), temporal_address, namespace))
     f.lost += lost
+    if logs_dir is not None:
+        _redone(f, logs_dir)
     return f
+
+
+_RETRIED = re.compile(r"activity_started .*\battempt=([0-9]+)")
+
+
+def _redone(f: Findings, logs_dir: Path) -> None:
+    for path in logs_dir.glob("worker-*.log"):
+        for line in path.read_text(errors="replace").splitlines():
+            match = _RETRIED.search(line)
+            if match and int(match.group(1)) > 1:
+                f.activity_retries += 1
+    smtp_log = logs_dir / "smtp.log"
+    if smtp_log.exists():
+        f.copies_dropped_by_smtp_sink = smtp_log.read_text(errors="replace").count("dropped a copy of")
 
 
 def _appeals(f: Findings, runs: Sequence[AppealRun], appeals: dict[str, Appeal]) -> None:
@@ -239,7 +261,7 @@ def _sms_lines(sms_file: Path) -> list[dict[str, Any]]:
     return [line for line in lines if not (line.get("duplicate") or line.get("dropped"))]
 
 
-def _notices(f: Findings, notifications: list[Notification], mail_dir: Path, sms_file: Path) -> None:
+def check_notices(f: Findings, notifications: list[Notification], mail_dir: Path, sms_file: Path) -> None:
     parser = BytesHeaderParser()
     message_ids: Counter[str] = Counter()
     for path in sorted(mail_dir.glob("*.eml")):
@@ -250,6 +272,7 @@ def _notices(f: Findings, notifications: list[Notification], mail_dir: Path, sms
     sms_keys = Counter(str(line.get("idempotency_key")) for line in _sms_lines(sms_file))
     f.sms = sum(sms_keys.values())
     f.duplicate_sms = [f"{key} x{n}" for key, n in sms_keys.items() if n > 1]
+    f.resent_notices = sum(1 for n in notifications if n.channel != "IN_APP" and n.attempts > 1)
     for n in notifications:
         if n.status in UNDELIVERED:
             f.notices_undelivered.append(f"{n.idempotency_key} {n.status} (attempts {n.attempts})")
@@ -291,6 +314,14 @@ async def _workflows(appeals: Any, address: str, namespace: str) -> tuple[list[s
 
     await asyncio.gather(*(one(a) for a in appeals))
     return mismatches, lost
+
+
+async def workflows_behind(engine: Engine, address: str, namespace: str) -> list[str]:
+    """The appeals whose workflow does not (yet) say what their row says, or has none."""
+    with session_scope(engine, read_only=True) as session:
+        appeals = list(session.exec(select(Appeal)).all())
+    mismatches, lost = await _workflows(appeals, address, namespace)
+    return mismatches + lost
 
 
 def settled(engine: Engine, accepted_ids: Sequence[str]) -> tuple[bool, str]:

@@ -213,7 +213,7 @@ class Driver:
         self.by_appeal: dict[str, AppealRun] = {}
         self.first_approvals: dict[str, int] = {}
         self.desk = DeskLog()
-        self.customers_done = asyncio.Event()
+        self.desks_stop = asyncio.Event()
         self._tokens: dict[tuple[Role, str], str] = {}
 
     def token(self, role: Role, subject: str) -> str:
@@ -349,6 +349,8 @@ class Driver:
                 )
             except GaveUp as exc:
                 self.desk.problems.append(f"{reviewer}: {exc}")
+                if self.desks_stop.is_set():
+                    return
                 continue
             if claimed.status_code == 200:
                 await self._work(token, reviewer, claimed.json())
@@ -357,7 +359,7 @@ class Driver:
                 self.desk.problems.append(
                     f"{reviewer}: claim-next answered {claimed.status_code} {_problem_code(claimed)}"
                 )
-            if self.customers_done.is_set():
+            if self.desks_stop.is_set():
                 return
             await self.sleep(1.0)
 

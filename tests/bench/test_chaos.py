@@ -4,6 +4,7 @@ every invariant checked; and its S3 proxy's faults on their own."""
 
 from __future__ import annotations
 
+import json
 import socket
 import socketserver
 import threading
@@ -13,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from bench.chaos import ChaosRun, Config, plan, run_table
+from bench.chaos_checks import Findings, check_notices
 from bench.chaos_proxy import FaultyProxy
+from core.db.case_tables import Notification
 from launcher.stack import free_port
 from tests.eventually import eventually_sync, patience
 
@@ -52,6 +55,7 @@ def test_fault_plans() -> None:
     with pytest.raises(ValueError, match="needs --db postgres"):
         plan(Config(fault="db-restart"))
     assert [s.action for s in plan(Config(fault="db-restart", db="postgres"))] == ["db-outage"]
+    assert plan(Config(fault="machine-kill"))[0].targets == ["worker-1", "api-1"]
     with pytest.raises(ValueError, match="unknown fault"):
         plan(Config(fault="worker-kil"))
 
@@ -109,3 +113,57 @@ def test_the_s3_proxy_refuses_hangs_and_heals(proxy: FaultyProxy) -> None:
         proxy.heal()
         sock.settimeout(patience(5))
         assert sock.recv(1024) == b"held"
+
+
+def _eml(directory: Path, name: str, message_id: str) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_bytes(f"Message-ID: {message_id}\r\nSubject: s\r\n\r\nbody\r\n".encode())
+
+
+def test_notice_checks_find_copies_at_the_sinks_and_notices_that_never_arrived(tmp_path: Path) -> None:
+    mail, sms = tmp_path / "mail", tmp_path / "sms" / "messages.jsonl"
+    _eml(mail, "1.eml", "<a@appeals.local>")
+    _eml(mail, "2.eml", "<a@appeals.local>")  # the same notice stored twice
+    _eml(mail, "3.eml", "<b@appeals.local>")
+    sms.parent.mkdir(parents=True)
+    sms.write_text(
+        "\n".join(
+            json.dumps({"idempotency_key": key, "message_id": f"rec-{key}"}) for key in ("k1", "k1", "k2")
+        )
+        + "\n"
+    )
+
+    def row(key: str, channel: str, status: str = "SENT", message_id: str | None = None) -> Notification:
+        return Notification(
+            appeal_id="a",
+            customer_id="c",
+            channel=channel,
+            event="e",
+            locale="en",
+            idempotency_key=key,
+            subject="s",
+            body="b",
+            status=status,
+            message_id=message_id,
+            attempts=2 if key == "k1" else 1,
+        )
+
+    findings = Findings()
+    check_notices(
+        findings,
+        [
+            row("e-a", "EMAIL", message_id="<a@appeals.local>"),
+            row("e-c", "EMAIL", message_id="<c@appeals.local>"),  # SENT, but not at the sink
+            row("k1", "SMS"),
+            row("k3", "SMS"),  # SENT, not recorded
+            row("k4", "SMS", status="SENDING"),
+        ],
+        mail,
+        sms,
+    )
+    assert findings.duplicate_emails == ["<a@appeals.local> x2"]
+    assert findings.duplicate_sms == ["k1 x2"]
+    assert findings.notices_missing == ["e-c (email <c@appeals.local>)", "k3 (sms)"]
+    assert findings.notices_undelivered == ["k4 SENDING (attempts 1)"]
+    assert (findings.emails, findings.sms, findings.resent_notices) == (3, 3, 1)
+    assert any(f.startswith("emails twice") for f in findings.failures())
