@@ -2,7 +2,7 @@
 Temporal actions of each appeal path, on a Temporal dev server, S3 and SMTP sink of its own.
 
     .venv/bin/python bench/temporal_bench.py [--appeals 60] [--rounds 8] [--warmup 10]
-                                             [--executor 16] [--no-paths]
+                                             [--executor 16] [--no-paths] [--no-encrypt]
 
 What it does, in one run:
 
@@ -18,7 +18,9 @@ What it does, in one run:
 3. Two workers built alike on one client: the real one (launcher.worker.build_worker, with
    AppealActivities) and one for the no-op (bench/noop_workflow.py), each on its own task
    queue with its own thread pool of `--executor` threads (16, as `appeals worker` has), the
-   same activity slots and the same activity-log interceptor.
+   same activity slots and the same activity-log interceptor. Payloads are encrypted as
+   deployed (gateway/codec.py, a key made for the run); `--no-encrypt` leaves them plain, to
+   see what the codec costs.
 4. The no-op's shape: one auto-approve appeal is run as the timed ones are, and the plan of the
    no-op is derived from its history (bench/noop_workflow.py `plan_from_history`): the same
    workflow tasks, each woken by the same activity completions, timers and signals and then
@@ -66,7 +68,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # also as `python 
 from sqlalchemy.engine import Engine
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from activities.activity_log import ActivityLogInterceptor
@@ -82,7 +83,8 @@ from core.policy.requirements import document_requirements
 from core.settings import Settings
 from core.status import AppealStatus
 from core.storage import document_key, ensure_bucket, make_s3_client
-from gateway.temporal import TemporalGateway
+from gateway.codec import AesGcmCodec, PayloadKeys
+from gateway.temporal import TemporalGateway, converter_with
 from launcher.dev import temporal_ready
 from launcher.mail import start_smtp_sink
 from launcher.stack import (
@@ -383,7 +385,9 @@ async def run(args: argparse.Namespace, st: Stack, directory: Path) -> None:
     ensure_bucket(s3, settings.s3_bucket)
     engine = make_engine(f"sqlite:///{directory / 'appeals.db'}")
     create_tables(engine)
-    client = await Client.connect(st.temporal_address, data_converter=pydantic_data_converter)
+    codec = None if args.no_encrypt else AesGcmCodec(PayloadKeys.generate("bench"))
+    print(f"payloads: {'plain' if codec is None else 'encrypted (AES-256-GCM)'}")
+    client = await Client.connect(st.temporal_address, data_converter=converter_with(codec))
     try:
         if not args.no_paths:
             runs = await run_paths(client, settings, engine, s3)
@@ -460,6 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=10, help="untimed runs of each first")
     parser.add_argument("--executor", type=int, default=16, help="activity threads per worker")
     parser.add_argument("--no-paths", action="store_true", help="skip the actions per path")
+    parser.add_argument("--no-encrypt", action="store_true", help="plain payloads (no codec)")
     args = parser.parse_args(argv)
     print(f"load average before: {load()}  ({os.cpu_count()} CPUs)")
     # The stack starts outside the event loop: its readiness checks run loops of their own.

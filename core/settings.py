@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-only-secret-change-me-0123456789abcdef"
@@ -53,6 +53,17 @@ class Settings(BaseSettings):
     # How long a request waits on Temporal (connect, start, signal) before it answers without
     # it: the start or signal is recorded in the database and the reconciler sends it later.
     temporal_request_timeout_seconds: float = Field(default=2.0, gt=0)
+    # Payload encryption (gateway/codec.py, which checks them): key id -> base64 of 32 bytes (a
+    # JSON object), and the id new payloads are encrypted with (default: the only key). Old ids
+    # stay to decrypt. Required in production: every process that connects to Temporal refuses
+    # to start without; `appeals dev` makes its own in data_dir.
+    payload_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    payload_key_id: str | None = None
+    # The codec server the Temporal Web UI decodes payloads with (`appeals codec-server`), and
+    # the origins allowed to call it (empty: the Web UI at temporal_ui_url, by localhost and
+    # by 127.0.0.1).
+    codec_server_port: int = 8081
+    codec_server_cors_origins: list[str] = Field(default_factory=list)
 
     s3_endpoint_url: str | None = "http://127.0.0.1:9000"
     s3_bucket: str = "appeal-documents"

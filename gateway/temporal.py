@@ -4,6 +4,7 @@ signals, deliver decisions. Callers name appeals by id; the workflow id is `work
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -11,6 +12,7 @@ from typing import Any, TypeVar
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -22,6 +24,7 @@ from core.notifications.rendering import format_money
 from core.policy.loader import load_default_policy
 from core.settings import Settings
 from core.status import AppealStatus
+from gateway.codec import payload_codec
 from workflows.appeal import AppealWorkflow
 from workflows.messages import (
     AppealInput,
@@ -37,11 +40,30 @@ from workflows.search_attributes import APPEAL_CUSTOMER_ID, APPEAL_STATUS
 T = TypeVar("T")
 
 
+def converter_with(codec: PayloadCodec | None) -> DataConverter:
+    """The pydantic data converter, with `codec` on every payload and failure messages and stack
+    traces moved into an encoded payload too (they can quote what a step was given); without a
+    codec, the plain pydantic converter."""
+    if codec is None:
+        return pydantic_data_converter
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=codec,
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
+
+
+def data_converter(settings: Settings) -> DataConverter:
+    """What every client and worker of this service converts payloads with: encrypted with the
+    configured keys (gateway/codec.py); in production, keys are required (PayloadKeyError)."""
+    return converter_with(payload_codec(settings))
+
+
 async def connect_temporal(settings: Settings) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(settings),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
 import signal
 from pathlib import Path
@@ -70,6 +71,13 @@ def dev(
             show_default=_from_settings("smtp_port"),
         ),
     ] = None,
+    codec_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Codec server port (the Web UI decodes payloads there).",
+            show_default=_from_settings("codec_server_port"),
+        ),
+    ] = None,
     seed: Annotated[bool, typer.Option(help="Load the demo ledger.")] = True,
 ) -> None:
     """Start the whole local stack in the foreground; Ctrl-C stops all of it.
@@ -99,6 +107,7 @@ def dev(
         ui_port=ui_port,
         s3_port=s3_port,
         api_port=api_port,
+        codec_port=codec_port or base.codec_server_port,
         seed=seed,
     )
 
@@ -163,7 +172,11 @@ def banner(stack: DevStack) -> str:
         f"  Web pages      {home}  (customer portal {home}app, reviewer console {home}review,",
         f"                 supervisor dashboard {home}dashboard; sign in as a demo customer or staff)",
         f"  API            {stack.api_url}   (OpenAPI: {stack.api_url}/docs)",
-        f"  Temporal UI    {stack.ui_url}/namespaces/{settings.temporal_namespace}/workflows",
+        f"  Temporal UI    http://{stack.public_host}:{stack.ui_port}/namespaces/{settings.temporal_namespace}/workflows",
+        f"  Codec server   {stack.codec_url}  (payloads are encrypted; the UI decodes them here for",
+        "                 staff: sign in to the web pages as staff, then in the UI's codec settings",
+        "                 use the browser setting with this endpoint and tick",
+        "                 'Include cross-origin credentials')",
         f"  Temporal gRPC  {settings.temporal_address}",
         f"  S3 endpoint    {settings.s3_endpoint_url}  (bucket {settings.s3_bucket})",
         f"  Database       {settings.effective_database_url}",
@@ -202,9 +215,23 @@ def worker() -> None:
     """Run one Temporal worker against existing services."""
     from launcher.worker import run_worker
 
+    settings = get_settings()
+    _require_payload_keys(settings)
     _logging()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_worker(get_settings()))
+        asyncio.run(run_worker(settings))
+
+
+def _require_payload_keys(settings: Settings) -> None:
+    """Stops the command, saying why, when its payload keys are missing (in production) or
+    unusable (gateway/codec.py)."""
+    from gateway.codec import PayloadKeyError, payload_codec
+
+    try:
+        payload_codec(settings)
+    except PayloadKeyError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from exc
 
 
 @app.command(epilog=SETTINGS_NOTE)
@@ -229,6 +256,7 @@ def api(
     import uvicorn
 
     settings = get_settings()
+    _require_payload_keys(settings)
     # An import string and a factory, not an app object: each worker process builds its own app
     # from the same APPEALS_* environment (uvicorn can only fork workers from an import string).
     uvicorn.run(
@@ -240,6 +268,53 @@ def api(
         log_level="info",
         proxy_headers=True,
     )
+
+
+@app.command("codec-server", epilog=SETTINGS_NOTE)
+def codec_server(
+    host: Annotated[
+        str | None,
+        typer.Option(help="Interface to listen on.", show_default=_from_settings("api_host")),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(help="Port to listen on.", show_default=_from_settings("codec_server_port")),
+    ] = None,
+) -> None:
+    """Run the codec server the Temporal Web UI decodes payloads with: POST /decode and /encode,
+    for staff tokens only (APPEALS_PAYLOAD_KEYS, APPEALS_CODEC_SERVER_CORS_ORIGINS)."""
+    from launcher.codec_server import run_codec_server
+
+    settings = get_settings()
+    _require_payload_keys(settings)
+    if not settings.payload_keys:
+        typer.secho(
+            "error: the codec server needs the payload keys the clients encrypt with "
+            "(APPEALS_PAYLOAD_KEYS); `appeals dev` makes and passes its own.",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(1)
+    _logging()
+    run_codec_server(settings, host=host or settings.api_host, port=port or settings.codec_server_port)
+
+
+@app.command("payload-key")
+def payload_key(
+    key_id: Annotated[str, typer.Option("--id", help="The key's id, stored in every payload it encrypts.")],
+) -> None:
+    """Print a new payload encryption key (AES-256, base64) as an APPEALS_PAYLOAD_KEYS entry.
+
+    To rotate: add the new entry beside the old ones, set APPEALS_PAYLOAD_KEY_ID to its id on every
+    client, worker and codec server, and keep the old ids while histories they wrote may be read."""
+    from gateway.codec import PayloadKeyError, new_key, parse_key
+
+    key = new_key()
+    try:
+        parse_key(key_id, key)
+    except PayloadKeyError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--id") from exc
+    typer.echo(json.dumps({key_id: key}))
 
 
 @app.command()

@@ -16,6 +16,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol
 
+from pydantic import SecretStr
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, DescribeTaskQueueRequest
@@ -27,6 +28,7 @@ from core.ledger.generator import seed_population, write_statements
 from core.seed import seed_demo_ledger
 from core.settings import Settings
 from core.storage import ensure_bucket, make_s3_client
+from gateway.codec import dev_keys
 from launcher.mail import smtp_ready, smtp_sink
 from launcher.stack import (
     ManagedProcess,
@@ -95,7 +97,17 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "APPEALS_REVIEW_DUE": _iso_duration(settings.review_due),
         "APPEALS_SMTP_HOST": settings.smtp_host,
         "APPEALS_SMTP_PORT": str(settings.smtp_port),
+        "APPEALS_TEMPORAL_UI_PORT": str(settings.temporal_ui_port),
+        "APPEALS_CODEC_SERVER_PORT": str(settings.codec_server_port),
     }
+    if settings.payload_keys:
+        env["APPEALS_PAYLOAD_KEYS"] = json.dumps(
+            {key_id: key.get_secret_value() for key_id, key in settings.payload_keys.items()}
+        )
+    if settings.payload_key_id is not None:
+        env["APPEALS_PAYLOAD_KEY_ID"] = settings.payload_key_id
+    if settings.temporal_web_url is not None:
+        env["APPEALS_TEMPORAL_WEB_URL"] = settings.temporal_web_url
     if settings.document_deadline is not None:
         env["APPEALS_DOCUMENT_DEADLINE"] = _iso_duration(settings.document_deadline)
     if settings.document_reminders is not None:
@@ -392,6 +404,9 @@ class DevStack:
     api_port: int
     headless: bool = False
     persistent: bool = True
+    # The codec server the Web UI decodes payloads with (not started headless); None: the
+    # settings' codec_server_port.
+    codec_port: int | None = None
     seed: bool = True
     # Dates the seeded ledger; the worker and API processes read the system clock.
     clock: Clock = SYSTEM_CLOCK
@@ -403,7 +418,7 @@ class DevStack:
     def on_free_ports(cls, data_dir: Path, *, persistent: bool = True) -> DevStack:
         """A headless stack on ports nobody uses, its state in `data_dir`: for a test or a
         script that runs the whole stack beside whatever else is running."""
-        ports = {name: free_port() for name in ("temporal", "ui", "s3", "api", "smtp")}
+        ports = {name: free_port() for name in ("temporal", "ui", "s3", "api", "smtp", "codec")}
         settings = Settings(
             data_dir=data_dir,
             api_port=ports["api"],
@@ -412,6 +427,7 @@ class DevStack:
             s3_endpoint_url=f"http://127.0.0.1:{ports['s3']}",
             s3_port=ports["s3"],
             smtp_port=ports["smtp"],
+            codec_server_port=ports["codec"],
         )
         return cls(
             settings,
@@ -419,6 +435,7 @@ class DevStack:
             ui_port=ports["ui"],
             s3_port=ports["s3"],
             api_port=ports["api"],
+            codec_port=ports["codec"],
             headless=True,
             persistent=persistent,
         )
@@ -443,6 +460,22 @@ class DevStack:
     def ui_url(self) -> str:
         return f"http://{self.host}:{self.ui_port}"
 
+    @property
+    def public_host(self) -> str:
+        """The host a person types: `localhost` for a loopback address. The Web UI, the web
+        pages and the codec server must be one site for the pages' session cookie to reach the
+        codec server from the Web UI."""
+        return "localhost" if self.host in ("127.0.0.1", "localhost") else self.host
+
+    @property
+    def codec_server_port(self) -> int:
+        return self.codec_port if self.codec_port is not None else self.settings.codec_server_port
+
+    @property
+    def codec_url(self) -> str:
+        """The codec server, as the Web UI in a browser calls it."""
+        return f"http://{self.public_host}:{self.codec_server_port}"
+
     def check_ports(self) -> None:
         check_port_free(self.host, self.temporal_port, "Temporal gRPC", "--temporal-port")
         if not self.headless:
@@ -450,10 +483,25 @@ class DevStack:
         check_port_free(self.host, self.s3_port, "S3 server", "--s3-port")
         check_port_free(self.host, self.api_port, "API", "--api-port")
         check_port_free(self.host, self.settings.smtp_port, "SMTP sink", "--smtp-port")
+        if not self.headless:
+            check_port_free(self.host, self.codec_server_port, "codec server", "--codec-port")
+
+    def _with_payload_keys(self, settings: Settings) -> Settings:
+        """The stack's settings with payload keys: those configured, or the stack's own, made
+        on first start and kept in data_dir (gateway/codec.py `dev_keys`); and, with the Web
+        UI, the codec server's port and the UI's address as a person types it."""
+        update: dict[str, object] = {"codec_server_port": self.codec_server_port}
+        if not settings.payload_keys:
+            key_id, keys = dev_keys(settings.data_dir / "payload-keys.json")
+            update["payload_keys"] = {name: SecretStr(key) for name, key in keys.items()}
+            update["payload_key_id"] = key_id
+        if not self.headless and settings.temporal_web_url is None:
+            update["temporal_web_url"] = f"http://{self.public_host}:{self.ui_port}"
+        return settings.model_copy(update=update)
 
     def start(self) -> None:
         self.check_ports()
-        settings = self.settings
+        settings = self.settings = self._with_payload_keys(self.settings)
         try:
             temporal = temporal_dev_server(
                 host=self.host,
@@ -463,6 +511,7 @@ class DevStack:
                 log_path=self.logs / "temporal.log",
                 namespace=settings.temporal_namespace,
                 headless=self.headless,
+                codec_endpoint=self.codec_url,
             )
             self._launch(
                 temporal,
@@ -509,6 +558,13 @@ class DevStack:
             engine.dispose()
 
             env = settings_env(settings)
+            if not self.headless:
+                # The Web UI's decoder (launcher/codec_server.py), with the same keys.
+                codec = python_module(
+                    "codec server", ["codec-server"], env=env, log_path=self.logs / "codec.log"
+                )
+                codec_health = f"http://{self.host}:{self.codec_server_port}/health"
+                self._launch(codec, lambda: http_ok(codec_health), 30)
             worker = python_module("worker", ["worker"], env=env, log_path=self.logs / "worker.log")
             self._launch(
                 worker,

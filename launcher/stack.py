@@ -156,6 +156,7 @@ def temporal_dev_server(
     log_path: Path,
     namespace: str = "default",
     headless: bool = False,
+    codec_endpoint: str | None = None,
 ) -> ManagedProcess:
     args = [
         _binary("temporal"),
@@ -175,6 +176,9 @@ def temporal_dev_server(
     ]
     if headless:
         args.append("--headless")
+    elif codec_endpoint:
+        # The Web UI decodes the payloads it shows there (launcher/codec_server.py).
+        args += ["--ui-codec-endpoint", codec_endpoint]
     if db_file is not None:
         db_file.parent.mkdir(parents=True, exist_ok=True)
         args += [

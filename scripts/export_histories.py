@@ -11,7 +11,9 @@ an SQLite database and an SMTP sink in a temporary folder. A worker built as the
 (the API's use cases: start, upload signal, claim, decision and human-review Updates,
 withdrawal) to its end, checked against the audit trail it must show, and its history written
 with `WorkflowHistory.to_json()` (what `WorkflowHistory.from_json` and
-`temporal workflow show --output json` read) to `tests/histories/<path>.json`.
+`temporal workflow show --output json` read) to `tests/histories/<path>.json`. The run is
+encrypted as a deployed one is (gateway/codec.py, a key made for the run) and each history is
+saved decoded: the files need no key, and replay with or without the codec.
 
 Histories are never overwritten: a history already saved is what an appeal started by an older
 worker looks like, and today's code must keep replaying it while such appeals may still be
@@ -40,11 +42,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests/ is not an installed package
 
 from temporalio.client import Client  # noqa: E402
-from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 
 from core.db import create_tables, make_engine  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from core.storage import ensure_bucket, make_s3_client  # noqa: E402
+from gateway.codec import AesGcmCodec, PayloadKeys, decode_history  # noqa: E402
+from gateway.temporal import converter_with  # noqa: E402
 from launcher.dev import temporal_ready  # noqa: E402
 from launcher.stack import free_port, http_ok, s3_server, tcp_open, temporal_dev_server, wait_until  # noqa: E402
 from tests.workflows.appeal_paths import TerminalPath, run_terminal_paths  # noqa: E402
@@ -79,13 +82,17 @@ async def export(
     create_tables(engine)
     s3 = make_s3_client(settings)
     ensure_bucket(s3, settings.s3_bucket)
-    client = await Client.connect(settings.temporal_address, data_converter=pydantic_data_converter)
+    # Encrypted as deployed (gateway/codec.py), with a key of this run; each history is saved
+    # decoded, so the files need no key and show what they hold.
+    codec = AesGcmCodec(PayloadKeys.generate("export"))
+    client = await Client.connect(settings.temporal_address, data_converter=converter_with(codec))
     written = []
     try:
         for run in await run_terminal_paths(client, settings, engine, s3, paths):
             target = history_file(out, run.path, tag)
+            history = await decode_history(run.history, codec)
             # Compact: a saved history is never edited, and is a third smaller on one line.
-            compact = json.dumps(json.loads(run.history.to_json()), separators=(",", ":"), ensure_ascii=False)
+            compact = json.dumps(json.loads(history.to_json()), separators=(",", ":"), ensure_ascii=False)
             target.write_text(compact + "\n", encoding="utf-8")
             written.append(target)
             trail = " -> ".join(status.value for status in run.statuses)

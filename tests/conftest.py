@@ -14,11 +14,12 @@ import pytest_asyncio
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from core.db import create_tables, make_engine, session_scope
 from core.settings import Settings
 from core.storage import ensure_bucket, make_s3_client
+from gateway.codec import AesGcmCodec, PayloadKeys
+from gateway.temporal import converter_with
 from launcher.stack import free_port, http_ok, s3_server, tcp_open, temporal_dev_server, wait_until
 from tests.eventually import patience
 
@@ -106,7 +107,10 @@ def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def temporal_client(temporal_address: str) -> AsyncIterator[Client]:
-    yield await Client.connect(temporal_address, data_converter=pydantic_data_converter)
+    """As every client and worker of the service connects (gateway/temporal.py): payloads
+    encrypted (gateway/codec.py), here with a key made for the session."""
+    codec = AesGcmCodec(PayloadKeys.generate("test-session"))
+    yield await Client.connect(temporal_address, data_converter=converter_with(codec))
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:

@@ -104,6 +104,6 @@ def test_readme_lists_every_dev_port_option() -> None:
         for opt in param.opts
         if opt.endswith("-port")
     ]
-    assert len(ports) == 5
+    assert len(ports) == 6
     for option in ports:
         assert f"`{option}`" in readme, option

@@ -5,7 +5,10 @@ make one that does not (the README's "Changing the workflow").
 The saved histories are real appeals on the real stack, one per way an appeal ends, exported by
 scripts/export_histories.py (tests/histories/README.md). They replay with what the worker runs
 them with (launcher/worker.py `build_worker`): the pydantic data converter (gateway/temporal.py),
-the default workflow sandbox and the worker's interceptors. Replaying needs no server.
+the default workflow sandbox and the worker's interceptors. Replaying needs no server. The saved
+histories are plain (the exporter saves them decoded); each also replays with the payload codec
+on, as deployed (gateway/codec.py: plain payloads pass through it), and encrypted as a deployed
+worker's history is stored, which replays with the codec and not without.
 
 The patched change is a test-only workflow in versions: v1 runs an activity, then a timer; v2
 inserts a second activity under `workflow.patched("extra-step")`; v3 keeps it unconditionally
@@ -29,11 +32,13 @@ with workflow.unsafe.imports_passed_through():
     import pytest
     from temporalio.api.enums.v1 import EventType
     from temporalio.client import WorkflowHistory
-    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.converter import PayloadCodec
     from temporalio.testing import WorkflowEnvironment
     from temporalio.worker import Replayer, Worker
 
     from activities.activity_log import ActivityLogInterceptor
+    from gateway.codec import AesGcmCodec, PayloadKeys, encode_history, is_encrypted
+    from gateway.temporal import converter_with
     from tests.workflows.appeal_paths import TerminalPath
     from tests.workflows.conftest import unique_queue
     from workflows.appeal import AppealWorkflow
@@ -74,13 +79,13 @@ def load(file: Path) -> WorkflowHistory:
     return WorkflowHistory.from_json(f"appeal-replay-{file.stem}", file.read_text(encoding="utf-8"))
 
 
-def appeal_replayer() -> Replayer:
+def appeal_replayer(codec: PayloadCodec | None = None) -> Replayer:
     """Replays as the worker runs: launcher/worker.py `build_worker` gives the Worker the
-    AppealWorkflow, the client's pydantic data converter, the default sandboxed runner and
-    these interceptors."""
+    AppealWorkflow, the client's pydantic data converter (with the payload codec when keys are
+    configured), the default sandboxed runner and these interceptors."""
     return Replayer(
         workflows=[AppealWorkflow],
-        data_converter=pydantic_data_converter,
+        data_converter=converter_with(codec),
         interceptors=[ActivityLogInterceptor()],
     )
 
@@ -107,6 +112,23 @@ async def test_saved_history_replays_with_todays_workflow(file: Path) -> None:
     # Raises on any nondeterminism (and on any other failure of a workflow task).
     result = await appeal_replayer().replay_workflow(history)
     assert result.replay_failure is None
+
+
+@pytest.mark.parametrize("file", saved_histories(), ids=lambda file: file.stem)
+async def test_saved_history_replays_with_the_payload_codec(file: Path) -> None:
+    history = load(file)
+    codec = AesGcmCodec(PayloadKeys.generate("replay"))
+    # A worker with the codec on resumes an appeal started before encryption: plain payloads
+    # pass through the codec.
+    assert (await appeal_replayer(codec).replay_workflow(history)).replay_failure is None
+    # The same appeal as an encrypting worker stores it: every payload ciphertext.
+    encrypted = await encode_history(history, codec)
+    started = encrypted.events[0].workflow_execution_started_event_attributes
+    assert started.input.payloads and all(is_encrypted(p) for p in started.input.payloads)
+    assert (await appeal_replayer(codec).replay_workflow(encrypted)).replay_failure is None
+    # Without the key, a worker cannot read it (its workflow task fails; nothing is decided).
+    with pytest.raises(Exception, match="binary/encrypted"):
+        await appeal_replayer().replay_workflow(encrypted)
 
 
 # -- a patched change ------------------------------------------------------------------------------
