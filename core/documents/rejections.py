@@ -1,6 +1,7 @@
 """Rejections a customer can act on: the upload gate and the PDF verdicts.
 
-Checked in this order at upload: size, type sniffed from the bytes, declared type.
+Checked in this order at upload: size, type sniffed from the bytes, declared type. Markup
+(HTML, SVG, XML, script: sniff.py) is refused as active content whatever type was declared.
 """
 
 from __future__ import annotations
@@ -40,6 +41,13 @@ FILE_TYPE_NOT_ALLOWED: Final = Rejection(
     "FILE_TYPE_NOT_ALLOWED",
     f"We cannot accept this kind of file. Please upload a {_ACCEPTED_EN} file.",
     f"暂不支持该文件类型，请上传 {_ACCEPTED_ZH} 文件。",
+)
+FILE_ACTIVE_CONTENT: Final = Rejection(
+    "FILE_ACTIVE_CONTENT",
+    "This file contains web page code (HTML, SVG, XML or script), which we do not accept in a "
+    f"document. Please upload the original statement or proof as a {_ACCEPTED_EN} file.",
+    "该文件包含网页代码（HTML、SVG、XML 或脚本），我们不接受此类文件。"
+    f"请以 {_ACCEPTED_ZH} 格式上传原始对账单或证明。",
 )
 CONTENT_TYPE_MISMATCH: Final = Rejection(
     "CONTENT_TYPE_MISMATCH",
@@ -104,6 +112,8 @@ def check_upload(content_type: str, head: bytes, size: int, max_bytes: int | Non
         return UploadCheck(sniffed, FILE_EXECUTABLE)
     if sniffed is SniffedType.ARCHIVE:
         return UploadCheck(sniffed, FILE_ARCHIVE)
+    if sniffed is SniffedType.MARKUP:
+        return UploadCheck(sniffed, FILE_ACTIVE_CONTENT)
     if sniffed not in _ACCEPTED_SNIFFS:
         return UploadCheck(sniffed, FILE_TYPE_NOT_ALLOWED)
     if normalize_content_type(content_type) not in ALLOWED_CONTENT_TYPES:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import re
 from typing import Final
 
 from core.documents.types import SniffedType
@@ -65,16 +66,32 @@ _OLE_MAGIC: Final = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # Control characters that real text files contain; any other one means binary.
 _TEXT_CONTROLS: Final = frozenset("\t\n\r\f\v\x1a")
 
-_MARKUP_PREFIXES: Final = (
-    "<!doctype html",
-    "<html",
-    "<head",
-    "<body",
-    "<script",
-    "<iframe",
-    "<svg",
-    "<?xml",
+# Characters a browser or editor shows as nothing before the first tag: whitespace (Unicode's
+# too), byte-order marks (also repeated ones after the encoding's own) and zero-width spaces.
+_IGNORABLE: Final = frozenset("\ufeff\u200b\u200c\u200d\u2060\u180e")
+
+# A tag, a declaration (`<!DOCTYPE`, `<![CDATA[`) or a processing instruction (`<?xml`) where a
+# document starts: a browser sniffing the file would take it for HTML or XML. Plain text and
+# statements never start with one (`<3` or `< 5` are not tags).
+_TAG_START: Final = re.compile(r"<[a-zA-Z!?/]")
+
+# Active content anywhere in a text file: what runs, loads or navigates when a browser renders
+# it as HTML, SVG or XML. Scanned over the decoded text and over the raw bytes (every pattern is
+# ASCII, so the bytes catch it in any ASCII-compatible encoding whatever the decoder chose), and
+# over the whole file at verification, not only its head. Bounded repeats only (`[^<>]*` stops
+# at the next bracket), so a hostile file cannot make the scan slow.
+_ACTIVE_PATTERN: Final = (
+    rb"<\s*/?\s*(?:script|iframe|frame|frameset|object|embed|applet|svg|math|html|body|meta|link|"
+    rb"style|base|form|img|image|video|audio|portal|xml|xsl:|foreignobject)\b"
+    rb"|<!\s*(?:doctype|entity|\[cdata\[)"
+    rb"|<\?\s*xml"
+    rb"|<[a-z][^<>]*?[\s/\"'](?:on[a-z]+|href|src|action|formaction|xlink:href|style|srcdoc)\s*="
+    rb"|(?:java|vb|live)script\s*:"
+    rb"|data\s*:\s*(?:text/html|image/svg|application/(?:xhtml|xml))"
+    rb"|(?-i:\+ADw)"  # UTF-7 for `<` (old browsers sniffed UTF-7 into script)
 )
+_ACTIVE_BYTES: Final = re.compile(_ACTIVE_PATTERN, re.IGNORECASE)
+_ACTIVE_TEXT: Final = re.compile(_ACTIVE_PATTERN.decode("ascii"), re.IGNORECASE)
 
 _CSV_DELIMITERS: Final = (",", ";", "\t", "|")
 _CSV_SAMPLE_LINES: Final = 60
@@ -90,12 +107,41 @@ def sniff(head: bytes) -> SniffedType:
     text = _decode_text(head)
     if text is None:
         return SniffedType.UNKNOWN
-    stripped = text.lstrip().lower()
-    if stripped.startswith(_MARKUP_PREFIXES):
+    if starts_with_markup(text) or has_active_content(head, text):
         return SniffedType.MARKUP
     # A head cut at SNIFF_BYTES ends mid-line; that last line says nothing about structure.
     truncated = len(head) >= SNIFF_BYTES
     return SniffedType.CSV if _looks_delimited(text, truncated) else SniffedType.TEXT
+
+
+def starts_with_markup(text: str) -> bool:
+    """True when the text, past whitespace, byte-order marks, zero-width characters and HTML
+    comments, starts with a tag, a declaration or a processing instruction. A comment that never
+    ends hides nothing: it is markup too (browsers sniff `<!--` as HTML)."""
+    position = 0
+    while True:
+        while position < len(text) and (text[position].isspace() or text[position] in _IGNORABLE):
+            position += 1
+        if text.startswith("<!--", position):
+            end = text.find("-->", position + 4)
+            if end < 0:
+                return True
+            position = end + 3
+            continue
+        return _TAG_START.match(text, position) is not None
+
+
+def has_active_content(data: bytes, text: str | None = None) -> bool:
+    """True when the bytes (and their decoded `text`, when given: UTF-16 hides ASCII from a
+    byte scan) contain HTML, SVG, XML or script that a browser would run or follow."""
+    if _ACTIVE_BYTES.search(data) is not None:
+        return True
+    return text is not None and _ACTIVE_TEXT.search(text) is not None
+
+
+def decode_text(data: bytes) -> str | None:
+    """The bytes as text (UTF-8, UTF-16 with its BOM, or GB18030), or None when they are not text."""
+    return _decode_text(data)
 
 
 def normalize_content_type(content_type: str) -> str:
