@@ -21,11 +21,13 @@ from api.schemas.review_tasks import (
     ReviewTaskDetail,
     ReviewTaskPublic,
 )
+from core import staff
 from core.appeals.assessment import latest_assessment
 from core.auth import Principal, Role
 from core.db import session_scope
 from core.db.case_tables import ReviewTask, TaskStatus
-from core.errors import Conflict, InvalidInput, PreconditionFailed
+from core.db.staff_tables import StaffMember
+from core.errors import Conflict, Forbidden, InvalidInput, PreconditionFailed
 from core.policy.loader import load_default_policy
 from core.reviews import queue, rules
 from core.reviews.rules import SLA_WARNING_FRACTION, Refusal, sla_warning_at
@@ -113,12 +115,13 @@ async def reassign(
     task_id: str,
     *,
     to: str,
-    role: Role,
     if_match: int | None,
 ) -> ReviewTask:
+    """Hands the task to `to`; their role is the staff directory's (core/staff.py)."""
+
     def _reassign() -> ReviewTask:
         with session_scope(engine) as session:
-            return queue.reassign(session, task_id, principal, to=to, to_role=role, if_match=if_match)
+            return queue.reassign(session, task_id, principal, to=to, if_match=if_match)
 
     task = await to_thread.run_sync(_reassign)
     await _tell_workflow(gateway, task, principal.actor)
@@ -148,8 +151,10 @@ async def decide(
     if_match: int | None,
 ) -> tuple[str, DecisionAccepted]:
     update_id = idempotency_key or f"decision-{uuid.uuid4()}"
+    role: Role = principal.role
 
     def _load() -> tuple[str, DecisionAccepted | None]:
+        nonlocal role
         with session_scope(engine, read_only=True) as session:
             task = get_task(session, task_id)
             answered = answered_decision(session, task.appeal_id, update_id)
@@ -171,6 +176,15 @@ async def decide(
                     f"Review task {task_id} is {task.status.value}: it was decided or cancelled.",
                     code="decision_rejected",
                 )
+            # The decider's role now, as the staff directory has it: holding the claim is not
+            # enough (the workflow's validator checks the same role again).
+            role = staff.acting_principal(session, principal).role
+            not_role = rules.why_not_role(task.required_role, role.value)
+            if not_role is not None:
+                raise Forbidden(
+                    f"You act as {role.value}, and {not_role}: the decision was not recorded.",
+                    code="role_not_sufficient",
+                )
             return task.appeal_id, None
 
     appeal_id, replayed = await to_thread.run_sync(_load)
@@ -185,6 +199,7 @@ async def decide(
         reasons=[reason.strip() for reason in body.reasons if reason.strip()],
         requested_documents=[d.value for d in body.requested_documents],
         note=body.note,
+        role=role.value,
     )
     accepted = await gateway.decide(appeal_id, decision, update_id=update_id)
     return appeal_id, accepted
@@ -200,32 +215,38 @@ def _permission(refusal: Refusal | None) -> Permission:
     return Permission(allowed=refusal is None, reason=refusal)
 
 
-def allowed_actions(task: ReviewTask, principal: Principal) -> dict[str, Permission]:
+def allowed_actions(
+    task: ReviewTask, principal: Principal, entry: StaffMember | None = None
+) -> dict[str, Permission]:
     """What this person may do with this task now, and why not: the one rule the JSON case
-    file (`allowed_actions`) and the reviewer console's buttons both show."""
+    file (`allowed_actions`) and the reviewer console's buttons both show, made of the same
+    checks the use cases make (core/reviews/queue.py, the decision's role check), with the
+    caller's staff directory `entry` as they read it."""
+    me = staff.acting(principal, entry)
+    if me.refusal is not None:
+        refused = _permission(me.refusal)
+        return dict.fromkeys(ACTIONS, refused)
     status = TaskStatus(task.status)
+    not_deciding: Refusal | None
     if status in (TaskStatus.OPEN, TaskStatus.CLAIMED):
         not_deciding = rules.why_not_deciding(
             claimed=status == TaskStatus.CLAIMED, claimant=task.assignee, decider=principal.subject
-        )
+        ) or rules.why_not_role(task.required_role, principal.role.value)
     else:
         not_deciding = queue.task_in_state(status)
-    if principal.role not in (Role.SUPERVISOR, Role.ADMIN):
-        not_reassigning: Refusal | None = Refusal("only supervisors reassign tasks", "只有主管可以改派任务")
-    elif status not in (TaskStatus.OPEN, TaskStatus.CLAIMED):
-        not_reassigning = queue.task_in_state(status)
-    else:
-        not_reassigning = None
     return {
         "claim": _permission(queue.why_not_claimable(task, principal)),
         "release": _permission(queue.why_not_releasable(task, principal)),
-        "reassign": _permission(not_reassigning),
+        "reassign": _permission(queue.why_not_reassigning(task, principal)),
         "approve": _permission(not_deciding),
         "decline": _permission(not_deciding),
         "request_info": _permission(
             not_deciding or rules.why_not_outcome(rules.Stage(task.stage), rules.Outcome.REQUEST_INFO)
         ),
     }
+
+
+ACTIONS = ("claim", "release", "reassign", "approve", "decline", "request_info")
 
 
 def sla_clock(task: ReviewTask, now: datetime) -> SlaClock:
@@ -259,6 +280,7 @@ def task_detail(
 ) -> ReviewTaskDetail:
     with session_scope(engine, read_only=True) as session:
         task = get_task(session, task_id)
+        entry = session.get(StaffMember, principal.subject)
         assessment = latest_assessment(session, task.appeal_id)
     return ReviewTaskDetail(
         task=public(task),
@@ -267,6 +289,6 @@ def task_detail(
         documents=list_documents(engine, s3, settings, principal, task.appeal_id).items,
         allowed_actions={
             name: AllowedAction(allowed=permission.allowed, reason=permission.reason)
-            for name, permission in allowed_actions(task, principal).items()
+            for name, permission in allowed_actions(task, principal, entry).items()
         },
     )

@@ -81,3 +81,47 @@ def test_the_banner_ends_by_pointing_at_the_web_pages(tmp_path: Path) -> None:
         "http://localhost:8000/dashboard",
     ):
         assert page in text
+
+
+def test_the_stack_encrypts_with_its_own_key_kept_in_its_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway.codec import PayloadKeys
+
+    def stack() -> DevStack:
+        return DevStack(
+            Settings(data_dir=tmp_path),
+            temporal_port=7233,
+            ui_port=8233,
+            s3_port=9000,
+            api_port=8000,
+            codec_port=8081,
+        )
+
+    settings = stack()._with_payload_keys(stack().settings)
+    keys = PayloadKeys.from_settings(settings)
+    assert keys is not None and (tmp_path / "payload-keys.json").exists()
+    # A restarted stack encrypts with the same key, so it reads the histories it wrote.
+    assert PayloadKeys.from_settings(stack()._with_payload_keys(stack().settings)) == keys
+    assert settings.temporal_web_url == "http://localhost:8233"  # the codec server's site
+    assert stack().codec_url == "http://localhost:8081"
+    # The worker, the API and the codec server get the same keys through their environment.
+    for name, value in settings_env(settings).items():
+        monkeypatch.setenv(name, value)
+    child = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert PayloadKeys.from_settings(child) == keys
+    assert (child.codec_server_port, child.temporal_ui_port) == (8081, 8233)
+    assert child.temporal_ui_url == "http://localhost:8233"
+
+
+def test_keys_configured_for_the_stack_are_used_as_they_are(tmp_path: Path) -> None:
+    from pydantic import SecretStr
+
+    from gateway.codec import new_key
+
+    configured = Settings(data_dir=tmp_path, payload_keys={"ops-1": SecretStr(new_key())})
+    headless = DevStack.on_free_ports(tmp_path)
+    settings = headless._with_payload_keys(configured)
+    assert settings.payload_keys == configured.payload_keys
+    assert not (tmp_path / "payload-keys.json").exists()
+    assert settings.temporal_web_url is None  # headless: no Web UI to point at
