@@ -13,7 +13,7 @@ from api.docs_pages import install_docs
 from api.openapi import install_openapi
 from api.pages import install_pages
 from api.problems import install_problem_handlers
-from api.routers import appeals, assessments, documents, health, ledger, me, review_tasks
+from api.routers import appeals, assessments, documents, health, ledger, me, review_tasks, staff
 from api.routers.health import Readiness, readiness_probes
 from core.clock import SYSTEM_CLOCK, Clock
 from core.db import create_tables, make_engine
@@ -59,7 +59,7 @@ def create_app(
     )
     install_problem_handlers(app)
     install_docs(app)
-    for module in (appeals, assessments, documents, review_tasks, me, ledger, health):
+    for module in (appeals, assessments, documents, review_tasks, me, ledger, staff, health):
         app.include_router(module.router)
     install_pages(app)
     install_openapi(app)

@@ -179,6 +179,24 @@ _DOCS: Final[tuple[ProblemDoc, ...]] = (
     ),
     ProblemDoc(
         409,
+        "document_withheld",
+        "The file is not served: not verified yet, refused as active content (or a type we do "
+        "not read), changed in storage since it was checked, or removed after its retention "
+        "period (`reason`: not_verified, active_content, integrity_failed, removed).",
+        "This file was refused as active content or a type we do not read; it is never served.",
+        {"reason": "active_content"},
+    ),
+    ProblemDoc(
+        409,
+        "document_integrity_failed",
+        "The stored copy no longer matches the SHA-256 recorded when the file was verified: it "
+        "is flagged on the case, recorded on the audit trail, and not served.",
+        "This file no longer matches the one we checked (its SHA-256 differs): it may have been "
+        "replaced in storage. It has been flagged on the case and is not served.",
+        {"document_id": "5b0c7a8e-3f1d-4e2a-9c6b-7d8e9f0a1b2c"},
+    ),
+    ProblemDoc(
+        409,
         "upload_missing",
         "The direct upload has not arrived in storage yet.",
         "We did not receive the file. Upload it to the URL you were given, then retry.",
@@ -272,6 +290,15 @@ _DOCS: Final[tuple[ProblemDoc, ...]] = (
     ),
     ProblemDoc(
         422, "invalid_cursor", "The `cursor` is not one this listing gave.", "The cursor is not valid."
+    ),
+    ProblemDoc(
+        422,
+        "upload_size_mismatch",
+        "The direct upload's size is not the `size_bytes` declared when it started (the upload "
+        "policy admits only that size); nothing was taken, send the declared file again.",
+        "The file that arrived has 2048 bytes, not the 1024 bytes you declared. Upload the file "
+        "you declared, or start a new upload for this one.",
+        {"declared_bytes": 1024, "received_bytes": 2048},
     ),
     ProblemDoc(
         422,

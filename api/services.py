@@ -36,6 +36,7 @@ from core.db.case_tables import Appeal, AppealEvent, ChecklistItem, Decision, Do
 from core.db.ledger_tables import Customer
 from core.errors import Conflict
 from core.policy.loader import load_default_policy
+from core.staff import customer_view
 from core.status import WITHDRAWABLE_STATUSES, AppealStatus
 from gateway.temporal import TemporalGateway
 from workflows.messages import HumanReviewRequest, WithdrawRequest
@@ -153,6 +154,8 @@ def appeal_detail(
         amount_owed_minor=appeal["amount_owed_minor"],
     )
     decision = lists.pop("decision")
+    if customer_id is not None:  # a customer sees what staff did by role, never who did it
+        customer_view(lists["timeline"], decision)
     return AppealDetail.model_validate(
         {
             **appeal,

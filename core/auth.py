@@ -11,6 +11,7 @@ import jwt
 
 from core.clock import SYSTEM_CLOCK
 from core.errors import Unauthorized
+from core.reviews.rules import ROLES_FOR_TASK
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -24,12 +25,16 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
-# Who may work a task that requires a role: seniors and supervisors can take any review.
+# Who may work a task that requires a role: seniors and supervisors can take any review (the
+# rule is core/reviews/rules.py's, which the workflow's decision validator reads too).
 ROLES_SATISFYING: dict[str, frozenset[Role]] = {
-    "reviewer": frozenset({Role.REVIEWER, Role.SENIOR_REVIEWER, Role.SUPERVISOR}),
-    "senior_reviewer": frozenset({Role.SENIOR_REVIEWER, Role.SUPERVISOR}),
+    required: frozenset(Role(role) for role in roles) for required, roles in ROLES_FOR_TASK.items()
 }
 STAFF_ROLES = frozenset({Role.REVIEWER, Role.SENIOR_REVIEWER, Role.SUPERVISOR, Role.ADMIN})
+# The staff roles, most privileged first: a person given several acts with the first they hold.
+STAFF_RANK: tuple[Role, ...] = (Role.ADMIN, Role.SUPERVISOR, Role.SENIOR_REVIEWER, Role.REVIEWER)
+# Who manages the queue: reassigns tasks and releases anyone's claim.
+SUPERVISING_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN})
 
 
 def required_roles_for(role: Role) -> list[str]:
@@ -117,7 +122,7 @@ def verify_token(settings: Settings, token: str) -> Principal:
 
     Every refusal has code `invalid_token` (`token_expired` for an expired one) and a stable
     `reason`: malformed, bad_signature, wrong_algorithm, expired, wrong_issuer, not_yet_valid,
-    missing_claim, unknown_role or invalid."""
+    missing_claim, unknown_role, invalid_subject or invalid."""
     try:
         claims = jwt.decode(
             token,
@@ -136,4 +141,24 @@ def verify_token(settings: Settings, token: str) -> Principal:
         role = Role(str(claims.get("role")))
     except ValueError as exc:
         raise _refused("unknown_role", "The bearer token carries no role this service knows.") from exc
-    return Principal(subject=str(claims["sub"]), role=role)
+    subject = claims["sub"]
+    if not usable_subject(subject):
+        raise _refused(
+            "invalid_subject",
+            "The bearer token does not say who you are: its `sub` claim is empty or not a usable id.",
+        )
+    return Principal(subject=subject, role=role)
+
+
+MAX_SUBJECT_LENGTH = 200
+
+
+def usable_subject(subject: object) -> bool:
+    """An id that names one person: a non-empty string without spaces or control characters
+    (a NUL byte would reach the database), at most MAX_SUBJECT_LENGTH characters."""
+    return (
+        isinstance(subject, str)
+        and 0 < len(subject) <= MAX_SUBJECT_LENGTH
+        and subject.isprintable()
+        and not any(ch.isspace() for ch in subject)
+    )

@@ -50,6 +50,11 @@ class ReviewDecision(BaseModel):
     reasons: list[str] = Field(default_factory=list)
     requested_documents: list[str] = Field(default_factory=list)
     note: str = ""
+    # The role the reviewer acts with as they decide, from the API's verified principal checked
+    # against the staff directory (never from a request body): the validator refuses one that
+    # may not work the task (a second review needs a senior reviewer or supervisor). None:
+    # a decision from a sender before this field (histories recorded then replay unchanged).
+    role: str | None = None
 
 
 class ReviewClaim(BaseModel):

@@ -21,6 +21,7 @@ from core.reviews.rules import (
     sla_warning_at,
     why_not_deciding,
     why_not_outcome,
+    why_not_role,
 )
 from core.status import AppealStatus
 from workflows.messages import ReviewClaim, ReviewDecision
@@ -131,6 +132,15 @@ class ReviewDesk:
             )
         if task.excluded_reviewer == decision.reviewer:
             return ApplicationError(f"The {NOT_THE_FIRST_REVIEWER}.", type="NotClaimHolder")
+        # Holding the claim is not enough: the decider's role must satisfy the task's, now (a
+        # claim handed over by a reassignment, or a role taken away since, does not carry it).
+        if decision.role is not None:
+            not_role = why_not_role(task.stage.required_role, decision.role)
+            if not_role is not None:
+                return ApplicationError(
+                    f"You act as {decision.role}, and {not_role}: the decision was not recorded.",
+                    type="NotClaimHolder",
+                )
         outcome = Outcome(decision.outcome)
         not_here = why_not_outcome(task.stage, outcome)
         if not_here is not None:

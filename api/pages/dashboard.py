@@ -25,7 +25,7 @@ from api.pages.console import QUEUE_LABELS
 from api.pages.session import check_csrf
 from api.pages.viewers import SupervisorViewer
 from api.pages.web import PageRoute, page_context, redirect, render
-from core.auth import Principal, Role
+from core.auth import Principal, usable_subject
 from core.clock import Clock
 from core.db import session_scope
 from core.errors import DomainError, InvalidInput
@@ -37,9 +37,6 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False, dependencies=
 # Where the workflow warns a task's assignee: the dashboard counts "past the warning point" by it.
 WARNING_FRACTION: Final = SLA_WARNING_FRACTION
 URGENT_LIMIT: Final = 50
-# The roles a task can be handed to (an admin takes no reviews); whether this one may take
-# this task is the reassign use case's decision.
-ASSIGNABLE_ROLES: Final = (Role.REVIEWER, Role.SENIOR_REVIEWER, Role.SUPERVISOR)
 
 # The queues are named as the reviewer console names them.
 QUEUE_NAMES: Final = QUEUE_LABELS
@@ -62,14 +59,23 @@ _REFUSALS: Final = {
         "That person cannot take this task, so it was not reassigned.",
         "该人员不能处理此任务，因此未改派。",
     ),
+    "unknown_staff_member": (
+        "That person is not in the staff directory, so the task was not reassigned. People are "
+        "added when they first sign in, or by an admin.",
+        "员工名录中没有该人员，因此未改派。人员在首次登录时或由管理员加入名录。",
+    ),
+    "staff_member_inactive": (
+        "That person is inactive in the staff directory, so the task was not reassigned.",
+        "该人员在员工名录中已停用，因此未改派。",
+    ),
     "task_closed": (
         "This task is finished or cancelled; there is nothing to reassign.",
         "该任务已完成或已取消，无需改派。",
     ),
     "task_not_found": ("There is no such task.", "没有这个任务。"),
     "invalid_assignee": (
-        "Enter the id of the person to hand the task to (no spaces) and choose their role.",
-        "请填写接手人员的编号（不含空格）并选择其角色。",
+        "Enter the id of the person to hand the task to (no spaces).",
+        "请填写接手人员的编号（不含空格）。",
     ),
     "appeal_closed": (
         "The task now shows the new assignee, but the appeal is no longer running.",
@@ -175,7 +181,6 @@ async def _page(
             "periods": PERIODS,
             "urgent_limit": URGENT_LIMIT,
             "warning_percent": round(WARNING_FRACTION * 100),
-            "assignable_roles": [r.value for r in ASSIGNABLE_ROLES],
             "queue_name": lambda q: _names(QUEUE_NAMES, q),
             "status_name": lambda s: _names(STATUS_NAMES, str(s)),
             "tier_name": lambda t: _names(TIER_NAMES, t),
@@ -212,22 +217,18 @@ async def reassign_task(
     gateway: GatewayDep,
     clock: ClockDep,
     to: Annotated[str, Form(max_length=200)] = "",
-    role: Annotated[str, Form(max_length=40)] = "",
     version: Annotated[str, Form(max_length=20)] = "",
     days: Annotated[str, Form(max_length=4)] = "",
 ) -> Response:
     period = _period(days or None)
     try:
         assignee = to.strip()
-        if not assignee or len(assignee) > 100 or any(ch.isspace() for ch in assignee):
+        if not assignee or len(assignee) > 100 or not usable_subject(assignee):
             raise InvalidInput("Enter an id such as r-2.", code="invalid_assignee")
-        if role not in {r.value for r in ASSIGNABLE_ROLES}:
-            raise InvalidInput("Choose a reviewer, senior reviewer or supervisor.", code="invalid_assignee")
         if not version.isdigit():
             raise InvalidInput("The form has no task version; reload the page.", code="invalid_assignee")
-        await review_queue.reassign(
-            engine, gateway, viewer, task_id, to=assignee, role=Role(role), if_match=int(version)
-        )
+        # Whom the task goes to is checked against the staff directory: their role is its.
+        await review_queue.reassign(engine, gateway, viewer, task_id, to=assignee, if_match=int(version))
     except DomainError as exc:
         lead = _REFUSALS.get(exc.code, _OTHER_REFUSAL)
         message = {"kind": "refused", "lead": lead, "detail": exc.detail, "task_id": task_id[:36]}

@@ -45,12 +45,13 @@ from urllib.parse import quote_plus, urlencode, urlsplit, urlunsplit
 
 import httpx
 import jwt
+from anyio import to_thread
 from cryptography.fernet import Fernet, InvalidToken
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from api.deps import SettingsDep
 from api.pages.session import check_csrf, start_session
-from api.pages.sign_in import _safe_next
+from api.pages.sign_in import _safe_next, directory_sign_in
 from api.pages.viewers import home_for
 from api.pages.web import PageRoute, error_page, redirect, viewer_locale
 from core.auth import Principal, Role
@@ -440,12 +441,17 @@ def _claim(claims: dict[str, Any], name: str) -> object:
     return value
 
 
-def role_from_claims(settings: Settings, claims: dict[str, Any]) -> Role:
-    """Exactly one role for the person these claims describe (module docstring)."""
+def roles_from_claims(settings: Settings, claims: dict[str, Any]) -> set[Role]:
+    """Every role of ours the claims give the person, through the role map."""
     raw = _claim(claims, settings.oidc_role_claim)
     values = [raw] if isinstance(raw, str) else raw if isinstance(raw, list) else []
     mapping: dict[str, str] = dict(settings.oidc_role_map) or {role.value: role.value for role in Role}
-    roles = {Role(mapping[value]) for value in values if isinstance(value, str) and value in mapping}
+    return {Role(mapping[value]) for value in values if isinstance(value, str) and value in mapping}
+
+
+def role_from_claims(settings: Settings, claims: dict[str, Any]) -> Role:
+    """Exactly one role for the person these claims describe (module docstring)."""
+    roles = roles_from_claims(settings, claims)
     provider = settings.oidc_display_name
     if not roles:
         raise SignInFailed(
@@ -529,7 +535,8 @@ async def _complete(
     state: str | None,
     error: str | None,
     iss: str | None,
-) -> tuple[Principal, str]:
+) -> tuple[Principal, str, list[Role]]:
+    """The person signing in, where to go next, and every role the claims give them."""
     provider = provider_for(request)
     flow = open_state(settings, request.cookies.get(STATE_COOKIE))
     if flow is None:
@@ -573,7 +580,8 @@ async def _complete(
         )
     id_token = await provider.exchange(code, flow["verifier"], flow["redirect_uri"])
     claims = await provider.verify_id_token(id_token, flow["nonce"])
-    return principal_from_claims(settings, claims), flow.get("next", "")
+    principal = principal_from_claims(settings, claims)
+    return principal, flow.get("next", ""), sorted(roles_from_claims(settings, claims))
 
 
 @router.get("/sign-in/oidc/callback", name="oidc_callback")
@@ -586,11 +594,19 @@ async def oidc_callback(
     iss: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
     try:
-        principal, next_url = await _complete(request, settings, code, state, error, iss)
+        principal, next_url, roles = await _complete(request, settings, code, state, error, iss)
     except SignInFailed as failure:
         refused = failure.for_viewer(request)
         response: Response = error_page(request, refused.status_code, refused.detail, refused.code)
         _clear_state_cookie(response, settings)  # one answer per sign-in started
+        return response
+    # A member of staff is recorded in the staff directory from these claims (unless an admin
+    # keeps their entry), and the session acts with the role the directory gives them.
+    try:
+        principal = await to_thread.run_sync(directory_sign_in, request, principal, roles)
+    except DomainError as refused:  # an inactive member of staff
+        response = error_page(request, refused.status_code, refused.detail, refused.code)
+        _clear_state_cookie(response, settings)
         return response
     log.info("OIDC sign-in: %s", principal.actor)
     response = redirect(request, _safe_next(next_url) or home_for(principal))

@@ -14,7 +14,9 @@ from api.deps import SettingsDep
 from api.pages.session import check_csrf, end_session, session_principal, start_session
 from api.pages.viewers import home_for
 from api.pages.web import LANG_COOKIE, LOCALES, PageRoute, redirect, render
-from core.auth import Principal, Role
+from core import staff
+from core.auth import STAFF_ROLES, Principal, Role
+from core.db import session_scope
 from core.errors import InvalidInput, NotFound
 from core.seed import DEMO_CUSTOMERS
 from core.settings import Environment
@@ -30,6 +32,15 @@ DEMO_STAFF: tuple[tuple[str, Role], ...] = (
     ("sup-1", Role.SUPERVISOR),
     ("a-1", Role.ADMIN),
 )
+
+
+def directory_sign_in(request: Request, principal: Principal, roles: list[Role]) -> Principal:
+    """Signs a member of staff in against the staff directory (core/staff.py `sign_in`): the
+    principal the session is for. Run in a worker thread."""
+    if principal.role not in STAFF_ROLES:
+        return principal
+    with session_scope(request.app.state.engine) as session:
+        return staff.sign_in(session, principal, roles, at=request.app.state.clock.now())
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -74,7 +85,9 @@ def dev_sign_in(
     subject = subject.strip()
     if not subject or any(ch.isspace() for ch in subject):
         raise InvalidInput("An id has no spaces, e.g. c-1002 or r-1.", code="invalid_subject")
-    principal = Principal(subject=subject, role=role)
+    # The form stands in for the identity provider: a member of staff is recorded in the staff
+    # directory (or, if an admin keeps their entry, acts with the roles it gives them).
+    principal = directory_sign_in(request, Principal(subject=subject, role=role), [role])
     response = redirect(request, _safe_next(next) or home_for(principal))
     start_session(response, settings, principal)
     return response

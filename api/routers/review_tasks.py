@@ -47,6 +47,8 @@ IdempotencyKey = Annotated[
 
 # A workflow that must follow a claim (status IN_REVIEW, the AppealReviewer attribute).
 _TELLS_WORKFLOW = ("appeal_closed", "temporal_unavailable")
+# A caller the staff directory refuses (core/staff.py): inactive, or without their token's role.
+_STAFF = ("staff_inactive", "staff_role_not_held")
 
 
 # The columns of a task that the queue page shows (ReviewTaskPublic, as review_queue.public).
@@ -132,7 +134,7 @@ async def list_review_tasks(
     responses={
         **ex.ok(200, "REVIEW_TASK", "The task is yours (CLAIMED); `ETag` is its version."),
         204: {"description": "Nothing you may take is waiting."},
-        **problems(*WITH_ROLE, *_TELLS_WORKFLOW),
+        **problems(*WITH_ROLE, *_STAFF, *_TELLS_WORKFLOW),
     },
 )
 async def claim_next(
@@ -183,6 +185,7 @@ async def get_review_task(
         **ex.ok(200, "REVIEW_TASK", "The task is yours (CLAIMED); `ETag` is its new version."),
         **problems(
             *WITH_ROLE,
+            *_STAFF,
             "task_not_found",
             "task_not_claimable/403",
             "task_not_claimable/409",
@@ -213,6 +216,7 @@ async def claim(
     summary="Give a claimed task back to the queue",
     responses=problems(
         *WITH_ROLE,
+        *_STAFF,
         "task_not_found",
         "not_claim_holder/409",
         "stale_version",
@@ -228,6 +232,8 @@ async def release(
     response: Response,
     if_match: IfMatch = None,
 ) -> ReviewTaskPublic:
+    """The claim holder gives the task back to the queue (the appeal returns to pending);
+    supervisors and admins may release anyone's claim."""
     task = await review_queue.release(engine, gateway, principal, task_id, _version(if_match))
     _etag(response, task.version)
     return review_queue.public(task)
@@ -239,9 +245,12 @@ async def release(
     summary="Hand a task to someone (supervisors)",
     responses=problems(
         *WITH_ROLE,
+        *_STAFF,
         "task_not_found",
         "task_closed",
         "task_not_assignable",
+        "unknown_staff_member",
+        "staff_member_inactive",
         "stale_version",
         "invalid_if_match",
         "validation_failed",
@@ -257,8 +266,13 @@ async def reassign(
     response: Response,
     if_match: IfMatch = None,
 ) -> ReviewTaskPublic:
+    """Supervisors and admins hand an open or claimed task to `to`, who then holds the claim.
+    Whether they may take it is decided by the staff directory (`GET /admin/staff`): someone
+    unknown (422) or inactive (409), or whose roles there do not satisfy the task's
+    `required_role` (409 `task_not_assignable`: a second review needs a senior reviewer or
+    supervisor), is refused. The body names no role."""
     task = await review_queue.reassign(
-        engine, gateway, principal, task_id, to=body.to, role=body.role, if_match=_version(if_match)
+        engine, gateway, principal, task_id, to=body.to, if_match=_version(if_match)
     )
     _etag(response, task.version)
     return review_queue.public(task)
@@ -272,6 +286,8 @@ async def reassign(
         **ex.ok(200, "DECISION_RESPONSE", "Recorded; `status` is where the appeal goes next."),
         **problems(
             *WITH_ROLE,
+            *_STAFF,
+            "role_not_sufficient",
             "not_claim_holder/403",
             "task_not_found",
             "appeal_not_running",
@@ -295,8 +311,11 @@ async def decide(
     idempotency_key: IdempotencyKey = None,
     if_match: IfMatch = None,
 ) -> DecisionResponse:
-    """Only the reviewer holding the claim decides. APPROVE needs `approved_limit_minor` (at
-    most the original limit; below the requested limit it is a partial approval), DECLINE at
+    """Only the reviewer holding the claim decides, and only with a role that may work the task
+    as the staff directory has it now (a second review: a senior reviewer or supervisor; 403
+    `role_not_sufficient` otherwise, whoever handed them the claim). APPROVE needs
+    `approved_limit_minor` (at most the original limit; below the requested limit it is a
+    partial approval), DECLINE at
     least one of the policy's reason codes, REQUEST_INFO the `requested_documents` (first review
     only). A large or high-risk approval goes to a second reviewer (four eyes): `status` is then
     PENDING_SECOND_REVIEW.

@@ -9,7 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.schemas.appeals import AppealDetail
 from api.schemas.documents import DocumentListItem
-from core.auth import Role
 from core.documents.types import DocumentType
 from core.status import AppealStatus
 from workflows.messages import ReviewOutcome
@@ -53,10 +52,17 @@ class ReviewTaskDetail(BaseModel):
 
 
 class ReassignBody(BaseModel):
+    """Whom to hand the task to. Their role is the staff directory's, so the body names none:
+    a `role` member is refused (422) rather than silently believed or ignored."""
+
     model_config = ConfigDict(extra="forbid")
 
-    to: str = Field(min_length=1, max_length=100)
-    role: Role = Role.REVIEWER
+    to: str = Field(
+        min_length=1,
+        max_length=100,
+        pattern=r"^[^\s\x00-\x1f\x7f]+$",
+        description="The staff id of the person to hand the task to, as in the staff directory.",
+    )
 
 
 class DecisionBody(BaseModel):

@@ -129,6 +129,14 @@ class Document(SQLModel, table=True):
 
 class ChecklistState(StrEnum):
     MISSING = "MISSING"
+    # An accepted file's kept copy (core/documents/evidence.py): a server-side copy under
+    # evidence/, its version where the bucket is versioned, locked until then where it has
+    # object lock. Served from there, SHA-256 re-checked.
+    evidence_key: str | None = Field(default=None, max_length=300)
+    evidence_version_id: str | None = Field(default=None, max_length=200)
+    evidence_locked_until: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    # When the document sweep deleted a rejected or never-completed upload from storage.
+    purged_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     RECEIVED = "RECEIVED"
     VERIFYING = "VERIFYING"
     ACCEPTED = "ACCEPTED"

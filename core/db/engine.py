@@ -14,7 +14,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, SQLModel, create_engine
 
 import core.db.case_tables
-import core.db.ledger_tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+import core.db.ledger_tables
+import core.db.staff_tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 
 def make_engine(url: str, *, echo: bool = False, connect_args: dict[str, Any] | None = None) -> Engine:

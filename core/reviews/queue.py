@@ -22,14 +22,15 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.sql.elements import BindParameter
 from sqlmodel import Session, col, select
 
+from core import staff
 from core.appeals.audit import append_event
 from core.appeals.service import Transition, apply_transition, get_appeal
-from core.auth import Principal, Role, required_roles_for
+from core.auth import SUPERVISING_ROLES, Principal, required_roles_for
 from core.db.case_tables import ReviewTask, TaskStatus
 from core.db.types import utcnow
 from core.errors import Conflict, Forbidden, InvalidInput, PreconditionFailed
 from core.reviews.notices import record_task_assigned
-from core.reviews.rules import NOT_CLAIM_HOLDER, NOT_THE_FIRST_REVIEWER, Refusal, Stage
+from core.reviews.rules import NOT_CLAIM_HOLDER, NOT_THE_FIRST_REVIEWER, Refusal, Stage, why_not_role
 from core.reviews.service import get_task
 
 
@@ -281,10 +282,9 @@ def why_not_claimable(task: ReviewTask, principal: Principal) -> Refusal | None:
     """The reason this person may not take this task, or None when they may."""
     if task.status != TaskStatus.OPEN:
         return task_in_state(TaskStatus(task.status))
-    if task.required_role not in required_roles_for(principal.role):
-        return Refusal(
-            f"the task needs the {task.required_role} role", f"该任务需要 {task.required_role} 角色"
-        )
+    not_role = why_not_role(task.required_role, principal.role.value)
+    if not_role is not None:
+        return not_role
     if task.customer_id == principal.subject:
         return Refusal("reviewers may not decide their own appeal", "审核人员不得处理本人的申诉")
     if task.excluded_reviewer == principal.subject:
@@ -293,11 +293,22 @@ def why_not_claimable(task: ReviewTask, principal: Principal) -> Refusal | None:
 
 
 def why_not_releasable(task: ReviewTask, principal: Principal) -> Refusal | None:
-    """The claim holder gives a task back; a supervisor may release anyone's claim."""
+    """The claim holder gives a task back; those who manage the queue (supervisors and
+    admins, who may reassign it too) may release anyone's claim."""
     if task.status != TaskStatus.CLAIMED:
         return task_in_state(TaskStatus(task.status))
-    if task.assignee != principal.subject and principal.role is not Role.SUPERVISOR:
+    if task.assignee != principal.subject and principal.role not in SUPERVISING_ROLES:
         return NOT_CLAIM_HOLDER
+    return None
+
+
+def why_not_reassigning(task: ReviewTask, principal: Principal) -> Refusal | None:
+    """Supervisors and admins hand open or claimed tasks to someone (whether that person may
+    take the task is the staff directory's answer, when they are named)."""
+    if principal.role not in SUPERVISING_ROLES:
+        return Refusal("only supervisors reassign tasks", "只有主管可以改派任务")
+    if task.status not in (TaskStatus.OPEN, TaskStatus.CLAIMED):
+        return task_in_state(TaskStatus(task.status))
     return None
 
 
@@ -369,6 +380,7 @@ def _take(session: Session, task: ReviewTask, assignee: str, actor: str, kind: s
 
 
 def claim_next(session: Session, principal: Principal, *, attempts: int = 5) -> ReviewTask | None:
+    principal = staff.acting_principal(session, principal)
     postgres = session.get_bind().dialect.name == "postgresql"
     for _ in range(attempts):
         query = (
@@ -398,6 +410,7 @@ def _check_version(task: ReviewTask, if_match: int | None) -> None:
 
 
 def claim(session: Session, task_id: str, principal: Principal, *, if_match: int | None = None) -> ReviewTask:
+    principal = staff.acting_principal(session, principal)
     task = get_task(session, task_id)
     _check_version(task, if_match)
     reason = why_not_claimable(task, principal)
@@ -413,6 +426,7 @@ def claim(session: Session, task_id: str, principal: Principal, *, if_match: int
 def release(
     session: Session, task_id: str, principal: Principal, *, if_match: int | None = None
 ) -> ReviewTask:
+    principal = staff.acting_principal(session, principal)
     task = get_task(session, task_id)
     _check_version(task, if_match)
     if why_not_releasable(task, principal) is not None:
@@ -440,16 +454,18 @@ def reassign(
     principal: Principal,
     *,
     to: str,
-    to_role: Role,
     if_match: int | None = None,
 ) -> ReviewTask:
-    if principal.role not in (Role.SUPERVISOR, Role.ADMIN):
+    """Hands the task to `to`, who must be in the staff directory, active, and hold a role
+    that may work it (their role is the directory's: never one a request names)."""
+    if principal.role not in SUPERVISING_ROLES:
         raise Forbidden("Only a supervisor can reassign tasks.", code="role_required")
+    principal = staff.acting_principal(session, principal)
     task = get_task(session, task_id)
     _check_version(task, if_match)
-    target = Principal(subject=to, role=to_role)
     if task.status not in (TaskStatus.OPEN, TaskStatus.CLAIMED):
         raise Conflict(f"The task is {task.status.value}.", code="task_closed")
+    target = staff.assignee(session, to, task.required_role)
     reason = why_not_claimable(task.model_copy(update={"status": TaskStatus.OPEN}), target)
     if reason is not None:
         raise Conflict(f"{to} cannot take this task: {reason}.", code="task_not_assignable")

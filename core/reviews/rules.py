@@ -6,9 +6,10 @@ Pure functions of small values (no I/O), so deterministic workflow code may call
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import IntEnum, StrEnum
+from typing import Final
 
 from core.status import AppealStatus
 
@@ -84,6 +85,26 @@ NOT_THE_FIRST_REVIEWER = Refusal(
     "the second review must be done by someone other than the first reviewer",
     "第二次审核须由第一次审核人以外的人员进行",
 )
+
+# Who may work a task that requires a role (ReviewTask.required_role, Stage.required_role):
+# senior reviewers and supervisors can take any review; an admin takes none.
+ROLES_FOR_TASK: Final[Mapping[str, frozenset[str]]] = {
+    "reviewer": frozenset({"reviewer", "senior_reviewer", "supervisor"}),
+    "senior_reviewer": frozenset({"senior_reviewer", "supervisor"}),
+}
+
+
+def role_satisfies(role: str | None, required_role: str) -> bool:
+    """Whether someone acting with `role` may claim and decide a task that needs `required_role`."""
+    return role is not None and role in ROLES_FOR_TASK.get(required_role, frozenset())
+
+
+def why_not_role(required_role: str, role: str | None) -> Refusal | None:
+    """The four-eyes rule's other half: a second review needs a senior reviewer or supervisor,
+    whoever holds the claim (the role is the decider's own, from a trusted source)."""
+    if role_satisfies(role, required_role):
+        return None
+    return Refusal(f"the task needs the {required_role} role", f"该任务需要 {required_role} 角色")
 
 
 def needs_four_eyes(

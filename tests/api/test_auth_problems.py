@@ -74,6 +74,16 @@ CASES: list[tuple[str, TokenFactory, str, str, str]] = [
     ("no-subject", lambda s: _signed(s, sub=None), "invalid_token", "missing_claim", "required claim"),
     ("not-yet-valid", lambda s: _signed(s, nbf=FAR_AHEAD), "invalid_token", "not_yet_valid", "not valid yet"),
     ("unknown-role", lambda s: _signed(s, role="root"), "invalid_token", "unknown_role", "no role"),
+    # Issue 13: a signed token that names nobody is no one's token.
+    ("empty-subject", lambda s: _signed(s, sub=""), "invalid_token", "invalid_subject", "does not say who"),
+    ("blank-subject", lambda s: _signed(s, sub="  "), "invalid_token", "invalid_subject", "does not say who"),
+    (
+        "nul-subject",
+        lambda s: _signed(s, sub="c-1\x00"),
+        "invalid_token",
+        "invalid_subject",
+        "does not say who",
+    ),
 ]
 
 
@@ -117,7 +127,7 @@ async def test_a_refused_token_is_explained(
     with caplog.at_level(logging.DEBUG, logger="core.auth"):
         response = await http.get("/appeals", headers={"Authorization": f"Bearer {token(settings)}"})
     _assert_explained(response, code, reason, words)
-    if reason != "unknown_role":
+    if reason not in ("unknown_role", "invalid_subject"):
         # The library's own account is kept for whoever runs the service.
         assert any("bearer token refused" in r.getMessage() for r in caplog.records)
 

@@ -12,6 +12,7 @@ from core.db.case_tables import Decision
 from tests.api.conftest import Api
 from tests.api.review_helpers import appeal_in_review, open_task, upload_missing
 from tests.api.test_appeals_api import _assert_problem, _wait_status
+from tests.staff_directory import add_staff
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -68,6 +69,7 @@ async def test_claim_release_and_the_case_file(api: Api) -> None:
         "role_required",
     )
     sup = api.auth(Role.SUPERVISOR, "sup-1")
+    add_staff(api.engine, "r-2", Role.REVIEWER)  # the staff directory says who r-2 is
     moved = await api.http.post(f"/review-tasks/{task_id}/reassign", headers=sup, json={"to": "r-2"})
     assert moved.status_code == 200 and moved.json()["assignee"] == "r-2"
     await _wait_status(api, appeal_id, me, "IN_REVIEW")

@@ -26,6 +26,7 @@ from tests.api.pages.helpers import QueryCounter, csrf_from, sign_in
 from tests.api.review_helpers import appeal_in_review
 from tests.dashboard_data import NOW, Scenario, build_scenario
 from tests.eventually import eventually
+from tests.staff_directory import add_staff
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -286,7 +287,13 @@ async def test_reassigning_from_the_dashboard_and_a_stale_page(api: Api) -> None
     page = await api.http.get("/dashboard")
     assert page.status_code == 200
     token, version = csrf_from(page.text), _version_of(page.text, task_id)
-    form = {"to": "r-2", "role": "reviewer", "version": version, "days": "14", "csrf_token": token}
+    # The form names the person only: their role is the staff directory's.
+    assert 'name="role"' not in page.text
+    form = {"to": "r-2", "version": version, "days": "14", "csrf_token": token}
+    unknown = await api.http.post(f"/dashboard/tasks/{task_id}/reassign", data=form)
+    assert unknown.status_code == 422 and "That person is not in the staff directory" in unknown.text
+    add_staff(api.engine, "r-2", Role.REVIEWER)
+    add_staff(api.engine, customer_id, Role.REVIEWER)  # a member of staff who is the customer
 
     done = await api.http.post(f"/dashboard/tasks/{task_id}/reassign", data=form)
     assert done.status_code == 303, done.text

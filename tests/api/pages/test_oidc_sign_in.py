@@ -17,10 +17,13 @@ from pydantic import ValidationError
 
 from api.pages.oidc import STATE_COOKIE, seal_state
 from core.auth import Role
+from core.db import session_scope
+from core.db.staff_tables import StaffMember
 from core.settings import Environment, RoleName, Settings
 from tests.api.conftest import offline_app
 from tests.api.pages.helpers import csrf_from
 from tests.oidc_provider import OMIT, LocalOidcProvider
+from tests.staff_directory import add_staff
 
 PRODUCTION_SECRET = "a-production-secret-of-more-than-32-characters"
 REVIEWER = {"sub": "r-7", "appeals_roles": ["reviewer"]}
@@ -452,3 +455,27 @@ def test_settings_refuse_an_incomplete_or_plain_http_provider(tmp_path: Path) ->
         == "id.example"
     )
     assert set(typing.get_args(RoleName)) == {role.value for role in Role}
+
+
+async def test_staff_sign_in_keeps_the_staff_directory(provider: LocalOidcProvider, tmp_path: Path) -> None:
+    """Issue 13: the identity provider's claims are written to the staff directory at sign-in,
+    the one source of staff roles; an entry an admin keeps wins over the claims."""
+    async with offline_app(oidc_settings(provider, tmp_path), tmp_path) as (http, engine, _):
+        provider.login_as({"sub": "s-4", "appeals_roles": ["reviewer", "senior_reviewer", "other"]})
+        assert (await sign_in_oidc(http)).headers["location"] == "/review"
+        with session_scope(engine, read_only=True) as session:
+            entry = session.get(StaffMember, "s-4")
+            assert entry is not None and entry.roles == ["senior_reviewer", "reviewer"] and entry.active
+        # An admin makes s-4 a supervisor: the session acts as one, whatever the claims say.
+        add_staff(engine, "s-4", Role.SUPERVISOR)
+        assert (await sign_in_oidc(http)).headers["location"] == "/dashboard"
+        # ... and someone who left is refused, with no session.
+        add_staff(engine, "s-4", Role.SUPERVISOR, active=False)
+        http.cookies.clear()
+        refused = await sign_in_oidc(http)
+        assert refused.status_code == 403 and "inactive" in refused.text and no_session(http)
+        # Customers are not staff: nothing is written for them.
+        provider.login_as({"sub": "c-1002", "appeals_roles": ["customer"]})
+        assert (await sign_in_oidc(http)).headers["location"] == "/app"
+        with session_scope(engine, read_only=True) as session:
+            assert session.get(StaffMember, "c-1002") is None

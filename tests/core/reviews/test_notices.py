@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from core.auth import Role
 from core.db import session_scope
 from core.db.case_tables import Notification
 from core.db.types import utcnow
@@ -15,6 +16,7 @@ from core.notifications.rendering import render_notice
 from core.reviews.queue import claim, claim_next, reassign, release
 from core.reviews.sla import record_sla_event
 from tests.core.reviews.test_queue import REVIEWER, SUPERVISOR, make_task
+from tests.staff_directory import add_staff
 
 DUE = "2030-05-01T12:00:00+00:00"
 
@@ -61,6 +63,7 @@ def _staff_notices(engine: Engine, appeal_id: str) -> list[Notification]:
 
 def test_a_claim_records_one_task_assigned_notice(engine: Engine) -> None:
     ref = make_task(engine)
+    add_staff(engine, "r-2", Role.REVIEWER)
     with session_scope(engine) as session:
         claim(session, ref.id, REVIEWER)
     [notice] = _staff_notices(engine, ref.appeal_id)
@@ -72,7 +75,7 @@ def test_a_claim_records_one_task_assigned_notice(engine: Engine) -> None:
     with session_scope(engine) as session:
         assert claim_next(session, REVIEWER) is not None
     with session_scope(engine) as session:
-        reassign(session, ref.id, SUPERVISOR, to="r-2", to_role=REVIEWER.role)
+        reassign(session, ref.id, SUPERVISOR, to="r-2")
     notices = _staff_notices(engine, ref.appeal_id)
     assert sorted((n.event, n.customer_id) for n in notices) == [
         ("task_assigned", "r-1"),

@@ -31,6 +31,7 @@ from core.reviews.queue import (
     why_not_claimable,
 )
 from tests.factories import make_customer
+from tests.staff_directory import add_staff
 
 REVIEWER = Principal(subject="r-1", role=Role.REVIEWER)
 OTHER_REVIEWER = Principal(subject="r-2", role=Role.REVIEWER)
@@ -248,7 +249,7 @@ def test_stale_if_match_is_refused(engine: Engine) -> None:
     with session_scope(engine) as session, pytest.raises(PreconditionFailed):
         release(session, ref.id, REVIEWER, if_match=2)
     with session_scope(engine) as session, pytest.raises(PreconditionFailed):
-        reassign(session, ref.id, SUPERVISOR, to="r-3", to_role=Role.REVIEWER, if_match=1)
+        reassign(session, ref.id, SUPERVISOR, to="r-3", if_match=1)
     stored = _task(engine, ref.id)
     assert stored.status == TaskStatus.OPEN and stored.assignee is None and stored.version == 3
 
@@ -280,25 +281,50 @@ def test_only_the_holder_releases(engine: Engine) -> None:
 
 def test_reassign_needs_a_supervisor_and_an_eligible_target(engine: Engine) -> None:
     ref = make_task(engine)
+    add_staff(engine, "r-3", Role.REVIEWER)
+    add_staff(engine, ref.customer_id, Role.REVIEWER)  # a member of staff who is the customer
     for who in (REVIEWER, SENIOR):
         with session_scope(engine) as session, pytest.raises(Forbidden):
-            reassign(session, ref.id, who, to="r-3", to_role=Role.REVIEWER)
+            reassign(session, ref.id, who, to="r-3")
     with session_scope(engine) as session, pytest.raises(Conflict):
-        reassign(session, ref.id, SUPERVISOR, to=ref.customer_id, to_role=Role.REVIEWER)
+        reassign(session, ref.id, SUPERVISOR, to=ref.customer_id)
     excluded = make_task(engine, excluded_reviewer="r-3")
     with session_scope(engine) as session, pytest.raises(Conflict):
-        reassign(session, excluded.id, SUPERVISOR, to="r-3", to_role=Role.SENIOR_REVIEWER)
+        reassign(session, excluded.id, SUPERVISOR, to="r-3")
     senior_only = make_task(engine, required_role="senior_reviewer")
-    with session_scope(engine) as session, pytest.raises(Conflict):
-        reassign(session, senior_only.id, SUPERVISOR, to="r-3", to_role=Role.REVIEWER)
+    with session_scope(engine) as session, pytest.raises(Conflict) as not_senior:
+        reassign(session, senior_only.id, SUPERVISOR, to="r-3")
+    assert not_senior.value.code == "task_not_assignable" and "gives them reviewer" in not_senior.value.detail
     stored = _task(engine, ref.id)
     assert stored.status == TaskStatus.OPEN and stored.assignee is None and stored.version == 1
     with session_scope(engine) as session:
-        moved = reassign(session, ref.id, SUPERVISOR, to="r-3", to_role=Role.REVIEWER, if_match=1)
+        moved = reassign(session, ref.id, SUPERVISOR, to="r-3", if_match=1)
         assert moved.assignee == "r-3" and moved.status == TaskStatus.CLAIMED and moved.version == 2
     done = make_task(engine, status=TaskStatus.COMPLETED)
     with session_scope(engine) as session, pytest.raises(Conflict):
-        reassign(session, done.id, SUPERVISOR, to="r-3", to_role=Role.REVIEWER)
+        reassign(session, done.id, SUPERVISOR, to="r-3")
+
+
+def test_reassign_takes_the_assignees_role_from_the_staff_directory(engine: Engine) -> None:
+    senior_only = make_task(engine, required_role="senior_reviewer")
+    # Nobody the directory does not know, whatever role a request might claim for them.
+    with session_scope(engine) as session, pytest.raises(InvalidInput) as unknown:
+        reassign(session, senior_only.id, SUPERVISOR, to="r-9")
+    assert unknown.value.code == "unknown_staff_member"
+    add_staff(engine, "s-9", Role.SENIOR_REVIEWER, active=False)
+    with session_scope(engine) as session, pytest.raises(Conflict) as inactive:
+        reassign(session, senior_only.id, SUPERVISOR, to="s-9")
+    assert inactive.value.code == "staff_member_inactive"
+    add_staff(engine, "s-9", Role.SENIOR_REVIEWER)
+    with session_scope(engine) as session:
+        assert reassign(session, senior_only.id, SUPERVISOR, to="s-9").assignee == "s-9"
+    # A supervisor the directory has made inactive reassigns nothing.
+    add_staff(engine, SUPERVISOR.subject, Role.SUPERVISOR, active=False)
+    other = make_task(engine)
+    with session_scope(engine) as session, pytest.raises(Forbidden) as refused:
+        reassign(session, other.id, SUPERVISOR, to="s-9")
+    assert refused.value.code == "staff_inactive"
+    assert _task(engine, other.id).assignee is None
 
 
 # (d) listing ------------------------------------------------------------------------------
@@ -436,8 +462,9 @@ def test_every_queue_action_is_an_audited_event_and_the_chain_verifies(engine: E
         release(session, ref.id, REVIEWER)
     with session_scope(engine) as session:
         claim(session, ref.id, OTHER_REVIEWER, if_match=3)
+    add_staff(engine, "r-3", Role.REVIEWER)
     with session_scope(engine) as session:
-        reassign(session, ref.id, SUPERVISOR, to="r-3", to_role=Role.REVIEWER)
+        reassign(session, ref.id, SUPERVISOR, to="r-3")
     with session_scope(engine) as session:
         release(session, ref.id, SUPERVISOR)  # a supervisor may take a task back to the queue
 
@@ -468,7 +495,7 @@ def test_refused_actions_leave_no_event(engine: Engine) -> None:
     with session_scope(engine) as session, pytest.raises(Conflict):
         release(session, ref.id, REVIEWER)
     with session_scope(engine) as session, pytest.raises(Forbidden):
-        reassign(session, ref.id, REVIEWER, to="r-3", to_role=Role.REVIEWER)
+        reassign(session, ref.id, REVIEWER, to="r-3")
     with session_scope(engine) as session, pytest.raises(PreconditionFailed):
         claim(session, ref.id, REVIEWER, if_match=7)
     assert len(_events(engine, ref.appeal_id)) == before
