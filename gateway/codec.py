@@ -106,7 +106,7 @@ class PayloadKeys:
             key_id: parse_key(key_id, secret.get_secret_value())
             for key_id, secret in settings.payload_keys.items()
         }
-        if settings.payload_key_id is not None:
+        if settings.payload_key_id:  # unset or empty (compose's `${...:-}`): the only key
             return cls(keys, settings.payload_key_id)
         if len(keys) > 1:
             raise PayloadKeyError(

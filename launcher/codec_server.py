@@ -29,8 +29,6 @@ from fastapi.responses import JSONResponse, Response
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
-from api.pages.session import SESSION_COOKIE
-from api.problems import problem
 from core.auth import STAFF_ROLES, Principal, missing_bearer, verify_token
 from core.errors import DomainError, Forbidden, InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from core.settings import Settings
@@ -38,8 +36,26 @@ from gateway.codec import AesGcmCodec, PayloadKeyError, payload_codec
 
 log = logging.getLogger(__name__)
 
+# The web pages' session cookie (api/pages/session.py; a test checks they agree). Named here so
+# the codec server loads none of the web app.
+SESSION_COOKIE = "appeals_session"
+
 # A page of history decoded at once stays far below this; Temporal refuses payloads over 2 MiB.
 MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
+def problem(status: int, code: str, title: str, detail: str, instance: str) -> JSONResponse:
+    """An RFC 9457 problem, shaped as the API's (api/problems.py)."""
+    body = {
+        "type": f"urn:problem:appeals:{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "instance": instance,
+    }
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
 
 
 def cors_origins(settings: Settings) -> list[str]:
@@ -140,7 +156,7 @@ def create_codec_app(settings: Settings, codec: AesGcmCodec | None = None) -> Fa
     async def convert(path: str, request: Request) -> Response:
         operation = path.rstrip("/").rsplit("/", 1)[-1]
         if operation not in ("decode", "encode"):
-            return problem(404, "not_found", "Not found", "POST .../decode or .../encode.")
+            return problem(404, "not_found", "Not found", "POST .../decode or .../encode.", request.url.path)
         principal = staff_caller(settings, request)
         payloads = _payloads(await _body(request))
         namespace = request.headers.get("x-namespace", "")

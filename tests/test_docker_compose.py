@@ -6,6 +6,7 @@ configures: the settings fields, the search attributes, and the service wiring.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shlex
@@ -19,6 +20,8 @@ import yaml
 from pydantic import ValidationError
 
 from core.settings import Environment, Settings
+from gateway.temporal import data_converter
+from launcher.codec_server import cors_origins
 from workflows.search_attributes import ALL_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +38,9 @@ PACKAGES = [
 PREFIX = "APPEALS_"
 SETTINGS_ENV_NAMES = {PREFIX + name.upper() for name in Settings.model_fields}
 DUMMY_JWT_SECRET = "j" * 40
+DUMMY_PAYLOAD_KEYS = json.dumps({"k1": base64.b64encode(b"k" * 32).decode()})
+# What the host must export (the file's header says how).
+HOST_ENV = {"APPEALS_JWT_SECRET": DUMMY_JWT_SECRET, "APPEALS_PAYLOAD_KEYS": DUMMY_PAYLOAD_KEYS}
 CLI_SA_TYPES = {
     "TEXT": "Text",
     "KEYWORD": "Keyword",
@@ -241,7 +247,7 @@ def test_jwt_secret_is_required_from_the_host(services: dict[str, dict[str, Any]
 
 
 def test_api_environment_validates_in_production(services: dict[str, dict[str, Any]]) -> None:
-    settings = api_settings(services, host_env={"APPEALS_JWT_SECRET": DUMMY_JWT_SECRET})
+    settings = api_settings(services, host_env=HOST_ENV)
     assert settings.environment is Environment.PRODUCTION
     assert settings.jwt_secret == DUMMY_JWT_SECRET
     assert settings.effective_database_url.startswith("postgresql+psycopg://appeals:")
@@ -255,13 +261,13 @@ def test_production_mode_is_enforced_on_that_environment(
 ) -> None:
     """The production check really runs: a short secret in the same environment is refused."""
     with pytest.raises(ValidationError, match="APPEALS_JWT_SECRET"):
-        api_settings(services, host_env={"APPEALS_JWT_SECRET": "too-short"})
+        api_settings(services, host_env={**HOST_ENV, "APPEALS_JWT_SECRET": "too-short"})
 
 
 def test_minio_setup_creates_the_bucket_and_user_the_app_uses(
     services: dict[str, dict[str, Any]],
 ) -> None:
-    host_env = {"APPEALS_JWT_SECRET": DUMMY_JWT_SECRET}
+    host_env = HOST_ENV
     settings = api_settings(services, host_env)
     setup = services["minio-setup"]
     env = {k: interpolate(v, host_env) for k, v in environment_of(setup).items()}
@@ -275,6 +281,35 @@ def test_minio_setup_creates_the_bucket_and_user_the_app_uses(
     # SSE (AES256 by default in the app) needs a KMS key on MinIO.
     if settings.s3_server_side_encryption:
         assert "MINIO_KMS_SECRET_KEY" in environment_of(services["minio"])
+
+
+def test_payload_keys_are_required_from_the_host_and_the_codec_server_shares_them(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    for name in ("api", "worker", "codec"):
+        value = environment_of(services[name])["APPEALS_PAYLOAD_KEYS"]
+        assert re.fullmatch(r"\$\{APPEALS_PAYLOAD_KEYS:\?[^}]+\}", value), value
+    with pytest.raises(KeyError, match="APPEALS_PAYLOAD_KEYS"):
+        api_settings(services, host_env={"APPEALS_JWT_SECRET": DUMMY_JWT_SECRET})
+    settings = api_settings(services, HOST_ENV)
+    assert data_converter(settings).payload_codec is not None  # production accepts them
+    assert environment_of(services["codec"]) == environment_of(services["api"])
+    assert command_list(services["codec"]) == [
+        "appeals",
+        "codec-server",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "8081",
+    ]
+    # The UI calls the codec server where the browser finds it, with the pages' cookie, and the
+    # codec server allows the UI's origin.
+    ui = environment_of(services["temporal-ui"])
+    assert published_ports(services["codec"]) == {8081: 8081}
+    assert ui["TEMPORAL_CODEC_ENDPOINT"] == "http://localhost:8081"
+    assert ui["TEMPORAL_CODEC_INCLUDE_CREDENTIALS"] == "true"
+    assert 8233 in published_ports(services["temporal-ui"])
+    assert "http://localhost:8233" in cors_origins(settings)
 
 
 # --- Temporal ---------------------------------------------------------------------------

@@ -17,12 +17,12 @@ from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.contrib.pydantic import pydantic_data_converter
 from typer.testing import CliRunner
 
-from api.pages.session import SESSION_COOKIE
+from api.pages import session
 from core.auth import Role, mint_token
 from core.settings import Settings, get_settings
 from gateway.codec import AesGcmCodec, PayloadKeyError, PayloadKeys, is_encrypted, new_key
 from launcher.cli import app as cli
-from launcher.codec_server import cors_origins, create_codec_app
+from launcher.codec_server import SESSION_COOKIE, cors_origins, create_codec_app
 
 SECRET = "acct-7-secret"
 UI = "http://localhost:8233"
@@ -123,6 +123,10 @@ async def test_the_pages_session_cookie_of_staff_is_accepted_and_of_a_customer_r
     http.cookies.set(SESSION_COOKIE, mint_token(settings, role=Role.CUSTOMER, subject="c-7"))
     answer = await http.post("/decode", content=body, headers=headers(settings, None))
     assert answer.status_code == 403 and SECRET not in answer.text
+
+
+def test_the_cookie_is_the_web_pages_session_cookie() -> None:
+    assert SESSION_COOKIE == session.SESSION_COOKIE
 
 
 async def test_preflight_is_answered_for_the_web_ui_only(http: httpx.AsyncClient) -> None:
