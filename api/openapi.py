@@ -60,8 +60,8 @@ _DOCS: Final[tuple[ProblemDoc, ...]] = (
     ProblemDoc(
         401,
         "invalid_token",
-        "The token is malformed, badly signed, for another service or carries no known role; "
-        "`reason` says which.",
+        "The token is malformed, badly signed, for another service, carries no known role or "
+        "names nobody (an empty `sub`); `reason` says which.",
         "The bearer token is malformed: it is not a complete signed token (check that it was "
         "copied whole, without quotes or line breaks). Sign in again, or in development mint a "
         "new token with `appeals token`.",
@@ -93,6 +93,26 @@ _DOCS: Final[tuple[ProblemDoc, ...]] = (
         "not_claim_holder",
         "Only the reviewer holding the claim on the task may decide it.",
         "Only the reviewer holding the claim on this task can decide it; claim it first.",
+    ),
+    ProblemDoc(
+        403,
+        "role_not_sufficient",
+        "The decider's role (as the staff directory has it now) may not work this task: a "
+        "second review needs a senior reviewer or supervisor, whoever handed over the claim.",
+        "You act as reviewer, and the task needs the senior_reviewer role: the decision was not recorded.",
+    ),
+    ProblemDoc(
+        403,
+        "staff_inactive",
+        "The staff directory marks the caller inactive.",
+        "The staff directory marks you inactive; an admin can reactivate you.",
+    ),
+    ProblemDoc(
+        403,
+        "staff_role_not_held",
+        "The staff directory does not give the caller the role their token names (it changed "
+        "since they signed in).",
+        "The staff directory does not give you the senior_reviewer role (it gives: reviewer); sign in again.",
     ),
     # -- 404
     ProblemDoc(
@@ -133,6 +153,12 @@ _DOCS: Final[tuple[ProblemDoc, ...]] = (
     ),
     ProblemDoc(
         404, "customer_not_found", "No such customer in the ledger.", "Customer c-9999 was not found."
+    ),
+    ProblemDoc(
+        404,
+        "staff_member_not_found",
+        "No such person in the staff directory.",
+        "r-9 is not in the staff directory.",
     ),
     # -- 409
     ProblemDoc(
@@ -210,15 +236,23 @@ _DOCS: Final[tuple[ProblemDoc, ...]] = (
     ProblemDoc(
         409,
         "not_claim_holder",
-        "Only the reviewer holding the claim (or a supervisor) can release the task.",
+        "Only the reviewer holding the claim (or a supervisor or admin) can release the task.",
         "Only the reviewer holding a claimed task can release it.",
     ),
     ProblemDoc(409, "task_closed", "The task is completed or cancelled.", "The task is COMPLETED."),
     ProblemDoc(
         409,
         "task_not_assignable",
-        "The person named may not take this task (role, or their own appeal).",
-        "r-2 cannot take this task: the task needs the senior_reviewer role.",
+        "The person named may not take this task: their roles in the staff directory do not "
+        "satisfy its `required_role`, it is their own appeal, or they made its first review.",
+        "r-2 cannot take this task: the task needs the senior_reviewer role, and the staff "
+        "directory gives them reviewer.",
+    ),
+    ProblemDoc(
+        409,
+        "staff_member_inactive",
+        "The person named is inactive in the staff directory.",
+        "r-2 is inactive in the staff directory.",
     ),
     ProblemDoc(
         409,
@@ -252,7 +286,6 @@ _DOCS: Final[tuple[ProblemDoc, ...]] = (
         {"max_bytes": 10485760},
     ),
     ProblemDoc(413, "payload_too_large", "More than 64 MiB uploaded.", "At most 64 MiB per import."),
-    # -- 415
     ProblemDoc(
         415,
         "unsupported_document_type",
@@ -287,6 +320,13 @@ _DOCS: Final[tuple[ProblemDoc, ...]] = (
         "The requested limit is above the account's original limit.",
         "The requested limit is above the account's original limit of 800000 minor units.",
         {"original_limit_minor": 800000},
+    ),
+    ProblemDoc(
+        422,
+        "unknown_staff_member",
+        "The person named is not in the staff directory (added when they first sign in, or by an admin).",
+        "r-9 is not in the staff directory: people are added when they first sign in, or by an "
+        "admin (PUT /admin/staff/{staff_id}).",
     ),
     ProblemDoc(
         422, "invalid_cursor", "The `cursor` is not one this listing gave.", "The cursor is not valid."

@@ -125,10 +125,6 @@ class Document(SQLModel, table=True):
     idempotency_key: str | None = Field(default=None, max_length=200)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
     verified_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
-
-
-class ChecklistState(StrEnum):
-    MISSING = "MISSING"
     # An accepted file's kept copy (core/documents/evidence.py): a server-side copy under
     # evidence/, its version where the bucket is versioned, locked until then where it has
     # object lock. Served from there, SHA-256 re-checked.
@@ -137,6 +133,10 @@ class ChecklistState(StrEnum):
     evidence_locked_until: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     # When the document sweep deleted a rejected or never-completed upload from storage.
     purged_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+
+
+class ChecklistState(StrEnum):
+    MISSING = "MISSING"
     RECEIVED = "RECEIVED"
     VERIFYING = "VERIFYING"
     ACCEPTED = "ACCEPTED"
