@@ -51,10 +51,11 @@ What one run does:
    workflow), every appeal CLOSED, INELIGIBLE or AUTO_DECLINED, at most one RESTORE per
    appeal and account limits as the last limit event says, no email stored twice with one
    Message-ID and no SMS recorded twice with one idempotency key, every SENT notice at its
-   sink, no document left UPLOADED, no duplicate document, every upload answered 2xx, every
-   document's object in S3, the audit chain intact (launcher/audit_cli.py `scan_appeals`, as
-   `appeals audit verify`), every workflow COMPLETED or RUNNING as its appeal's status says,
-   with AppealStatus matching.
+   sink, no document left UPLOADED, no duplicate document, none of the (valid) files the
+   clients send rejected, every upload answered 2xx, every document's object in S3, the
+   audit chain intact (launcher/audit_cli.py `scan_appeals`, as `appeals audit verify`),
+   every workflow COMPLETED or RUNNING as its appeal's status says, with AppealStatus
+   matching.
 6. Prints a table per run and a summary with one row per fault. Recovery: "first progress"
    is the time from the fault until the workers next move an appeal (an audit event written
    by the workflow, a decision, or a document checked; the largest over the fault's
@@ -69,6 +70,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import math
 import shutil
 import signal
@@ -460,6 +462,7 @@ class ChaosRun:
         report = self.report
         deadline = self.monotonic() + self.config.settle_timeout
         reference = report.injections[-1].at if report.injections else report.started
+        next_note = self.monotonic() + 30
         while True:
             try:
                 done, note = await asyncio.to_thread(settled, engine, accepted)
@@ -478,6 +481,9 @@ class ChaosRun:
                 break
             if self.monotonic() > deadline:
                 break
+            if self.monotonic() >= next_note:
+                self.log(f"[{self.config.fault}] still settling: {note}")
+                next_note = self.monotonic() + 30
             await asyncio.sleep(1.0)
         for injection in report.injections:
             if injection.restored_at is None or injection.restored_value is None:
@@ -503,6 +509,12 @@ def _secs(value: float | None) -> str:
 
 def _count(items: list[str]) -> str:
     return str(len(items))
+
+
+def _longest_gap(times: list[float]) -> float | None:
+    """The clients' longest wait between two successful answers: what a fault cost them."""
+    ordered = sorted(times)
+    return max((b - a for a, b in itertools.pairwise(ordered)), default=None)
 
 
 def run_table(report: RunReport) -> str:
@@ -540,6 +552,15 @@ def run_table(report: RunReport) -> str:
             ),
             ("documents skipped (UPLOADED)", _count(f.documents_skipped)),
             ("duplicate documents", _count(f.duplicate_documents)),
+            (
+                "valid documents rejected",
+                _count(f.valid_documents_rejected)
+                + (
+                    f" ({', '.join(sorted({r.rsplit(' ', 1)[-1] for r in f.valid_documents_rejected}))})"
+                    if f.valid_documents_rejected
+                    else ""
+                ),
+            ),
             ("uploads refused / lost", f"{len(f.uploads_refused)} / {len(f.uploads_lost)}"),
             ("documents without object / orphan objects", f"{len(f.objects_missing)} / {f.orphan_objects}"),
             ("audit chain", "ok" if not f.audit_broken else f"BROKEN {len(f.audit_broken)}"),
@@ -557,6 +578,7 @@ def run_table(report: RunReport) -> str:
             "reviewer decisions",
             ", ".join(f"{k} {n}" for k, n in sorted(report.desk_decisions.items())) or "-",
         ),
+        ("longest time without a 2xx answer", _secs(_longest_gap(stats.ok_at))),
         ("recovery: first progress", _secs(report.first_progress)),
         (
             "recovery: all settled",

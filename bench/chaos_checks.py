@@ -58,10 +58,11 @@ class Findings:
     notices_undelivered: list[str] = field(default_factory=list)  # still PENDING/SENDING/FAILED
     documents_skipped: list[str] = field(default_factory=list)  # left UPLOADED
     duplicate_documents: list[str] = field(default_factory=list)  # two rows for one upload
+    valid_documents_rejected: list[str] = field(default_factory=list)  # every file sent is valid
     uploads_refused: list[str] = field(default_factory=list)  # an upload's final answer not 2xx
     uploads_lost: list[str] = field(default_factory=list)  # answered 2xx, no such row
     objects_missing: list[str] = field(default_factory=list)  # a document row without its object
-    orphan_objects: int = 0  # objects without a row (an upload cut off before its commit)
+    orphan_objects: int = 0  # upload objects without a row (an upload cut off before its commit)
     audit_broken: list[str] = field(default_factory=list)
     audit_events: int = 0
     workflow_mismatches: list[str] = field(default_factory=list)
@@ -87,6 +88,7 @@ class Findings:
             ("notices undelivered", self.notices_undelivered),
             ("documents skipped (left UPLOADED)", self.documents_skipped),
             ("duplicate documents", self.duplicate_documents),
+            ("valid documents rejected", self.valid_documents_rejected),
             ("uploads refused", self.uploads_refused),
             ("uploads lost", self.uploads_lost),
             ("documents without their S3 object", self.objects_missing),
@@ -227,7 +229,10 @@ def _documents(
     for d in documents:
         if d.state in (DocumentState.UPLOADED, DocumentState.VERIFYING):
             f.documents_skipped.append(f"{d.appeal_id}/{d.id} {d.doc_type}")
+        elif d.state == DocumentState.REJECTED:
+            f.valid_documents_rejected.append(f"{d.appeal_id}/{d.id} {d.doc_type} {d.rejection_code}")
     for run in runs:
+        sent = Counter(upload.doc_type for upload in run.uploads)
         for upload in run.uploads:
             assert run.appeal_id is not None
             where = f"{run.appeal_id} {upload.doc_type}"
@@ -236,8 +241,8 @@ def _documents(
             elif upload.document_id not in by_id:
                 f.uploads_lost.append(f"{where}: {upload.document_id}")
             rows = per_type[(run.appeal_id, upload.doc_type)]
-            if rows > 1:  # the client uploads each type once
-                f.duplicate_documents.append(f"{where}: {rows} rows")
+            if rows > sent[upload.doc_type]:  # one row per upload the client made, retries or not
+                f.duplicate_documents.append(f"{where}: {rows} rows for {sent[upload.doc_type]} uploads")
     s3 = make_s3_client(s3_settings)
     keys: set[str] = set()
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=s3_settings.s3_bucket):
@@ -250,7 +255,10 @@ def _documents(
                 s3.head_object(Bucket=s3_settings.s3_bucket, Key=d.s3_key)
             except ClientError:
                 f.objects_missing.append(f"{d.appeal_id}/{d.id}")
-    f.orphan_objects = len(keys - {d.s3_key for d in documents})
+    # An upload's object is stored under document_key(appeal, document id) before its row commits.
+    f.orphan_objects = sum(
+        1 for key in keys if key.startswith("appeals/") and key.rsplit("/", 1)[-1] not in by_id
+    )
 
 
 def _sms_lines(sms_file: Path) -> list[dict[str, Any]]:

@@ -6,8 +6,9 @@ several). Every POST carries an `Idempotency-Key` that stays the same across its
 
 - A customer submits an appeal, waits for the checklist, uploads an employment certificate if
   their story has one and then each checklist item (a bank statement generated with their
-  ledger, a PDF for the rest), and follows the appeal until it rests: CLOSED, AUTO_DECLINED
-  (waiting out the human-review window), INELIGIBLE, ...
+  ledger, a PDF for the rest), sends a refused item again (twice at most), and follows the
+  appeal until it rests: CLOSED, AUTO_DECLINED (waiting out the human-review window),
+  INELIGIBLE, ...
 - A reviewer desk works the queue as the console's "Claim next" does: finish the tasks it
   holds, else claim the next one, read the case file and decide. Decisions are spread over
   approve in full, approve in part and decline; approvals that need four eyes go to the
@@ -36,6 +37,7 @@ from tests.documents import text_pdf
 # Where a customer stops following an appeal: nothing more happens without someone acting.
 AT_REST = frozenset({"CLOSED", "AUTO_DECLINED", "INELIGIBLE", "EXPIRED", "WITHDRAWN", "LIMIT_APPLY_FAILED"})
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
+MAX_RESENDS = 2  # times a customer sends a refused checklist item again
 DECLINE_REASON = "RC_LATE_PAYMENTS"
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -258,17 +260,35 @@ class Driver:
         if detail["status"] == "AWAITING_DOCUMENTS":
             for doc_type, name, body, content_type in self.files_for(c, detail["checklist"]):
                 await self._upload(run, token, doc_type, name, body, content_type)
+        for copy in range(1, MAX_RESENDS + 1):
+            detail = await self._wait(run, token, _resting, "a resting status")
+            refused = [item for item in detail["checklist"] if item["state"] == "REJECTED"]
+            if detail["status"] != "AWAITING_DOCUMENTS" or not refused:
+                return
+            # The customer reads why and sends the item again (these files are valid: the
+            # refusal is reported by the checks as a valid document rejected).
+            for doc_type, name, body, content_type in self.files_for(
+                c, refused, copy=copy, certificate=False
+            ):
+                await self._upload(run, token, doc_type, name, body, content_type, copy=copy)
         await self._wait(run, token, _resting, "a resting status")
 
     def files_for(
-        self, c: GeneratedCustomer, checklist: list[dict[str, Any]]
+        self,
+        c: GeneratedCustomer,
+        checklist: list[dict[str, Any]],
+        *,
+        copy: int = 0,
+        certificate: bool = True,
     ) -> list[tuple[str, str, bytes, str]]:
         """The employment certificate first when the story has one (it is not on the checklist,
-        so the checks start only once the checklist's own items are in), then the checklist."""
+        so the checks start only once the checklist's own items are in), then the checklist.
+        A copy sent again is a new PDF (the checks flag a file seen before)."""
         now = self.clock.now()
+        lines = (c.customer_id,) if not copy else (c.customer_id, f"Copy {copy}")
         files: list[tuple[str, str, bytes, str]] = []
-        if c.employment_proof:
-            pdf = text_pdf("Employment certificate", (c.customer_id,), now=now)
+        if c.employment_proof and certificate:
+            pdf = text_pdf("Employment certificate", lines, now=now)
             files.append(("EMPLOYMENT_PROOF", "employment.pdf", pdf, "application/pdf"))
         for item in checklist:
             doc_type = item["doc_type"]
@@ -276,14 +296,22 @@ class Driver:
                 files.append((doc_type, "statement.csv", c.statement_csv(), "text/csv"))
             else:
                 title = doc_type.replace("_", " ").title()
-                pdf = text_pdf(title, (c.customer_id,), now=now)
+                pdf = text_pdf(title, lines, now=now)
                 files.append((doc_type, f"{doc_type.lower()}.pdf", pdf, "application/pdf"))
         return files
 
     async def _upload(
-        self, run: AppealRun, token: str, doc_type: str, name: str, body: bytes, content_type: str
+        self,
+        run: AppealRun,
+        token: str,
+        doc_type: str,
+        name: str,
+        body: bytes,
+        content_type: str,
+        *,
+        copy: int = 0,
     ) -> None:
-        upload = Upload(doc_type, self.key("upload", run.index, doc_type))
+        upload = Upload(doc_type, self.key("upload", run.index, doc_type, copy))
         run.uploads.append(upload)
         response = await self.api.request(
             "upload",
