@@ -96,7 +96,8 @@ async def export(
             target.write_text(compact + "\n", encoding="utf-8")
             written.append(target)
             trail = " -> ".join(status.value for status in run.statuses)
-            print(f"{target.relative_to(ROOT)}: {len(run.history.events)} events; {trail}", flush=True)
+            shown = target.relative_to(ROOT) if target.is_relative_to(ROOT) else target
+            print(f"{shown}: {len(run.history.events)} events; {trail}", flush=True)
     finally:
         engine.dispose()
     return written
