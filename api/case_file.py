@@ -39,6 +39,7 @@ from core.db.case_tables import (
 from core.db.ledger_tables import Bill, CreditAccount, Customer
 from core.db.staff_tables import StaffMember
 from core.documents.checklist import checklist
+from core.documents.evidence import withheld_reason
 from core.documents.statement_checks import reconcile
 from core.documents.statement_model import BalanceMismatch, Transaction
 from core.documents.types import DocumentType
@@ -73,6 +74,8 @@ class StatementTable:
 class DocumentEntry:
     document: Document
     preview_type: str | None  # "application/pdf", "image/png", ...: shown inline; None: download only
+    # Why the file gets no link (core.documents.evidence.Withheld), or None: it may be opened.
+    withheld: str | None = None
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,11 @@ def _task_and_viewer(session: Session, task_id: str, staff_id: str) -> tuple[Rev
     return found[0], found[1]
 
 
+def _withheld(document: Document) -> str | None:
+    reason = withheld_reason(document)
+    return reason.value if reason is not None else None
+
+
 def _load(
     session: Session, principal: Principal, task_id: str, today: date, now: datetime, locale: str
 ) -> CaseFile:
@@ -192,7 +200,7 @@ def _load(
         repayment=summarise_bills(bills, today, REPAYMENT_MONTHS),
         assessment=stored_assessment(stored) if stored else None,
         assessment_run=stored.run if stored else None,
-        documents=[DocumentEntry(d, preview_type(d)) for d in documents],
+        documents=[DocumentEntry(d, preview_type(d), _withheld(d)) for d in documents],
         statements=_statement_tables(
             [d for d in documents if d.doc_type == DocumentType.BANK_STATEMENT], transactions
         ),

@@ -31,9 +31,20 @@ from api.streaming_form import (
 )
 from core.appeals.service import appeal_documents, get_appeal
 from core.auth import STAFF_ROLES, Principal, Role
+from core.clock import SYSTEM_CLOCK, Clock
 from core.db import session_scope
 from core.db.case_tables import Appeal, Document, DocumentState
 from core.db.types import utcnow
+from core.documents.evidence import (
+    IntegrityCheck,
+    IssuedLink,
+    Purpose,
+    Withheld,
+    check_integrity,
+    record_integrity_failure,
+    record_links_issued,
+    withheld_reason,
+)
 from core.documents.sniff import ALLOWED_CONTENT_TYPES, normalize_content_type
 from core.documents.types import DocumentType, SniffedType
 from core.errors import (
@@ -51,7 +62,10 @@ from core.settings import Settings
 from core.status import AppealStatus
 from core.storage import (
     INLINE_PREVIEW_TYPES,
+    KeptCopy,
     StoredObject,
+    delete_all_versions,
+    delete_other_versions,
     document_key,
     head_object,
     presigned_get,
@@ -147,7 +161,8 @@ def _store_errors() -> Iterator[None]:
 
 def _delete_quietly(s3: Any, settings: Settings, key: str) -> None:
     try:
-        s3.delete_object(Bucket=settings.s3_bucket, Key=key)
+        # Every version: on a versioned bucket a plain delete only hides the bytes.
+        delete_all_versions(s3, settings.s3_bucket, key)
     except (BotoCoreError, ClientError):
         log.warning("could not delete abandoned object %s", key, exc_info=True)
 
@@ -184,12 +199,15 @@ async def create_presigned_upload(
         with session_scope(engine) as session:
             _collecting_appeal(session, appeal_id, principal.subject)
             # Signing is local: no request reaches the store here.
+            # The policy admits exactly the declared size (stores that enforce policies refuse
+            # anything else; completion checks it again for those that do not).
             post = presigned_post(
                 s3,
                 settings,
                 key=key,
                 content_type=content_type,
-                max_bytes=settings.document_max_bytes,
+                min_bytes=request.size_bytes,
+                max_bytes=request.size_bytes,
                 expires=settings.presigned_upload_expiry,
             )
             session.add(
@@ -201,6 +219,7 @@ async def create_presigned_upload(
                     s3_key=key,
                     filename=_display_name(request.filename),
                     declared_content_type=content_type,
+                    size_bytes=request.size_bytes,  # declared; the stored size once completed
                     state=DocumentState.AWAITING_UPLOAD,
                     upload_method=PRESIGNED,
                     upload_expires_at=expires_at,
@@ -282,11 +301,24 @@ def _complete(
             "We did not receive the file. Upload it to the URL you were given, then retry.",
             code="upload_missing",
         )
+    declared = document.size_bytes
+    if declared is not None and info.size != declared:
+        # The policy admitted only the declared size; a store that enforces no policy took
+        # another. Not taken: the link stays usable for the right file until it expires.
+        _delete_quietly(s3, settings, document.s3_key)
+        raise InvalidInput(
+            f"The file that arrived has {info.size} bytes, not the {declared} bytes you declared. "
+            "Upload the file you declared, or start a new upload for this one.",
+            code="upload_size_mismatch",
+            declared_bytes=declared,
+            received_bytes=info.size,
+        )
     if settings.s3_server_side_encryption and info.server_side_encryption is None:
         # The policy demands encryption, but a store that enforces no policy (moto, some MinIO
-        # setups) may have stored the object in the clear: re-write it encrypted, in place.
+        # setups) may have stored the object in the clear: re-write it encrypted, in place, and
+        # drop the clear version a versioned bucket keeps.
         with _store_errors():
-            s3.copy_object(
+            copied = s3.copy_object(
                 Bucket=settings.s3_bucket,
                 Key=document.s3_key,
                 CopySource={"Bucket": settings.s3_bucket, "Key": document.s3_key},
@@ -294,6 +326,7 @@ def _complete(
                 ContentType=document.declared_content_type,
                 ServerSideEncryption=settings.s3_server_side_encryption,
             )
+            delete_other_versions(s3, settings.s3_bucket, document.s3_key, keep=copied.get("VersionId"))
 
     with session_scope(engine) as session:
         # The appeal first, then the file: the order the workflow's steps take them in.
@@ -518,33 +551,105 @@ def _file_required() -> InvalidInput:
 
 
 def list_documents(
-    engine: Engine, s3: Any, settings: Settings, principal: Principal, appeal_id: str
+    engine: Engine,
+    s3: Any,
+    settings: Settings,
+    principal: Principal,
+    appeal_id: str,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> DocumentList:
-    """Customers see their own appeal's documents; reviewers and admins any appeal's, each with
-    a short-lived download link. Run in a worker thread."""
+    """Customers see their own appeal's documents; reviewers and admins any appeal's, each
+    verified one with a short-lived download link to the bytes that were checked (re-hashed
+    first: see core/documents/evidence.py), or `download_withheld` saying why there is none.
+    Every link issued is an audit event. With the store unreachable the listing still answers,
+    its files withheld as `store_unavailable`. Run in a worker thread."""
     owner = principal.subject if principal.role is Role.CUSTOMER else None
     with session_scope(engine, read_only=True) as session:
         get_appeal(session, appeal_id, customer_id=owner)
         documents = appeal_documents(session, appeal_id)
     with_links = principal.role in STAFF_ROLES
+    now = clock.now()
     items: list[DocumentListItem] = []
+    issued: list[IssuedLink] = []
+    failed: list[IntegrityCheck] = []
     for document in documents:
         item = DocumentListItem.model_validate(document, from_attributes=True)
-        if with_links and document.state != DocumentState.AWAITING_UPLOAD:
-            item.download_expires_at = _link_expiry(settings)
-            item.download_url = presigned_get(
-                s3,
-                settings,
-                key=document.s3_key,
-                filename=document.filename,
-                expires=settings.download_link_expiry,
-            )
         items.append(item)
+        if not with_links or document.state == DocumentState.AWAITING_UPLOAD:
+            continue
+        withheld = withheld_reason(document)
+        if withheld is not None:
+            item.download_withheld = withheld.value
+            continue
+        try:
+            check = check_integrity(s3, settings, document)
+        except (BotoCoreError, ClientError):
+            log.warning("document store unavailable: no link for %s", document.id, exc_info=True)
+            item.download_withheld = Withheld.STORE_UNAVAILABLE.value
+            continue
+        if not check.intact:
+            failed.append(check)
+            item.download_withheld = Withheld.INTEGRITY_FAILED.value
+            continue
+        link = _sign(s3, settings, document, check.copy, inline_content_type=None, now=now)
+        item.download_url, item.download_expires_at = link.url, link.expires_at
+        issued.append(link.issued)
+    _record_serving(
+        engine, appeal_id, issued, failed, at=now, actor=principal.actor, purpose=Purpose.DOWNLOAD
+    )
     return DocumentList(items=items)
 
 
-def _link_expiry(settings: Settings) -> datetime:
-    return utcnow() + settings.download_link_expiry
+@dataclass(frozen=True)
+class _Signed:
+    url: str
+    expires_at: datetime
+    issued: IssuedLink
+
+
+def _sign(
+    s3: Any,
+    settings: Settings,
+    document: Document,
+    copy: KeptCopy,
+    *,
+    inline_content_type: str | None,
+    now: datetime,
+) -> _Signed:
+    """A presigned GET of the copy that was just re-checked (its version, where it has one).
+    Signing is local: no request reaches the store."""
+    expires_at = now + settings.download_link_expiry
+    url = presigned_get(
+        s3,
+        settings,
+        key=copy.key,
+        filename=document.filename,
+        expires=settings.download_link_expiry,
+        inline_content_type=inline_content_type,
+        version_id=copy.version_id,
+    )
+    disposition = "inline" if inline_content_type else "attachment"
+    return _Signed(url, expires_at, IssuedLink(document.id, disposition, expires_at, copy))
+
+
+def _record_serving(
+    engine: Engine,
+    appeal_id: str,
+    issued: list[IssuedLink],
+    failed: list[IntegrityCheck],
+    *,
+    at: datetime,
+    actor: str,
+    purpose: Purpose,
+) -> None:
+    """The audit trail of what was served (and of what was found changed), in one transaction."""
+    if not issued and not failed:
+        return
+    with session_scope(engine) as session:
+        for check in failed:
+            record_integrity_failure(session, check, at=at, actor=actor, purpose=purpose)
+        record_links_issued(session, appeal_id, issued, at=at, actor=actor)
 
 
 _SNIFFED_AS: dict[str, str] = {
@@ -556,8 +661,9 @@ _SNIFFED_AS: dict[str, str] = {
 
 def preview_type(document: Document) -> str | None:
     """The content type a document may be previewed as in a browser: a PDF or an image whose
-    stored type is what its bytes were verified to be; None for anything else."""
-    if document.state == DocumentState.AWAITING_UPLOAD or document.sniffed_type is None:
+    stored type is what its bytes were verified to be, and that may be linked at all
+    (core.documents.evidence.withheld_reason); None for anything else."""
+    if document.sniffed_type is None or withheld_reason(document) is not None:
         return None
     verified = _SNIFFED_AS.get(document.sniffed_type)
     if verified not in INLINE_PREVIEW_TYPES or verified != document.declared_content_type:
@@ -580,28 +686,57 @@ def document_link(
     appeal_id: str,
     document_id: str,
     inline: bool,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> DocumentLink:
     """A short-lived link to one document, for staff: a download (`attachment`), or with
-    `inline` a preview the browser shows (PDFs and images only, see `preview_type`). Signing is
-    local: no request reaches the store. Run in a worker thread."""
+    `inline` a preview the browser shows (PDFs and images only, see `preview_type`). The copy
+    is re-hashed first: a file that no longer matches its SHA-256 is flagged, recorded and not
+    served (409 `document_integrity_failed`); one that may not be linked is a 409
+    `document_withheld` with its `reason`. The link issued is an audit event. Run in a worker
+    thread."""
     if principal.role not in STAFF_ROLES:
         raise Forbidden("Only staff open documents through links.", code="role_required")
     with session_scope(engine, read_only=True) as session:
+        get_appeal(session, appeal_id)
         document = _load_document(session, appeal_id, document_id)
     if document.state == DocumentState.AWAITING_UPLOAD:
         raise NotFound("This file has not been uploaded yet.", code="document_not_found")
+    withheld = withheld_reason(document)
+    if withheld is not None:
+        raise _withheld(withheld)
     content_type = preview_type(document) if inline else None
     if inline and content_type is None:
         raise UnsupportedMediaType(
             "Only verified PDFs and images are shown in the browser; download this file instead.",
             code="unsupported_document_type",
         )
-    url = presigned_get(
-        s3,
-        settings,
-        key=document.s3_key,
-        filename=document.filename,
-        expires=settings.download_link_expiry,
-        inline_content_type=content_type,
-    )
-    return DocumentLink(url=url, expires_at=_link_expiry(settings))
+    now = clock.now()
+    purpose = Purpose.PREVIEW if inline else Purpose.DOWNLOAD
+    with _store_errors():
+        check = check_integrity(s3, settings, document)
+    if not check.intact:
+        _record_serving(engine, appeal_id, [], [check], at=now, actor=principal.actor, purpose=purpose)
+        raise Conflict(
+            "This file no longer matches the one we checked (its SHA-256 differs): it may have "
+            "been replaced in storage. It has been flagged on the case and is not served.",
+            code="document_integrity_failed",
+            document_id=document.id,
+        )
+    link = _sign(s3, settings, document, check.copy, inline_content_type=content_type, now=now)
+    _record_serving(engine, appeal_id, [link.issued], [], at=now, actor=principal.actor, purpose=purpose)
+    return DocumentLink(url=link.url, expires_at=link.expires_at)
+
+
+_WITHHELD_DETAIL: dict[Withheld, str] = {
+    Withheld.NOT_VERIFIED: "This file has not been verified yet; it can be opened once its checks are done.",
+    Withheld.ACTIVE_CONTENT: "This file was refused as active content or a type we do not read; "
+    "it is never served.",
+    Withheld.INTEGRITY_FAILED: "This file no longer matched the one we checked; it is flagged on "
+    "the case and not served.",
+    Withheld.REMOVED: "This refused file was removed from storage after its retention period.",
+    Withheld.STORE_UNAVAILABLE: "The document store did not answer; please retry.",
+}
+
+
+def _withheld(reason: Withheld) -> Conflict:
+    return Conflict(_WITHHELD_DETAIL[reason], code="document_withheld", reason=reason.value)

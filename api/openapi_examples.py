@@ -162,6 +162,13 @@ DOCUMENT: Final[dict[str, Any]] = {
     "created_at": "2026-11-30T09:01:00Z",
 }
 
+DOCUMENT_LINK: Final[dict[str, Any]] = {
+    "url": f"http://127.0.0.1:9000/appeal-documents/evidence/{APPEAL_ID}/{DOCUMENT_ID}"
+    "?versionId=3ab105ee-6c11-4f31-a0c3-302903b53bdd&response-content-disposition=attachment...",
+    "expires_at": "2026-11-30T09:15:00Z",
+    "disposition": "attachment",
+}
+
 # -- review --------------------------------------------------------------------------------------
 
 REVIEW_TASK: Final[dict[str, Any]] = {

@@ -88,6 +88,13 @@ class Settings(BaseSettings):
     # Short on purpose: a leaked presigned POST or download link is useless minutes later.
     presigned_upload_expiry: timedelta = timedelta(minutes=10)
     download_link_expiry: timedelta = timedelta(minutes=5)
+    # An accepted document's kept copy is locked (S3 Object Lock, GOVERNANCE) for this many days
+    # where the bucket has object lock; 0: not locked (core/documents/evidence.py).
+    evidence_lock_days: int = Field(default=5 * 365, ge=0)
+    # The document sweep (workflows/sweep.py, a Temporal Schedule every document_sweep_interval)
+    # deletes rejected files and uploads never completed this long after their verdict or expiry.
+    document_leftover_retention: timedelta = Field(default=timedelta(days=30), ge=timedelta(0))
+    document_sweep_interval: timedelta = Field(default=timedelta(hours=1), gt=timedelta(0))
     # Collection deadline and reminders come from the policy file; these override it (tests).
     document_deadline: timedelta | None = None
     document_reminders: list[timedelta] | None = None
@@ -124,13 +131,6 @@ class Settings(BaseSettings):
     display_timezone: str = "Asia/Shanghai"
     temporal_web_url: str | None = None
 
-    # An accepted document's kept copy is locked (S3 Object Lock, GOVERNANCE) for this many days
-    # where the bucket has object lock; 0: not locked (core/documents/evidence.py).
-    evidence_lock_days: int = Field(default=5 * 365, ge=0)
-    # The document sweep (workflows/sweep.py, a Temporal Schedule every document_sweep_interval)
-    # deletes rejected files and uploads never completed this long after their verdict or expiry.
-    document_leftover_retention: timedelta = Field(default=timedelta(days=30), ge=timedelta(0))
-    document_sweep_interval: timedelta = Field(default=timedelta(hours=1), gt=timedelta(0))
     # Sign-in to the web pages with an OpenID Connect provider (api/pages/oidc.py): unset
     # issuer, no OIDC. Discovery at `{issuer}/.well-known/openid-configuration`. With a client
     # secret the client is confidential (client_secret_basic or _post, as discovery allows);

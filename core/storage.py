@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -14,6 +15,8 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 
 from core.errors import PayloadTooLarge, ServiceUnavailable
 from core.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def make_s3_client(settings: Settings) -> Any:
@@ -34,17 +37,40 @@ def make_s3_client(settings: Settings) -> Any:
 
 
 def ensure_bucket(client: Any, bucket: str) -> None:
+    """Creates the bucket when it is missing, with S3 Object Lock (hence versioning) where the
+    store offers it, so that kept evidence can be pinned by version and locked (see
+    `keep_copy` and `lock_version`). An existing bucket is left as its owner configured it."""
     try:
         client.head_bucket(Bucket=bucket)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
             raise
-        client.create_bucket(Bucket=bucket)
+        try:
+            client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+        except ClientError as refused:
+            if _error_code(refused) in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                return
+            log.info("bucket %s created without object lock (%s)", bucket, _error_code(refused))
+            client.create_bucket(Bucket=bucket)
 
 
 def document_key(appeal_id: str, document_id: str) -> str:
     # Server-generated; the client's file name never becomes part of a key.
     return f"appeals/{appeal_id}/{document_id}"
+
+
+# Accepted evidence lives apart from the upload keys: no presigned POST is ever made for a key
+# under this prefix (a store that enforces POST policies refuses any other key; one that does
+# not is caught by the version pin and the SHA-256 re-check when the copy is served).
+EVIDENCE_PREFIX = "evidence/"
+
+
+def evidence_key(appeal_id: str, document_id: str) -> str:
+    return f"{EVIDENCE_PREFIX}{appeal_id}/{document_id}"
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 class ByteSource(Protocol):
@@ -121,7 +147,7 @@ class ObjectInfo:
 
 
 def _no_such_object(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
+    return _error_code(exc) in ("404", "NoSuchKey", "NotFound", "NoSuchVersion")
 
 
 def head_object(client: Any, bucket: str, key: str) -> ObjectInfo | None:
@@ -147,11 +173,17 @@ class ReadObject:
     data: bytes | None
 
 
-def read_object(client: Any, bucket: str, key: str, *, max_bytes: int) -> ReadObject | None:
-    """The object's bytes in one GET, or None when there is no such object. The size comes
-    from the response's headers, so an oversize object is never read: its stream is closed."""
+def read_object(
+    client: Any, bucket: str, key: str, *, max_bytes: int, version_id: str | None = None
+) -> ReadObject | None:
+    """The object's bytes in one GET (of `version_id` when given), or None when there is no
+    such object or version. The size comes from the response's headers, so an oversize object
+    is never read: its stream is closed."""
+    params = {"Bucket": bucket, "Key": key}
+    if version_id is not None:
+        params["VersionId"] = version_id
     try:
-        response = client.get_object(Bucket=bucket, Key=key)
+        response = client.get_object(**params)
     except ClientError as exc:
         if _no_such_object(exc):
             return None
@@ -167,6 +199,95 @@ def read_object(client: Any, bucket: str, key: str, *, max_bytes: int) -> ReadOb
     return ReadObject(size=len(data), data=data)
 
 
+@dataclass(frozen=True)
+class KeptCopy:
+    """A server-side copy: its key, and its version where the bucket is versioned."""
+
+    key: str
+    version_id: str | None
+
+
+def keep_copy(client: Any, settings: Settings, *, source: str, target: str) -> KeptCopy | None:
+    """Copies `source` to `target` inside the bucket without the bytes passing through here
+    (encrypted when the settings ask for it); None when there is no such source. On a versioned
+    bucket the copy's version id pins exactly these bytes, whatever is written to `target`
+    later."""
+    extra: dict[str, str] = {}
+    if settings.s3_server_side_encryption:
+        extra["ServerSideEncryption"] = settings.s3_server_side_encryption
+    try:
+        response = client.copy_object(
+            Bucket=settings.s3_bucket,
+            Key=target,
+            CopySource={"Bucket": settings.s3_bucket, "Key": source},
+            MetadataDirective="COPY",
+            **extra,
+        )
+    except ClientError as exc:
+        if _no_such_object(exc):
+            return None
+        raise
+    version = response.get("VersionId")
+    return KeptCopy(key=target, version_id=version if version and version != "null" else None)
+
+
+def lock_version(
+    client: Any, settings: Settings, copy: KeptCopy, *, until: datetime, mode: str = "GOVERNANCE"
+) -> bool:
+    """Protects one version from deletion and overwrite until `until` (S3 Object Lock). False,
+    and nothing done, where the bucket has no object lock or the copy no version."""
+    if copy.version_id is None:
+        return False
+    try:
+        client.put_object_retention(
+            Bucket=settings.s3_bucket,
+            Key=copy.key,
+            VersionId=copy.version_id,
+            Retention={"Mode": mode, "RetainUntilDate": until},
+        )
+    except ClientError as exc:
+        if _error_code(exc) in ("InvalidRequest", "ObjectLockConfigurationNotFoundError", "NotImplemented"):
+            log.info(
+                "no object lock on bucket %s (%s): %s kept unlocked",
+                settings.s3_bucket,
+                _error_code(exc),
+                copy.key,
+            )
+            return False
+        raise
+    return True
+
+
+def delete_other_versions(client: Any, bucket: str, key: str, *, keep: str | None) -> int:
+    """Deletes every version at `key` but `keep` (nothing where the bucket is not versioned)."""
+    if not keep or keep == "null":
+        return 0
+    deleted = 0
+    for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key):
+        for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+            if entry["Key"] == key and entry["VersionId"] != keep:
+                client.delete_object(Bucket=bucket, Key=key, VersionId=entry["VersionId"])
+                deleted += 1
+    return deleted
+
+
+def delete_all_versions(client: Any, bucket: str, key: str) -> int:
+    """Deletes the object at `key` for good: every version and delete marker on a versioned
+    bucket (a plain delete there only hides the bytes), the object itself on another. Returns
+    how many versions went; a locked version raises (AccessDenied)."""
+    deleted = 0
+    paginator = client.get_paginator("list_object_versions")
+    for page in paginator.paginate(Bucket=bucket, Prefix=key):
+        for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+            if entry["Key"] != key:  # the prefix also matches longer keys
+                continue
+            client.delete_object(Bucket=bucket, Key=key, VersionId=entry["VersionId"])
+            deleted += 1
+    if deleted == 0:
+        client.delete_object(Bucket=bucket, Key=key)
+    return deleted
+
+
 def presigned_post(
     client: Any,
     settings: Settings,
@@ -175,9 +296,11 @@ def presigned_post(
     content_type: str,
     max_bytes: int,
     expires: timedelta,
+    min_bytes: int = 1,
 ) -> dict[str, Any]:
     """A browser-ready POST policy for exactly one object: this key, this Content-Type, a size
-    between 1 byte and `max_bytes`, and server-side encryption when the settings ask for it.
+    between `min_bytes` and `max_bytes` (the uploads pass the declared size as both), and
+    server-side encryption when the settings ask for it.
 
     Stores that do not enforce POST policies (moto) accept anything, so the object is
     re-checked after upload; the policy is what protects production.
@@ -185,7 +308,7 @@ def presigned_post(
     fields: dict[str, str] = {"Content-Type": content_type}
     conditions: list[Any] = [
         {"Content-Type": content_type},
-        ["content-length-range", 1, max_bytes],
+        ["content-length-range", min_bytes, max_bytes],
     ]
     if settings.s3_server_side_encryption:
         fields["x-amz-server-side-encryption"] = settings.s3_server_side_encryption
@@ -225,17 +348,21 @@ def presigned_get(
     filename: str,
     expires: timedelta,
     inline_content_type: str | None = None,
+    version_id: str | None = None,
 ) -> str:
     """A short-lived download link that makes browsers save the file, never render it inline
     (an uploaded HTML or SVG must not run in anyone's session).
 
     With `inline_content_type` (one of INLINE_PREVIEW_TYPES) it is a preview link instead: the
-    store serves the file as that type with an `inline` disposition, so the browser shows it."""
+    store serves the file as that type with an `inline` disposition, so the browser shows it.
+    With `version_id` the link serves that version only."""
     params = {
         "Bucket": settings.s3_bucket,
         "Key": key,
         "ResponseContentDisposition": content_disposition(filename),
     }
+    if version_id is not None:
+        params["VersionId"] = version_id
     if inline_content_type is not None:
         if inline_content_type not in INLINE_PREVIEW_TYPES:
             raise ValueError(f"{inline_content_type} is not shown inline")

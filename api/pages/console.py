@@ -27,9 +27,10 @@ from api.deps import ClockDep, EngineDep, GatewayDep, S3Dep, SettingsDep
 from api.document_uploads import document_link
 from api.pages.session import check_csrf
 from api.pages.viewers import SUPERVISING_ROLES, StaffViewer
-from api.pages.web import PageRoute, page_context, redirect, render
+from api.pages.web import PageRoute, error_page, page_context, redirect, render, wants_html
 from api.schemas.review_tasks import DecisionBody
 from core.auth import Principal
+from core.clock import Clock
 from core.db import session_scope
 from core.db.case_tables import Appeal, ReviewTask, TaskStatus
 from core.db.ledger_tables import Customer
@@ -592,15 +593,30 @@ async def _document_redirect(
     engine: Engine,
     s3: Any,
     settings: Any,
+    clock: Clock,
     *,
     inline: bool,
 ) -> Response:
     appeal_id = await to_thread.run_sync(_task_appeal, engine, task_id)
-    link = await to_thread.run_sync(
-        lambda: document_link(
-            engine, s3, settings, principal, appeal_id=appeal_id, document_id=document_id, inline=inline
+    try:
+        link = await to_thread.run_sync(
+            lambda: document_link(
+                engine,
+                s3,
+                settings,
+                principal,
+                appeal_id=appeal_id,
+                document_id=document_id,
+                inline=inline,
+                clock=clock,
+            )
         )
-    )
+    except DomainError as exc:
+        # A file withheld (not verified, refused as active content, changed in storage): a
+        # person who opened it gets a page saying why; an API client the problem.
+        if not wants_html(request):
+            raise
+        return error_page(request, exc.status_code, exc.detail, exc.code)
     # A fresh short-lived link each time it is opened; the page never holds one that expires.
     return Response(status_code=303, headers={"Location": link.url, "Cache-Control": "no-store"})
 
@@ -614,9 +630,10 @@ async def preview_document(
     engine: EngineDep,
     s3: S3Dep,
     settings: SettingsDep,
+    clock: ClockDep,
 ) -> Response:
     return await _document_redirect(
-        request, task_id, document_id, principal, engine, s3, settings, inline=True
+        request, task_id, document_id, principal, engine, s3, settings, clock, inline=True
     )
 
 
@@ -629,7 +646,8 @@ async def download_document(
     engine: EngineDep,
     s3: S3Dep,
     settings: SettingsDep,
+    clock: ClockDep,
 ) -> Response:
     return await _document_redirect(
-        request, task_id, document_id, principal, engine, s3, settings, inline=False
+        request, task_id, document_id, principal, engine, s3, settings, clock, inline=False
     )

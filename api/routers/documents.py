@@ -5,15 +5,24 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from anyio import to_thread
-from fastapi import APIRouter, Body, Request, Response, status
+from fastapi import APIRouter, Body, Query, Request, Response, status
 
 from api import document_uploads
 from api import openapi_examples as ex
-from api.deps import CustomerDep, EngineDep, GatewayDep, PrincipalDep, S3Dep, SettingsDep
+from api.deps import (
+    ClockDep,
+    CustomerDep,
+    EngineDep,
+    GatewayDep,
+    PrincipalDep,
+    ReviewerDep,
+    S3Dep,
+    SettingsDep,
+)
 from api.openapi import AUTHENTICATED, WITH_ROLE, problems
 from api.routers.appeals import IdempotencyKey
 from api.schemas.appeals import DocumentPublic
-from api.schemas.documents import DocumentList, PresignedUpload, UploadRequest
+from api.schemas.documents import DocumentLinkPublic, DocumentList, PresignedUpload, UploadRequest
 from core.documents.sniff import ALLOWED_CONTENT_TYPES
 from core.documents.types import DocumentType
 
@@ -162,6 +171,7 @@ async def start_presigned_upload(
             "document_not_found",
             "not_collecting_documents",
             "upload_missing",
+            "upload_size_mismatch",
             "upload_expired",
             "document_store_unavailable",
         ),
@@ -191,8 +201,72 @@ async def complete_presigned_upload(
     responses=problems(*AUTHENTICATED, "appeal_not_found"),
 )
 async def list_documents(
-    appeal_id: str, principal: PrincipalDep, engine: EngineDep, s3: S3Dep, settings: SettingsDep
+    appeal_id: str,
+    principal: PrincipalDep,
+    engine: EngineDep,
+    s3: S3Dep,
+    settings: SettingsDep,
+    clock: ClockDep,
 ) -> DocumentList:
+    """Staff get a short-lived `download_url` for each verified file, after its bytes are
+    checked against the SHA-256 recorded when it was verified; each link issued is recorded on
+    the appeal's audit trail. A file not served says why in `download_withheld`: not verified
+    yet, refused as active content, changed in storage since it was checked (now a red flag and
+    an audit event), removed after its retention period, or the store not answering."""
     return await to_thread.run_sync(
-        document_uploads.list_documents, engine, s3, settings, principal, appeal_id
+        lambda: document_uploads.list_documents(engine, s3, settings, principal, appeal_id, clock=clock)
+    )
+
+
+@router.get(
+    "/{document_id}/link",
+    response_model=DocumentLinkPublic,
+    summary="A short-lived link to one document (staff)",
+    responses={
+        **ex.ok(200, "DOCUMENT_LINK", "Open `url` before `expires_at`; the link is on the audit trail."),
+        **problems(
+            *WITH_ROLE,
+            "appeal_not_found",
+            "document_not_found",
+            "document_withheld",
+            "document_integrity_failed",
+            "unsupported_document_type",
+            "validation_failed",
+            "document_store_unavailable",
+        ),
+    },
+)
+async def document_link(
+    appeal_id: str,
+    document_id: str,
+    principal: ReviewerDep,
+    engine: EngineDep,
+    s3: S3Dep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    inline: Annotated[
+        bool, Query(description="A preview the browser shows (verified PDFs and images only).")
+    ] = False,
+) -> DocumentLinkPublic:
+    """A presigned GET, valid for `APPEALS_DOWNLOAD_LINK_EXPIRY`, to the copy of the file that
+    was verified (its version, where the store keeps versions), issued only after its bytes
+    are read again and match the SHA-256 recorded when it was checked. A file that no longer
+    matches is a red flag and an audit event on the appeal, and is not served (409
+    `document_integrity_failed`); a file not verified yet, refused as active content or
+    removed after its retention period is not linked (409 `document_withheld`, with `reason`).
+    Every link issued is an audit event `document_link_issued`."""
+    link = await to_thread.run_sync(
+        lambda: document_uploads.document_link(
+            engine,
+            s3,
+            settings,
+            principal,
+            appeal_id=appeal_id,
+            document_id=document_id,
+            inline=inline,
+            clock=clock,
+        )
+    )
+    return DocumentLinkPublic(
+        url=link.url, expires_at=link.expires_at, disposition="inline" if inline else "attachment"
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -49,7 +49,18 @@ class DocumentListItem(BaseModel):
     # Reviewers and admins only: a short-lived link that downloads the file as an attachment.
     download_url: str | None = None
     download_expires_at: datetime | None = None
+    # Staff only, instead of a link: why the file is not served (`not_verified`,
+    # `active_content`, `integrity_failed`, `removed`; core/documents/evidence.py).
+    download_withheld: str | None = None
 
 
 class DocumentList(BaseModel):
     items: list[DocumentListItem]
+
+
+class DocumentLinkPublic(BaseModel):
+    """A short-lived link to one verified document (staff only)."""
+
+    url: str
+    expires_at: datetime
+    disposition: Literal["attachment", "inline"]

@@ -33,6 +33,7 @@ from core.db.case_tables import (
 )
 from core.db.ledger_tables import CreditAccount
 from core.documents.checklist import missing_types, prepare_checklist, request_items
+from core.documents.evidence import recheck_kept_documents
 from core.documents.verification import verify_document
 from core.ledger.eligibility import INELIGIBILITY_TEXTS, check_eligibility, ineligibility_text
 from core.ledger.limits import apply_restore
@@ -298,6 +299,7 @@ def check_documents(
     appeal in one transaction: AUTO_APPROVED, AUTO_DECLINED (with the decline notice), or
     PENDING_REVIEW with its first review task. Still missing: stays AWAITING_DOCUMENTS.
     `before_each_file` is called before each file is verified (the activity's heartbeat)."""
+    verified: set[str] = set()
     while True:
         with session_scope(engine, read_only=True) as session:
             pending = _to_verify(session, appeal_id)
@@ -305,6 +307,13 @@ def check_documents(
             if before_each_file is not None:
                 before_each_file()
             verify_document(engine, s3, settings, appeal_id=appeal_id, document_id=document_id, today=today)
+            verified.add(document_id)
+        if _assesses(engine, appeal_id):
+            # The files kept since an earlier check are read again before they are assessed: a
+            # copy that no longer matches its SHA-256 becomes a red flag (and an audit event).
+            recheck_kept_documents(
+                engine, s3, settings, appeal_id, at=at, actor=SYSTEM, skip=frozenset(verified)
+            )
         with session_scope(engine) as session:
             appeal = _lock(session, appeal_id)
             if appeal.status == S.AWAITING_DOCUMENTS and _to_verify(session, appeal_id):
@@ -329,6 +338,13 @@ def check_documents(
             )
             result.to_deliver = deliver + result.to_deliver
             return result
+
+
+def _assesses(engine: Engine, appeal_id: str) -> bool:
+    """Whether check_documents is about to assess (its transaction decides for good)."""
+    with session_scope(engine, read_only=True) as session:
+        appeal = get_appeal(session, appeal_id)
+        return appeal.status != S.AWAITING_DOCUMENTS or not missing_types(session, appeal_id)
 
 
 def _route(

@@ -66,3 +66,13 @@ class Rejection:
 
     def message(self, locale: str) -> str:
         return self.message_zh if locale.lower().startswith("zh") else self.message_en
+
+
+def flag_row(flag: RedFlag) -> dict[str, str]:
+    """A red flag as a document row stores it (`Document.flags`)."""
+    return {
+        "code": flag.code,
+        "severity": flag.severity.value,
+        "en": flag.explanation_en,
+        "zh-CN": flag.explanation_zh,
+    }

@@ -2,15 +2,18 @@
 
 The store is never trusted to have enforced anything (moto enforces no POST policy), so every
 property is checked again from the stored bytes: existence, size, type sniffed from the bytes
-against the declared type, SHA-256, duplicates, PDF structure (in a sandboxed child process),
-and for bank statements the transactions, running balance and covered period.
+against the declared type, active content (HTML, SVG, XML, script) anywhere in a text file,
+SHA-256, duplicates, PDF structure (in a sandboxed child process), and for bank statements the
+transactions, running balance and covered period. The bytes inspected are a server-side copy
+under evidence/ (core/documents/evidence.py): an accepted file is kept there, version-pinned
+and locked where the store can, and a rejected file's copy is deleted again.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import insert
@@ -21,16 +24,18 @@ from core.db import session_scope
 from core.db.case_tables import ChecklistItem, Document, DocumentState, StatementTransaction
 from core.db.types import utcnow
 from core.documents.checklist import missing_types, record_document_state
+from core.documents.evidence import discard, keep_for_inspection, lock_kept
 from core.documents.pdf_flags import red_flags as pdf_red_flags
 from core.documents.pdf_inspect import PdfLimits, inspect_pdf
-from core.documents.rejections import check_upload, file_too_large, pdf_rejection
+from core.documents.rejections import FILE_ACTIVE_CONTENT, check_upload, file_too_large, pdf_rejection
+from core.documents.sniff import SNIFF_BYTES, decode_text, has_active_content
 from core.documents.statement_checks import coverage_gaps, statement_red_flags
 from core.documents.statement_model import ParsedStatement, StatementParseError
 from core.documents.statements import parse_csv_statement, parse_text_statement
-from core.documents.types import DocumentType, RedFlag, Rejection, Severity, SniffedType
+from core.documents.types import DocumentType, RedFlag, Rejection, Severity, SniffedType, flag_row
 from core.errors import NotFound
 from core.settings import Settings
-from core.storage import read_object
+from core.storage import KeptCopy, read_object
 
 UPLOAD_MISSING = Rejection(
     "UPLOAD_MISSING",
@@ -71,12 +76,29 @@ class Inspection:
     rejection: Rejection | None = None
     flags: list[RedFlag] = field(default_factory=list)
     statement: ParsedStatement | None = None
+    # The kept copy these bytes were read from, and until when it is locked (accepted files).
+    kept: KeptCopy | None = None
+    locked_until: datetime | None = None
 
 
 def inspect_object(
-    s3: Any, settings: Settings, document: Document, *, today: date, statement_months: int | None
+    s3: Any,
+    settings: Settings,
+    document: Document,
+    *,
+    today: date,
+    statement_months: int | None,
+    source: KeptCopy | None = None,
 ) -> Inspection:
-    stored = read_object(s3, settings.s3_bucket, document.s3_key, max_bytes=settings.document_max_bytes)
+    """Inspects the object at `source` (a kept copy; default: the upload's own key)."""
+    source = source or KeptCopy(document.s3_key, None)
+    stored = read_object(
+        s3,
+        settings.s3_bucket,
+        source.key,
+        max_bytes=settings.document_max_bytes,
+        version_id=source.version_id,
+    )
     if stored is None:
         return Inspection(size=0, rejection=UPLOAD_MISSING)
     if stored.data is None or stored.size > settings.document_max_bytes:
@@ -84,10 +106,17 @@ def inspect_object(
         return Inspection(size=stored.size, rejection=file_too_large(settings.document_max_bytes))
     data = stored.data
     result = Inspection(size=len(data), sha256=hashlib.sha256(data).hexdigest())
-    upload = check_upload(document.declared_content_type, data[:8192], len(data), settings.document_max_bytes)
+    upload = check_upload(
+        document.declared_content_type, data[:SNIFF_BYTES], len(data), settings.document_max_bytes
+    )
     result.sniffed = upload.sniffed
     if upload.rejection is not None:
         result.rejection = upload.rejection
+        return result
+    if upload.sniffed in (SniffedType.CSV, SniffedType.TEXT) and has_active_content(data, decode_text(data)):
+        # The head was clean; markup further down is refused all the same.
+        result.sniffed = SniffedType.MARKUP
+        result.rejection = FILE_ACTIVE_CONTENT
         return result
 
     text: str | None = None
@@ -160,7 +189,7 @@ def verify_document(
         ).first()
         months = item.min_full_months if item else None
     if document.state == DocumentState.VERIFYING:
-        inspection = inspect_object(s3, settings, document, today=today, statement_months=months)
+        inspection = _inspect_kept_copy(s3, settings, document, today=today, statement_months=months)
         with session_scope(engine) as session:
             document = _load(session, appeal_id, document_id)
             if document.state == DocumentState.VERIFYING:
@@ -181,20 +210,31 @@ def verify_document(
     )
 
 
+def _inspect_kept_copy(
+    s3: Any, settings: Settings, document: Document, *, today: date, statement_months: int | None
+) -> Inspection:
+    """Copies the upload to its evidence key and inspects the copy: what is accepted is exactly
+    what is kept, whatever is written to the upload key meanwhile. An accepted copy is locked
+    where the store can; a rejected one is deleted."""
+    kept = keep_for_inspection(s3, settings, document)
+    if kept is None:
+        return Inspection(size=0, rejection=UPLOAD_MISSING)
+    inspection = inspect_object(
+        s3, settings, document, today=today, statement_months=statement_months, source=kept
+    )
+    if inspection.rejection is None:
+        inspection.kept = kept
+        inspection.locked_until = lock_kept(s3, settings, kept, today=today)
+    else:
+        discard(s3, settings, kept.key)
+    return inspection
+
+
 def _load(session: Session, appeal_id: str, document_id: str) -> Document:
     document = session.get(Document, document_id)
     if document is None or document.appeal_id != appeal_id:
         raise NotFound(f"Document {document_id} was not found.", code="document_not_found")
     return document
-
-
-def _flag_row(flag: RedFlag) -> dict[str, str]:
-    return {
-        "code": flag.code,
-        "severity": flag.severity.value,
-        "en": flag.explanation_en,
-        "zh-CN": flag.explanation_zh,
-    }
 
 
 def _record(session: Session, document: Document, inspection: Inspection) -> None:
@@ -219,7 +259,7 @@ def _record(session: Session, document: Document, inspection: Inspection) -> Non
         if resent:
             # The same customer sent the same file again: keep one copy of its evidence.
             document.duplicate_of = resent[0].id
-    document.flags = [_flag_row(flag) for flag in flags]
+    document.flags = [flag_row(flag) for flag in flags]
     if inspection.rejection is not None:
         document.state = DocumentState.REJECTED
         document.rejection_code = inspection.rejection.code
@@ -227,6 +267,10 @@ def _record(session: Session, document: Document, inspection: Inspection) -> Non
         document.rejection_reason_zh = inspection.rejection.message_zh
     else:
         document.state = DocumentState.ACCEPTED
+        if inspection.kept is not None:
+            document.evidence_key = inspection.kept.key
+            document.evidence_version_id = inspection.kept.version_id
+            document.evidence_locked_until = inspection.locked_until
         if inspection.statement is not None and document.duplicate_of is None:
             _store_transactions(session, document, inspection.statement)
     session.add(document)

@@ -108,7 +108,8 @@ async def test_presigned_upload_end_to_end(api: Api) -> None:
     policy = json.loads(base64.b64decode(upload["fields"]["policy"]))
     conditions = policy["conditions"]
     assert {"key": key} in conditions and {"Content-Type": "text/csv"} in conditions
-    assert ["content-length-range", 1, api.settings.document_max_bytes] in conditions
+    # Exactly the declared size (issue 13): not 1 byte to the document limit.
+    assert ["content-length-range", len(CSV), len(CSV)] in conditions
     assert {"x-amz-server-side-encryption": "AES256"} in conditions
 
     # Not uploaded yet: completing is a clear conflict, and the document is awaiting its file.
@@ -388,6 +389,12 @@ async def test_download_links_for_reviewers_only(api: Api) -> None:
     assert _keys(api, appeal_id) == [key]
     assert _head(api, key)["ServerSideEncryption"] == "AES256"
 
+    # Links are issued for verified files only: wait for the verdict.
+    await eventually(
+        lambda: _documents(api, appeal_id, me),
+        lambda items: items[0]["state"] == "ACCEPTED",
+        what=f"document {document_id} to be accepted",
+    )
     # The customer lists their own documents, without links.
     [own] = await _documents(api, appeal_id, me)
     assert own["id"] == document_id and own["doc_type"] == "INCOME_PROOF"
