@@ -105,7 +105,8 @@ def _without_search_attributes(history: WorkflowHistory) -> bytes:
     return b"".join(events)
 
 
-async def _payloads(history: WorkflowHistory) -> list[Payload]:
+async def payloads_in(history: WorkflowHistory) -> list[Payload]:
+    """Every payload of the history but its search attributes, in order."""
     seen: list[Payload] = []
 
     async def collect(payloads: Any) -> list[Payload]:
@@ -127,7 +128,7 @@ async def test_what_temporal_stores_has_no_customer_field_in_plain_text(ran: Ran
     assert ("AppealCustomerId", ran.customer_id) in _search_attribute_values(ran.raw)
     # Every payload of the history (input, activity arguments and results, signals, updates and
     # their results, the summary, failures) is ciphertext under the session's key.
-    payloads = await _payloads(ran.raw)
+    payloads = await payloads_in(ran.raw)
     kinds = {event.event_type for event in ran.raw.events}
     assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED in kinds
     assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED in kinds
@@ -141,7 +142,7 @@ async def test_what_temporal_stores_has_no_customer_field_in_plain_text(ran: Ran
 
 async def test_with_the_codec_the_history_decodes(ran: Ran, temporal_client: Client) -> None:
     decoded = await decode_history(ran.raw, ran.codec)
-    assert not any(is_encrypted(p) for p in await _payloads(decoded))
+    assert not any(is_encrypted(p) for p in await payloads_in(decoded))
     started = decoded.events[0].workflow_execution_started_event_attributes
     (inp,) = pydantic_data_converter.payload_converter.from_payloads(started.input.payloads, [AppealInput])
     assert (inp.appeal_id, inp.customer_id, inp.account_id) == (
