@@ -13,6 +13,7 @@ from api.docs_pages import install_docs
 from api.openapi import install_openapi
 from api.pages import install_pages
 from api.problems import install_problem_handlers
+from api.request_guard import RequestGuard
 from api.routers import appeals, assessments, documents, health, ledger, me, review_tasks, staff
 from api.routers.health import Readiness, readiness_probes
 from core.clock import SYSTEM_CLOCK, Clock
@@ -58,6 +59,8 @@ def create_app(
         redoc_url=None,
     )
     install_problem_handlers(app)
+    # Before the app reads a request: NULs, the token, rate limits, then a capped body.
+    app.add_middleware(RequestGuard)
     install_docs(app)
     for module in (appeals, assessments, documents, review_tasks, me, ledger, staff, health):
         app.include_router(module.router)

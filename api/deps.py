@@ -53,6 +53,15 @@ async def get_principal(
     return verify_token(request.app.state.settings, credentials.credentials)
 
 
+def principal_from_authorization(settings: Settings, authorization: str) -> Principal:
+    """`get_principal` on a raw Authorization header (api/request_guard.py checks the token
+    before a body is read): the same answers, from the same checks."""
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise missing_bearer(authorization)
+    return verify_token(settings, token.strip())
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 GatewayDep = Annotated[TemporalGateway, Depends(get_gateway)]

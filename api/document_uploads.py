@@ -7,6 +7,7 @@ after which the workflow's verification activity re-checks the stored bytes. Blo
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from collections.abc import AsyncIterable, Callable, Iterator, Mapping
@@ -58,6 +59,7 @@ from core.errors import (
     ServiceUnavailable,
     UnsupportedMediaType,
 )
+from core.idempotency import check_same_request, fingerprint
 from core.settings import Settings
 from core.status import AppealStatus
 from core.storage import (
@@ -427,10 +429,12 @@ async def upload_multipart(
         return None
 
     saved = await to_thread.run_sync(_check_appeal)
-    if saved is not None:
-        return Uploaded(saved, created=False)
     if not content_type and not content_length:
         raise _file_required()
+    if saved is not None:
+        # A retry: the same file again gets the saved document; another file, 422.
+        await _same_upload_or_refuse(saved, principal, appeal_id, body, content_type, max_bytes)
+        return Uploaded(saved, created=False)
 
     document_id = str(uuid.uuid4())
     key = document_key(appeal_id, document_id)
@@ -477,6 +481,13 @@ async def upload_multipart(
             form.stored,
             form.fields,
             idempotency_key,
+            upload_fingerprint(
+                principal,
+                appeal_id,
+                form.fields.get("doc_type", DEFAULT_DOC_TYPE),
+                form.stored.sha256,
+                form.stored.size,
+            ),
         )
     except Exception:
         # No row, no object: a refused or failed upload leaves nothing behind. (An upload that
@@ -497,6 +508,51 @@ class Uploaded:
     created: bool  # False: a retry, answered with what its first attempt saved
 
 
+def upload_fingerprint(principal: Principal, appeal_id: str, doc_type: str, sha256: str, size: int) -> str:
+    """An upload's fingerprint (core/idempotency.py). Its body is a stream, so it covers what is
+    known of it once read: the document type and the file's SHA-256 and size as stored (the
+    file name and part headers are left out: the same file sent again is the same request)."""
+    body = {"doc_type": doc_type, "sha256": sha256, "size": size}
+    return fingerprint("POST", f"/appeals/{appeal_id}/documents", principal.actor, body)
+
+
+def _hash_file(part: FilePart, channel: ByteChannel) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    while chunk := channel.read(1024 * 1024):
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
+async def _same_upload_or_refuse(
+    saved: Document,
+    principal: Principal,
+    appeal_id: str,
+    body: AsyncIterable[bytes],
+    content_type: str,
+    max_bytes: int,
+) -> None:
+    """Reads a retried upload's body without storing it (hashing the file as it streams) and
+    refuses it (422 `idempotency_key_reused`) unless it is the request the key was used for."""
+    if saved.idempotency_fingerprint is None:
+        return  # saved before fingerprints: nothing to compare
+    form = await read_streamed_form(
+        body,
+        content_type,
+        file_field="file",
+        max_file_bytes=max_bytes,
+        check_file=lambda part, fields: None,
+        consume=_hash_file,
+    )
+    if form.file is None or form.stored is None:
+        raise _file_required()
+    sha256, size = form.stored
+    doc_type = form.fields.get("doc_type", DEFAULT_DOC_TYPE)
+    check_same_request(
+        saved.idempotency_fingerprint, upload_fingerprint(principal, appeal_id, doc_type, sha256, size)
+    )
+
+
 def _saved_upload(session: Session, appeal_id: str, idempotency_key: str) -> Document | None:
     return session.exec(
         select(Document).where(Document.appeal_id == appeal_id, Document.idempotency_key == idempotency_key)
@@ -512,12 +568,14 @@ def _record_multipart(
     stored: StoredObject,
     fields: dict[str, str],
     idempotency_key: str | None,
+    request_fingerprint: str,
 ) -> Uploaded:
     with session_scope(engine) as session:
         appeal = _locked_appeal(session, appeal_id, customer_id)
         if idempotency_key is not None:
             saved = _saved_upload(session, appeal_id, idempotency_key)
             if saved is not None:
+                check_same_request(saved.idempotency_fingerprint, request_fingerprint)
                 return Uploaded(saved, created=False)
         # The appeal may have moved on (withdrawn, expired) while the file streamed.
         _require_collecting(appeal)
@@ -534,6 +592,7 @@ def _record_multipart(
             state=DocumentState.UPLOADED,
             upload_method=MULTIPART,
             idempotency_key=idempotency_key,
+            idempotency_fingerprint=request_fingerprint if idempotency_key is not None else None,
         )
         session.add(document)
     return Uploaded(document, created=True)

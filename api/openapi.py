@@ -285,7 +285,15 @@ _DOCS: Final[tuple[ProblemDoc, ...]] = (
         "The file is larger than the 10 MiB limit.",
         {"max_bytes": 10485760},
     ),
-    ProblemDoc(413, "payload_too_large", "More than 64 MiB uploaded.", "At most 64 MiB per import."),
+    ProblemDoc(
+        413,
+        "payload_too_large",
+        "The body is larger than this operation takes (`max_bytes`: a JSON body a few KiB, a "
+        "ledger import 64 MiB); refused before it is read.",
+        "The request body is larger than the 16 KiB this operation takes.",
+        {"max_bytes": 16384},
+    ),
+    # -- 415
     ProblemDoc(
         415,
         "unsupported_document_type",
@@ -330,6 +338,15 @@ _DOCS: Final[tuple[ProblemDoc, ...]] = (
     ),
     ProblemDoc(
         422, "invalid_cursor", "The `cursor` is not one this listing gave.", "The cursor is not valid."
+    ),
+    ProblemDoc(
+        422,
+        "idempotency_key_reused",
+        "The `Idempotency-Key` was used before for a different request (another body, operation "
+        "or caller); nothing was done. A new request needs a new key.",
+        "This Idempotency-Key was already used for a different request (another body, operation "
+        "or caller). Send a new key for a new request; repeat a request exactly to get its first "
+        "answer.",
     ),
     ProblemDoc(
         422,
@@ -401,6 +418,16 @@ _DOCS: Final[tuple[ProblemDoc, ...]] = (
             ],
             "error_count": 2,
         },
+    ),
+    # -- 429: api/request_guard.py, core/rate_limits.py
+    ProblemDoc(
+        429,
+        "rate_limited",
+        "You made as many writes of this kind (submissions, uploads or decisions) as we take in "
+        "a minute; `retry_after` (and the `Retry-After` header) says in how many seconds the "
+        "next is taken.",
+        "You made 10 submissions in the last minute, the most we take; try again in 12 s.",
+        {"retry_after": 12},
     ),
     # -- 503
     ProblemDoc(
@@ -529,13 +556,55 @@ def _finish(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+def _guard_answers(app: FastAPI) -> dict[tuple[str, str], list[str]]:
+    """What api/request_guard.py answers for each operation before the route runs (a body over
+    its cap, a write over its rate, a NUL in a parameter or header the operation reads), and
+    the reuse of an `Idempotency-Key` for another request where the operation takes one."""
+    from api.request_guard import BODY_METHODS, RATE_LIMITED, BodyKind, route_rules
+
+    answers: dict[tuple[str, str], list[str]] = {}
+    for rule in route_rules(app):
+        if rule.page:
+            continue
+        for method in rule.methods:
+            refs = answers.setdefault((method, rule.path), [])
+            if method in BODY_METHODS:
+                refs.append(rule.too_large_code)
+            if (method, rule.path) in RATE_LIMITED:
+                refs.append("rate_limited")
+            if rule.query or rule.headers or rule.body in (BodyKind.JSON, BodyKind.FORM):
+                refs.append("validation_failed")
+            if "idempotency-key" in rule.headers:  # core/idempotency.py
+                refs.append("idempotency_key_reused")
+    return answers
+
+
+def _merge(responses: dict[str, Any], extra: dict[int | str, dict[str, Any]]) -> None:
+    """Adds the problem answers of `extra` (as `problems` gives them) to an operation's."""
+    for status, response in extra.items():
+        have = responses.setdefault(str(status), response)
+        if have is response:
+            continue
+        media = have["content"][PROBLEM_JSON]
+        for code, example in response["content"][PROBLEM_JSON]["examples"].items():
+            if code not in media["examples"]:
+                media["examples"][code] = example
+                have["description"] += "\n" + f"- `{code}`: {example['summary']}"
+        media["schema"] = {"$ref": _REF + _schema_name(list(media["examples"]))}
+
+
 def install_openapi(app: FastAPI) -> None:
     """Finish the generated document once, the first time it is asked for."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = _finish(generate())
+            schema = generate()
+            for (method, path), refs in _guard_answers(app).items():
+                operation = schema.get("paths", {}).get(path, {}).get(method.lower())
+                if operation is not None and refs:
+                    _merge(operation.setdefault("responses", {}), problems(*refs))
+            app.openapi_schema = _finish(schema)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -26,6 +26,7 @@ def problem(
     *,
     instance: str | None = None,
     extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": f"urn:problem:appeals:{code}",
@@ -38,8 +39,12 @@ def problem(
         body["instance"] = instance
     # Extension members never override the standard ones.
     body.update({k: v for k, v in jsonable_encoder(extra or {}).items() if k not in body})
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if status == 429 and "retry_after" in body:
+        headers.setdefault("Retry-After", str(body["retry_after"]))
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers or None)
 
 
 _HTTP_CODES = {
@@ -88,9 +93,20 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method the path takes, not only one route's
+            from api.request_guard import allowed_methods
+
+            headers["Allow"] = ", ".join(allowed_methods(request.app, request.scope)) or headers.get(
+                "Allow", ""
+            )
         if wants_html(request):  # a person who followed a wrong link gets a page, not JSON
-            return error_page(request, exc.status_code, str(exc.detail), code)
-        return problem(exc.status_code, code, title, str(exc.detail), instance=request.url.path)
+            page = error_page(request, exc.status_code, str(exc.detail), code)
+            page.headers.update(headers)
+            return page
+        return problem(
+            exc.status_code, code, title, str(exc.detail), instance=request.url.path, headers=headers
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

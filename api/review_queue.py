@@ -27,11 +27,18 @@ from core.auth import Principal, Role
 from core.db import session_scope
 from core.db.case_tables import ReviewTask, TaskStatus
 from core.db.staff_tables import StaffMember
-from core.errors import Conflict, Forbidden, InvalidInput, PreconditionFailed
+from core.errors import Conflict, DomainError, Forbidden, InvalidInput, PreconditionFailed
 from core.policy.loader import load_default_policy
 from core.reviews import queue, rules
 from core.reviews.rules import SLA_WARNING_FRACTION, Refusal, sla_warning_at
-from core.reviews.service import answered_decision, get_task
+from core.reviews.service import (
+    answered_decision,
+    check_decision_key,
+    decision_fingerprint,
+    get_task,
+    give_back_decision_key,
+    take_decision_key,
+)
 from core.settings import Settings
 from gateway.temporal import TemporalGateway
 from workflows.messages import (
@@ -152,11 +159,14 @@ async def decide(
 ) -> tuple[str, DecisionAccepted]:
     update_id = idempotency_key or f"decision-{uuid.uuid4()}"
     role: Role = principal.role
+    request_fingerprint = decision_fingerprint(principal.actor, task_id, body.model_dump(mode="json"))
 
     def _load() -> tuple[str, DecisionAccepted | None]:
         nonlocal role
         with session_scope(engine, read_only=True) as session:
             task = get_task(session, task_id)
+            if idempotency_key is not None:  # 422 for a key another request used
+                check_decision_key(session, task.appeal_id, idempotency_key, request_fingerprint)
             answered = answered_decision(session, task.appeal_id, update_id)
             # A retried request is answered as the first was, even though the task moved on
             # (and the appeal's workflow may have ended).
@@ -201,7 +211,16 @@ async def decide(
         note=body.note,
         role=role.value,
     )
-    accepted = await gateway.decide(appeal_id, decision, update_id=update_id)
+    if idempotency_key is not None:
+        await to_thread.run_sync(take_decision_key, engine, appeal_id, idempotency_key, request_fingerprint)
+    try:
+        accepted = await gateway.decide(appeal_id, decision, update_id=update_id)
+    except DomainError as exc:
+        if idempotency_key is not None and exc.status_code < 500:  # refused: nothing recorded
+            await to_thread.run_sync(
+                give_back_decision_key, engine, appeal_id, idempotency_key, request_fingerprint
+            )
+        raise
     return appeal_id, accepted
 
 

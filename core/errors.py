@@ -76,3 +76,9 @@ class Gone(DomainError):
     status_code = 410
     code = "gone"
     title = "Gone"
+
+
+class TooManyRequests(DomainError):
+    status_code = 429
+    code = "rate_limited"
+    title = "Too many requests"

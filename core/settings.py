@@ -7,6 +7,8 @@ them (see docker-compose.yml).
 from __future__ import annotations
 
 import ipaddress
+import math
+from collections import Counter
 from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
@@ -18,9 +20,33 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-only-secret-change-me-0123456789abcdef"
+# The mark of a placeholder secret (docker-compose.yml's examples, the development secret):
+# refused in production wherever a secret is set.
+PLACEHOLDER_MARK = "change-me"
+MIN_SECRET_CHARS = 32
+# Bits per character, measured on the secret itself: 32 random hex characters have 2.8 to 4,
+# base64 more; a word repeated, or one character, far less.
+MIN_SECRET_BITS_PER_CHAR = 2.75
 
 # The roles of core/auth.py's Role, by name (core.auth imports this module, not the reverse).
 RoleName = Literal["customer", "reviewer", "senior_reviewer", "supervisor", "admin"]
+
+
+def weak_secret(secret: str) -> str | None:
+    """Why `secret` is too weak to sign tokens with, or None: shorter than 32 characters, a
+    placeholder, a repeated pattern (`abcabc...`) or too few bits per character (`aaaa...`)."""
+    if PLACEHOLDER_MARK in secret.lower():
+        return "it is a placeholder (contains 'change-me')"
+    if len(secret) < MIN_SECRET_CHARS:
+        return f"it is shorter than {MIN_SECRET_CHARS} characters"
+    for period in range(1, len(secret) // 2 + 1):
+        if len(secret) % period == 0 and secret == secret[:period] * (len(secret) // period):
+            return "it repeats a short pattern"
+    counts = Counter(secret).values()
+    bits = -sum(n / len(secret) * math.log2(n / len(secret)) for n in counts)
+    if bits < MIN_SECRET_BITS_PER_CHAR:
+        return f"it has {bits:.1f} bits per character (random hex has 4)"
+    return None
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -85,6 +111,16 @@ class Settings(BaseSettings):
     jwt_ttl: timedelta = timedelta(hours=12)
 
     document_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    # Request bodies are capped before they are read (api/request_guard.py): JSON and form
+    # bodies at these sizes, a multipart upload at document_max_bytes plus its envelope.
+    json_body_max_bytes: int = Field(default=16 * 1024, gt=0)
+    form_body_max_bytes: int = Field(default=32 * 1024, gt=0)
+    # Writes per principal (core/rate_limits.py): at most this many in any window of
+    # rate_limit_window, counted in the database, so every API process shares them; 0: no limit.
+    rate_limit_window: timedelta = Field(default=timedelta(minutes=1), gt=timedelta(0))
+    rate_limit_submissions: int = Field(default=10, ge=0)
+    rate_limit_uploads: int = Field(default=60, ge=0)
+    rate_limit_decisions: int = Field(default=120, ge=0)
     # Short on purpose: a leaked presigned POST or download link is useless minutes later.
     presigned_upload_expiry: timedelta = timedelta(minutes=10)
     download_link_expiry: timedelta = timedelta(minutes=5)
@@ -150,12 +186,29 @@ class Settings(BaseSettings):
     oidc_timeout_seconds: float = Field(default=10.0, gt=0)
 
     @model_validator(mode="after")
-    def _refuse_dev_secret_in_production(self) -> Settings:
-        weak = self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32
-        if self.environment is Environment.PRODUCTION and weak:
+    def _refuse_weak_secrets_in_production(self) -> Settings:
+        if self.environment is not Environment.PRODUCTION:
+            return self
+        why = "it is the development secret" if self.jwt_secret == DEV_JWT_SECRET else None
+        why = why or weak_secret(self.jwt_secret)
+        if why:
             raise ValueError(
-                "APPEALS_JWT_SECRET must be set to a secret of at least 32 characters "
-                "in production; the development secret is refused"
+                f"APPEALS_JWT_SECRET is refused in production: {why}. Use at least "
+                f"{MIN_SECRET_CHARS} random characters, e.g. `openssl rand -hex 32`"
+            )
+        secrets = {
+            "APPEALS_DATABASE_URL": self.database_url,
+            "APPEALS_S3_SECRET_ACCESS_KEY": self.s3_secret_access_key,
+            "APPEALS_SMTP_PASSWORD": self.smtp_password,
+            "APPEALS_WEBHOOK_SECRET": self.webhook_secret,
+            "APPEALS_CREDIT_LINE_API_TOKEN": self.credit_line_api_token,
+            "APPEALS_OIDC_CLIENT_SECRET": self.oidc_client_secret,
+        }
+        placeholders = [name for name, value in secrets.items() if PLACEHOLDER_MARK in (value or "").lower()]
+        if placeholders:
+            raise ValueError(
+                f"{', '.join(placeholders)} still hold a '{PLACEHOLDER_MARK}' placeholder; "
+                "set real secrets in production"
             )
         return self
 

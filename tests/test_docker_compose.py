@@ -37,10 +37,25 @@ PACKAGES = [
 
 PREFIX = "APPEALS_"
 SETTINGS_ENV_NAMES = {PREFIX + name.upper() for name in Settings.model_fields}
-DUMMY_JWT_SECRET = "j" * 40
+DUMMY_JWT_SECRET = "3f9c0a7e5b21d84c6e0f9a3b7d2c18e4"  # 32 hex characters, as `openssl rand -hex 16`
 DUMMY_PAYLOAD_KEYS = json.dumps({"k1": base64.b64encode(b"k" * 32).decode()})
 # What the host must export (the file's header says how).
-HOST_ENV = {"APPEALS_JWT_SECRET": DUMMY_JWT_SECRET, "APPEALS_PAYLOAD_KEYS": DUMMY_PAYLOAD_KEYS}
+HOST_ENV = {
+    "APPEALS_JWT_SECRET": DUMMY_JWT_SECRET,
+    "APPEALS_PAYLOAD_KEYS": DUMMY_PAYLOAD_KEYS,
+    "POSTGRES_PASSWORD": "9d1e4b7a2c6f0e8d3b5a7c9e1f2d4b6a",
+    "MINIO_ROOT_PASSWORD": "0b8e6d4c2a1f3e5d7c9b2a4f6e8d0c1b",
+    "APPEALS_S3_SECRET_ACCESS_KEY": "5c7e9a1b3d5f7e9c2b4d6f8a0c2e4a6b",
+    "MINIO_KMS_SECRET_KEY": "appeals-key:" + base64.b64encode(b"m" * 32).decode(),
+}
+# Variables that hold a secret: each must come from the host, never from a default in the file.
+SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|_KEYS?)$|SECRET_KEY")
+
+
+def without(*names: str) -> dict[str, str]:
+    return {name: value for name, value in HOST_ENV.items() if name not in names}
+
+
 CLI_SA_TYPES = {
     "TEXT": "Text",
     "KEYWORD": "Keyword",
@@ -243,7 +258,48 @@ def test_jwt_secret_is_required_from_the_host(services: dict[str, dict[str, Any]
         value = environment_of(services[name])["APPEALS_JWT_SECRET"]
         assert re.fullmatch(r"\$\{APPEALS_JWT_SECRET:\?[^}]+\}", value), value
     with pytest.raises(KeyError, match="APPEALS_JWT_SECRET"):
-        api_settings(services, host_env={})
+        api_settings(services, host_env=without("APPEALS_JWT_SECRET"))
+
+
+def test_every_secret_is_required_from_the_host(compose: dict[str, Any]) -> None:
+    """No secret has a default in the file (`${NAME:?...}`): compose stops instead of starting
+    with a `*-change-me` value, and none is left anywhere in the file."""
+    text = COMPOSE_FILE.read_text()
+    secrets = set()
+    for match in _INTERPOLATION.finditer(text):
+        name = match.group("name") or match.group("bare")
+        if name and SECRET_NAME.search(name):
+            secrets.add(name)
+            assert match.group("op") == ":?", f"{match.group(0)}: a secret must be required (:?)"
+    assert {"POSTGRES_PASSWORD", "MINIO_ROOT_PASSWORD", "APPEALS_S3_SECRET_ACCESS_KEY"} <= secrets
+    assert {"APPEALS_JWT_SECRET", "APPEALS_PAYLOAD_KEYS", "MINIO_KMS_SECRET_KEY"} <= secrets
+    assert not re.search(r"\$\{[^}]*change-me[^}]*\}", text)
+    for name in ("POSTGRES_PASSWORD", "MINIO_ROOT_PASSWORD", "APPEALS_S3_SECRET_ACCESS_KEY"):
+        with pytest.raises(KeyError, match=name):
+            for service in compose["services"].values():
+                for value in environment_of(service).values():
+                    interpolate(value, without(name))
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("APPEALS_JWT_SECRET", "a" * 32),
+        ("APPEALS_JWT_SECRET", "abcd" * 10),
+        ("APPEALS_JWT_SECRET", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab"),
+        ("APPEALS_JWT_SECRET", "my-jwt-secret-change-me-please-0123"),
+        ("APPEALS_S3_SECRET_ACCESS_KEY", "appeals-app-secret-change-me"),
+        ("POSTGRES_PASSWORD", "appeals-db-change-me"),
+    ],
+)
+def test_production_refuses_weak_and_placeholder_secrets(
+    services: dict[str, dict[str, Any]], name: str, value: str
+) -> None:
+    """The compose file's old defaults and a JWT secret of 32 x 'a' stop the API at start."""
+    with pytest.raises(
+        ValidationError, match=name if name.startswith("APPEALS_") else "APPEALS_DATABASE_URL"
+    ):
+        api_settings(services, host_env={**HOST_ENV, name: value})
 
 
 def test_api_environment_validates_in_production(services: dict[str, dict[str, Any]]) -> None:
@@ -290,7 +346,7 @@ def test_payload_keys_are_required_from_the_host_and_the_codec_server_shares_the
         value = environment_of(services[name])["APPEALS_PAYLOAD_KEYS"]
         assert re.fullmatch(r"\$\{APPEALS_PAYLOAD_KEYS:\?[^}]+\}", value), value
     with pytest.raises(KeyError, match="APPEALS_PAYLOAD_KEYS"):
-        api_settings(services, host_env={"APPEALS_JWT_SECRET": DUMMY_JWT_SECRET})
+        api_settings(services, host_env=without("APPEALS_PAYLOAD_KEYS"))
     settings = api_settings(services, HOST_ENV)
     assert data_converter(settings).payload_codec is not None  # production accepts them
     assert environment_of(services["codec"]) == environment_of(services["api"])

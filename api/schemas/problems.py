@@ -54,7 +54,14 @@ class Problem(BaseModel):
         default=None, description="`stale_version`: the task's version now; reload and retry."
     )
     max_bytes: int | SkipJsonSchema[None] = Field(
-        default=None, description="`document_too_large`: the largest file accepted, in bytes."
+        default=None,
+        description="`document_too_large`: the largest file accepted, in bytes; "
+        "`payload_too_large`: the largest body the operation takes.",
+    )
+    retry_after: int | SkipJsonSchema[None] = Field(
+        default=None,
+        description="`rate_limited`: seconds until the next write of this kind is taken (as the "
+        "`Retry-After` header).",
     )
     expired_at: datetime | SkipJsonSchema[None] = Field(
         default=None, description="`upload_expired`: when the upload link expired."

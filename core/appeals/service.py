@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -14,12 +12,14 @@ from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, and_, col, or_, select
 
+from core import cursors
 from core.appeals.audit import append_event
 from core.appeals.cooldown import cooldown_ends_on
 from core.db.case_tables import Appeal, Document
 from core.db.ledger_tables import AccountStatus, CreditAccount
 from core.db.types import utcnow
 from core.errors import Conflict, InvalidInput, NotFound
+from core.idempotency import check_same_request, fingerprint
 from core.logs import TRANSITION_LOGGER, log_event
 from core.policy.loader import load_default_policy
 from core.status import AppealStatus, can_transition, is_open
@@ -37,11 +37,23 @@ class NewAppeal:
     customer_statement: str = ""
     idempotency_key: str | None = None
 
+    @property
+    def fingerprint(self) -> str:
+        """What this submission asks for, by whom (core/idempotency.py): the API's request
+        and the portal's form for the same appeal have the same one."""
+        body = {
+            "account_id": self.account_id,
+            "requested_limit_minor": self.requested_limit_minor,
+            "statement": self.customer_statement,
+        }
+        return fingerprint("POST", "/appeals", f"customer:{self.customer_id}", body)
+
 
 def create_appeal(session: Session, new: NewAppeal, *, today: date | None = None) -> tuple[Appeal, bool]:
     """Records a SUBMITTED appeal. Returns (appeal, created); a repeated idempotency key
-    returns the first appeal instead of a second one. `today` (default: the system clock's)
-    decides whether a decline's cool-down is over."""
+    returns the first appeal instead of a second one, and is refused (422
+    `idempotency_key_reused`) when it came with another request. `today` (default: the system
+    clock's) decides whether a decline's cool-down is over."""
     existing = _by_idempotency_key(session, new)
     if existing is not None:
         return existing, False
@@ -71,6 +83,7 @@ def create_appeal(session: Session, new: NewAppeal, *, today: date | None = None
         customer_statement=new.customer_statement,
         status=AppealStatus.SUBMITTED,
         idempotency_key=new.idempotency_key,
+        idempotency_fingerprint=new.fingerprint if new.idempotency_key else None,
         workflow_id=workflow_id_for(appeal_id),
         created_at=now,
         updated_at=now,
@@ -104,14 +117,19 @@ def create_appeal(session: Session, new: NewAppeal, *, today: date | None = None
 
 
 def _by_idempotency_key(session: Session, new: NewAppeal) -> Appeal | None:
+    """The appeal a request with this key created, if it asked for the same; Invalid input
+    `idempotency_key_reused` if that request asked for something else."""
     if not new.idempotency_key:
         return None
-    return session.exec(
+    found = session.exec(
         select(Appeal).where(
             Appeal.customer_id == new.customer_id,
             Appeal.idempotency_key == new.idempotency_key,
         )
     ).first()
+    if found is not None:
+        check_same_request(found.idempotency_fingerprint, new.fingerprint)
+    return found
 
 
 def _open_appeal_or_raise(session: Session, new: NewAppeal) -> Appeal | None:
@@ -127,6 +145,7 @@ def _open_appeal_or_raise(session: Session, new: NewAppeal) -> Appeal | None:
         and open_appeal.idempotency_key == new.idempotency_key
         and open_appeal.customer_id == new.customer_id
     ):
+        check_same_request(open_appeal.idempotency_fingerprint, new.fingerprint)
         return open_appeal
     raise Conflict(
         f"Account {new.account_id} already has an open appeal ({open_appeal.id}).",
@@ -182,15 +201,13 @@ def appeal_documents(session: Session, appeal_id: str) -> list[Document]:
 
 
 def _encode_cursor(appeal: Appeal) -> str:
-    raw = json.dumps([appeal.created_at.isoformat(), appeal.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return cursors.encode([appeal.created_at.isoformat(), appeal.id])
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, appeal_id = json.loads(raw)
-        return datetime.fromisoformat(created_at), str(appeal_id)
+        created_at, appeal_id = cursors.decode(cursor)
+        return cursors.instant(created_at), cursors.identifier(appeal_id)
     except (ValueError, TypeError) as exc:
         raise InvalidInput("The cursor is not valid.", code="invalid_cursor") from exc
 

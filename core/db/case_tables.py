@@ -67,6 +67,9 @@ class Appeal(SQLModel, table=True):
     is_open: bool = True
     version: int = 1
     idempotency_key: str | None = Field(default=None, max_length=200)
+    # What the request that used the key asked for (core/idempotency.py): a reuse of the key
+    # for another request is refused. None on appeals recorded before fingerprints.
+    idempotency_fingerprint: str | None = Field(default=None, max_length=64)
     workflow_id: str = Field(max_length=80)
     workflow_started: bool = False
     status_reason: str | None = Field(default=None, max_length=500)
@@ -123,6 +126,7 @@ class Document(SQLModel, table=True):
     upload_expires_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     duplicate_of: str | None = Field(default=None, max_length=36)
     idempotency_key: str | None = Field(default=None, max_length=200)
+    idempotency_fingerprint: str | None = Field(default=None, max_length=64)  # core/idempotency.py
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
     verified_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     # An accepted file's kept copy (core/documents/evidence.py): a server-side copy under
@@ -281,3 +285,27 @@ class Notification(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=1000)
     last_attempt_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     sent_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """An Idempotency-Key taken by a request before its effect is recorded elsewhere (a
+    decision: the workflow records it, after the API sent the Update named by the key), with
+    the fingerprint of that request (core/idempotency.py)."""
+
+    __tablename__ = "idempotency_record"
+
+    scope: str = Field(primary_key=True, max_length=100)  # e.g. "decision:<appeal id>"
+    key: str = Field(primary_key=True, max_length=200)
+    fingerprint: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class RateLimitWindow(SQLModel, table=True):
+    """How many writes of one kind a principal made in one window (core/rate_limits.py)."""
+
+    __tablename__ = "rate_limit_window"
+
+    principal: str = Field(primary_key=True, max_length=200)
+    action: str = Field(primary_key=True, max_length=40)
+    window_start: int = Field(primary_key=True)  # seconds since the epoch, a multiple of the window
+    count: int = 0

@@ -26,6 +26,8 @@ from core import staff
 from core.appeals.audit import append_event
 from core.appeals.service import Transition, apply_transition, get_appeal
 from core.auth import SUPERVISING_ROLES, Principal, required_roles_for
+from core.cursors import decode as decode_cursor
+from core.cursors import identifier, instant, int32
 from core.db.case_tables import ReviewTask, TaskStatus
 from core.db.types import utcnow
 from core.errors import Conflict, Forbidden, InvalidInput, PreconditionFailed
@@ -79,17 +81,17 @@ def _encode(values: list[Any], sort: TaskSort) -> str:
 def _cursor_params(cursor: str, sort: TaskSort) -> dict[str, Any]:
     """The values a cursor carries, as the parameters of `_after`'s condition."""
     try:
-        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        raw = decode_cursor(cursor)
         if raw[0] != sort.value:
             raise ValueError("cursor of another sort")
         values = raw[1:]
         if sort is TaskSort.PRIORITY:
             return {
-                "after_priority": int(values[0]),
-                "after_at": datetime.fromisoformat(values[1]),
-                "after_id": str(values[2]),
+                "after_priority": int32(values[0]),
+                "after_at": instant(values[1]),
+                "after_id": identifier(values[2]),
             }
-        return {"after_at": datetime.fromisoformat(values[0]), "after_id": str(values[1])}
+        return {"after_at": instant(values[0]), "after_id": identifier(values[1])}
     except (ValueError, TypeError, IndexError, KeyError) as exc:
         raise InvalidInput("The cursor is not valid for this sort.", code="invalid_cursor") from exc
 

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from core.appeals.audit import append_event
-from core.db.case_tables import Appeal, Decision, DecisionOutcome, ReviewTask, TaskStatus
+from core.db.case_tables import (
+    Appeal,
+    Decision,
+    DecisionOutcome,
+    IdempotencyRecord,
+    ReviewTask,
+    TaskStatus,
+)
+from core.db.engine import session_scope
 from core.db.types import utcnow
 from core.errors import NotFound
+from core.idempotency import check_same_request, fingerprint
 from core.reviews.notices import record_task_assigned
 from core.reviews.rules import Outcome, Stage, outcome_status
 from core.status import AppealStatus
@@ -176,6 +189,58 @@ def answered_decision(
     appeal = session.get(Appeal, appeal_id)
     requested = appeal.requested_limit_minor if appeal else 0
     return decision, outcome_status(outcome, decision.approved_limit_minor, requested)
+
+
+# -- Idempotency-Keys of decisions (core/idempotency.py) ---------------------------------------
+#
+# The API sends a decision to the workflow as an Update whose id is the request's key, and
+# Temporal answers a repeated Update id with the first one's result whatever it carries; the
+# decision row is written later, by the workflow's step. So the API takes the key, with the
+# request's fingerprint, before it sends the Update (table idempotency_record): a request that
+# reuses the key for something else is refused, also while the first is still in flight.
+
+
+def decision_fingerprint(actor: str, task_id: str, body: Mapping[str, Any]) -> str:
+    """Method, path, the decider, and the decision as parsed (outcome, limit, reasons, ...)."""
+    return fingerprint("POST", f"/review-tasks/{task_id}/decision", actor, body)
+
+
+def _key_scope(appeal_id: str) -> str:
+    return f"decision:{appeal_id}"
+
+
+def check_decision_key(session: Session, appeal_id: str, key: str, request_fingerprint: str) -> None:
+    """422 `idempotency_key_reused` if another request took this key on this appeal."""
+    record = session.get(IdempotencyRecord, (_key_scope(appeal_id), key))
+    check_same_request(record.fingerprint if record else None, request_fingerprint)
+
+
+def take_decision_key(engine: Engine, appeal_id: str, key: str, request_fingerprint: str) -> None:
+    """Takes the key for this request (a concurrent one may have taken it first: then it must
+    be the same request). Run in a worker thread."""
+    table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+    with session_scope(engine) as session:
+        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        values = {"scope": _key_scope(appeal_id), "key": key, "fingerprint": request_fingerprint}
+        session.execute(
+            insert(table)
+            .values(**values, created_at=utcnow())
+            .on_conflict_do_nothing(index_elements=[table.c.scope, table.c.key])
+        )
+        check_decision_key(session, appeal_id, key, request_fingerprint)
+
+
+def give_back_decision_key(engine: Engine, appeal_id: str, key: str, request_fingerprint: str) -> None:
+    """The workflow refused the decision (nothing was recorded): the key is free again, so a
+    corrected request may use it. Run in a worker thread."""
+    with session_scope(engine) as session:
+        if session.exec(
+            select(Decision.id).where(Decision.appeal_id == appeal_id, Decision.idempotency_key == key)
+        ).first():
+            return
+        record = session.get(IdempotencyRecord, (_key_scope(appeal_id), key))
+        if record is not None and record.fingerprint == request_fingerprint:
+            session.delete(record)
 
 
 def latest_decision(session: Session, appeal_id: str) -> Decision | None:

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 from api.app import create_app
 from api.deps import get_gateway, get_principal
 from api.openapi import PROBLEMS
+from api.request_guard import BODY_METHODS, RATE_LIMITED
 from core.auth import Role, mint_token
 from core.db import session_scope
 from core.reviews.service import NewTask, create_task
@@ -215,7 +216,18 @@ def test_each_operation_documents_exactly_its_error_statuses(spec: dict[str, Any
         (method, path): {int(s) for s in operation["responses"] if int(s) >= 400}
         for method, path, operation in _operations(spec)
     }
-    assert documented == EXPECTED_STATUSES
+    # Besides each route's own answers, api/request_guard.py's before any route runs: 413 for a
+    # body over its cap on every operation that takes one, 429 on the rate-limited writes.
+    guarded = {
+        operation: statuses
+        | ({413} if operation[0] in BODY_METHODS else set())
+        | ({429} if operation in RATE_LIMITED else set())
+        for operation, statuses in EXPECTED_STATUSES.items()
+    }
+    assert documented == guarded
+    for operation in RATE_LIMITED:
+        if operation in documented:
+            assert "rate_limited" in _codes(spec["paths"][operation[1]][operation[0].lower()], 429)
 
 
 MAIN_OPERATIONS = [

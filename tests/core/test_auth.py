@@ -87,4 +87,9 @@ def test_production_refuses_the_development_secret() -> None:
         Settings(environment=Environment.PRODUCTION, jwt_secret=DEV_JWT_SECRET)
     with pytest.raises(ValidationError):
         Settings(environment=Environment.PRODUCTION, jwt_secret="short")
-    assert Settings(environment=Environment.PRODUCTION, jwt_secret="p" * 40).jwt_secret == "p" * 40
+    # A secret of the right length is not enough: 32 x "a" (the security probe's) is refused.
+    for weak in ("a" * 32, "ab" * 20, "password-change-me-0123456789abcdef"):
+        with pytest.raises(ValidationError, match="APPEALS_JWT_SECRET"):
+            Settings(environment=Environment.PRODUCTION, jwt_secret=weak)
+    strong = "7c1f3e9a2b8d4f6a0e5c7b9d1a3f5e7c"  # as `openssl rand -hex 16` prints
+    assert Settings(environment=Environment.PRODUCTION, jwt_secret=strong).jwt_secret == strong
