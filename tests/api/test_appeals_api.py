@@ -414,7 +414,10 @@ async def test_decision_endpoint(api: Api) -> None:
         "decision_rejected",
     )
     detail = await _wait_status(api, appeal["id"], me, "CLOSED")
-    assert detail["decided_limit_minor"] == 900_000 and detail["decision"]["decided_by"] == "r-7"
+    # The customer reads the role that decided, never the reviewer's id; staff read the id.
+    assert detail["decided_limit_minor"] == 900_000 and detail["decision"]["decided_by"] == "reviewer"
+    staff_view = (await api.http.get(f"/appeals/{appeal['id']}", headers=reviewer)).json()
+    assert staff_view["decision"]["decided_by"] == "r-7"
 
 
 async def test_health(api: Api) -> None:
