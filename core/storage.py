@@ -262,30 +262,43 @@ def delete_other_versions(client: Any, bucket: str, key: str, *, keep: str | Non
     """Deletes every version at `key` but `keep` (nothing where the bucket is not versioned)."""
     if not keep or keep == "null":
         return 0
-    deleted = 0
-    for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key):
-        for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
-            if entry["Key"] == key and entry["VersionId"] != keep:
-                client.delete_object(Bucket=bucket, Key=key, VersionId=entry["VersionId"])
-                deleted += 1
-    return deleted
+    try:
+        versions = [
+            entry["VersionId"]
+            for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key)
+            for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]
+            if entry["Key"] == key and entry["VersionId"] != keep
+        ]
+    except ClientError as exc:
+        if _error_code(exc) in ("NotImplemented", "MethodNotAllowed", "AccessDenied"):
+            return 0
+        raise
+    for version in versions:
+        client.delete_object(Bucket=bucket, Key=key, VersionId=version)
+    return len(versions)
 
 
 def delete_all_versions(client: Any, bucket: str, key: str) -> int:
-    """Deletes the object at `key` for good: every version and delete marker on a versioned
-    bucket (a plain delete there only hides the bytes), the object itself on another. Returns
-    how many versions went; a locked version raises (AccessDenied)."""
-    deleted = 0
-    paginator = client.get_paginator("list_object_versions")
-    for page in paginator.paginate(Bucket=bucket, Prefix=key):
-        for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
-            if entry["Key"] != key:  # the prefix also matches longer keys
-                continue
-            client.delete_object(Bucket=bucket, Key=key, VersionId=entry["VersionId"])
-            deleted += 1
-    if deleted == 0:
+    """Deletes the object at `key` for good: every version and delete marker (on a versioned
+    bucket a plain delete only hides the bytes; on another the listing gives the object as
+    version "null"). Returns how many went; nothing at `key` is not an error, and no delete
+    marker is left behind. A locked version raises (AccessDenied). A store that cannot list
+    versions, or a user not allowed to (s3:ListBucketVersions), gets a plain delete."""
+    try:
+        versions = [
+            entry["VersionId"]
+            for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key)
+            for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]
+            if entry["Key"] == key  # the prefix also matches longer keys
+        ]
+    except ClientError as exc:
+        if _error_code(exc) not in ("NotImplemented", "MethodNotAllowed", "AccessDenied"):
+            raise
         client.delete_object(Bucket=bucket, Key=key)
-    return deleted
+        return 1
+    for version in versions:
+        client.delete_object(Bucket=bucket, Key=key, VersionId=version)
+    return len(versions)
 
 
 def presigned_post(

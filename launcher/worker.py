@@ -1,4 +1,5 @@
-"""The Temporal worker process: AppealWorkflow plus its activities, and the reconciler."""
+"""The Temporal worker process: AppealWorkflow plus its activities, the document sweep (and its
+schedule), and the reconciler."""
 
 from __future__ import annotations
 
@@ -14,13 +15,16 @@ from temporalio.worker import Worker
 
 from activities.activity_log import ActivityLogInterceptor
 from activities.appeal import AppealActivities
+from activities.sweep import SweepActivities
 from core.db import create_tables, make_engine
 from core.settings import Settings
 from core.storage import make_s3_client
 from gateway.temporal import TemporalGateway, connect_temporal
 from launcher.reconciler import Reconciler
+from launcher.sweep_schedule import ensure_sweep_schedule
 from workflows import appeal as appeal_workflow_module
 from workflows.appeal import AppealWorkflow
+from workflows.sweep import DocumentSweepWorkflow
 
 log = logging.getLogger(__name__)
 
@@ -40,19 +44,34 @@ def write_bytecode(module: ModuleType) -> None:
 
 
 def build_worker(
-    client: Client, settings: Settings, activities: AppealActivities, executor: ThreadPoolExecutor
+    client: Client,
+    settings: Settings,
+    activities: AppealActivities,
+    executor: ThreadPoolExecutor,
+    *,
+    sweep: SweepActivities | None = None,
 ) -> Worker:
+    """With `sweep`, the worker also runs the document sweep its schedule starts."""
     write_bytecode(appeal_workflow_module)
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
-        workflows=[AppealWorkflow],
-        activities=activities.all(),
+        workflows=[AppealWorkflow, *([DocumentSweepWorkflow] if sweep else [])],
+        activities=[*activities.all(), *(sweep.all() if sweep else [])],
         activity_executor=executor,
         max_concurrent_activities=executor._max_workers,
         # One structured line per activity run (type, appeal, attempt, duration).
         interceptors=[ActivityLogInterceptor()],
     )
+
+
+async def start_sweep_schedule(client: Client, settings: Settings) -> None:
+    """The document sweep's schedule, as the settings say; a worker starts without it (and
+    says so) rather than not at all."""
+    try:
+        await ensure_sweep_schedule(client, settings)
+    except Exception:
+        log.warning("document sweep schedule not created; the next worker start tries again", exc_info=True)
 
 
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
@@ -62,8 +81,10 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     s3 = make_s3_client(settings)
     activities = AppealActivities(engine=engine, s3_client=s3, settings=settings)
     reconciler = Reconciler(engine, TemporalGateway(settings, client), settings, s3_client=s3)
+    sweep = SweepActivities(engine=engine, s3_client=s3, settings=settings)
+    await start_sweep_schedule(client, settings)
     with ThreadPoolExecutor(max_workers=16, thread_name_prefix="activity") as executor:
-        worker = build_worker(client, settings, activities, executor)
+        worker = build_worker(client, settings, activities, executor, sweep=sweep)
         log.info("worker polling task queue %s", settings.temporal_task_queue)
         async with worker:
             reconcile_task = asyncio.create_task(reconciler.run_forever())

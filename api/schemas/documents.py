@@ -50,7 +50,8 @@ class DocumentListItem(BaseModel):
     download_url: str | None = None
     download_expires_at: datetime | None = None
     # Staff only, instead of a link: why the file is not served (`not_verified`,
-    # `active_content`, `integrity_failed`, `removed`; core/documents/evidence.py).
+    # `active_content`, `integrity_failed`, `removed`, `store_unavailable`;
+    # core/documents/evidence.py).
     download_withheld: str | None = None
 
 
