@@ -331,7 +331,15 @@ def test_minio_setup_creates_the_bucket_and_user_the_app_uses(
     assert env["APP_ACCESS_KEY"] == settings.s3_access_key_id
     assert env["APP_SECRET_KEY"] == settings.s3_secret_access_key
     script = command_text(setup)
-    assert re.search(r"mc mb --ignore-existing \"?local/\$\$BUCKET", script)
+    # With object lock (versions pinned, kept evidence locked), and the app may use versions.
+    assert re.search(r"mc mb --ignore-existing --with-lock \"?local/\$\$BUCKET", script)
+    for action in (
+        "s3:ListBucketVersions",
+        "s3:GetObjectVersion",
+        "s3:DeleteObjectVersion",
+        "s3:PutObjectRetention",
+    ):
+        assert action in script
     assert "mc admin user add local" in script
     assert depends_on_of(setup) == {"minio": "service_healthy"}
     # SSE (AES256 by default in the app) needs a KMS key on MinIO.
