@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import uuid
 from typing import Any
 
@@ -23,7 +24,8 @@ from core.documents.evidence import INTEGRITY_EVENT, INTEGRITY_FLAG, LINK_EVENT
 from core.settings import Settings
 from core.storage import evidence_key, make_s3_client
 from tests.api.conftest import Api
-from tests.api.review_helpers import LATE_PAYER
+from tests.api.pages.helpers import sign_in
+from tests.api.review_helpers import LATE_PAYER, open_task, upload_missing
 from tests.api.test_appeals_api import _assert_problem, _wait_status
 from tests.documents import recent_statement_csv, text_pdf
 from tests.eventually import eventually
@@ -304,3 +306,36 @@ async def test_rejected_active_content_is_never_linked(api: Api) -> None:
     with session_scope(api.engine, read_only=True) as session:
         kept = session.exec(select(Document).where(col(Document.evidence_key).is_not(None))).all()
         assert hostile not in {d.id for d in kept}
+
+
+async def test_the_case_page_links_no_active_content_and_records_what_it_serves(api: Api) -> None:
+    """The reviewer's case page: a refused web page is listed with why it is not served, and
+    has no link; opening it anyway is an error page; a download is an audit event."""
+    appeal_id, me = await _appeal(api, days_past_due=LATE_PAYER)
+    hostile = await _upload(
+        api, appeal_id, me, "OTHER", b"\xef\xbb\xbf<!-- hi --><svg onload=alert(1)>", "text/plain"
+    )
+    assert (await _verdict(api, hostile)).rejection_code == "FILE_ACTIVE_CONTENT"
+    await upload_missing(api, appeal_id, me, seed=16)
+    await _wait_status(api, appeal_id, me, "PENDING_REVIEW")
+    task_id = (await open_task(api, appeal_id))["id"]
+
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=api.app), base_url="http://testserver"
+    ) as page:
+        await sign_in(page, "r-pages", "reviewer")
+        html = (await page.get(f"/review/tasks/{task_id}")).text
+        assert f"/documents/{hostile}/" not in html
+        assert "Not served: refused as active content" in html
+        downloads = re.findall(rf'href="(/review/tasks/{task_id}/documents/[0-9a-f-]+/download)"', html)
+        assert len(downloads) >= 2  # the statement and the credit report (and a good OTHER file)
+        refused = await page.get(
+            f"/review/tasks/{task_id}/documents/{hostile}/download", headers={"Accept": "text/html"}
+        )
+        assert refused.status_code == 409 and refused.headers["content-type"].startswith("text/html")
+        assert "never served" in refused.text
+        saved = await page.get(downloads[0])
+        assert saved.status_code == 303
+    [issued] = _events(api, appeal_id, LINK_EVENT)
+    assert issued.actor == "reviewer:r-pages" and issued.details["disposition"] == "attachment"
+    assert issued.details["document_id"] in downloads[0]
