@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlmodel import Session
 
+from core.auth import Principal, Role
 from core.db.ledger_tables import (
     AccountStatus,
     Bill,
@@ -16,6 +17,7 @@ from core.db.ledger_tables import (
     LimitEventKind,
 )
 from core.months import add_months, billing_dates
+from core.staff import sign_in
 
 
 @dataclass(frozen=True)
@@ -160,3 +162,21 @@ def seed_demo_ledger(session: Session, today: date) -> list[DemoCustomer]:
             )
         created.append(demo)
     return created
+
+
+# Members of staff a developer signs in as (the README's tokens and the sign-in page's list).
+DEMO_STAFF: tuple[tuple[str, Role], ...] = (
+    ("r-1", Role.REVIEWER),
+    ("r-2", Role.REVIEWER),
+    ("s-1", Role.SENIOR_REVIEWER),
+    ("s-2", Role.SENIOR_REVIEWER),
+    ("sup-1", Role.SUPERVISOR),
+    ("a-1", Role.ADMIN),
+)
+
+
+def seed_demo_staff(session: Session, at: datetime) -> None:
+    """The demo staff in the staff directory, as if each had signed in once (their entries
+    follow later sign-ins), so that a supervisor can assign work to them from the start."""
+    for subject, role in DEMO_STAFF:
+        sign_in(session, Principal(subject=subject, role=role), [role], at=at)

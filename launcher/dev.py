@@ -25,7 +25,7 @@ from temporalio.client import Client
 from core.clock import SYSTEM_CLOCK, Clock
 from core.db import create_tables, make_engine, session_scope
 from core.ledger.generator import seed_population, write_statements
-from core.seed import seed_demo_ledger
+from core.seed import seed_demo_ledger, seed_demo_staff
 from core.settings import Settings
 from core.storage import ensure_bucket, make_s3_client
 from gateway.codec import dev_keys
@@ -550,6 +550,7 @@ class DevStack:
                 with session_scope(engine) as session:
                     today = self.clock.today()
                     seed_demo_ledger(session, today)
+                    seed_demo_staff(session, self.clock.now())
                     # A generated population beside the walkthrough's four: every outcome to demo.
                     demo_population = seed_population(
                         session, DEMO_POPULATION, DEMO_POPULATION_SEED, today=today

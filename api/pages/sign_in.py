@@ -18,20 +18,10 @@ from core import staff
 from core.auth import STAFF_ROLES, Principal, Role
 from core.db import session_scope
 from core.errors import InvalidInput, NotFound
-from core.seed import DEMO_CUSTOMERS
+from core.seed import DEMO_CUSTOMERS, DEMO_STAFF
 from core.settings import Environment
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False, dependencies=[Depends(check_csrf)])
-
-# Members of staff a developer can sign in as (any id works; these match the README's tokens).
-DEMO_STAFF: tuple[tuple[str, Role], ...] = (
-    ("r-1", Role.REVIEWER),
-    ("r-2", Role.REVIEWER),
-    ("s-1", Role.SENIOR_REVIEWER),
-    ("s-2", Role.SENIOR_REVIEWER),
-    ("sup-1", Role.SUPERVISOR),
-    ("a-1", Role.ADMIN),
-)
 
 
 def directory_sign_in(request: Request, principal: Principal, roles: list[Role]) -> Principal:

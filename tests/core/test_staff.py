@@ -121,3 +121,20 @@ def test_customers_see_roles_not_people() -> None:
     assert timeline[1]["details"]["after"] == {"status": "CLAIMED", "assignee": "staff"}
     assert timeline[2]["details"] == {"assignee": None, "stage": 2}
     assert decisions == [{"decided_by": "reviewer", "outcome": "APPROVE"}]
+
+
+def test_the_demo_stack_knows_its_staff(engine: Engine) -> None:
+    """`appeals dev` seeds the demo staff, so a supervisor can hand a second review to s-2
+    before s-2 has ever signed in; their entries still follow their sign-ins."""
+    from core.seed import DEMO_STAFF, seed_demo_staff
+
+    with session_scope(engine) as session:
+        seed_demo_staff(session, AT)
+        seed_demo_staff(session, AT)  # again, as on every start of `appeals dev`
+    with session_scope(engine, read_only=True) as session:
+        assert [(m.id, m.roles) for m in staff.list_members(session)] == sorted(
+            (subject, [role.value]) for subject, role in DEMO_STAFF
+        )
+        assert staff.assignee(session, "s-2", Role.SENIOR_REVIEWER.value).subject == "s-2"
+    entry = _entry(engine, "r-1")
+    assert entry is not None and entry.managed_by is ManagedBy.IDENTITY_PROVIDER
