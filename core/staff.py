@@ -208,9 +208,18 @@ def public_decider(decided_by: str) -> str:
     return decided_by if decided_by in {"system", "workflow"} else "reviewer"
 
 
+# Housekeeping on the case file that staff need and the customer does not: who opened a file,
+# a store's integrity alarm, a file checked late, a refused file's bytes purged.
+STAFF_ONLY_EVENTS: Final = frozenset(
+    {"document_link_issued", "document_integrity_failed", "document_checked_late", "document_purged"}
+)
+
+
 def customer_view(timeline: list[dict[str, Any]], decisions: list[dict[str, Any]]) -> None:
     """The appeal page's timeline and decision rows (as dicts), rewritten in place for the
-    customer: roles instead of the staff who acted, were assigned or decided."""
+    customer: roles instead of the staff who acted, were assigned or decided, and none of the
+    staff's housekeeping events."""
+    timeline[:] = [event for event in timeline if event["kind"] not in STAFF_ONLY_EVENTS]
     for event in timeline:
         event["actor"] = public_actor(event["actor"])
         event["details"] = public_details(event["details"])

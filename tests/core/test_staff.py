@@ -101,8 +101,10 @@ def test_sign_in_follows_the_identity_provider_until_an_admin_keeps_the_entry(en
 
 def test_customers_see_roles_not_people() -> None:
     timeline: list[dict[str, Any]] = [
-        {"actor": "reviewer:r-1", "details": {"task_id": "t", "reviewer": "r-1"}},
+        {"kind": "claimed", "actor": "reviewer:r-1", "details": {"task_id": "t", "reviewer": "r-1"}},
+        {"kind": "document_link_issued", "actor": "reviewer:r-1", "details": {"document_id": "d"}},
         {
+            "kind": "reassigned",
             "actor": "supervisor:sup-1",
             "details": {
                 "task_id": "t",
@@ -110,8 +112,9 @@ def test_customers_see_roles_not_people() -> None:
                 "after": {"status": "CLAIMED", "assignee": "r-2"},
             },
         },
-        {"actor": "workflow", "details": {"assignee": None, "stage": 2}},
-        {"actor": "customer:c-1", "details": {"human_review": True}},
+        {"kind": "status_changed", "actor": "workflow", "details": {"assignee": None, "stage": 2}},
+        {"kind": "document_checked_late", "actor": "reconciler", "details": {"document_id": "d"}},
+        {"kind": "status_changed", "actor": "customer:c-1", "details": {"human_review": True}},
     ]
     decisions: list[dict[str, Any]] = [{"decided_by": "s-2", "outcome": "APPROVE"}]
     staff.customer_view(timeline, decisions)
