@@ -313,11 +313,11 @@ class RequestGuard:
         cap = body_cap(rule, settings)
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > cap:
-            raise _Refused(_too_large(rule, settings, cap), {"Connection": "close"})
+            raise _Refused(_too_large(rule, settings, cap))
         if rule.body in (BodyKind.JSON, BodyKind.FORM):
             body = await _read_capped(receive, cap)
             if body is None:
-                raise _Refused(_too_large(rule, settings, cap), {"Connection": "close"})
+                raise _Refused(_too_large(rule, settings, cap))
             problem_ = _body_text_problem(body, headers.get("content-type", ""))
             if problem_ is not None:
                 raise _Refused(problem_)
@@ -328,6 +328,10 @@ class RequestGuard:
         self, scope: Scope, receive: Receive, send: Send, rule: Rule, refused: _Refused
     ) -> None:
         error = refused.error
+        if scope["method"] in BODY_METHODS:
+            # Answered before the body was read: close the connection rather than let the
+            # server take in the rest of a body nobody will read.
+            refused.headers.setdefault("Connection", "close")
         request = Request(scope, receive)
         response: Response
         if rule.page:
