@@ -245,8 +245,16 @@ def _body_text_problem(body: bytes, content_type: str) -> InvalidInput | None:
         return _invalid_text(["body"]) if b"\x00" in body else None
     try:
         parsed = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None  # not JSON: the route's own parsing answers
+    except UnicodeDecodeError:
+        # FastAPI would answer an undocumented 400; it is a body that is not valid JSON (422).
+        message = "The body is not JSON in UTF-8"
+        return InvalidInput(
+            f"The request is not valid: body: {message}",
+            code="validation_failed",
+            errors=[{"location": ["body"], "message": message, "type": "json_invalid"}],
+        )
+    except ValueError:
+        return None  # not JSON: the route's own parsing answers (422 json_invalid)
     found = _bad_text(parsed, ["body"])
     return _invalid_text(found) if found is not None else None
 

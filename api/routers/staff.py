@@ -9,16 +9,26 @@ from typing import Annotated, Final
 
 from anyio import to_thread
 from fastapi import APIRouter, Body, Depends, Path, Response, status
+from pydantic import AfterValidator
 
 from api.deps import ClockDep, EngineDep, require_role
 from api.openapi import WITH_ROLE, problems
 from api.schemas.staff import StaffMemberBody, StaffMemberPublic, StaffPage
 from core import staff
-from core.auth import MAX_SUBJECT_LENGTH, Principal, Role
+from core.auth import MAX_SUBJECT_LENGTH, Principal, Role, usable_subject
 from core.db import session_scope
 
 router = APIRouter(prefix="/admin/staff", tags=["staff"])
 AdminDep = Annotated[Principal, Depends(require_role(Role.ADMIN))]
+
+
+def _usable_id(staff_id: str) -> str:
+    # The pattern is the documented shape; core.auth.usable_subject is the rule (it refuses
+    # other non-printing characters too, e.g. U+0085 or U+200B): 422 here, not a 500 later.
+    if not usable_subject(staff_id):
+        raise ValueError("not a usable staff id (printable, no spaces)")
+    return staff_id
+
 
 StaffId = Annotated[
     str,
@@ -28,6 +38,7 @@ StaffId = Annotated[
         pattern=r"^[^\s\x00-\x1f\x7f]+$",
         description="The person's staff id: the `sub` of their tokens.",
     ),
+    AfterValidator(_usable_id),
 ]
 _STAFF: Final = ("staff_inactive", "staff_role_not_held")
 _EXAMPLE_BODY: Final = {
