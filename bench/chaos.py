@@ -59,7 +59,9 @@ What one run does:
 6. Prints a table per run and a summary with one row per fault. Recovery: "first progress"
    is the time from the fault until the workers next move an appeal (an audit event written
    by the workflow, a decision, or a document checked; the largest over the fault's
-   injections), "settled" the time from the last injection until the run came to rest.
+   injections), "settled" the time from the (first) injection until the run came to rest,
+   which includes the rest of the load: compare it with the baseline's (`none`, from the
+   point where its fault would have been), as the summary's "vs none" does.
 
 Exits 1 when an invariant fails in any run. A failed run keeps its data directory (logs of
 every process in `logs/`); `--keep` keeps every run's.
@@ -221,7 +223,7 @@ class RunReport:
     started: float
     findings: Findings | None = None
     injections: list[Injection] = field(default_factory=list)
-    settled_after: float | None = None  # seconds from the last injection
+    settled_after: float | None = None  # seconds from the first injection (the baseline's mark)
     settle_note: str = ""
     stats: CallStats = field(default_factory=CallStats)
     runs: list[AppealRun] = field(default_factory=list)
@@ -229,6 +231,7 @@ class RunReport:
     desk_problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
     error: str | None = None
+    kept_database: str | None = None  # a PostgreSQL database left for a look (failed or --keep)
 
     def failures(self) -> list[str]:
         out = [] if self.error is None else [f"run failed: {self.error}"]
@@ -313,7 +316,9 @@ class ChaosRun:
             dead = self.stack.dead_parts()
             if dead:
                 self.report.desk_problems.append(f"parts not running at the end: {', '.join(dead)}")
-            self.stack.stop()
+            keep = config.keep or bool(self.report.failures())
+            self.stack.stop(keep_database=keep)
+            self.report.kept_database = self.stack.pg_database
         self.report.seconds = self.monotonic() - self.report.started
         if not self.report.failures() and not config.keep:
             shutil.rmtree(self.data_dir, ignore_errors=True)
@@ -461,7 +466,7 @@ class ChaosRun:
     async def _settle(self, engine: Engine, accepted: list[str]) -> None:
         report = self.report
         deadline = self.monotonic() + self.config.settle_timeout
-        reference = report.injections[-1].at if report.injections else report.started
+        reference = report.injections[0].at if report.injections else report.started
         next_note = self.monotonic() + 30
         while True:
             try:
@@ -595,8 +600,10 @@ def run_table(report: RunReport) -> str:
     failures = report.failures()
     lines.append(f"  RESULT: {'PASS' if not failures else 'FAIL'}")
     lines += [f"    - {failure}" for failure in failures]
-    if failures:
+    if failures or c.keep:
         lines.append(f"  data and logs kept in {report.data_dir}")
+    if report.kept_database:
+        lines.append(f"  PostgreSQL database {report.kept_database} kept (DROP DATABASE it when done)")
     return "\n".join(lines)
 
 
@@ -649,8 +656,8 @@ def summary_table(reports: list[RunReport]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     out = [
         "",
-        "Summary (C = CLOSED, AD = AUTO_DECLINED, I = INELIGIBLE; settled: from the last injection until "
-        "the run rested, which includes the rest of the load; vs none: the same less the baseline's)",
+        "Summary (C = CLOSED, AD = AUTO_DECLINED, I = INELIGIBLE; settled: from the fault until the run "
+        "rested, which includes the rest of the load; vs none: the same less the baseline's)",
     ]
     for n, row in enumerate(rows):
         out.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))

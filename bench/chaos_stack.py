@@ -233,14 +233,16 @@ class ChaosStack:
         part.proc.start()
         wait_until(part.ready, part.proc, part.timeout)
 
-    def stop(self) -> None:
+    def stop(self, *, keep_database: bool = False) -> None:
+        """Stops every process; drops the PostgreSQL database unless it is to be kept (a failed
+        run's, for a look at what went wrong)."""
         for part in reversed(list(self.parts.values())):
             with contextlib.suppress(Exception):
                 part.proc.stop()
         if self.proxy is not None:
             self.proxy.stop()
             self.proxy = None
-        if self.pg_database is not None:
+        if self.pg_database is not None and not keep_database:
             self._drop_pg_database()
 
     # -- faults -------------------------------------------------------------------------------
