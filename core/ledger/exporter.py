@@ -16,6 +16,7 @@ from typing import Any, Final
 from sqlalchemy import Table, select
 from sqlalchemy.engine import Connection
 
+from core.csv_cells import neutralise
 from core.db.ledger_tables import Bill, CreditAccount, Customer, LimitEvent, LoanApplication
 from core.ledger.importer import (
     ACCOUNTS,
@@ -25,6 +26,7 @@ from core.ledger.importer import (
     LIMIT_EVENTS,
     LOAN_APPLICATIONS,
     TABLE_OF_FILE,
+    TEXT_KINDS,
 )
 
 _ORDER: Final[dict[str, tuple[Any, tuple[str, ...]]]] = {
@@ -52,15 +54,21 @@ def format_cell(value: Any) -> str:
 
 
 def ledger_rows(connection: Connection, name: str) -> Iterator[list[str]]:
-    """The header, then one list of cells per row of the table behind file `name`."""
+    """The header, then one list of cells per row of the table behind file `name`. Free-text
+    cells (names, phones, employers, reasons, lenders) are spreadsheet-safe (core/csv_cells.py):
+    one starting with =, +, - or @ gets a leading apostrophe, which the importer takes off."""
     model, order = _ORDER[name]
     table: Table = model.__table__
     columns = [c.name for c in COLUMNS[name]]
+    text = [c.kind in TEXT_KINDS for c in COLUMNS[name]]
     yield columns
     statement = select(*(table.c[c] for c in columns)).order_by(*(table.c[c] for c in order))
     result = connection.execution_options(yield_per=_BATCH).execute(statement)
     for row in result:
-        yield [format_cell(v) for v in row]
+        yield [
+            neutralise(cell) if is_text else cell
+            for cell, is_text in zip((format_cell(v) for v in row), text, strict=True)
+        ]
 
 
 def export_ledger(connection: Connection, folder: Path) -> dict[str, int]:

@@ -70,6 +70,7 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
+from core.csv_cells import restore
 from core.db import session_scope
 from core.db.ledger_tables import (
     AccountStatus,
@@ -188,6 +189,10 @@ class Kind(Enum):
     CURRENCY = "currency"
     STATUS = "status"
     EVENT_KIND = "event_kind"
+
+
+# Free text, written spreadsheet-safe by the exporter (core/csv_cells.py).
+TEXT_KINDS: Final = frozenset({Kind.TEXT, Kind.EMAIL, Kind.CODE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -420,6 +425,8 @@ def _record(
             if column.required:
                 errors.append(LedgerError(name, row, column.name, "required but blank"))
             continue
+        if column.kind in TEXT_KINDS:
+            raw = restore(raw)  # the exporter's spreadsheet-safe apostrophe (core/csv_cells.py)
         try:
             values[column.name] = _convert(column, raw)
         except _Invalid as exc:

@@ -7,6 +7,7 @@ without a Temporal call."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
@@ -203,6 +204,9 @@ async def test_claim_next_with_nothing_waiting_says_so(api: Api, browser: Browse
 # -- the case page and the decisions ---------------------------------------------------------
 
 
+FORMULA_CELL = '=HYPERLINK("http://evil.test","Refund")'
+
+
 async def appeal_with_flagged_statement(api: Api, *, seed: int) -> tuple[str, dict[str, str], str]:
     """A late payer's appeal in review whose bank statement has one amount changed (the running
     balance fails on that row): (appeal id, customer auth, task id)."""
@@ -214,6 +218,8 @@ async def appeal_with_flagged_statement(api: Api, *, seed: int) -> tuple[str, di
     appeal_id = created.json()["id"]
     await _wait_status(api, appeal_id, me, "AWAITING_DOCUMENTS")
     rows = with_wrong_balance(rows_covering(SYSTEM_CLOCK.today(), 3, lead_days=3, seed=seed), 5, 12_300)
+    # Cells a spreadsheet would run as formulas: the case page shows them as text.
+    rows[2] = dataclasses.replace(rows[2], description=FORMULA_CELL, counterparty="@SUM(1+1)")
     uploaded = await api.http.post(
         f"/appeals/{appeal_id}/documents",
         headers=me,
@@ -280,6 +286,9 @@ async def test_a_reviewer_claims_next_reads_the_case_and_approves_in_part(api: A
     flagged = re.findall(r'<tr class="row-flagged">\s*<th scope="row" class="num">(\d+)</th>', html)
     assert len(flagged) == 1 and "Running balance check failed" in html and "Check failed" in html
     assert html.count('<h2 id="statement-') == 1
+    # Formula-like cells are text: escaped, never a link or markup.
+    assert "<td>=HYPERLINK(&#34;http://evil.test&#34;,&#34;Refund&#34;)</td>" in html
+    assert "<td>@SUM(1+1)</td>" in html and 'href="http://evil.test"' not in html
     # The workflow in the Temporal Web UI.
     namespace = api.settings.temporal_namespace
     ui = f"{api.settings.temporal_ui_url}/namespaces/{namespace}/workflows/appeal-{appeal_id}"

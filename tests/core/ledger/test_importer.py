@@ -456,3 +456,38 @@ def test_export_import_round_trip(engine: Engine, tmp_path: Path) -> None:
     # ... and the export imported back into where it came from changes nothing.
     again = import_ledger_dir(engine, tmp_path / "out", today=TODAY)
     assert {t: c.unchanged for t, c in again.tables.items()} == counts
+
+
+def test_the_export_is_spreadsheet_safe_and_round_trips(engine: Engine, tmp_path: Path) -> None:
+    """Issue 13: text cells starting with =, +, -, @ (a formula in a spreadsheet) are written with
+    a leading apostrophe, shown as text; importing the export gives back exactly the same."""
+    hostile = {
+        "c-1": ('=HYPERLINK("http://x.test","Click")', "+86 13800000000", "@SUM(A1:A9)"),
+        "c-2": ("-2+3", "'=starts with an apostrophe", "'plain, with an apostrophe"),
+    }
+    with session_scope(engine) as session:
+        for customer_id, (name, phone, employer) in hostile.items():
+            session.add(Customer(id=customer_id, name=name, locale="en", phone=phone, employer=employer))
+    with engine.connect() as connection:
+        export_ledger(connection, tmp_path / "out")
+    exported = list(csv.reader(io.StringIO((tmp_path / "out" / "customers.csv").read_text())))
+    header, cells = exported[0], {row[0]: row for row in exported[1:]}
+    at = {column: header.index(column) for column in ("name", "phone", "employer")}
+    assert cells["c-1"][at["name"]] == '\'=HYPERLINK("http://x.test","Click")'
+    assert cells["c-1"][at["phone"]] == "'+86 13800000000"
+    assert cells["c-1"][at["employer"]] == "'@SUM(A1:A9)"
+    assert cells["c-2"][at["name"]] == "'-2+3"
+    assert cells["c-2"][at["phone"]] == "''=starts with an apostrophe"
+    assert cells["c-2"][at["employer"]] == "'plain, with an apostrophe"  # nothing a spreadsheet would run
+    for row in exported[1:]:
+        assert all(not cell or cell[0] not in "=+-@" for cell in row), row
+    # Imported elsewhere, every value is what it was.
+    fresh = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
+    create_tables(fresh)
+    try:
+        import_ledger_dir(fresh, tmp_path / "out", today=TODAY)
+        with session_scope(fresh) as session:
+            back = {c.id: (c.name, c.phone, c.employer) for c in session.exec(select(Customer)).all()}
+    finally:
+        fresh.dispose()
+    assert back == hostile
