@@ -23,6 +23,7 @@ from core.reviews.service import (
     take_decision_key,
 )
 from tests.api.conftest import Api
+from tests.api.review_helpers import appeal_in_review
 from tests.api.test_appeals_api import _wait_status
 from tests.factories import make_customer
 
@@ -153,3 +154,35 @@ def test_a_decision_key_is_taken_before_the_update_is_sent(engine: Engine) -> No
     take_decision_key(engine, appeal_id, "d-1", corrected)
     with session_scope(engine, read_only=True) as session:
         check_decision_key(session, appeal_id, "d-1", corrected)
+
+
+@ASYNC
+async def test_a_decision_key_reused_for_another_decision_is_refused(api: Api) -> None:
+    """Through the workflow: the same decision again is answered as the first was; the key with
+    another amount, or by another reviewer, is 422 and changes nothing."""
+    appeal_id, me, task_id, _ = await appeal_in_review(api, seed=907)
+    reviewer, other = api.auth(Role.REVIEWER, "r-keys"), api.auth(Role.REVIEWER, "r-other")
+    claimed = await api.http.post(f"/review-tasks/{task_id}/claim", headers=reviewer)
+    assert claimed.status_code == 200, claimed.text
+    await _wait_status(api, appeal_id, me, "IN_REVIEW")
+    url = f"/review-tasks/{task_id}/decision"
+    approve = {"outcome": "APPROVE", "approved_limit_minor": 500_000}
+    # Refused by the workflow (above the request): the key is free again for a corrected body.
+    above = await api.http.post(
+        url, json={**approve, "approved_limit_minor": 700_000}, headers={**reviewer, "Idempotency-Key": "k-1"}
+    )
+    assert above.status_code == 422 and above.json()["code"] == "decision_invalid", above.text
+    first = await api.http.post(url, json=approve, headers={**reviewer, "Idempotency-Key": "k-1"})
+    assert first.status_code == 200, first.text
+    again = await api.http.post(url, json=approve, headers={**reviewer, "Idempotency-Key": "k-1"})
+    assert again.status_code == 200 and again.json() == first.json()
+    _reused(
+        await api.http.post(
+            url,
+            json={**approve, "approved_limit_minor": 400_000},
+            headers={**reviewer, "Idempotency-Key": "k-1"},
+        )
+    )
+    _reused(await api.http.post(url, json=approve, headers={**other, "Idempotency-Key": "k-1"}))
+    detail = await _wait_status(api, appeal_id, me, "CLOSED")
+    assert detail["decided_limit_minor"] == 500_000
