@@ -17,6 +17,7 @@ import pytest
 import pytest_asyncio
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
+from sqlmodel import select
 
 from api.app import create_app
 from api.request_guard import RATE_LIMITED, STREAMED, route_rules
@@ -31,6 +32,7 @@ from core.status import AppealStatus
 from core.storage import make_s3_client
 from gateway.temporal import TemporalGateway
 from launcher.stack import free_port
+from tests.api.pages.helpers import sign_in
 from tests.factories import make_customer
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -463,3 +465,29 @@ async def test_decisions_and_uploads_are_rate_limited_per_principal(
             _multipart(1024 * 1024),
         )
         assert answer.status == 429 and answer.bytes_read == 0 and int(answer.headers["retry-after"]) > 0
+
+
+async def test_the_portal_shares_the_submission_limit_and_answers_with_a_page(
+    settings: Settings, engine: Engine
+) -> None:
+    """The web page's door is counted with the API's, per signed-in principal; past the limit
+    it gets an HTML page (429, Retry-After) and nothing is read or created."""
+    clock = FixedClock(datetime(2026, 11, 2, 10, 0, tzinfo=UTC))
+    async with _guarded(_settings(settings, rate_limit_submissions=1), engine, clock) as g:
+        c = make_customer(g.engine, original_limit_minor=800_000)
+        api = await g.http.post(
+            "/appeals",
+            json={"account_id": "acct-nope", "requested_limit_minor": 5},
+            headers=g.auth(Role.CUSTOMER, c.customer_id),
+        )
+        _problem(api, 404, "account_not_found")
+        token = await sign_in(g.http, c.customer_id, "customer")
+        form = {"account_id": c.account_id, "idempotency_key": "form-1", "requested_limit": "6000"}
+        page = await g.http.post(
+            "/app/appeals", data={**form, "csrf_token": token}, headers={"accept": "text/html"}
+        )
+        assert page.status_code == 429 and page.headers["content-type"].startswith("text/html")
+        assert int(page.headers["retry-after"]) > 0 and "rate_limited" in page.text
+        with session_scope(g.engine, read_only=True) as session:
+            assert session.get(Appeal, "form-1") is None
+            assert not list(session.exec(select(Appeal).where(Appeal.customer_id == c.customer_id)))
