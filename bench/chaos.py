@@ -168,6 +168,7 @@ class Config:
     settle_timeout: float = 300.0
     appeal_timeout: float = 300.0
     human_review_window: float | None = None
+    pdf_timeout: float | None = None
     pg_url: str = DEFAULT_PG_URL
     data_dir: Path | None = None
     keep: bool = False
@@ -243,9 +244,9 @@ class RunReport:
 
     @property
     def first_progress(self) -> float | None:
+        """The slowest of the injections' first progress (an injection after which no work was
+        left does not count)."""
         values = [i.first_progress for i in self.injections if i.step is not None]
-        if any(v is None for v in values):
-            return math.inf
         return max((v for v in values if v is not None), default=None)
 
 
@@ -272,16 +273,7 @@ class ChaosRun:
             self.data_dir = Path(tempfile.mkdtemp(prefix=f"appeals-chaos-{name}-"))
         else:
             self.data_dir = config.data_dir / name
-        self.stack = ChaosStack(
-            self.data_dir,
-            db=config.db,
-            workers=config.workers,
-            apis=config.apis,
-            pg_url=config.pg_url,
-            human_review_window=(
-                timedelta(seconds=config.human_review_window) if config.human_review_window else None
-            ),
-        )
+        self.stack = self._new_stack()
         self.report = RunReport(config, self.data_dir, started=monotonic())
         self.samples: list[tuple[float, int]] = []
 
@@ -291,7 +283,7 @@ class ChaosRun:
             raise ValueError("more than one worker or API process needs --db postgres")
         try:
             self.log(f"[{config.fault}] starting the stack in {self.data_dir} ...")
-            self.stack.start()
+            self._start_stack()
             engine = self.stack.make_engine()
             try:
                 runs = self._seed(engine)
@@ -323,6 +315,34 @@ class ChaosRun:
         if not self.report.failures() and not config.keep:
             shutil.rmtree(self.data_dir, ignore_errors=True)
         return self.report
+
+    def _new_stack(self) -> ChaosStack:
+        config = self.config
+        return ChaosStack(
+            self.data_dir,
+            db=config.db,
+            workers=config.workers,
+            apis=config.apis,
+            pg_url=config.pg_url,
+            human_review_window=(
+                timedelta(seconds=config.human_review_window) if config.human_review_window else None
+            ),
+            pdf_timeout=config.pdf_timeout,
+        )
+
+    def _start_stack(self, attempts: int = 3) -> None:
+        """Free ports are chosen before the parts bind them; on a machine shared with other
+        runs one may be taken meanwhile: then the stack starts again on other ports."""
+        for attempt in range(1, attempts + 1):
+            try:
+                self.stack.start()
+                return
+            except Exception as exc:
+                if attempt == attempts or "address already in use" not in str(exc).lower():
+                    raise
+                self.log(f"[{self.config.fault}] a port was taken meanwhile; starting on other ports")
+                shutil.rmtree(self.data_dir, ignore_errors=True)
+                self.stack = self._new_stack()
 
     def _seed(self, engine: Engine) -> list[AppealRun]:
         wanted = self.config.appeals
@@ -493,12 +513,14 @@ class ChaosRun:
         for injection in report.injections:
             if injection.restored_at is None or injection.restored_value is None:
                 continue
-            after = [
-                t
-                for t, v in self.samples
-                if t > injection.restored_at and v > (injection.restored_value or 0)
-            ]
-            injection.first_progress = (after[0] - injection.at) if after else math.inf
+            restored_at, restored_value = injection.restored_at, injection.restored_value
+            after = [t for t, v in self.samples if t > restored_at and v > restored_value]
+            if after:
+                injection.first_progress = after[0] - injection.at
+            elif report.settled_after is None:
+                injection.first_progress = math.inf  # work was left, and nothing moved
+            else:
+                injection.note += "; no work was left for the workers"
 
 
 # -- printing -----------------------------------------------------------------------------------
@@ -695,6 +717,13 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds an automatic decline waits for a human-review request before it closes "
         "(default: the policy's window, so AUTO_DECLINED appeals rest with a running workflow)",
     )
+    parser.add_argument(
+        "--pdf-timeout",
+        type=float,
+        default=None,
+        help="seconds the PDF check's child process may take (default: the setting's, 5); a "
+        "check cut short rejects the file as PDF_TOO_COMPLEX, which a loaded machine can cause",
+    )
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
     parser.add_argument("--data-dir", type=Path, default=None, help="default: a new temporary directory")
     parser.add_argument("--keep", action="store_true", help="keep every run's data directory")
@@ -726,6 +755,7 @@ def main(argv: list[str] | None = None) -> int:
             settle_timeout=args.settle_timeout,
             appeal_timeout=args.appeal_timeout,
             human_review_window=args.human_review_window,
+            pdf_timeout=args.pdf_timeout,
             pg_url=args.pg_url,
             data_dir=args.data_dir,
             keep=args.keep,

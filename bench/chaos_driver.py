@@ -258,11 +258,11 @@ class Driver:
         self.by_appeal[run.appeal_id] = run
         detail = await self._wait(run, token, lambda d: d["status"] != "SUBMITTED", "its checklist")
         if detail["status"] == "AWAITING_DOCUMENTS":
-            for doc_type, name, body, content_type in self.files_for(c, detail["checklist"]):
+            for doc_type, name, body, content_type in self.files_for(c, _required(detail)):
                 await self._upload(run, token, doc_type, name, body, content_type)
         for copy in range(1, MAX_RESENDS + 1):
             detail = await self._wait(run, token, _resting, "a resting status")
-            refused = [item for item in detail["checklist"] if item["state"] == "REJECTED"]
+            refused = [item for item in _required(detail) if item["state"] == "REJECTED"]
             if detail["status"] != "AWAITING_DOCUMENTS" or not refused:
                 return
             # The customer reads why and sends the item again (these files are valid: the
@@ -466,10 +466,16 @@ class Driver:
         return {"outcome": "APPROVE", "approved_limit_minor": requested, "note": "chaos bench"}
 
 
+def _required(detail: dict[str, Any]) -> list[dict[str, Any]]:
+    """The checklist items the appeal waits for (a file sent besides them, such as the
+    employment certificate, is listed too, as not required)."""
+    return [item for item in detail["checklist"] if item.get("required", True)]
+
+
 def _resting(detail: dict[str, Any]) -> bool:
     if detail["status"] in AT_REST:
         return True
-    # A refused file leaves the appeal waiting for a new one: this client sends none.
+    # A refused required file leaves the appeal waiting for a new one.
     return detail["status"] == "AWAITING_DOCUMENTS" and any(
-        item["state"] == "REJECTED" for item in detail["checklist"]
+        item["state"] == "REJECTED" for item in _required(detail)
     )

@@ -93,6 +93,7 @@ class ChaosStack:
     apis: int = 1
     pg_url: str = DEFAULT_PG_URL
     human_review_window: timedelta | None = None
+    pdf_timeout: float | None = None  # the PDF check's child process limit (None: the setting's)
     parts: dict[str, Part] = field(default_factory=dict)
     proxy: FaultyProxy | None = None
     pg_database: str | None = None
@@ -219,6 +220,8 @@ class ChaosStack:
         env = settings_env(self.settings)
         if self.human_review_window is not None:
             env["APPEALS_HUMAN_REVIEW_WINDOW"] = f"PT{self.human_review_window.total_seconds():g}S"
+        if self.pdf_timeout is not None:
+            env["APPEALS_PDF_CHILD_TIMEOUT_SECONDS"] = f"{self.pdf_timeout:g}"
         env["PYTHONUNBUFFERED"] = "1"  # a killed process's log ends where it died
         return env
 
