@@ -22,13 +22,18 @@ Faults (`--fault` may be given several times, `all` runs every one the database 
                    open one of the run's database terminated (pg_terminate_backend)
     machine-kill   kill -9 worker-1 and api-1 together, as when one machine of two dies (with
                    --workers 2 --apis 2 the other pair carries on), restart both
+    api-lost-answers  for --outage seconds every answer of api-1 is lost on its way back (the
+                   connection reset once the server has answered): the clients' retries, with
+                   the same Idempotency-Key, must get what the first attempt did (submit,
+                   upload, decision), never a second appeal, document or decision
 
 What one run does:
 
 1. Starts each part as its own process on free ports, with a data directory of its own
    (bench/chaos_stack.py): a Temporal dev server with a database file, moto's S3 server behind
    a proxy that can refuse or hang (bench/chaos_proxy.py), the SMTP sink, `--workers` worker
-   processes (`appeals worker`) and `--apis` API processes (`appeals api`). The database is a
+   processes (`appeals worker`) and `--apis` API processes (`appeals api`, each behind such a
+   proxy too, which can lose its answers). The database is a
    SQLite file in the data directory, or with `--db postgres` a fresh PostgreSQL database
    (`--pg-url`, by default APPEALS_TEST_PG_URL or the test server) created and dropped by the
    run. More than one worker or API needs PostgreSQL (issue 12, item 8: `--workers 2 --apis 2`
@@ -110,6 +115,7 @@ SINGLE_FAULTS = (
     "s3-hang",
     "db-restart",
     "machine-kill",
+    "api-lost-answers",
 )
 REVIEWERS = (
     ("r-1", Role.REVIEWER),
@@ -145,6 +151,7 @@ class Step:
             "s3-refuse": "S3 refuses connections",
             "s3-hang": "S3 hangs",
             "db-outage": "PostgreSQL refuses and drops connections",
+            "lose-answers": f"{self.target}'s answers lost on the way back",
         }[self.action]
         return f"{what} for {self.seconds:g} s"
 
@@ -162,7 +169,7 @@ class Config:
     fault_every: float = 6.0
     pause: float = 2.0
     server_pause: float = 10.0
-    outage: float = 10.0
+    outage: float = 10.0  # S3 refusing, answers lost
     hang: float = 20.0
     db_outage: float = 5.0
     settle_timeout: float = 300.0
@@ -194,6 +201,7 @@ def plan(config: Config) -> list[Step]:
             "s3-hang": [Step("s3-hang", "", config.hang)],
             "db-restart": [Step("db-outage", "", config.db_outage)],
             "machine-kill": [Step("kill", "worker-1,api-1", config.pause)],
+            "api-lost-answers": [Step("lose-answers", "api-1", config.outage)],
         }[name]
     return steps
 
@@ -459,11 +467,15 @@ class ChaosRun:
         elif step.action == "s3-hang":
             assert stack.proxy is not None
             stack.proxy.hang()
+        elif step.action == "lose-answers":
+            stack.api_proxy(step.target).lose_answers()
         after_fault = self._progress_or_none(engine)
         self.sleep(step.seconds)
         if step.action in ("kill", "term"):
             for target in step.targets:
                 stack.restart(target)
+        elif step.action == "lose-answers":
+            stack.api_proxy(step.target).heal()
         else:
             assert stack.proxy is not None
             stack.proxy.heal()
@@ -705,7 +717,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--server-pause", type=float, default=10.0, help="seconds the Temporal server stays down"
     )
-    parser.add_argument("--outage", type=float, default=10.0, help="seconds S3 refuses connections")
+    parser.add_argument(
+        "--outage",
+        type=float,
+        default=10.0,
+        help="seconds S3 refuses connections, or api-1's answers are lost",
+    )
     parser.add_argument("--hang", type=float, default=20.0, help="seconds S3 hangs")
     parser.add_argument("--db-outage", type=float, default=5.0, help="seconds PostgreSQL refuses connections")
     parser.add_argument("--settle-timeout", type=float, default=300.0)

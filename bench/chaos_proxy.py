@@ -7,6 +7,11 @@ S3 server holds (moto keeps objects in memory: restarting it would lose every up
 - `hang()`: connections are accepted and bytes read, but nothing is passed on in either
   direction until `heal()`, when everything held flows on (a client whose read timeout passed
   meanwhile has given up and retried).
+- `lose_answers()`: requests reach the server, but the connection is reset as its answer
+  starts back, so the client never learns the outcome of what the server did (a crash or a
+  network cut after the commit, before the response): its retry must not do it twice.
+
+The harness also puts one in front of each API process, for the lost-answers fault.
 
 It runs its own event loop in a daemon thread; the methods are called from any thread.
 """
@@ -46,6 +51,9 @@ class FaultyProxy:
     def hang(self) -> None:
         self.mode = "hang"
         self._call(self._hang())
+
+    def lose_answers(self) -> None:
+        self.mode = "lose-answers"
 
     def heal(self) -> None:
         self.mode = "pass"
@@ -107,7 +115,7 @@ class FaultyProxy:
             self._transports.add(upstream_writer.transport)
             await asyncio.gather(
                 self._pipe(client_reader, upstream_writer),
-                self._pipe(upstream_reader, client_writer),
+                self._pipe(upstream_reader, client_writer, answers=True),
             )
         finally:
             for writer in (client_writer, upstream_writer):
@@ -116,7 +124,9 @@ class FaultyProxy:
                     with contextlib.suppress(Exception):
                         writer.close()
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, answers: bool = False
+    ) -> None:
         assert self._flowing is not None
         try:
             while True:
@@ -124,6 +134,9 @@ class FaultyProxy:
                 if not data:
                     break
                 await self._flowing.wait()
+                if answers and self.mode == "lose-answers":
+                    writer.transport.abort()  # the server has answered; the client hears a reset
+                    break
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):

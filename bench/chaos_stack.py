@@ -1,7 +1,8 @@
 """The parts of the service as separate processes for bench/chaos.py, each of which can be
 killed and started again: a Temporal dev server with a database file (so a restarted server
 finds its workflows), the S3 server behind bench/chaos_proxy.py, the SMTP sink, one or more
-workers (`appeals worker`) and API processes (`appeals api`), on free ports, with a data
+workers (`appeals worker`) and API processes (`appeals api`, each behind a proxy of its own
+that the clients use), on free ports, with a data
 directory of the run's own. The database is a SQLite file in that directory, or a fresh
 PostgreSQL database that the stack creates and drops.
 
@@ -95,11 +96,13 @@ class ChaosStack:
     human_review_window: timedelta | None = None
     pdf_timeout: float | None = None  # the PDF check's child process limit (None: the setting's)
     parts: dict[str, Part] = field(default_factory=dict)
-    proxy: FaultyProxy | None = None
+    proxy: FaultyProxy | None = None  # in front of S3
+    api_proxies: list[FaultyProxy] = field(default_factory=list)  # one in front of each API
     pg_database: str | None = None
     settings: Settings = field(init=False)
     s3_direct: str = field(init=False)
     api_ports: list[int] = field(default_factory=list)
+    api_proxy_ports: list[int] = field(default_factory=list)
     temporal_port: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -108,6 +111,7 @@ class ChaosStack:
         s3_port, proxy_port, smtp_port = free_port(), free_port(), free_port()
         self.s3_direct = f"http://{HOST}:{s3_port}"
         self.api_ports = [free_port() for _ in range(self.apis)]
+        self.api_proxy_ports = [free_port() for _ in range(self.apis)]
         self.settings = Settings(
             data_dir=self.data_dir,
             database_url="",
@@ -137,7 +141,8 @@ class ChaosStack:
 
     @property
     def api_urls(self) -> list[str]:
-        return [f"http://{HOST}:{port}" for port in self.api_ports]
+        """Where clients reach the APIs: through their proxies."""
+        return [f"http://{HOST}:{port}" for port in self.api_proxy_ports]
 
     @property
     def database_url(self) -> str:
@@ -215,6 +220,10 @@ class ChaosStack:
                 log_path=self.logs / f"{name}.log",
             )
             self._launch(Part(name, proc, _http_live(f"http://{HOST}:{port}"), 60))
+        for port, proxy_port in zip(self.api_ports, self.api_proxy_ports, strict=True):
+            api_proxy = FaultyProxy(host=HOST, port=proxy_port, upstream_host=HOST, upstream_port=port)
+            api_proxy.start()
+            self.api_proxies.append(api_proxy)
 
     def _env(self) -> dict[str, str]:
         env = settings_env(self.settings)
@@ -242,9 +251,9 @@ class ChaosStack:
         for part in reversed(list(self.parts.values())):
             with contextlib.suppress(Exception):
                 part.proc.stop()
-        if self.proxy is not None:
-            self.proxy.stop()
-            self.proxy = None
+        for proxy in [*self.api_proxies, *([self.proxy] if self.proxy else [])]:
+            proxy.stop()
+        self.api_proxies, self.proxy = [], None
         if self.pg_database is not None and not keep_database:
             self._drop_pg_database()
 
@@ -273,6 +282,10 @@ class ChaosStack:
         part.proc.start()
         wait_until(part.ready, part.proc, part.timeout)
         part.restarts += 1
+
+    def api_proxy(self, name: str) -> FaultyProxy:
+        """The proxy in front of API process `name` (api-1, api-2, ...)."""
+        return self.api_proxies[self.api_names().index(name)]
 
     def dead_parts(self) -> list[str]:
         return [name for name, part in self.parts.items() if not part.proc.alive()]

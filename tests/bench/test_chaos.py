@@ -170,3 +170,16 @@ def test_notice_checks_find_copies_at_the_sinks_and_notices_that_never_arrived(t
     assert findings.notices_undelivered == ["k4 SENDING (attempts 1)"]
     assert (findings.emails, findings.sms, findings.resent_notices) == (3, 3, 1)
     assert any(f.startswith("emails twice") for f in findings.failures())
+
+
+def test_the_proxy_can_lose_the_answers(proxy: FaultyProxy) -> None:
+    proxy.lose_answers()
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=patience(5)) as sock:
+        sock.sendall(b"done, but never heard")
+        try:
+            heard = sock.recv(1024)
+        except ConnectionResetError:
+            heard = b""
+        assert heard == b""  # reset as the answer came back: nothing arrives
+    proxy.heal()
+    assert eventually_sync(lambda: _echo(proxy.port, b"heard"), what="answers to arrive again") == b"heard"
