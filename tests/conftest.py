@@ -67,6 +67,15 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
 
 
 @pytest.fixture
+def postgresql_engine() -> Iterator[Engine]:
+    """PostgreSQL alone, for a test run on one database (the stricter one)."""
+    pg_engine, schema = _postgres_engine()
+    create_tables(pg_engine)
+    yield pg_engine
+    _drop_schema(pg_engine, schema)
+
+
+@pytest.fixture
 def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
     engine = make_engine(f"sqlite:///{tmp_path / 'appeals.db'}")
     create_tables(engine)
