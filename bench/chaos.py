@@ -651,6 +651,7 @@ def summary_table(reports: list[RunReport]) -> str:
         "2x notice",
         "skipped docs",
         "dup docs",
+        "rejected",
         "audit",
         "wf ok",
         "first progress",
@@ -666,7 +667,7 @@ def summary_table(reports: list[RunReport]) -> str:
             rows.append((r.config.fault, *["-"] * (len(header) - 2), "FAIL"))
             continue
         short = {"CLOSED": "C", "AUTO_DECLINED": "AD", "INELIGIBLE": "I"}
-        statuses = " ".join(f"{short.get(s, s)}{n}" for s, n in f.statuses.most_common())
+        statuses = " ".join(f"{short.get(s, s + ' ')}{n}" for s, n in f.statuses.most_common())
         rows.append(
             (
                 r.config.fault,
@@ -677,6 +678,7 @@ def summary_table(reports: list[RunReport]) -> str:
                 str(len(f.duplicate_emails) + len(f.duplicate_sms)),
                 _count(f.documents_skipped),
                 _count(f.duplicate_documents),
+                _count(f.valid_documents_rejected),
                 "ok" if not f.audit_broken else "BROKEN",
                 "ok" if not f.workflow_mismatches else str(len(f.workflow_mismatches)),
                 _secs(r.first_progress),
@@ -690,8 +692,9 @@ def summary_table(reports: list[RunReport]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     out = [
         "",
-        "Summary (C = CLOSED, AD = AUTO_DECLINED, I = INELIGIBLE; settled: from the fault until the run "
-        "rested, which includes the rest of the load; vs none: the same less the baseline's)",
+        "Summary (C = CLOSED, AD = AUTO_DECLINED, I = INELIGIBLE; rejected: valid files the checks "
+        "refused; settled: from the fault until the run rested, which includes the rest of the load; "
+        "vs none: the same less the baseline's)",
     ]
     for n, row in enumerate(rows):
         out.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
