@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 MIB: Final = 1024 * 1024
+DEFAULT_LIMITS_TIMEOUT: Final = 5.0
 _CHILD_SCRIPT: Final = Path(__file__).with_name("_pdf_child.py")
 _STARTXREF: Final = re.compile(rb"startxref\s+\d+\s*%%EOF")
 _LINEARIZED: Final = re.compile(rb"/Linearized\b")
@@ -47,15 +48,24 @@ _STDERR_TAIL: Final = 2000
 @dataclass(frozen=True, slots=True)
 class PdfLimits:
     memory_bytes: int = 256 * MIB
-    timeout_seconds: float = 5.0
+    timeout_seconds: float = DEFAULT_LIMITS_TIMEOUT
     # Enough for a long statement; a cap so a text bomb cannot balloon the result.
     max_text_chars: int = 2_000_000
     max_pages: int = 500
+    # The wall-clock deadline as a multiple of timeout_seconds (see `wall_seconds`).
+    wall_factor: float = 3.0
 
     @property
     def cpu_seconds(self) -> int:
-        # CPU time trails wall time, so this only fires if the wall-clock kill is somehow missed.
+        """The file's budget: a parse that needs more CPU than this is too complex (RLIMIT_CPU)."""
         return math.ceil(self.timeout_seconds) + 1
+
+    @property
+    def wall_seconds(self) -> float:
+        """The wall-clock deadline, for a child that makes no progress at all. On a busy machine
+        a child gets a fraction of a core, so wall time is no measure of a file: a child killed
+        here before spending its CPU budget gives no verdict (PdfFailure.INTERRUPTED)."""
+        return self.timeout_seconds * self.wall_factor
 
 
 DEFAULT_LIMITS: Final = PdfLimits()
@@ -97,6 +107,8 @@ class _ChildOutcome:
     timed_out: bool
     result: dict[str, Any]
     stderr_tail: str
+    cpu_seconds: float | None = None  # what the child used, from wait4's rusage
+    cpu_budget: float = DEFAULT_LIMITS_TIMEOUT
 
 
 def _run_child(in_path: Path, work: Path, limits: PdfLimits) -> _ChildOutcome:
@@ -127,7 +139,7 @@ def _run_child(in_path: Path, work: Path, limits: PdfLimits) -> _ChildOutcome:
     )
     watcher = _PeakWatcher(pid)
     try:
-        status, rusage, timed_out = _wait(pid, limits.timeout_seconds, watcher)
+        status, rusage, timed_out = _wait(pid, limits.wall_seconds, watcher)
     except BaseException:  # e.g. KeyboardInterrupt: leave no orphan parsing hostile input
         _kill(pid, None)
         with contextlib.suppress(ChildProcessError):
@@ -147,6 +159,8 @@ def _run_child(in_path: Path, work: Path, limits: PdfLimits) -> _ChildOutcome:
         timed_out=timed_out,
         result=result,
         stderr_tail=_read_tail(stderr_path),
+        cpu_seconds=(rusage.ru_utime + rusage.ru_stime) if rusage is not None else None,
+        cpu_budget=limits.timeout_seconds,
     )
 
 
@@ -269,6 +283,9 @@ def _build_report(outcome: _ChildOutcome, updates: int, elapsed: float) -> PdfRe
 def _verdict(outcome: _ChildOutcome) -> tuple[PdfFailure | None, str | None]:
     r, status = outcome.result, outcome.status
     if outcome.timed_out:
+        used = outcome.cpu_seconds
+        if used is not None and used < outcome.cpu_budget:
+            return PdfFailure.INTERRUPTED, f"wall-clock deadline after {used:.1f} s of CPU; child killed"
         return PdfFailure.TIMEOUT, "wall-clock timeout; child killed"
     if status is not None and os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)

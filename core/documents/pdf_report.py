@@ -8,7 +8,10 @@ from enum import StrEnum
 
 
 class PdfFailure(StrEnum):
-    TIMEOUT = "TIMEOUT"  # wall-clock or CPU limit
+    TIMEOUT = "TIMEOUT"  # the CPU limit, or the wall-clock deadline after the CPU budget was spent
+    # Killed at the wall-clock deadline before it had used its CPU budget: the machine was too
+    # busy to finish it in time. No verdict on the file; the caller inspects it again.
+    INTERRUPTED = "INTERRUPTED"
     MEMORY_LIMIT = "MEMORY_LIMIT"  # the child hit its address-space limit
     # pypdf's own guards refused the file: decompressed size, object counts, reference cycles.
     RESOURCE_LIMIT = "RESOURCE_LIMIT"

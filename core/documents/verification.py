@@ -27,6 +27,7 @@ from core.documents.checklist import missing_types, record_document_state
 from core.documents.evidence import discard, keep_for_inspection, lock_kept
 from core.documents.pdf_flags import red_flags as pdf_red_flags
 from core.documents.pdf_inspect import PdfLimits, inspect_pdf
+from core.documents.pdf_report import PdfFailure
 from core.documents.rejections import FILE_ACTIVE_CONTENT, check_upload, file_too_large, pdf_rejection
 from core.documents.sniff import SNIFF_BYTES, decode_text, has_active_content
 from core.documents.statement_checks import coverage_gaps, statement_red_flags
@@ -36,6 +37,11 @@ from core.documents.types import DocumentType, RedFlag, Rejection, Severity, Sni
 from core.errors import NotFound
 from core.settings import Settings
 from core.storage import KeptCopy, read_object
+
+
+class InspectionInterrupted(RuntimeError):
+    """A file could not be read to a verdict because the machine was too busy: retryable."""
+
 
 UPLOAD_MISSING = Rejection(
     "UPLOAD_MISSING",
@@ -128,6 +134,9 @@ def inspect_object(
                 timeout_seconds=settings.pdf_child_timeout_seconds,
             ),
         )
+        if report.failure is PdfFailure.INTERRUPTED:
+            # No verdict on a file the machine was too busy to read: the activity tries again.
+            raise InspectionInterrupted(f"PDF inspection of document {document.id}: {report.failure_detail}")
         result.flags += pdf_red_flags(report)
         result.rejection = pdf_rejection(report)
         if result.rejection is not None:

@@ -149,13 +149,25 @@ def test_bomb_under_pypdfs_own_caps_is_stopped_by_the_memory_limit() -> None:
     assert report.page_count == 8  # cheap facts gathered before the bomb went off survive
 
 
-def test_slow_pdf_is_killed_at_the_wall_clock_deadline() -> None:
+def test_slow_pdf_is_killed_when_it_has_spent_its_cpu_budget() -> None:
     limits = PdfLimits(timeout_seconds=1.0)
     report = inspect_pdf(factories.busy_pdf(300_000), limits)
     assert report.failure is PdfFailure.TIMEOUT
-    # Killed at the deadline, not before; how soon after is the busy machine's business.
+    # Killed once its CPU time is spent, not before; how soon after is the busy machine's business.
     assert report.elapsed_seconds >= limits.timeout_seconds
     assert report.page_count == 1  # from the checkpoint written before text extraction
+
+
+def test_a_child_stopped_by_the_wall_clock_before_its_cpu_budget_gives_no_verdict(
+    statement_pdf: bytes,
+) -> None:
+    """On a busy machine a child gets a sliver of a core: wall time says nothing about the file.
+    Killed at the wall-clock deadline with its CPU budget unspent, it gives no verdict (the
+    activity inspects the file again), never a refusal of a good file."""
+    limits = PdfLimits(timeout_seconds=5.0, wall_factor=0.01)  # 50 ms: not even Python starts
+    report = inspect_pdf(statement_pdf, limits)
+    assert report.failure is PdfFailure.INTERRUPTED
+    assert inspect_pdf(statement_pdf).ok  # the same file, given its time
 
 
 def test_inspection_is_safe_from_a_thread_pool(statement_pdf: bytes) -> None:
