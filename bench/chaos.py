@@ -22,10 +22,11 @@ Faults (`--fault` may be given several times, `all` runs every one the database 
                    open one of the run's database terminated (pg_terminate_backend)
     machine-kill   kill -9 worker-1 and api-1 together, as when one machine of two dies (with
                    --workers 2 --apis 2 the other pair carries on), restart both
-    api-lost-answers  for --outage seconds every answer of api-1 is lost on its way back (the
-                   connection reset once the server has answered): the clients' retries, with
-                   the same Idempotency-Key, must get what the first attempt did (submit,
-                   upload, decision), never a second appeal, document or decision
+    api-lost-answers  for --outage seconds, --lose-share (half) of api-1's answers are lost on
+                   their way back (the connection reset once the server has answered): the
+                   clients' retries, with the same Idempotency-Key, must get what the first
+                   attempt did (submit, upload, decision), never a second appeal, document or
+                   decision
 
 What one run does:
 
@@ -170,6 +171,7 @@ class Config:
     pause: float = 2.0
     server_pause: float = 10.0
     outage: float = 10.0  # S3 refusing, answers lost
+    lose_share: float = 0.5  # of api-1's answers, while they are being lost
     hang: float = 20.0
     db_outage: float = 5.0
     settle_timeout: float = 300.0
@@ -468,14 +470,17 @@ class ChaosRun:
             assert stack.proxy is not None
             stack.proxy.hang()
         elif step.action == "lose-answers":
-            stack.api_proxy(step.target).lose_answers()
+            stack.api_proxy(step.target).lose_answers(self.config.lose_share)
         after_fault = self._progress_or_none(engine)
         self.sleep(step.seconds)
+        note = ""
         if step.action in ("kill", "term"):
             for target in step.targets:
                 stack.restart(target)
         elif step.action == "lose-answers":
-            stack.api_proxy(step.target).heal()
+            api_proxy = stack.api_proxy(step.target)
+            api_proxy.heal()
+            note = f"{api_proxy.answers_lost} answers lost; "
         else:
             assert stack.proxy is not None
             stack.proxy.heal()
@@ -486,7 +491,7 @@ class ChaosRun:
             after_fault,
             restored,
             self._progress_or_none(engine),
-            note=f"back after {restored - at:.1f} s",
+            note=f"{note}back after {restored - at:.1f} s",
         )
 
     def _progress_or_none(self, engine: Engine) -> int | None:
@@ -609,9 +614,12 @@ def run_table(report: RunReport) -> str:
             ("copies dropped by the SMTP sink", str(f.copies_dropped_by_smtp_sink)),
         ]
     stats = report.stats
-    uploads = {k.split()[1]: n for k, n in stats.answers.items() if k.startswith("upload ")}
     rows += [
-        ("upload answers", ", ".join(f"{code} x{n}" for code, n in sorted(uploads.items())) or "-"),
+        (f"{kind} answers", ", ".join(f"{code} x{n}" for code, n in sorted(answers.items())) or "-")
+        for kind in ("submit", "upload", "decision")
+        for answers in [{k.split()[1]: n for k, n in stats.answers.items() if k.split()[0] == kind}]
+    ]
+    rows += [
         ("client retries", ", ".join(f"{k} {n}" for k, n in stats.retries.most_common()) or "0"),
         (
             "reviewer decisions",
@@ -726,6 +734,9 @@ def main(argv: list[str] | None = None) -> int:
         default=10.0,
         help="seconds S3 refuses connections, or api-1's answers are lost",
     )
+    parser.add_argument(
+        "--lose-share", type=float, default=0.5, help="share of api-1's answers lost in api-lost-answers"
+    )
     parser.add_argument("--hang", type=float, default=20.0, help="seconds S3 hangs")
     parser.add_argument("--db-outage", type=float, default=5.0, help="seconds PostgreSQL refuses connections")
     parser.add_argument("--settle-timeout", type=float, default=300.0)
@@ -770,6 +781,7 @@ def main(argv: list[str] | None = None) -> int:
             pause=args.pause,
             server_pause=args.server_pause,
             outage=args.outage,
+            lose_share=args.lose_share,
             hang=args.hang,
             db_outage=args.db_outage,
             settle_timeout=args.settle_timeout,

@@ -7,9 +7,10 @@ S3 server holds (moto keeps objects in memory: restarting it would lose every up
 - `hang()`: connections are accepted and bytes read, but nothing is passed on in either
   direction until `heal()`, when everything held flows on (a client whose read timeout passed
   meanwhile has given up and retried).
-- `lose_answers()`: requests reach the server, but the connection is reset as its answer
-  starts back, so the client never learns the outcome of what the server did (a crash or a
-  network cut after the commit, before the response): its retry must not do it twice.
+- `lose_answers(share)`: requests reach the server, but (for that share of them) the
+  connection is reset as the answer starts back, so the client never learns the outcome of
+  what the server did (a crash or a network cut after the commit, before the response): its
+  retry must not do it twice.
 
 The harness also puts one in front of each API process, for the lost-answers fault.
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import threading
 from concurrent.futures import Future
 from typing import Any
@@ -37,6 +39,9 @@ class FaultyProxy:
         self._flowing: asyncio.Event | None = None
         self._transports: set[asyncio.BaseTransport] = set()
         self.mode = "pass"
+        self.lose_share = 1.0
+        self.answers_lost = 0
+        self._rng = random.Random(12)
 
     # -- control, from any thread -------------------------------------------------------------
 
@@ -52,7 +57,9 @@ class FaultyProxy:
         self.mode = "hang"
         self._call(self._hang())
 
-    def lose_answers(self) -> None:
+    def lose_answers(self, share: float = 1.0) -> None:
+        """Loses each answer with probability `share` (seeded: runs repeat)."""
+        self.lose_share = share
         self.mode = "lose-answers"
 
     def heal(self) -> None:
@@ -134,7 +141,8 @@ class FaultyProxy:
                 if not data:
                     break
                 await self._flowing.wait()
-                if answers and self.mode == "lose-answers":
+                if answers and self.mode == "lose-answers" and self._rng.random() < self.lose_share:
+                    self.answers_lost += 1
                     writer.transport.abort()  # the server has answered; the client hears a reset
                     break
                 writer.write(data)
