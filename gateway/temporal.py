@@ -10,10 +10,15 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.appeals.service import workflow_id_for
@@ -116,6 +121,9 @@ class TemporalGateway:
                     task_queue=self._settings.temporal_task_queue,
                     # A retried start (reconciler, client retry) attaches to the running one.
                     id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                    # An appeal runs once: a start retried after its run ended (a reconciler that
+                    # never heard the first start succeed) must not run it again.
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     search_attributes=TypedSearchAttributes(
                         [
                             SearchAttributePair(APPEAL_STATUS, AppealStatus.SUBMITTED.value),
@@ -131,9 +139,11 @@ class TemporalGateway:
                     ),
                 )
             )
+        except WorkflowAlreadyStartedError:
+            return  # a closed run of this appeal: it already ran
         except RPCError as exc:
             if exc.status == RPCStatusCode.ALREADY_EXISTS:
-                return  # closed workflow with this id: it already ran
+                return
             raise ServiceUnavailable(
                 "The workflow service refused the start; please retry.", code="temporal_unavailable"
             ) from exc

@@ -148,3 +148,32 @@ async def test_a_file_left_unchecked_on_an_appeal_that_moved_on_is_checked_and_r
         assert verify_chain(events) is None
         assert session.exec(select(Document).where(Document.appeal_id == appeal.id)).one().id == document_id
     assert (await reconciler.run_once()).checked_late == 0  # checked once
+
+
+@ASYNC
+async def test_a_start_retried_after_the_run_ended_does_not_run_the_appeal_again(
+    temporal_client: Client, settings: Settings, engine: Engine
+) -> None:
+    """The API's start reached Temporal but its answer did not come back in time, so the row
+    still says not started; by the time the reconciler retries, that run has ended. The appeal
+    runs once (seen in the chaos harness: a CLOSED appeal with a second, running workflow)."""
+    from temporalio.client import WorkflowExecutionStatus
+
+    customer = make_customer(engine)
+    with session_scope(engine) as session:
+        appeal, _ = create_appeal(session, NewAppeal(customer.customer_id, customer.account_id, 800_000))
+    gateway = TemporalGateway(settings, temporal_client)
+    async with running_worker(temporal_client, settings, engine):
+        await gateway.start_appeal(appeal)  # the start whose answer was lost
+        await wait_status(engine, appeal.id, AppealStatus.AWAITING_DOCUMENTS)
+    handle = temporal_client.get_workflow_handle(f"appeal-{appeal.id}")
+    await handle.terminate("the run ended")
+    reconciler = Reconciler(
+        engine, gateway, settings, clock=FixedClock(SYSTEM_CLOCK.now() + timedelta(seconds=11))
+    )
+    assert (await reconciler.run_once()).started == 1
+    description = await handle.describe()
+    assert description.status == WorkflowExecutionStatus.TERMINATED
+    with session_scope(engine, read_only=True) as session:
+        row = session.get(Appeal, appeal.id)
+        assert row is not None and row.workflow_started
