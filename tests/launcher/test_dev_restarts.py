@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -57,8 +58,10 @@ def supervised(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Supervised]
     stack.start()
     notices: list[Notice] = []
     stop = threading.Event()
-    # Its pauses wait on the stop event, so the teardown does not wait out a pause.
-    supervisor = stack.supervisor(report=notices.append, sleep=stop.wait)
+    # Its pauses are plain sleeps (half a second; it checks `stop` after each), as in `appeals
+    # dev`: a timed wait on an Event takes an absolute deadline, which a faked clock (Debian
+    # faketime, how the suite is run on other days) puts years away.
+    supervisor = stack.supervisor(report=notices.append, sleep=time.sleep)
     thread = threading.Thread(target=supervisor.run, args=(stop,), name="supervisor", daemon=True)
     thread.start()
     try:
