@@ -120,32 +120,26 @@ class Reconciler:
     def _unsignalled(self) -> list[Document]:
         # UPLOADED documents of appeals still collecting: the signal may never have arrived.
         # A repeated signal is harmless: the workflow reads the files from the database.
-        with session_scope(self._engine, read_only=True) as session:
-            return list(
-                session.exec(
-                    select(Document)
-                    .join(Appeal, col(Appeal.id) == col(Document.appeal_id))
-                    .where(
-                        Document.state == DocumentState.UPLOADED,
-                        Appeal.status == AppealStatus.AWAITING_DOCUMENTS,
-                        Document.created_at < self._clock.now() - self._grace,
-                    )
-                    .limit(100)
-                ).all()
-            )
+        return self._documents_past_grace(
+            Document.state == DocumentState.UPLOADED,
+            Appeal.status == AppealStatus.AWAITING_DOCUMENTS,
+        )
 
     def _stranded(self) -> list[Document]:
         """Files never checked on appeals past document collection (see the module's docstring)."""
+        return self._documents_past_grace(
+            col(Document.state).in_([DocumentState.UPLOADED, DocumentState.VERIFYING]),
+            col(Appeal.status).not_in(_NOT_STRANDED),
+        )
+
+    def _documents_past_grace(self, *conditions: Any) -> list[Document]:
+        """Up to 100 documents, older than the grace, meeting `conditions` on them and their appeal."""
         with session_scope(self._engine, read_only=True) as session:
             return list(
                 session.exec(
                     select(Document)
                     .join(Appeal, col(Appeal.id) == col(Document.appeal_id))
-                    .where(
-                        col(Document.state).in_([DocumentState.UPLOADED, DocumentState.VERIFYING]),
-                        col(Appeal.status).not_in(_NOT_STRANDED),
-                        Document.created_at < self._clock.now() - self._grace,
-                    )
+                    .where(*conditions, Document.created_at < self._clock.now() - self._grace)
                     .limit(100)
                 ).all()
             )
