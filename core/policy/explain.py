@@ -23,7 +23,7 @@ def format_minor(amount: int | None, currency: str | None = None) -> str:
     return f"{text} {currency}" if currency else text
 
 
-def format_value(value: CharacteristicValue) -> str:
+def format_value(value: CharacteristicValue | str) -> str:
     if value is None:
         return "missing"
     if isinstance(value, bool):
@@ -53,7 +53,8 @@ def explain(assessment: Assessment) -> str:
     for c in a.contributions:
         bin_text = "missing" if c.bin == "missing" else f"bin {c.bin}"
         lost = f", {c.points_lost} below best" if c.points_lost else ""
-        lines.append(f"  {c.characteristic} = {format_value(c.value)} → {bin_text} → {c.points} points{lost}")
+        shown = format_value(c.category if c.category is not None else c.value)
+        lines.append(f"  {c.characteristic} = {shown} → {bin_text} → {c.points} points{lost}")
     lines.append(f"  total = {a.score} points")
 
     s = a.limit_sizing

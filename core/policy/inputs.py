@@ -89,3 +89,5 @@ class AssessmentInput(_Snapshot):
     accepted_document_types: tuple[DocumentType, ...] = ()
     red_flags: tuple[RedFlag, ...] = ()
     employment_document_accepted: bool = False
+    # Fields a policy scores as `input:NAME` (e.g. credit-bureau attributes from the ledger).
+    fields: dict[str, str] = Field(default_factory=dict)

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from core.policy.model import Policy, PolicyError, PolicyIssue
+from core.policy.model import Policy, PolicyError, PolicyIssue, ScorecardPolicy, appeal_issues
 
 DEFAULT_POLICY_FILE = "limit-restore-v1.toml"
+_P = TypeVar("_P", bound=ScorecardPolicy)
 
 # pydantic's messages for the commonest shape errors, in the words of a policy author.
 _FRIENDLY_MESSAGES = {
@@ -24,12 +25,26 @@ _FRIENDLY_MESSAGES = {
 
 
 @dataclass(frozen=True, slots=True)
-class LoadedPolicy:
-    """A validated policy together with what identifies it in an audit trail."""
+class LoadedScorecard:
+    """A valid policy file, possibly only a scorecard (enough to score and backtest), with what
+    identifies it in an audit trail."""
 
-    policy: Policy
+    policy: ScorecardPolicy
     content_hash: str  # sha256 hex digest of the file bytes
     source: str  # where it was read from (a path, or a label for in-memory bytes)
+
+    @property
+    def policy_id(self) -> str:
+        return self.policy.id
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedPolicy:
+    """A validated policy deployable for appeals, with what identifies it in an audit trail."""
+
+    policy: Policy
+    content_hash: str
+    source: str
 
     @property
     def policy_id(self) -> str:
@@ -41,35 +56,66 @@ def default_policy_path() -> Path:
     return Path(__file__).resolve().parents[2] / "policy" / DEFAULT_POLICY_FILE
 
 
-def load_policy(path: str | Path) -> LoadedPolicy:
-    """Read, parse and validate a policy file; raises `PolicyError` naming the bad key path."""
-    path = Path(path)
+def _read(path: Path) -> bytes:
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise PolicyError(
             [PolicyIssue(path="", message=f"cannot read policy file: {exc}")], source=str(path)
         ) from exc
-    return load_policy_bytes(data, source=str(path))
 
 
-def load_policy_bytes(data: bytes, *, source: str = "<bytes>") -> LoadedPolicy:
-    """Like `load_policy` for bytes already in memory; the hash is of exactly these bytes."""
+def load_policy(path: str | Path) -> LoadedPolicy:
+    """Read and validate a policy file for appeals: every section an appeal needs must be there.
+    Raises `PolicyError` naming each bad or missing key path."""
+    path = Path(path)
+    return load_policy_bytes(_read(path), source=str(path))
+
+
+def load_scorecard(path: str | Path) -> LoadedScorecard:
+    """Read and validate a policy file for scoring and backtests: only the scorecard is required."""
+    path = Path(path)
+    return load_scorecard_bytes(_read(path), source=str(path))
+
+
+def _toml(data: bytes, source: str) -> dict[str, Any]:
     try:
         # Floats become Decimal straight from their text: 0.95 stays exactly 0.95.
-        raw = tomllib.loads(data.decode("utf-8"), parse_float=Decimal)
+        return tomllib.loads(data.decode("utf-8"), parse_float=Decimal)
     except UnicodeDecodeError as exc:
         raise PolicyError([PolicyIssue(path="", message=f"not UTF-8 text: {exc}")], source=source) from exc
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError([PolicyIssue(path="", message=f"invalid TOML: {exc}")], source=source) from exc
-    policy = parse_policy(raw, source=source)
+
+
+def load_scorecard_bytes(data: bytes, *, source: str = "<bytes>") -> LoadedScorecard:
+    policy = parse_scorecard(_toml(data, source), source=source)
+    return LoadedScorecard(policy=policy, content_hash=hashlib.sha256(data).hexdigest(), source=source)
+
+
+def load_policy_bytes(data: bytes, *, source: str = "<bytes>") -> LoadedPolicy:
+    """Like `load_policy` for bytes already in memory; the hash is of exactly these bytes."""
+    policy = parse_policy(_toml(data, source), source=source)
     return LoadedPolicy(policy=policy, content_hash=hashlib.sha256(data).hexdigest(), source=source)
 
 
+def parse_scorecard(raw: dict[str, Any], *, source: str | None = None) -> ScorecardPolicy:
+    return _validate(ScorecardPolicy, raw, source)
+
+
 def parse_policy(raw: dict[str, Any], *, source: str | None = None) -> Policy:
-    """Validate an already-parsed mapping; every error carries its key path."""
+    """Validate an already-parsed mapping for appeals; every error carries its key path. A valid
+    scorecard missing what appeals need gets one issue per missing section or reason text."""
+    loose = parse_scorecard(raw, source=source)
+    issues = appeal_issues(loose)
+    if issues:
+        raise PolicyError(issues, source=source)
+    return _validate(Policy, raw, source)
+
+
+def _validate(model: type[_P], raw: dict[str, Any], source: str | None) -> _P:
     try:
-        return Policy.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         issues = [
             PolicyIssue(

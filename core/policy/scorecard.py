@@ -27,15 +27,15 @@ from core.policy.characteristics import (
 from core.policy.inputs import AssessmentInput, RedFlag
 from core.policy.loader import LoadedPolicy
 from core.policy.model import (
+    INPUT_PREFIX,
     KnockoutAction,
     Policy,
     Recommendation,
     RiskTier,
 )
 from core.policy.requirements import DocumentRequirement, document_requirements
+from core.policy.scoring import CardScore, Contribution, RawValue, Unscorable, score_card
 from core.reviews.rules import needs_four_eyes
-
-MISSING_BIN = "missing"
 
 
 class Route(StrEnum):
@@ -55,15 +55,6 @@ class _Result(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class Contribution(_Result):
-    characteristic: str
-    value: CharacteristicValue
-    bin: str  # the bin's label, or "missing"
-    points: int
-    max_points: int  # the characteristic's best bin
-    points_lost: int  # max_points - points
-
-
 class KnockoutHit(_Result):
     id: str
     characteristic: str
@@ -78,7 +69,7 @@ class Reason(_Result):
     en: str
     zh_cn: str
     characteristic: str | None = None  # None for a knock-out reason
-    points_lost: int | None = None
+    points_lost: Decimal | None = None
 
     def text(self, locale: str) -> str:
         """Customer text for a locale such as "zh-CN" or "en" (anything not Chinese is en)."""
@@ -107,6 +98,8 @@ class Assessment(_Result):
     as_of: dt.date
     currency: str
     score: int
+    # Implied probability of default of the unrounded score, when the scorecard is calibrated.
+    pd: Decimal | None = None
     score_min: int
     score_max: int
     risk_tier: RiskTier
@@ -132,37 +125,33 @@ def requires_four_eyes(policy: Policy, amount_minor: int, tier: RiskTier) -> boo
     return needs_four_eyes(amount_minor, tier, rule.min_amount_minor, rule.risk_tiers)
 
 
-def score_characteristics(policy: Policy, ch: Characteristics) -> tuple[Contribution, ...]:
-    out: list[Contribution] = []
-    for spec in policy.scorecard.characteristics:
-        value = ch.value(spec.name)
-        number = numeric(value)
-        if number is None:
-            if spec.missing_points is None:  # policy validation makes this unreachable
-                raise ValueError(f"{spec.name} is missing and the policy gives no missing_points")
-            label, points = MISSING_BIN, spec.missing_points
-        else:
-            found = spec.bin_for(number)
-            if found is None:
-                raise ValueError(f"{spec.name} = {value} falls outside every bin")
-            label, points = found.display, found.points
-        out.append(
-            Contribution(
-                characteristic=spec.name,
-                value=value,
-                bin=label,
-                points=points,
-                max_points=spec.max_points,
-                points_lost=spec.max_points - points,
-            )
-        )
-    return tuple(out)
+def card_values(policy: Policy, ch: Characteristics, inp: AssessmentInput) -> dict[str, RawValue]:
+    """The scorecard's inputs keyed by source field: features from `ch`, input fields from the
+    snapshot (validation keeps the two name spaces apart)."""
+    return {
+        spec.field: ch.value(spec.field) if spec.is_feature else inp.fields.get(spec.field)
+        for spec in policy.scorecard.characteristics
+    }
 
 
-def evaluate_knockouts(policy: Policy, ch: Characteristics) -> tuple[KnockoutHit, ...]:
+def score_characteristics(policy: Policy, ch: Characteristics, inp: AssessmentInput) -> CardScore:
+    return score_card(policy.scorecard, card_values(policy, ch, inp))
+
+
+def _knockout_value(name: str, ch: Characteristics, inp: AssessmentInput) -> CharacteristicValue:
+    if not name.startswith(INPUT_PREFIX):
+        return ch.value(name.removeprefix("feature:"))
+    text = inp.fields.get(name.removeprefix(INPUT_PREFIX), "").strip()
+    try:
+        return Decimal(text) if text else None
+    except ArithmeticError:
+        raise Unscorable(name, f"not a number: {text[:40]!r}") from None
+
+
+def evaluate_knockouts(policy: Policy, ch: Characteristics, inp: AssessmentInput) -> tuple[KnockoutHit, ...]:
     hits: list[KnockoutHit] = []
     for ko in policy.knockouts:
-        value = ch.value(ko.characteristic)
+        value = _knockout_value(ko.characteristic, ch, inp)
         if ko.fires(numeric(value)):
             hits.append(
                 KnockoutHit(
@@ -228,7 +217,7 @@ def principal_reasons(
     reasons: list[Reason] = []
     seen: set[str] = set()
 
-    def add(code: str, characteristic: str | None, lost: int | None) -> None:
+    def add(code: str, characteristic: str | None, lost: Decimal | None) -> None:
         if code in seen:
             return
         seen.add(code)
@@ -264,10 +253,11 @@ def assess(policy: LoadedPolicy, inp: AssessmentInput) -> Assessment:
 def _assess(policy: LoadedPolicy, inp: AssessmentInput) -> Assessment:
     p = policy.policy
     ch = compute_characteristics(inp, p)
-    knockouts = evaluate_knockouts(p, ch)
-    contributions = score_characteristics(p, ch)
-    score = sum(c.points for c in contributions)
-    tier = p.tier_for(score).tier
+    knockouts = evaluate_knockouts(p, ch, inp)
+    card = score_characteristics(p, ch, inp)
+    contributions = card.contributions
+    score = card.score
+    tier = p.tier_for(score, card.pd).tier
 
     actions = {hit.action for hit in knockouts}
     route: Route
@@ -277,9 +267,9 @@ def _assess(policy: LoadedPolicy, inp: AssessmentInput) -> Assessment:
         route = Route.KNOCKOUT_DECLINE
     elif KnockoutAction.REFER in actions:
         route = Route.KNOCKOUT_REFER
-    elif score >= p.cutoffs.auto_approve_min:
+    elif p.cutoffs.approves(score, card.pd):
         route = Route.SCORE_APPROVE
-    elif score < p.cutoffs.auto_decline_below:
+    elif p.cutoffs.declines(score, card.pd):
         route = Route.SCORE_DECLINE
     else:
         route = Route.SCORE_BETWEEN
@@ -291,7 +281,12 @@ def _assess(policy: LoadedPolicy, inp: AssessmentInput) -> Assessment:
             h.id for h in knockouts if h.action is KnockoutAction.DECLINE
         )
     elif route is Route.SCORE_DECLINE:
-        zeroed = f"score {score} below {p.cutoffs.auto_decline_below}"
+        below = p.cutoffs.auto_decline_below
+        zeroed = (
+            f"score {score} below {below}"
+            if below is not None
+            else f"PD {card.pd} above {p.cutoffs.auto_decline_above_pd}"
+        )
     sizing = size_limit(p, inp, ch, tier, zeroed)
     suggested = sizing.suggested_limit_minor
     four_eyes = requires_four_eyes(p, suggested, tier)
@@ -319,6 +314,7 @@ def _assess(policy: LoadedPolicy, inp: AssessmentInput) -> Assessment:
         as_of=inp.as_of,
         currency=p.currency,
         score=score,
+        pd=card.pd,
         score_min=p.scorecard.min_score,
         score_max=p.scorecard.max_score,
         risk_tier=tier,

@@ -98,10 +98,10 @@ BROKEN_VARIANTS = [
         id="last-bin-closed",
     ),
     pytest.param(
-        '{ lower = 0, upper = 1, points = 60, label = "no delay" },',
-        '{ lower = 1, upper = 1, points = 60, label = "no delay" },',
-        "scorecard.characteristics[0].bins[0].lower: the first bin must start at 0",
-        id="first-bin-not-zero",
+        "{ lower = 1, upper = 8, points = 45 },",
+        "{ upper = 8, points = 45 },",
+        "scorecard.characteristics[0].bins[1].lower: only the first bin may omit lower",
+        id="inner-bin-open-below",
     ),
     pytest.param(
         "{ lower = 1, upper = 2, points = 30 },\n  { lower = 2, upper = 4, points = 15 },",
@@ -112,13 +112,13 @@ BROKEN_VARIANTS = [
     pytest.param(
         "{ lower = 0, upper = 1, points = 40 },\n  { lower = 1, upper = 2, points = 30 },",
         '{ lower = 0, upper = 1, points = "forty" },\n  { lower = 1, upper = 2, points = 30 },',
-        "scorecard.characteristics[1].bins[0].points: Input should be a valid integer",
+        "scorecard.characteristics[1].bins[0].points: Input should be a valid decimal",
         id="points-not-a-number",
     ),
     pytest.param(
         'name = "other_credit_products"',
         'name = "credit_products"',
-        "scorecard.characteristics[6].name: unknown characteristic 'credit_products'",
+        "scorecard.characteristics[6].name: unknown feature 'credit_products'; known features: account_age_months,",
         id="unknown-characteristic",
     ),
     pytest.param(
@@ -148,7 +148,7 @@ BROKEN_VARIANTS = [
     pytest.param(
         'characteristic = "small_loan_apps_90d"',
         'characteristic = "loan_apps"',
-        "knockouts[3].characteristic: unknown characteristic 'loan_apps'",
+        "knockouts[3].characteristic: unknown feature 'loan_apps'; known features: account_age_months,",
         id="knockout-unknown-characteristic",
     ),
     pytest.param(
@@ -172,7 +172,7 @@ BROKEN_VARIANTS = [
     pytest.param(
         "auto_approve_min = 340    #",
         "auto_aprove_min = 340    #",
-        "cutoffs.auto_approve_min: required key is missing",
+        "cutoffs.auto_aprove_min: unknown key",
         id="cutoff-typo-missing",
     ),
     pytest.param(
