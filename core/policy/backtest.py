@@ -34,7 +34,8 @@ from itertools import pairwise
 from pathlib import Path
 from typing import TypeAlias
 
-from core.policy.model import Recommendation
+from core.policy.loader import LoadedScorecard
+from core.policy.model import Knockout, KnockoutAction, Recommendation, ScorecardPolicy
 
 Score: TypeAlias = Decimal | int | float
 
@@ -763,3 +764,165 @@ def render_text(result: BacktestResult) -> str:
         out.append("Notes")
         out += [f"- {n}" for n in result.notes]
     return "\n".join(out).rstrip() + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# The policy engine
+
+
+def _knockout_column(characteristic: str) -> str:
+    return characteristic.split(":", 1)[1] if ":" in characteristic else characteristic
+
+
+def _knockout_value(column: str, text: str | None) -> Decimal | None:
+    """A knock-out's cell as a number (true/false as 1/0); missing cells never fire."""
+    from core.policy.scoring import MISSING_TOKENS
+
+    if text is None or text.strip().lower() in MISSING_TOKENS:
+        return None
+    cleaned = text.strip().lower()
+    if cleaned in ("true", "false"):
+        return Decimal(cleaned == "true")
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        raise RowUnscorable(f"{column}: knock-out value is not a number: {text.strip()[:40]!r}") from None
+    return None if value.is_nan() else value
+
+
+def policy_scorer(
+    policy: ScorecardPolicy, knockouts: Sequence[Knockout] = (), *, route: bool = True
+) -> RowScorer:
+    """Score a data row with the engine (`scoring.score_card`); with cut-offs and `route`, route it
+    as an appeal would be by the cut-offs (`scoring.route_for`) after the given knock-outs, in the
+    engine's order: force_review > decline > refer > cut-offs."""
+    from core.policy.scoring import Unscorable, route_for, score_card
+
+    card = policy.scorecard
+    routed = route and policy.cutoffs is not None
+
+    def score(row: Mapping[str, str | None]) -> RowScore:
+        try:
+            result = score_card(card, row)
+        except Unscorable as exc:
+            raise RowUnscorable(f"{exc.characteristic}: {exc.reason}") from None
+        outcome: Recommendation | None = None
+        if routed:
+            actions: set[KnockoutAction] = set()
+            for ko in knockouts:
+                column = _knockout_column(ko.characteristic)
+                if ko.fires(_knockout_value(column, row.get(column))):
+                    actions.add(ko.action)
+            if KnockoutAction.FORCE_REVIEW in actions:
+                outcome = Recommendation.MANUAL_REVIEW
+            elif KnockoutAction.DECLINE in actions:
+                outcome = Recommendation.AUTO_DECLINE
+            elif KnockoutAction.REFER in actions:
+                outcome = Recommendation.MANUAL_REVIEW
+            else:
+                outcome = route_for(policy, result)
+        return RowScore(
+            exact=result.exact,
+            score=result.score,
+            pd=result.pd,
+            bins=tuple((c.characteristic, c.bin) for c in result.contributions),
+            outcome=outcome,
+        )
+
+    return score
+
+
+def bin_order(policy: ScorecardPolicy) -> dict[str, list[str]]:
+    """Each characteristic's bin labels as the engine reports them, in the card's order."""
+    from core.policy.scoring import ELSE_BIN, MISSING_BIN
+
+    out: dict[str, list[str]] = {}
+    for ch in policy.scorecard.characteristics:
+        labels = [s.display for s in ch.special] + [b.display for b in ch.bins]
+        if ch.else_points is not None:
+            labels.append(ELSE_BIN)
+        if ch.missing_points is not None:
+            labels.append(MISSING_BIN)
+        out[ch.name] = labels
+    return out
+
+
+def parse_band_edges(text: str) -> tuple[Decimal, ...]:
+    """ "300,400,500" -> (300, 400, 500); strictly increasing numbers, else BacktestInputError."""
+    try:
+        edges = tuple(Decimal(part.strip()) for part in text.split(",") if part.strip())
+    except InvalidOperation:
+        raise BacktestInputError(f"--bands {text!r}: not a comma-separated list of numbers") from None
+    if not edges or any(not e.is_finite() for e in edges):
+        raise BacktestInputError(f"--bands {text!r}: give at least one finite score edge")
+    if any(b <= a for a, b in pairwise(edges)):
+        raise BacktestInputError(f"--bands {text!r}: edges must increase")
+    return edges
+
+
+def run_backtest(
+    loaded: LoadedScorecard,
+    data: Path,
+    target: str,
+    *,
+    baseline: Path | None = None,
+    band_edges: Sequence[Decimal] | None = None,
+) -> BacktestResult:
+    """Backtest a policy (a scorecard-only file is enough) on a labelled CSV file. Raises
+    BacktestInputError (a one-line message) when the files cannot be backtested."""
+    policy = loaded.policy
+    columns = _peek_columns(data)
+    notes: list[str] = []
+    for ch in policy.scorecard.characteristics:
+        if ch.field not in columns:
+            fate = "takes its missing bin" if ch.missing_points is not None else "cannot be scored"
+            notes.append(
+                f"column {ch.field!r} (characteristic {ch.name}) is not in the data: every row {fate}"
+            )
+    basis: str | None = None
+    applied: list[Knockout] = []
+    if policy.cutoffs is not None:
+        applied = [ko for ko in policy.knockouts if _knockout_column(ko.characteristic) in columns]
+        skipped = [ko.id for ko in policy.knockouts if ko not in applied]
+        basis = (
+            f"cut-offs: approve at {policy.cutoffs.approve_text}, decline at {policy.cutoffs.decline_text}"
+        )
+        basis += "; knock-outs applied: " + (", ".join(ko.id for ko in applied) if applied else "none")
+        if skipped:
+            basis += f"; not applied (no column in the data): {', '.join(skipped)}"
+        notes.append(
+            "routing uses the cut-offs and the knock-outs whose column is in the data; an appeal's "
+            "automatic approval also needs an affordable limit and no four-eyes rule, not modelled here"
+        )
+    else:
+        notes.append("the policy has no cut-offs: no routing figures")
+    sample = score_sample(data, policy_scorer(policy, applied), target)
+    base_sample = (
+        None if baseline is None else score_sample(baseline, policy_scorer(policy, route=False), None)
+    )
+    return summarise(
+        policy_id=loaded.policy_id,
+        policy_hash=loaded.content_hash,
+        policy_source=loaded.source,
+        target=target,
+        sample=sample,
+        baseline=base_sample,
+        band_edges=band_edges,
+        calibrated=policy.scorecard.calibration is not None,
+        routing_basis=basis,
+        bin_order=bin_order(policy),
+        notes=notes,
+    )
+
+
+def _peek_columns(path: Path) -> list[str]:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            header = next(csv.reader(f), [])
+    except FileNotFoundError as exc:
+        raise BacktestInputError(f"{path}: no such file") from exc
+    except OSError as exc:
+        raise BacktestInputError(f"{path}: {exc.strerror or exc}") from exc
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise BacktestInputError(f"{path}: not a readable UTF-8 CSV file ({exc})") from exc
+    return header

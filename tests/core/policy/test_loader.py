@@ -118,7 +118,8 @@ BROKEN_VARIANTS = [
     pytest.param(
         'name = "other_credit_products"',
         'name = "credit_products"',
-        "scorecard.characteristics[6].name: unknown feature 'credit_products'; known features: account_age_months,",
+        "scorecard.characteristics[6].name: unknown feature 'credit_products'; known features: "
+        "account_age_months,",
         id="unknown-characteristic",
     ),
     pytest.param(
