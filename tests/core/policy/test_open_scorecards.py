@@ -208,7 +208,7 @@ max_pd = 1
     card = score_card(p.scorecard, {"housing": "own", "age_in_years": 40})
     assert card.pd is not None and card.pd > Decimal("0.5")  # 120 points is far below 600
     assert route_for(p, card) is Recommendation.AUTO_DECLINE
-    with pytest.raises(PolicyError, match="a PD cut-off needs scorecard.calibration"):
+    with pytest.raises(PolicyError, match=r"a PD cut-off needs scorecard\.calibration"):
         card_policy(CATEGORICAL_CARD + routing)
     bad_tiers = routing.replace("max_pd = 1\n", "max_pd = 0.9\n")
     with pytest.raises(PolicyError, match="the last tier must reach PD 1"):
