@@ -48,6 +48,7 @@ from core.db.ledger_tables import CreditAccount, LimitEvent
 from core.ledger.credit_line_api import CreditLineRefused, CreditLineUnavailable, apply_limit_externally
 from core.notifications.channels import senders_from_settings
 from core.notifications.outbox import send_claimed
+from core.policy.deployment import load_deployment
 from core.policy.loader import load_default_policy
 from core.reviews.sla import record_sla_event
 from core.settings import Settings
@@ -89,7 +90,11 @@ class AppealActivities:
 
     @property
     def _notices(self) -> steps.Notices:
-        return steps.Notices(webhook_urls=list(self._settings.webhook_urls), policy=load_default_policy())
+        return steps.Notices(
+            webhook_urls=list(self._settings.webhook_urls),
+            policy=load_default_policy(),
+            challenger=load_deployment().challenger,
+        )
 
     def _today(self) -> date:
         return self._clock.today()

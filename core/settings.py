@@ -131,6 +131,9 @@ class Settings(BaseSettings):
     # deletes rejected files and uploads never completed this long after their verdict or expiry.
     document_leftover_retention: timedelta = Field(default=timedelta(days=30), ge=timedelta(0))
     document_sweep_interval: timedelta = Field(default=timedelta(hours=1), gt=timedelta(0))
+    # The policy deployment (core/policy/deployment.py): the champion policy that decides and an
+    # optional challenger scored in shadow. Default: the repository's policy/deployment.toml.
+    policy_deployment: Path = Path(__file__).resolve().parents[1] / "policy" / "deployment.toml"
     # Collection deadline and reminders come from the policy file; these override it (tests).
     document_deadline: timedelta | None = None
     document_reminders: list[timedelta] | None = None

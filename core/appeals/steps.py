@@ -56,6 +56,8 @@ class Notices:
 
     webhook_urls: list[str]
     policy: LoadedPolicy
+    # A deployed challenger scores each assessed snapshot in shadow; it never decides.
+    challenger: LoadedPolicy | None = None
 
 
 @dataclass
@@ -324,7 +326,9 @@ def check_documents(
                 return Checked(S.AWAITING_DOCUMENTS, deliver, missing=missing)
             if appeal.status == S.AWAITING_DOCUMENTS:
                 _move(session, appeal, S.CHECKING, at)
-            assessment = run_assessment(session, appeal_id, run, notices.policy, today)
+            assessment = run_assessment(
+                session, appeal_id, run, notices.policy, today, challenger=notices.challenger
+            )
             result = _route(
                 session,
                 appeal,

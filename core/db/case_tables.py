@@ -208,6 +208,31 @@ class Assessment(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("appeal_id", "run", name="uq_assessment_run"),)
 
 
+class ShadowAssessment(SQLModel, table=True):
+    """An appeal's input snapshot scored by a challenger policy, in shadow: stored for
+    `appeals policy compare` and never read by any decision (the workflow, the review queue and
+    the API read `assessment` only). One row per (appeal, run, policy hash)."""
+
+    __tablename__ = "shadow_assessment"
+    __table_args__ = (UniqueConstraint("appeal_id", "run", "rule_hash", name="uq_shadow_assessment_run"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    appeal_id: str = Field(foreign_key="appeal.id", index=True, max_length=36)
+    run: int = 1
+    role: str = Field(default="challenger", max_length=20)
+    rule_id: str = Field(max_length=80)
+    rule_hash: str = Field(max_length=64)
+    score: int | None = None
+    pd: str | None = Field(default=None, max_length=40)  # the implied PD as decimal text, if calibrated
+    # None when the challenger could not score the snapshot (then `error` says why).
+    recommendation: Recommendation | None = None
+    route: str | None = Field(default=None, max_length=60)
+    reasons: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    error: str | None = Field(default=None, max_length=2000)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
 class ReviewTask(SQLModel, table=True):
     __tablename__ = "review_task"
     __table_args__ = (

@@ -91,3 +91,18 @@ class LoanApplication(SQLModel, table=True):
     lender: str = Field(max_length=200)
     amount_minor: int = Field(ge=0)
     small_loan: bool = False
+
+
+class CustomerAttribute(SQLModel, table=True):
+    """A named fact about a customer from outside the ledger (a credit bureau, a data partner):
+    what a policy characteristic with `source = "input:NAME"` reads for an appeal."""
+
+    __tablename__ = "customer_attribute"
+    __table_args__ = (UniqueConstraint("customer_id", "name", name="uq_customer_attribute_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: str = Field(foreign_key="customer.id", max_length=64)
+    name: str = Field(max_length=64)
+    value: str = Field(max_length=200)
+    source: str = Field(max_length=64)  # who supplied it, e.g. "credit-bureau"
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

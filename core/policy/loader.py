@@ -144,5 +144,8 @@ def format_key_path(loc: tuple[int | str, ...]) -> str:
 
 @lru_cache(maxsize=1)
 def load_default_policy() -> LoadedPolicy:
-    """The repository's policy, read once per process."""
-    return load_policy(default_policy_path())
+    """The deployed champion (core/policy/deployment.py: the configured deployment file, by
+    default policy/deployment.toml), read once per process."""
+    from core.policy.deployment import load_deployment
+
+    return load_deployment().champion
