@@ -10,28 +10,54 @@ import typer
 from core.settings import get_settings
 from launcher.policy_backtest_cli import register_backtest_command
 from launcher.policy_deploy_cli import register_deploy_commands
+from launcher.policy_sample_cli import register_sample_command
 
 policy_app = typer.Typer(help="The versioned scorecard policy.", no_args_is_help=True)
 register_backtest_command(policy_app)
 register_deploy_commands(policy_app)
+register_sample_command(policy_app)
 
 
 @policy_app.command("check")
 def check(path: Annotated[Path, typer.Argument(help="A policy TOML file.")]) -> None:
-    """Validate a policy file; errors name the key."""
-    from core.policy.loader import load_policy
-    from core.policy.model import PolicyError
+    """Validate a policy file for scoring and for appeals; errors name the key.
+
+    Exit 0: deployable for appeals. Exit 3: a valid scorecard (scoring and backtests) that an
+    appeal cannot use yet; the issues say which sections or texts are missing. Exit 1: invalid.
+    """
+    from core.policy.loader import load_scorecard
+    from core.policy.model import PolicyError, appeal_issues
 
     try:
-        loaded = load_policy(path)
+        loaded = load_scorecard(path)
     except PolicyError as exc:
         typer.secho(f"{path}: invalid policy", fg=typer.colors.RED, err=True)
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from exc
-    except OSError as exc:
-        typer.secho(f"{path}: {exc.strerror}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from exc
-    typer.echo(f"{path}: ok ({loaded.policy_id}, sha256 {loaded.content_hash})")
+    card = loaded.policy.scorecard
+    calibrated = "calibrated" if card.calibration is not None else "not calibrated"
+    typer.echo(
+        f"{path}: valid scorecard ({loaded.policy_id}, sha256 {loaded.content_hash}): "
+        f"{len(card.characteristics)} characteristics, scores {card.min_score} to {card.max_score}, "
+        f"{calibrated}"
+    )
+    issues = appeal_issues(loaded.policy)
+    if issues:
+        typer.secho("not deployable for appeals yet:", fg=typer.colors.YELLOW, err=True)
+        for issue in issues:
+            typer.echo(f"  {issue}", err=True)
+        raise typer.Exit(3)
+    typer.echo(f"{path}: ok for appeals ({loaded.policy_id}, sha256 {loaded.content_hash})")
+
+
+@policy_app.command("features")
+def features() -> None:
+    """The feature library a policy's characteristics and knock-outs can use (source = "feature:NAME")."""
+    from core.policy.features import FEATURES
+
+    for feature in FEATURES.values():
+        missing = " (can be missing: needs missing_points)" if feature.nullable else ""
+        typer.echo(f"{feature.name.value:26} {feature.group:18} {feature.meaning}{missing}")
 
 
 @policy_app.command("explain")

@@ -100,3 +100,26 @@ def test_policy_check(tmp_path: Path) -> None:
     )
     bad = runner.invoke(app, ["policy", "check", str(broken)])
     assert bad.exit_code == 1 and "cutoffs.auto_approve_min" in bad.output
+
+
+def test_policy_check_says_what_appeals_still_need(tmp_path: Path) -> None:
+    card = tmp_path / "card.toml"
+    card.write_text(
+        'id = "card"\n[[scorecard.characteristics]]\nname = "age"\nsource = "input:age"\n'
+        'reason = "RC_AGE"\nbins = [ { upper = 30, points = -5.5 }, { lower = 30, points = 10 } ]\n'
+        '[reasons.RC_AGE]\nen = "TODO: write"\nzh-CN = "TODO: write"\n'
+    )
+    outcome = runner.invoke(app, ["policy", "check", str(card)])
+    assert outcome.exit_code == 3, outcome.output
+    assert "valid scorecard (card," in outcome.output and "scores -6 to 10" in outcome.output
+    for expected in (
+        "cutoffs: required where the policy is deployed for appeals",
+        "reasons.RC_AGE.en: placeholder",
+    ):
+        assert expected in outcome.output
+
+
+def test_policy_features_lists_the_library() -> None:
+    outcome = runner.invoke(app, ["policy", "features"])
+    assert outcome.exit_code == 0
+    assert "worst_dpd_12m" in outcome.output and "can be missing" in outcome.output
