@@ -192,6 +192,7 @@ def deploy(path: Path, champion: Path, challenger: Path | None = None) -> Deploy
             out.write(text)
             out.flush()
             os.fsync(out.fileno())
+        os.chmod(temp, 0o644)  # mkstemp makes it private; the API and workers read it
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)

@@ -60,6 +60,7 @@ def test_deploy_records_both_relative_to_the_file_and_the_setting_points_at_it(
     assert deployed.champion.content_hash in text and deployed.challenger is not None
     assert deployed.challenger.content_hash in text
     assert [p.name for p in target.parent.iterdir()] == ["deployment.toml"]  # no temporary left
+    assert target.stat().st_mode & 0o777 == 0o644
 
     monkeypatch.setenv("APPEALS_POLICY_DEPLOYMENT", str(target))
     get_settings.cache_clear()
