@@ -9,12 +9,14 @@ import typer
 
 from core.settings import get_settings
 from launcher.policy_backtest_cli import register_backtest_command
+from launcher.policy_calibrate_cli import register_calibrate_command
 from launcher.policy_deploy_cli import register_deploy_commands
 from launcher.policy_import_cli import register_import_command
 from launcher.policy_sample_cli import register_sample_command
 
 policy_app = typer.Typer(help="The versioned scorecard policy.", no_args_is_help=True)
 register_backtest_command(policy_app)
+register_calibrate_command(policy_app)
 register_deploy_commands(policy_app)
 register_import_command(policy_app)
 register_sample_command(policy_app)

@@ -37,7 +37,9 @@ def explain(assessment: Assessment) -> str:
     lines: list[str] = [
         f"Assessment as of {a.as_of.isoformat()} under policy {a.policy_id} (sha256 {a.policy_hash[:12]})",
         f"Recommendation: {a.recommendation.value} ({a.route.value})",
-        f"Score: {a.score} (range {a.score_min} to {a.score_max}) → risk tier {a.risk_tier.value}",
+        f"Score: {a.score} (range {a.score_min} to {a.score_max})"
+        + (f", implied PD {a.pd}" if a.pd is not None else "")
+        + f" → risk tier {a.risk_tier.value}",
         "",
         "Knock-outs:",
     ]
