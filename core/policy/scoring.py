@@ -81,12 +81,16 @@ def _number(ch: Characteristic, raw: RawValue) -> CharacteristicValue:
     return value
 
 
+def _category_text(raw: str | int | Decimal | bool) -> str:
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    return str(raw).strip()
+
+
 def _category(raw: RawValue) -> str | None:
     if raw is None:
         return None
-    if isinstance(raw, bool):
-        return "true" if raw else "false"
-    text = str(raw).strip()
+    text = _category_text(raw)
     return None if text.lower() in MISSING_TOKENS else text
 
 
@@ -111,12 +115,14 @@ def _score_numeric(ch: Characteristic, raw: RawValue) -> tuple[ScoredValue, str,
 
 
 def _score_categorical(ch: Characteristic, raw: RawValue) -> tuple[ScoredValue, str, Decimal]:
+    text = None if raw is None else _category_text(raw)
+    # A listed category wins over the missing tokens: "none" is a real answer in many data sets.
+    for b in ch.bins:
+        if text is not None and b.values is not None and text in b.values:
+            return text, b.display, b.points
     value = _category(raw)
     if value is None:
         return (value, *_missing(ch, value))
-    for b in ch.bins:
-        if b.values is not None and value in b.values:
-            return value, b.display, b.points
     if ch.else_points is None:
         raise Unscorable(ch.name, f"category {value[:40]!r} is in no bin and there is no else_points")
     return value, ELSE_BIN, ch.else_points

@@ -116,9 +116,9 @@ BROKEN_VARIANTS = [
         id="points-not-a-number",
     ),
     pytest.param(
-        'name = "other_credit_products"',
-        'name = "credit_products"',
-        "scorecard.characteristics[6].name: unknown feature 'credit_products'; known features: "
+        'source = "feature:other_credit_products"',
+        'source = "feature:credit_products"',
+        "scorecard.characteristics[6].source: unknown feature 'credit_products'; known features: "
         "account_age_months,",
         id="unknown-characteristic",
     ),

@@ -62,7 +62,8 @@ def test_shipped_policy_declares_every_source_and_rounding() -> None:
 
 def test_rewritten_policy_scores_the_seeded_population_as_the_old_format_did() -> None:
     """policy/limit-restore-v1.toml in the new format against the file as it was (format 1):
-    every result identical on 10,000 seeded profiles, but for the policy hash."""
+    every result identical on 10,000 seeded profiles, but for the policy hash and the PD the
+    new calibration adds."""
     old = load_policy(FIXTURES / "limit-restore-v1-format1.toml")
     new = load_default_policy()
     assert old.content_hash != new.content_hash
@@ -71,7 +72,8 @@ def test_rewritten_policy_scores_the_seeded_population_as_the_old_format_did() -
     for _, profile in population:
         before = assess(old, profile)
         after = assess(new, profile)
-        assert after == before.model_copy(update={"policy_hash": new.content_hash})
+        assert after.pd is not None and before.pd is None  # the rewrite adds a calibration
+        assert after == before.model_copy(update={"policy_hash": new.content_hash, "pd": after.pd})
         outcomes.add(after.recommendation)
     assert outcomes == set(Recommendation)  # the population reaches every route
 
@@ -291,3 +293,14 @@ bins = [ { values = ["A"], points = 200 } ]
     result = assess(loaded, base_input(fields={"bureau_band": "Z"}))
     first = result.reasons[0] if not result.knockouts else next(r for r in result.reasons if r.characteristic)
     assert (first.characteristic, first.points_lost) == ("bureau_band", 200)
+
+
+def test_a_listed_category_is_not_a_missing_token() -> None:
+    text = CATEGORICAL_CARD.replace(
+        '{ values = ["own"], points = 7.5 }', '{ values = ["own", "none"], points = 7.5 }'
+    )
+    p = card_policy(text)
+    assert score_card(p.scorecard, {"housing": "none", "age_in_years": 30}).contributions[
+        0
+    ].points == Decimal("7.5")
+    assert score_card(p.scorecard, {"housing": "NA", "age_in_years": 30}).contributions[0].bin == "missing"
