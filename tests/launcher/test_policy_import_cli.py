@@ -53,8 +53,8 @@ class ScorecardpyReference:
 
 @pytest.fixture(scope="module")
 def scorecardpy_reference(tmp_path_factory: pytest.TempPathFactory) -> ScorecardpyReference:
-    sc = pytest.importorskip("scorecardpy")
     import pandas as pd
+    import scorecardpy as sc
     from sklearn.linear_model import LogisticRegression
 
     with warnings.catch_warnings():
@@ -242,10 +242,9 @@ def test_optbinning_fixture_with_its_calibration_and_special_codes(tmp_path: Pat
 
 
 def test_real_optbinning_scorecard_scores_every_row_as_optbinning_does(tmp_path: Path) -> None:
-    """Only where optbinning is installed (not in the test extra: it pulls ortools and cvxpy)."""
-    optbinning = pytest.importorskip("optbinning")
-    sc = pytest.importorskip("scorecardpy")
     import numpy as np
+    import optbinning
+    import scorecardpy as sc
     from sklearn.linear_model import LogisticRegression
 
     cols = ["status_of_existing_checking_account", "duration_in_month", "purpose", "age_in_years"]
