@@ -32,6 +32,8 @@ from enum import StrEnum
 from itertools import pairwise
 from typing import Any
 
+from core.policy.model import Calibration as SourceCalibration
+
 
 class CardImportError(ValueError):
     """An exported scorecard table that cannot be imported; the message names the line."""
@@ -99,6 +101,7 @@ class AppealSections:
 
     sections: dict[str, Any]
     reasons: dict[str, Any]
+    translated: tuple[str, ...] = ()  # score cut-offs/tiers carried over as PDs
 
 
 # --------------------------------------------------------------------------------------------
@@ -503,12 +506,45 @@ _OWN_KEYS = ("id", "description", "scorecard", "reasons")
 
 
 def read_appeal_sections(text: str) -> AppealSections:
-    """The sections of an existing policy an imported scorecard needs to be deployed for appeals."""
+    """The sections of an existing policy an imported scorecard needs to be deployed for appeals.
+
+    Score cut-offs and tiers mean nothing on another card's scale. When the source policy is
+    calibrated they are carried over as the PDs they stand for there (approve at score 340 under
+    a PD 7.1 % calibration becomes approve at PD <= 0.071), so the new card keeps the same risk
+    appetite once it is calibrated too; `translated` says which keys were converted.
+    """
     data = tomllib.loads(text, parse_float=Decimal)
     sections = {k: v for k, v in data.items() if k not in _OWN_KEYS}
     used = {ko.get("reason") for ko in sections.get("knockouts", []) if isinstance(ko, dict)}
     reasons = {code: t for code, t in data.get("reasons", {}).items() if code in used}
-    return AppealSections(sections=sections, reasons=reasons)
+    raw_calibration = data.get("scorecard", {}).get("calibration")
+    translated: list[str] = []
+    if isinstance(raw_calibration, dict):
+        source = SourceCalibration.model_validate(raw_calibration)
+        translated = _scores_to_pd(sections, source)
+    return AppealSections(sections=sections, reasons=reasons, translated=tuple(translated))
+
+
+def _scores_to_pd(sections: dict[str, Any], calibration: SourceCalibration) -> list[str]:
+    done: list[str] = []
+    cutoffs = sections.get("cutoffs")
+    if isinstance(cutoffs, dict):
+        for score_key, pd_key in (
+            ("auto_approve_min", "auto_approve_max_pd"),
+            ("auto_decline_below", "auto_decline_above_pd"),
+        ):
+            if score_key in cutoffs:
+                cutoffs[pd_key] = calibration.pd(Decimal(cutoffs.pop(score_key)))
+                done.append(f"cutoffs.{score_key} -> {pd_key} = {cutoffs[pd_key]}")
+    tiers = sections.get("risk_tiers")
+    if isinstance(tiers, list):
+        for i, tier in enumerate(tiers):
+            if isinstance(tier, dict) and "min_score" in tier:
+                score = Decimal(tier.pop("min_score"))
+                # The last tier catches every score: on a PD scale that is PD 1.
+                tier["max_pd"] = Decimal(1) if i == len(tiers) - 1 else calibration.pd(score)
+                done.append(f"risk_tiers[{i}].min_score -> max_pd = {tier['max_pd']}")
+    return done
 
 
 def reason_code(name: str) -> str:
@@ -628,6 +664,9 @@ def render_policy(
         f"description = {toml_string(description)}",
     ]
     if appeal is not None:
+        if appeal.translated:
+            out.append("# Routing copied from a calibrated policy, its score cut-offs and tiers as PDs:")
+            out += [f"#   {line}" for line in appeal.translated]
         _dump_table(
             [], {k: v for k, v in appeal.sections.items() if not isinstance(v, dict | list)}, out, None
         )

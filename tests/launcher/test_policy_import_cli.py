@@ -4,6 +4,7 @@ every held-out row."""
 
 from __future__ import annotations
 
+import csv
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ class ScorecardpyReference:
     card_csv: Path
     rows: list[dict[str, RawValue]]  # the held-out (test split) rows
     scores: list[Decimal]  # scorecardpy's scorecard_ply total for each
+    bads: list[bool]  # their outcome (creditability: 1 = bad)
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +76,12 @@ def scorecardpy_reference(tmp_path_factory: pytest.TempPathFactory) -> Scorecard
         {col: _raw(v) for col, v in rec.items()}
         for rec in test.drop(columns="creditability").to_dict("records")
     ]
-    return ScorecardpyReference(card_csv=path, rows=rows, scores=[Decimal(repr(float(s))) for s in scores])
+    return ScorecardpyReference(
+        card_csv=path,
+        rows=rows,
+        scores=[Decimal(repr(float(s))) for s in scores],
+        bads=[int(v) == 1 for v in test["creditability"]],
+    )
 
 
 def _scores(policy: Path, rows: list[dict[str, RawValue]]) -> list[Decimal]:
@@ -286,3 +293,72 @@ def test_real_optbinning_scorecard_scores_every_row_as_optbinning_does(tmp_path:
         assert max(abs(float(g) - e) for g, e in zip(got, expected, strict=True)) < 1e-9
         table_points = {Decimal(p) for p in model.table().Points.map(repr)}
         assert {c.points for r in rows[:50] for c in score_card(card, r).contributions} <= table_points
+
+
+def test_from_scorecardpy_to_a_deployed_appeal_policy_backed_by_a_backtest(
+    scorecardpy_reference: ScorecardpyReference, tmp_path: Path
+) -> None:
+    """The analyst's path: import (routing from the deployed policy), write the reason texts,
+    deploy; the backtest on the held-out rows gives the AUC and KS of scorecardpy's own scores."""
+    from sklearn.metrics import roc_auc_score
+
+    from core.policy.deployment import load_deployment
+    from core.policy.loader import load_policy
+
+    ref = scorecardpy_reference
+    policy_file = tmp_path / "german-credit.toml"
+    imported = _run(
+        "--from", "scorecardpy", str(ref.card_csv), "--out", str(policy_file),
+        "--points0", "600", "--odds0", "1/19", "--pdo", "50", "--appeal-sections-from", str(SHIPPED_POLICY),
+    )  # fmt: skip
+    assert imported.exit_code == 0, imported.output
+    # The shipped policy's score cut-offs arrive as the PDs they stand for there.
+    shipped = load_policy(SHIPPED_POLICY).policy
+    cutoffs = load_scorecard(policy_file).policy.cutoffs
+    assert shipped.scorecard.calibration is not None and cutoffs is not None
+    assert cutoffs.auto_approve_min is None
+    assert cutoffs.auto_approve_max_pd == shipped.scorecard.calibration.pd(Decimal(340))
+    assert cutoffs.auto_decline_above_pd == shipped.scorecard.calibration.pd(Decimal(240))
+
+    policy_file.write_text(
+        policy_file.read_text(encoding="utf-8").replace("TODO: ", "Written: "), encoding="utf-8"
+    )
+    deployment = tmp_path / "deployment.toml"
+    deployed = runner.invoke(app, ["policy", "deploy", str(policy_file), "--deployment", str(deployment)])
+    assert deployed.exit_code == 0, deployed.output
+    assert load_deployment(deployment).champion.policy_id == "german-credit"
+
+    data = tmp_path / "held-out.csv"
+    columns = list(ref.rows[0])
+    with data.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([*columns, "creditability"])
+        for row, bad in zip(ref.rows, ref.bads, strict=True):
+            writer.writerow([*("" if row[c] is None else row[c] for c in columns), int(bad)])
+    report = tmp_path / "report.html"
+    backtest = runner.invoke(
+        app, ["policy", "backtest", str(policy_file), "--data", str(data), "--target", "creditability",
+              "--out", str(report)],
+    )  # fmt: skip
+    assert backtest.exit_code == 0, backtest.output
+
+    from core.policy.backtest import run_backtest
+
+    result = run_backtest(load_scorecard(policy_file), data, "creditability")
+    assert result.scored == len(ref.rows) and result.bads == sum(ref.bads)
+    # Reference figures straight from scorecardpy's scores (a higher score is less risk).
+    reference_auc = roc_auc_score(ref.bads, [-float(s) for s in ref.scores])
+    distinct = sorted(set(ref.scores))
+    n_bad, n_good = sum(ref.bads), len(ref.bads) - sum(ref.bads)
+    reference_ks = max(
+        abs(
+            sum(1 for s, b in zip(ref.scores, ref.bads, strict=True) if b and s <= cut) / n_bad
+            - sum(1 for s, b in zip(ref.scores, ref.bads, strict=True) if not b and s <= cut) / n_good
+        )
+        for cut in distinct
+    )
+    assert result.auc is not None and result.ks is not None
+    assert abs(result.auc - reference_auc) < 1e-12
+    assert abs(result.ks.value - reference_ks) < 1e-12
+    assert f"AUC           {reference_auc:.4f}" in backtest.output
+    assert f"{reference_auc:.4f}" in report.read_text(encoding="utf-8")
