@@ -399,6 +399,9 @@ class Characteristics(BaseModel):
     employment_verified: bool
     # gates
     overdue_bills_now: int
+    # Defaults keep assessments stored before these features existed readable.
+    max_dpd_now: int = 0
+    small_loan_apps_30d: int = 0
     account_closed: bool
     red_flag_count: int
     missing_document_count: int
@@ -490,6 +493,8 @@ def compute_characteristics(inp: AssessmentInput, policy: Policy) -> Characteris
             params.employer_match,
         ),
         overdue_bills_now=len(overdue),
+        max_dpd_now=max((effective_dpd(b, as_of) for b in overdue), default=0),
+        small_loan_apps_30d=small_loan_applications(inp.loan_applications, as_of, 30),
         account_closed=inp.account.status is AccountStatus.CLOSED,
         red_flag_count=len(inp.red_flags),
         missing_document_count=len(missing),

@@ -38,6 +38,9 @@ class CharacteristicName(StrEnum):
     RED_FLAG_COUNT = "red_flag_count"
     MISSING_DOCUMENT_COUNT = "missing_document_count"
     STATEMENT_MONTHS_COVERED = "statement_months_covered"
+    # risk monitoring (limit actions)
+    MAX_DPD_NOW = "max_dpd_now"
+    SMALL_LOAN_APPS_30D = "small_loan_apps_30d"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,9 @@ class Feature:
     group: str
     meaning: str
     nullable: bool = False  # can be missing: a scorecard entry needs missing_points
+    # Computed from documents an appeal collects: unknown where only the ledger is read (the
+    # portfolio review, limit actions).
+    needs_documents: bool = False
 
 
 _N = CharacteristicName
@@ -85,30 +91,48 @@ FEATURES: dict[str, Feature] = {
             "consumption",
             "monthly spending / verified monthly income (missing: no verified income)",
             nullable=True,
+            needs_documents=True,
         ),
         Feature(
             _N.NET_MONTHLY_INCOME_MINOR,
             "repayment ability",
             "verified monthly income in minor units: statement payroll, or declared with proof",
             nullable=True,
+            needs_documents=True,
         ),
         Feature(
             _N.INCOME_STABILITY_CV,
             "repayment ability",
             "coefficient of variation of monthly payroll (missing: no payroll found)",
             nullable=True,
+            needs_documents=True,
         ),
         Feature(
             _N.DEBT_TO_INCOME,
             "repayment ability",
             "(debt service + the restored limit's minimum payment) / income (missing: no income)",
             nullable=True,
+            needs_documents=True,
         ),
-        Feature(_N.EMPLOYMENT_VERIFIED, "repayment ability", "1 when the employer is confirmed, else 0"),
+        Feature(
+            _N.EMPLOYMENT_VERIFIED,
+            "repayment ability",
+            "1 when the employer is confirmed, else 0",
+            needs_documents=True,
+        ),
         Feature(_N.OVERDUE_BILLS_NOW, "gate", "bills past due and not fully paid today"),
         Feature(_N.ACCOUNT_CLOSED, "gate", "1 when the account is closed"),
-        Feature(_N.RED_FLAG_COUNT, "gate", "red flags raised by document verification"),
-        Feature(_N.MISSING_DOCUMENT_COUNT, "gate", "required documents not accepted"),
-        Feature(_N.STATEMENT_MONTHS_COVERED, "gate", "full calendar months the bank statement covers"),
+        Feature(_N.RED_FLAG_COUNT, "gate", "red flags raised by document verification", needs_documents=True),
+        Feature(_N.MISSING_DOCUMENT_COUNT, "gate", "required documents not accepted", needs_documents=True),
+        Feature(
+            _N.STATEMENT_MONTHS_COVERED,
+            "gate",
+            "full calendar months the bank statement covers",
+            needs_documents=True,
+        ),
+        Feature(_N.MAX_DPD_NOW, "risk monitoring", "largest days past due among bills overdue today"),
+        Feature(
+            _N.SMALL_LOAN_APPS_30D, "risk monitoring", "small-loan applications at other lenders in 30 days"
+        ),
     )
 }

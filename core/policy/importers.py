@@ -515,7 +515,12 @@ def read_appeal_sections(text: str) -> AppealSections:
     """
     data = tomllib.loads(text, parse_float=Decimal)
     sections = {k: v for k, v in data.items() if k not in _OWN_KEYS}
-    used = {ko.get("reason") for ko in sections.get("knockouts", []) if isinstance(ko, dict)}
+    used = {
+        rule.get("reason")
+        for key in ("knockouts", "limit_actions")
+        for rule in sections.get(key, [])
+        if isinstance(rule, dict)
+    }
     reasons = {code: t for code, t in data.get("reasons", {}).items() if code in used}
     raw_calibration = data.get("scorecard", {}).get("calibration")
     translated: list[str] = []

@@ -428,6 +428,59 @@ class ReasonText(_Strict):
 # The policy
 
 
+class RiskEventKind(StrEnum):
+    """Events the core credit system sends (`POST /admin/ledger/events`)."""
+
+    BILL_PAID = "bill_paid"
+    BILL_OVERDUE = "bill_overdue"
+    LOAN_APPLICATION = "loan_application"
+    CREDIT_REPORT_UPDATE = "credit_report_update"
+
+
+class LimitActionKind(StrEnum):
+    FREEZE = "freeze"  # the limit goes to 0
+    REDUCE = "reduce"  # the limit goes to reduce_to_share x the original limit, never up
+
+
+class LimitAction(_Strict):
+    """A risk event that cuts a limit: after `on` events are applied to the ledger, the feature
+    `characteristic` (ledger data only) is compared like a knock-out's."""
+
+    id: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]*$")]
+    on: tuple[RiskEventKind, ...] = Field(min_length=1)
+    characteristic: str
+    at_least: Decimal | None = None
+    below: Decimal | None = None
+    action: LimitActionKind
+    reduce_to_share: Decimal | None = Field(default=None, gt=0, lt=1)
+    reason: ReasonCode
+
+    def fires(self, value: Decimal | None) -> bool:
+        if value is None:
+            return False
+        if self.at_least is not None:
+            return value >= self.at_least
+        return self.below is not None and value < self.below
+
+    @property
+    def condition(self) -> str:
+        return f">= {self.at_least}" if self.at_least is not None else f"< {self.below}"
+
+
+class PortfolioReview(_Strict):
+    """The nightly review of the frozen and reduced book, on ledger data alone (features that
+    need documents are missing there, so scores are lower than an appeal's: the thresholds are
+    on that scale)."""
+
+    restore_min_score: int  # at or above, and no knock-out: restore directly
+    invite_min_score: int  # at or above (and not restored): invite to appeal
+    restore_to_share: Decimal = Field(default=Decimal(1), gt=0, le=1)  # of the original limit
+    max_restore_minor: int = Field(gt=0)  # the most a review restores in one step
+    invite_cooldown_days: int = Field(default=30, ge=0)  # at most one invitation per window
+    settle_days: int = Field(default=30, ge=0)  # a cut younger than this is left alone
+    batch_size: int = Field(default=200, ge=1, le=2000)
+
+
 # Sections an appeal needs and a scorecard alone does not (key, what it is for).
 APPEAL_SECTIONS: tuple[tuple[str, str], ...] = (
     ("currency", "limit amounts"),
@@ -461,6 +514,9 @@ class ScorecardPolicy(_Strict):
     sla: Sla | None = None
     documents: Documents | None = None
     appeals: AppealWindows | None = None
+    # The lender's side: optional wherever the policy is deployed (docs/lender-loop.md).
+    limit_actions: tuple[LimitAction, ...] = ()
+    portfolio_review: PortfolioReview | None = None
     reasons: dict[ReasonCode, ReasonText] = Field(default_factory=dict)
 
     def characteristic(self, name: str) -> Characteristic:
@@ -501,6 +557,7 @@ def appeal_issues(p: ScorecardPolicy) -> list[PolicyIssue]:
 
 def _reason_code_issues(p: ScorecardPolicy) -> list[PolicyIssue]:
     codes: list[tuple[str, str]] = [(f"knockouts[{i}].reason", k.reason) for i, k in enumerate(p.knockouts)]
+    codes += [(f"limit_actions[{i}].reason", a.reason) for i, a in enumerate(p.limit_actions)]
     codes += [
         (f"scorecard.characteristics[{i}].reason", c.reason)
         for i, c in enumerate(p.scorecard.characteristics)
@@ -618,6 +675,8 @@ def _consistency_issues(p: ScorecardPolicy) -> Iterator[PolicyIssue]:
     if p.reasons:  # a scorecard alone may leave reason texts to the deployment
         yield from _reason_code_issues(p)
 
+    yield from _lender_issues(p)
+
     calibration = p.scorecard.calibration
     lo, hi = p.scorecard.min_score, p.scorecard.max_score
     if p.cutoffs is not None:
@@ -666,6 +725,41 @@ def _consistency_issues(p: ScorecardPolicy) -> Iterator[PolicyIssue]:
                 )
             if i > 0 and day <= p.documents.reminder_days[i - 1]:
                 yield PolicyIssue(path=path, message="reminder days must be strictly increasing")
+
+
+def _lender_issues(p: ScorecardPolicy) -> Iterator[PolicyIssue]:
+    seen: dict[str, int] = {}
+    for i, la in enumerate(p.limit_actions):
+        path = f"limit_actions[{i}]"
+        if la.id in seen:
+            yield PolicyIssue(path=f"{path}.id", message=f"duplicate limit action id {la.id!r}")
+        seen.setdefault(la.id, i)
+        feature = FEATURES.get(la.characteristic)
+        if feature is None:
+            yield PolicyIssue(
+                path=f"{path}.characteristic",
+                message=f"unknown feature {la.characteristic!r}; "
+                f"known features: {', '.join(sorted(FEATURES))}",
+            )
+        elif feature.needs_documents:
+            yield PolicyIssue(
+                path=f"{path}.characteristic",
+                message=f"{la.characteristic!r} needs an appeal's documents; "
+                "a limit action reads the ledger only",
+            )
+        if (la.at_least is None) == (la.below is None):
+            yield PolicyIssue(path=path, message="set exactly one of at_least and below")
+        if (la.action is LimitActionKind.REDUCE) != (la.reduce_to_share is not None):
+            yield PolicyIssue(
+                path=f"{path}.reduce_to_share",
+                message="required for action reduce, and only for it",
+            )
+    review = p.portfolio_review
+    if review is not None and review.invite_min_score > review.restore_min_score:
+        yield PolicyIssue(
+            path="portfolio_review.invite_min_score",
+            message=f"must not exceed portfolio_review.restore_min_score ({review.restore_min_score})",
+        )
 
 
 def _cutoff_issues(c: Cutoffs, calibrated: bool, lo: int, hi: int) -> Iterator[PolicyIssue]:

