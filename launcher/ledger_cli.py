@@ -12,7 +12,8 @@ from core.clock import SYSTEM_CLOCK, Clock
 from core.settings import Settings, get_settings
 
 ledger_app = typer.Typer(
-    help="Ledger data in and out: customers, credit accounts, bills, limit events, loan applications.",
+    help="Ledger data in and out: customers, credit accounts, bills, limit events, loan applications, "
+    "customer attributes.",
     no_args_is_help=True,
 )
 
@@ -52,11 +53,12 @@ def import_dir(
 
 @ledger_app.command("export")
 def export_dir(
-    folder: Annotated[Path, typer.Argument(help="Folder to write the five CSV files into.")],
+    folder: Annotated[Path, typer.Argument(help="Folder to write the six CSV files into.")],
 ) -> None:
     """Write the whole ledger as CSV files in the import format."""
     from core.db import create_tables, make_engine
     from core.ledger.exporter import export_ledger
+    from core.ledger.importer import TABLE_WIDTH
 
     engine = make_engine(get_settings().effective_database_url)
     try:
@@ -67,7 +69,7 @@ def export_dir(
         engine.dispose()
     typer.echo(f"exported to {folder}:")
     for table, rows in counts.items():
-        typer.echo(f"  {table:<18} {rows:>8} rows")
+        typer.echo(f"  {table:<{TABLE_WIDTH}} {rows:>8} rows")
 
 
 def date_option(value: str | None, clock: Clock) -> date:

@@ -77,7 +77,8 @@ async def import_ledger(
     responses=problems(*WITH_ROLE, "customer_not_found"),
 )
 def get_customer_ledger(customer_id: str, _admin: AdminDep, engine: EngineDep) -> CustomerLedgerPublic:
-    """A customer with their accounts, bills, limit events and loan applications elsewhere."""
+    """A customer with their accounts, bills, limit events, loan applications elsewhere and
+    attributes (what `input:NAME` policy characteristics read)."""
     with session_scope(engine, read_only=True) as session:
         record = customer_ledger(session, customer_id)
         return CustomerLedgerPublic.model_validate(
@@ -87,6 +88,7 @@ def get_customer_ledger(customer_id: str, _admin: AdminDep, engine: EngineDep) -
                 "bills": record.bills,
                 "limit_events": record.limit_events,
                 "loan_applications": record.loan_applications,
+                "attributes": record.attributes,
             },
             from_attributes=True,
         )

@@ -80,9 +80,19 @@ class LoanApplicationPublic(_FromRow):
     small_loan: bool
 
 
+class CustomerAttributePublic(_FromRow):
+    """A fact from outside the ledger that a policy's `input:NAME` characteristic reads."""
+
+    name: str
+    value: str
+    source: str
+    updated_at: datetime
+
+
 class CustomerLedgerPublic(BaseModel):
     customer: CustomerPublic
     accounts: list[CreditAccountPublic]
     bills: list[BillPublic]
     limit_events: list[LimitEventPublic]
     loan_applications: list[LoanApplicationPublic]
+    attributes: list[CustomerAttributePublic]

@@ -17,11 +17,19 @@ from sqlalchemy import Table, select
 from sqlalchemy.engine import Connection
 
 from core.csv_cells import neutralise
-from core.db.ledger_tables import Bill, CreditAccount, Customer, LimitEvent, LoanApplication
+from core.db.ledger_tables import (
+    Bill,
+    CreditAccount,
+    Customer,
+    CustomerAttribute,
+    LimitEvent,
+    LoanApplication,
+)
 from core.ledger.importer import (
     ACCOUNTS,
     BILLS,
     COLUMNS,
+    CUSTOMER_ATTRIBUTES,
     CUSTOMERS,
     LIMIT_EVENTS,
     LOAN_APPLICATIONS,
@@ -35,6 +43,7 @@ _ORDER: Final[dict[str, tuple[Any, tuple[str, ...]]]] = {
     BILLS: (Bill, ("account_id", "due_date", "id")),
     LIMIT_EVENTS: (LimitEvent, ("account_id", "created_at", "kind", "id")),
     LOAN_APPLICATIONS: (LoanApplication, ("customer_id", "applied_on", "lender", "amount_minor", "id")),
+    CUSTOMER_ATTRIBUTES: (CustomerAttribute, ("customer_id", "name")),
 }
 _BATCH: Final = 2_000
 
@@ -55,8 +64,9 @@ def format_cell(value: Any) -> str:
 
 def ledger_rows(connection: Connection, name: str) -> Iterator[list[str]]:
     """The header, then one list of cells per row of the table behind file `name`. Free-text
-    cells (names, phones, employers, reasons, lenders) are spreadsheet-safe (core/csv_cells.py):
-    one starting with =, +, - or @ gets a leading apostrophe, which the importer takes off."""
+    cells (names, phones, employers, reasons, lenders, attribute values) are spreadsheet-safe
+    (core/csv_cells.py): one starting with =, +, - or @ gets a leading apostrophe, which the
+    importer takes off."""
     model, order = _ORDER[name]
     table: Table = model.__table__
     columns = [c.name for c in COLUMNS[name]]
@@ -72,7 +82,7 @@ def ledger_rows(connection: Connection, name: str) -> Iterator[list[str]]:
 
 
 def export_ledger(connection: Connection, folder: Path) -> dict[str, int]:
-    """Write all five files into `folder`; returns the rows written per table."""
+    """Write all six files into `folder`; returns the rows written per table."""
     folder.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
     for name in _ORDER:

@@ -1,6 +1,6 @@
 """Import ledger data from CSV files, all or nothing.
 
-Five files, each optional (an import needs at least one). UTF-8 (a BOM, as Excel writes it, is
+Six files, each optional (an import needs at least one). UTF-8 (a BOM, as Excel writes it, is
 fine), comma separated, the first row is the header; columns may come in any order, a blank
 cell means "not given" (the default, or no value). Column names are the ledger's field names.
 `*` = required. Updating a customer or an account leaves the fields whose column the file does
@@ -49,6 +49,20 @@ loan_applications.csv: applications at other lenders (the multi-lending signal)
     small_loan *                    true/false (also 1/0, yes/no)
     Exact duplicates (every column equal) are skipped.
 
+customer_attributes.csv: facts about a customer from outside the ledger (a credit bureau, a data
+partner), what a policy characteristic `source = "input:NAME"` reads; upsert by (customer_id, name)
+    customer_id *                   the customer: in customers.csv or already in the ledger
+    name *                          the input field: a letter or '_', then at most 63 letters,
+                                    digits, '_', '.' or '-' (as in the policy's `input:NAME`)
+    value                           at most 200 characters; the column is required, a blank cell
+                                    means the value is missing
+    source                          who supplied it, at most 64 characters, default ledger-import
+    updated_at                      ISO 8601 with an offset, or a date; default: the time of import
+                                    for a new or changed attribute (kept for an unchanged one)
+    A (customer_id, name) may appear once per file. Re-importing: a new one is inserted, an
+    identical one left alone, a changed one updated; a source column the file does not have
+    leaves the source as it is.
+
 Every problem is reported, all of them at once, as "FILE row N, field F: message" (the header is
 row 1, so row N is the spreadsheet row). Nothing is written unless every row of every file is
 valid: the import is one transaction.
@@ -77,6 +91,7 @@ from core.db.ledger_tables import (
     Bill,
     CreditAccount,
     Customer,
+    CustomerAttribute,
     LimitEvent,
     LimitEventKind,
     LoanApplication,
@@ -88,7 +103,8 @@ ACCOUNTS: Final = "credit_accounts.csv"
 BILLS: Final = "bills.csv"
 LIMIT_EVENTS: Final = "limit_events.csv"
 LOAN_APPLICATIONS: Final = "loan_applications.csv"
-LEDGER_FILES: Final = (CUSTOMERS, ACCOUNTS, BILLS, LIMIT_EVENTS, LOAN_APPLICATIONS)
+CUSTOMER_ATTRIBUTES: Final = "customer_attributes.csv"
+LEDGER_FILES: Final = (CUSTOMERS, ACCOUNTS, BILLS, LIMIT_EVENTS, LOAN_APPLICATIONS, CUSTOMER_ATTRIBUTES)
 # The summary names tables, not files.
 TABLE_OF_FILE: Final = {
     CUSTOMERS: "customers",
@@ -96,12 +112,18 @@ TABLE_OF_FILE: Final = {
     BILLS: "bills",
     LIMIT_EVENTS: "limit_events",
     LOAN_APPLICATIONS: "loan_applications",
+    CUSTOMER_ATTRIBUTES: "customer_attributes",
 }
+# The summary's table column: as wide as the longest name.
+TABLE_WIDTH: Final = max(len(table) for table in TABLE_OF_FILE.values())
+DEFAULT_ATTRIBUTE_SOURCE: Final = "ledger-import"
 
 MAX_MINOR: Final = 2**31 - 1  # the columns are 32-bit integers on PostgreSQL
 LOCALES: Final = ("zh-CN", "en")
 _ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 _CODE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")
+# A policy's input field name (core/policy/model.py, `input:NAME`).
+_FIELD_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
 _INTEGER: Final = re.compile(r"[+-]?\d+")
 _DECIMAL: Final = re.compile(r"[+-]?\d*[.,]\d+")
 _DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -165,7 +187,7 @@ class ImportSummary:
 
     def lines(self) -> list[str]:
         return [
-            f"{table:<18} {c.rows:>8} rows: {c.inserted} inserted, {c.updated} updated, "
+            f"{table:<{TABLE_WIDTH}} {c.rows:>8} rows: {c.inserted} inserted, {c.updated} updated, "
             f"{c.unchanged} unchanged"
             for table, c in self.tables.items()
         ]
@@ -189,6 +211,7 @@ class Kind(Enum):
     CURRENCY = "currency"
     STATUS = "status"
     EVENT_KIND = "event_kind"
+    FIELD_NAME = "field_name"
 
 
 # Free text, written spreadsheet-safe by the exporter (core/csv_cells.py).
@@ -201,6 +224,8 @@ class Column:
     kind: Kind
     required: bool = False
     max_length: int = 200
+    # The header must have the column even though a cell may be blank (`required` implies it).
+    column_required: bool = False
 
 
 COLUMNS: Final[dict[str, tuple[Column, ...]]] = {
@@ -248,6 +273,13 @@ COLUMNS: Final[dict[str, tuple[Column, ...]]] = {
         Column("amount_minor", Kind.MINOR, True),
         Column("small_loan", Kind.BOOL, True),
     ),
+    CUSTOMER_ATTRIBUTES: (
+        Column("customer_id", Kind.ID, True),
+        Column("name", Kind.FIELD_NAME, True, 64),
+        Column("value", Kind.TEXT, max_length=200, column_required=True),
+        Column("source", Kind.TEXT, max_length=64),
+        Column("updated_at", Kind.DATETIME),
+    ),
 }
 
 
@@ -261,6 +293,12 @@ def _convert(column: Column, raw: str) -> Any:
     if kind is Kind.ID:
         if not _ID.fullmatch(raw):
             raise _Invalid("not a valid id (at most 64 letters, digits, '.', '_', ':' or '-')")
+        return raw
+    if kind is Kind.FIELD_NAME:
+        if not _FIELD_NAME.fullmatch(raw):
+            raise _Invalid(
+                "not a field name (a letter or '_', then at most 63 letters, digits, '_', '.' or '-')"
+            )
         return raw
     if kind in (Kind.TEXT, Kind.EMAIL, Kind.CODE):
         if len(raw) > column.max_length:
@@ -407,7 +445,7 @@ def _header(
         else:
             positions[key] = index
     for column in columns.values():
-        if column.required and column.name not in positions:
+        if (column.required or column.column_required) and column.name not in positions:
             errors.append(LedgerError(name, 1, column.name, "required column is missing"))
             ok = False
     return positions if ok else None
@@ -464,6 +502,9 @@ def _with_defaults(name: str, values: dict[str, Any], today: date) -> dict[str, 
         v["locale"] = v["locale"] or "zh-CN"
     elif name == ACCOUNTS:
         v["currency"] = v["currency"] or "CNY"
+    elif name == CUSTOMER_ATTRIBUTES:
+        v["value"] = v["value"] or ""  # blank: missing (the column is not nullable)
+        v["source"] = v["source"] or DEFAULT_ATTRIBUTE_SOURCE
     elif name == BILLS:
         v["paid_minor"] = v["paid_minor"] or 0
         if v["days_past_due"] is None:
@@ -485,6 +526,7 @@ def computed_days_past_due(
 _BILL_KEY: Final = ("account_id", "due_date")
 _EVENT_KEY: Final = ("account_id", "kind", "created_at")
 _LOAN_KEY: Final = ("customer_id", "applied_on", "lender", "amount_minor", "small_loan")
+_ATTRIBUTE_KEY: Final = ("customer_id", "name")
 
 
 def _key(values: Mapping[str, Any], names: Sequence[str]) -> tuple[Any, ...]:
@@ -583,6 +625,7 @@ class _Plan:
         self.bills: dict[tuple[Any, ...], Record] = {}
         self.events: dict[tuple[Any, ...], Record] = {}
         self.loans: dict[tuple[Any, ...], Record] = {}
+        self.attributes: dict[tuple[Any, ...], Record] = {}
 
     def error(self, name: str, row: int, column: str, message: str) -> None:
         self.errors.append(LedgerError(name, row, column, message))
@@ -615,7 +658,11 @@ class _Plan:
             r["id"]: r for r in self._rows_where_in(_table(CreditAccount), "id", self.accounts)
         }
         self._check_references(
-            CUSTOMERS, _table(Customer), "customer_id", (ACCOUNTS, LOAN_APPLICATIONS), "customer"
+            CUSTOMERS,
+            _table(Customer),
+            "customer_id",
+            (ACCOUNTS, LOAN_APPLICATIONS, CUSTOMER_ATTRIBUTES),
+            "customer",
         )
         self._check_references(
             ACCOUNTS, _table(CreditAccount), "account_id", (BILLS, LIMIT_EVENTS), "credit account"
@@ -641,6 +688,7 @@ class _Plan:
         )
         # Every column is in the key: a repeat is always identical.
         self.loans = self._by_natural_key(LOAN_APPLICATIONS, _LOAN_KEY, "lender", "a repeated application")
+        self.attributes = self._unique_attributes()
         self._check_event_history()
 
     def _complete(self, name: str) -> Iterator[Record]:
@@ -668,6 +716,23 @@ class _Plan:
                 self.error(name, record.row, "id", f"duplicate id {key!r} (also on row {seen[key].row})")
             else:
                 seen[key] = record
+        return seen
+
+    def _unique_attributes(self) -> dict[tuple[Any, ...], Record]:
+        """One row per (customer_id, name): a second one is an error even when identical."""
+        seen: dict[tuple[Any, ...], Record] = {}
+        for record in self._complete(CUSTOMER_ATTRIBUTES):
+            key = _key(record.values, _ATTRIBUTE_KEY)
+            first = seen.get(key)
+            if first is None:
+                seen[key] = record
+            else:
+                self.error(
+                    CUSTOMER_ATTRIBUTES,
+                    record.row,
+                    "name",
+                    f"duplicate attribute {key[1]!r} for customer {key[0]!r} (also on row {first.row})",
+                )
         return seen
 
     def _by_natural_key(
@@ -737,6 +802,7 @@ class _Plan:
         self._write_bills()
         self._insert_new(LIMIT_EVENTS, _table(LimitEvent), self.events, "account_id", _EVENT_KEY)
         self._insert_new(LOAN_APPLICATIONS, _table(LoanApplication), self.loans, "customer_id", _LOAN_KEY)
+        self._write_attributes()
         return self.summary
 
     def _upsert(
@@ -784,6 +850,35 @@ class _Plan:
                 counts.unchanged += 1
             else:
                 changed.append({**record.values, "id": old["id"]})
+        self._insert(table, new)
+        self._update(table, changed, ("id",))
+        counts.inserted += len(new)
+        counts.updated += len(changed)
+
+    def _write_attributes(self) -> None:
+        """Upsert by (customer_id, name). A blank updated_at is the time of import for a new or
+        changed attribute and is kept for an unchanged one; a column the file does not have
+        (source, updated_at) is left as it is."""
+        table = _table(CustomerAttribute)
+        counts = self.summary.tables[TABLE_OF_FILE[CUSTOMER_ATTRIBUTES]]
+        existing = {
+            _key(r, _ATTRIBUTE_KEY): r
+            for r in self._rows_where_in(table, "customer_id", {k[0] for k in self.attributes})
+        }
+        now = utcnow()
+        new: list[dict[str, Any]] = []
+        changed: list[dict[str, Any]] = []
+        for key, record in self.attributes.items():
+            old = existing.get(key)
+            if old is None:
+                new.append({**record.values, "updated_at": record.values["updated_at"] or now})
+                continue
+            values = {k: v for k, v in record.values.items() if k in record.given}
+            stamp = values.pop("updated_at", None)
+            if not _same(old, values, values) or (stamp is not None and stamp != old["updated_at"]):
+                changed.append({**values, "id": old["id"], "updated_at": stamp or now})
+            else:
+                counts.unchanged += 1
         self._insert(table, new)
         self._update(table, changed, ("id",))
         counts.inserted += len(new)

@@ -6,7 +6,14 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from core.db.ledger_tables import Bill, CreditAccount, Customer, LimitEvent, LoanApplication
+from core.db.ledger_tables import (
+    Bill,
+    CreditAccount,
+    Customer,
+    CustomerAttribute,
+    LimitEvent,
+    LoanApplication,
+)
 from core.errors import NotFound
 
 
@@ -17,6 +24,7 @@ class CustomerLedger:
     bills: list[Bill]  # of all the customer's accounts, by account then due date
     limit_events: list[LimitEvent]
     loan_applications: list[LoanApplication]
+    attributes: list[CustomerAttribute]  # by name
 
 
 def customer_ledger(session: Session, customer_id: str) -> CustomerLedger:
@@ -52,4 +60,11 @@ def customer_ledger(session: Session, customer_id: str) -> CustomerLedger:
             .order_by(col(LoanApplication.applied_on), col(LoanApplication.id))
         ).all()
     )
-    return CustomerLedger(customer, accounts, bills, events, loans)
+    attributes = list(
+        session.exec(
+            select(CustomerAttribute)
+            .where(CustomerAttribute.customer_id == customer_id)
+            .order_by(col(CustomerAttribute.name))
+        ).all()
+    )
+    return CustomerLedger(customer, accounts, bills, events, loans, attributes)

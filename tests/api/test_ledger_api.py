@@ -30,6 +30,7 @@ FILES: dict[str, str] = {
     "a-api-1,FREEZE,600000,0,late_repayment,risk-engine,2025-02-20T02:00:00Z\n",
     "loan_applications.csv": "customer_id,applied_on,lender,amount_minor,small_loan\n"
     "c-api-1,2025-02-01,借呗,300000,true\n",
+    "customer_attributes.csv": "customer_id,name,value,source\nc-api-1,bureau_grade,A,credit-bureau\n",
 }
 
 
@@ -66,6 +67,7 @@ async def test_import_then_read_back(api: Api) -> None:
         "bills": 2,
         "limit_events": 1,
         "loan_applications": 1,
+        "customer_attributes": 1,
     }
     again = (await api.http.post("/admin/ledger/import", headers=admin, files=_multipart(FILES))).json()
     assert all(c["inserted"] == 0 and c["updated"] == 0 for c in again["tables"].values())
@@ -83,6 +85,9 @@ async def test_import_then_read_back(api: Api) -> None:
     assert ledger["limit_events"][0]["created_at"].startswith("2025-02-20T02:00:00")
     assert ledger["loan_applications"] == [
         {"applied_on": "2025-02-01", "lender": "借呗", "amount_minor": 300000, "small_loan": True}
+    ]
+    assert [(a["name"], a["value"], a["source"]) for a in ledger["attributes"]] == [
+        ("bureau_grade", "A", "credit-bureau")
     ]
 
 
@@ -106,6 +111,28 @@ async def test_invalid_rows_are_listed_and_nothing_is_written(api: Api) -> None:
     )
     assert "bills.csv row 4, field due_date" in body["detail"]
     # The valid customers.csv in the same upload was not imported either.
+    _problem(await api.http.get("/admin/ledger/customers/c-api-1", headers=admin), 404, "customer_not_found")
+
+
+async def test_invalid_attribute_rows_are_listed(api: Api) -> None:
+    admin = api.auth(Role.ADMIN, "a-1")
+    bad = {
+        "customers.csv": FILES["customers.csv"],
+        "customer_attributes.csv": FILES["customer_attributes.csv"]
+        + "c-api-404,bureau_grade,B,credit-bureau\n"
+        + "c-api-1,6m.inquiries,2,credit-bureau\n"
+        + "c-api-1,bureau_grade,B,credit-bureau\n",
+    }
+    response = await api.http.post("/admin/ledger/import", headers=admin, files=_multipart(bad))
+    body = _problem(response, 422, "ledger_import_invalid")
+    assert [(e["file"], e["row"], e["field"]) for e in body["errors"]] == [
+        ("customer_attributes.csv", 3, "customer_id"),
+        ("customer_attributes.csv", 4, "name"),
+        ("customer_attributes.csv", 5, "name"),
+    ]
+    assert body["errors"][2]["message"] == (
+        "duplicate attribute 'bureau_grade' for customer 'c-api-1' (also on row 2)"
+    )
     _problem(await api.http.get("/admin/ledger/customers/c-api-1", headers=admin), 404, "customer_not_found")
 
 

@@ -70,12 +70,12 @@ def test_export_and_import_round_trip(database: str, tmp_path: Path, monkeypatch
     assert runner.invoke(app, ["seed", "--customers", "20", "--seed", "8", "--today", TODAY]).exit_code == 0
     exported = runner.invoke(app, ["ledger", "export", str(tmp_path / "out")])
     assert exported.exit_code == 0, exported.output
-    assert "customers                24 rows" in exported.output
+    assert "customers                 24 rows" in exported.output
 
     other = _use_database(monkeypatch, tmp_path / "other.db")
     imported = runner.invoke(app, ["ledger", "import", str(tmp_path / "out")])
     assert imported.exit_code == 0, imported.output
-    assert "customers                24 rows: 24 inserted, 0 updated, 0 unchanged" in imported.output
+    assert "customers                 24 rows: 24 inserted, 0 updated, 0 unchanged" in imported.output
     assert len(_customers(other)) == 24
 
     again = runner.invoke(app, ["ledger", "export", str(tmp_path / "again")])

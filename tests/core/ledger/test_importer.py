@@ -53,6 +53,13 @@ c-2,2025-05-01,借呗,500000,true
 c-2,2025-05-20,微粒贷,300000,yes
 c-2,2025-05-20,微粒贷,300000,yes
 """,
+    # A blank value is a missing one; "-1" is exported spreadsheet-safe ('-1) and read back as -1.
+    "customer_attributes.csv": """customer_id,name,value,source,updated_at
+c-1,bureau_grade,A,credit-bureau,2025-05-01T00:00:00Z
+c-1,bureau.inquiries_6m,3,,
+c-2,bureau_grade,,credit-bureau,2025-05-02
+c-2,months_since_delinquency,-1,credit-bureau,
+""",
 }
 
 
@@ -95,6 +102,7 @@ def test_import_counts_and_values(engine: Engine, tmp_path: Path) -> None:
         "bills": (5, 0, 0),
         "limit_events": (2, 0, 0),
         "loan_applications": (2, 0, 1),  # the exact repeat is skipped
+        "customer_attributes": (4, 0, 0),
     }
     with session_scope(engine, read_only=True) as session:
         first = session.get(Customer, "c-1")
@@ -283,6 +291,57 @@ ERROR_CASES = [
         "customer_id",
         "c-404",
         "loan_applications.csv row 2, field customer_id: unknown customer 'c-404'",
+    ),
+    (
+        "customer_attributes.csv",
+        3,
+        "customer_id",
+        "c-404",
+        "customer_attributes.csv row 3, field customer_id: unknown customer 'c-404' "
+        "(not in customers.csv and not in the ledger)",
+    ),
+    (
+        "customer_attributes.csv",
+        2,
+        "name",
+        "6m.inquiries",
+        "customer_attributes.csv row 2, field name: not a field name (a letter or '_', then",
+    ),
+    (
+        "customer_attributes.csv",
+        2,
+        "name",
+        "b" * 65,
+        "customer_attributes.csv row 2, field name: not a field name",
+    ),
+    (
+        "customer_attributes.csv",
+        3,
+        "name",
+        "bureau_grade",
+        "customer_attributes.csv row 3, field name: duplicate attribute 'bureau_grade' for customer "
+        "'c-1' (also on row 2)",
+    ),
+    (
+        "customer_attributes.csv",
+        4,
+        "value",
+        "x" * 201,
+        "customer_attributes.csv row 4, field value: longer than 200 characters",
+    ),
+    (
+        "customer_attributes.csv",
+        2,
+        "source",
+        "s" * 65,
+        "customer_attributes.csv row 2, field source: longer than 64 characters",
+    ),
+    (
+        "customer_attributes.csv",
+        5,
+        "updated_at",
+        "2025-05-01T00:00:00",
+        "customer_attributes.csv row 5, field updated_at: a date-time without a time zone",
     ),
 ]
 
