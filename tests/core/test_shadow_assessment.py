@@ -79,7 +79,8 @@ def test_the_challenger_scores_the_same_snapshot_in_shadow(engine: Engine, champ
     assert assessment.score is not None and assessment.score < 600
     assert shadow.recommendation is not None and shadow.recommendation.value != "AUTO_APPROVE"
     assert shadow.route == shadow.result["route"] and shadow.error is None
-    assert shadow.pd is None  # the card has no calibration
+    # The shipped card is calibrated: the shadow row keeps the PD its result records.
+    assert shadow.pd is not None and shadow.pd == shadow.result["pd"]
     with session_scope(engine, read_only=True) as session:
         latest = latest_assessment(session, appeal_id)  # what every decision reads
     assert latest is not None and latest.rule_hash == champion.content_hash
