@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from core.appeals.audit import ChainBreak, verify_chain
 from core.db.case_tables import Appeal, AppealEvent
+from core.ledger.account_audit import scan_accounts
 from core.settings import get_settings
 from core.status import AppealStatus
 
@@ -77,36 +78,69 @@ def scan_appeals(
 @audit_app.command("verify")
 def verify(
     appeal: Annotated[str | None, typer.Option("--appeal", help="Verify only this appeal.")] = None,
+    account: Annotated[
+        str | None, typer.Option("--account", help="Verify only this credit account's trail.")
+    ] = None,
 ) -> None:
     """Check every event's hash and link; name each changed, removed or reordered event.
 
     Removed newest events are found when they carried a status change (the appeal's status no
     longer matches the trail); a removed trailing non-status event cannot be detected.
 
-    Exit code 0: all intact; 1: at least one appeal's trail is broken; 2: no such appeal.
+    Without options, every appeal's trail and every credit account's (limit actions, review
+    restores: core/ledger/account_audit.py) are verified; `--account` verifies one account's.
+
+    Exit code 0: all intact; 1: at least one trail is broken; 2: no such appeal or account.
     """
     from core.db import make_engine, session_scope
 
+    if appeal is not None and account is not None:
+        typer.secho("give --appeal or --account, not both", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
     engine = make_engine(get_settings().effective_database_url)
     appeals = events = broken = 0
+    accounts = account_events = accounts_broken = 0
     try:
         with session_scope(engine, read_only=True) as session:
-            for verdict in scan_appeals(session, appeal_id=appeal):
-                appeals += 1
-                events += verdict.events
-                if verdict.broken is not None:
-                    broken += 1
-                    typer.echo(
-                        f"appeal {verdict.appeal_id}: event #{verdict.broken.seq}: {verdict.broken.problem}"
-                    )
+            if account is None:
+                for verdict in scan_appeals(session, appeal_id=appeal):
+                    appeals += 1
+                    events += verdict.events
+                    if verdict.broken is not None:
+                        broken += 1
+                        where = f"appeal {verdict.appeal_id}: event #{verdict.broken.seq}"
+                        typer.echo(f"{where}: {verdict.broken.problem}")
+            if appeal is None:
+                for account_verdict in scan_accounts(session, account_id=account):
+                    accounts += 1
+                    account_events += account_verdict.events
+                    if account_verdict.broken is not None:
+                        accounts_broken += 1
+                        typer.echo(
+                            f"account {account_verdict.account_id}: event #{account_verdict.broken.seq}: "
+                            f"{account_verdict.broken.problem}"
+                        )
     finally:
         engine.dispose()
     if appeal is not None and appeals == 0:
         typer.secho(f"appeal {appeal} was not found", fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
+    if account is not None and accounts == 0:
+        typer.secho(f"account {account} was not found", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
     if broken:
         typer.secho(
             f"broken: {broken} of {appeals} appeals ({events} events checked)", fg=typer.colors.RED, err=True
         )
+    if accounts_broken:
+        typer.secho(
+            f"broken: {accounts_broken} of {accounts} accounts ({account_events} events checked)",
+            fg=typer.colors.RED,
+            err=True,
+        )
+    if broken or accounts_broken:
         raise typer.Exit(1)
-    typer.echo(f"ok: {appeals} appeals, {events} events")
+    if account is None:
+        typer.echo(f"ok: {appeals} appeals, {events} events")
+    if appeal is None and (account is not None or accounts):
+        typer.echo(f"ok: {accounts} accounts, {account_events} account events")

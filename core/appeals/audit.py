@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -89,8 +90,9 @@ def appeal_events(session: Session, appeal_id: str) -> list[AppealEvent]:
     )
 
 
-def verify_chain(events: list[AppealEvent]) -> ChainBreak | None:
+def verify_chain(events: Sequence[Any], hash_of: Callable[[Any], str] | None = None) -> ChainBreak | None:
     """Returns the first broken link of one appeal's events (in seq order), or None.
+    `hash_of` recomputes an event's hash (default: an appeal event's, `event_hash`).
 
     The break names the event where the chain stops holding: for a removed event its
     (missing) number, for a reordered one the event found out of place, for a changed one
@@ -127,7 +129,7 @@ def verify_chain(events: list[AppealEvent]) -> ChainBreak | None:
                 f"does not follow {before}: an event between them was removed (and the rest renumbered) "
                 "or its link was altered",
             )
-        if event_hash(event) != event.hash:
+        if (hash_of or event_hash)(event) != event.hash:
             return ChainBreak(event.seq, "content changed after it was recorded")
         prev = event.hash
         expected_seq += 1

@@ -15,6 +15,7 @@ from sqlmodel import Session, SQLModel, create_engine
 
 import core.db.case_tables
 import core.db.ledger_tables
+import core.db.lender_tables
 import core.db.staff_tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 

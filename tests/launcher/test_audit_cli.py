@@ -173,3 +173,33 @@ def test_removed_newest_events_are_found_through_the_appeal_status(database: Eng
         f"appeal {appeal_id}: event #4: removed: the trail ends at #3 and its last status is CHECKING (#3), "
         "but the appeal is PENDING_REVIEW: its newest events are missing"
     ) in output
+
+
+def test_account_trails_verify_and_a_tampered_one_is_named(database: Engine) -> None:
+    from core.db.lender_tables import AccountEvent
+    from core.ledger.account_audit import record_account_event
+
+    c = make_customer(database)
+    for i in range(2):
+        with session_scope(database) as session:
+            record_account_event(
+                session,
+                c.account_id,
+                kind="limit_action",
+                actor="system",
+                details={"i": i},
+                at=SYSTEM_CLOCK.now(),
+            )
+    assert _verify("--account", c.account_id) == (0, "ok: 1 accounts, 2 account events\n")
+    assert _verify() == (0, "ok: 0 appeals, 0 events\nok: 1 accounts, 2 account events\n")
+    assert _verify("--account", "no-such-account")[0] == 2
+    with session_scope(database) as session:
+        session.execute(
+            update(AccountEvent)
+            .where(col(AccountEvent.account_id) == c.account_id, col(AccountEvent.seq) == 1)
+            .values(actor="someone else")
+        )
+    code, output = _verify("--account", c.account_id)
+    assert code == 1
+    assert f"account {c.account_id}: event #1: content changed after it was recorded" in output
+    assert _verify()[0] == 1
