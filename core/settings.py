@@ -159,6 +159,13 @@ class Settings(BaseSettings):
     webhook_urls: list[str] = Field(default_factory=list)
     webhook_secret: str | None = None
     webhook_timeout_seconds: float = 10.0
+    # Risk events from the core credit system (`POST /admin/ledger/events`, docs/lender-loop.md)
+    # may be signed with this secret instead of a staff token (the webhooks' HMAC scheme); unset:
+    # staff tokens only. Production refuses a weak one.
+    risk_event_secret: SecretStr | None = None
+    # This site's address as customers reach it: notices about an account link to the portal
+    # (`portal_url`, /app). Default: the API's host and port.
+    public_url: str | None = None
     # An external credit-line API that applies decided limits (core/ledger/credit_line_api.py);
     # None: limits are applied to our ledger directly.
     credit_line_api_url: str | None = None
@@ -199,6 +206,13 @@ class Settings(BaseSettings):
                 f"APPEALS_JWT_SECRET is refused in production: {why}. Use at least "
                 f"{MIN_SECRET_CHARS} random characters, e.g. `openssl rand -hex 32`"
             )
+        if self.risk_event_secret is not None:
+            why = weak_secret(self.risk_event_secret.get_secret_value())
+            if why:
+                raise ValueError(
+                    f"APPEALS_RISK_EVENT_SECRET is refused in production: {why}. Use at least "
+                    f"{MIN_SECRET_CHARS} random characters, e.g. `openssl rand -hex 32`"
+                )
         secrets = {
             "APPEALS_DATABASE_URL": self.database_url,
             "APPEALS_S3_SECRET_ACCESS_KEY": self.s3_secret_access_key,
@@ -246,6 +260,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'appeals.db').resolve()}"
+
+    @property
+    def portal_url(self) -> str:
+        """The customer portal's home (/app), as linked from notices."""
+        base = self.public_url or f"http://{self.api_host}:{self.api_port}"
+        return f"{base.rstrip('/')}/app"
 
     @property
     def temporal_ui_url(self) -> str:

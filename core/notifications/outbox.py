@@ -49,6 +49,7 @@ from sqlmodel import Session, col, select
 from core.db import session_scope
 from core.db.case_tables import Appeal, Notification
 from core.db.ledger_tables import Customer
+from core.db.lender_tables import AccountNotice
 from core.db.types import utcnow
 from core.notifications.channels.base import OutboundMessage, RetryableSendError, Sender, SendError
 from core.notifications.channels.email import email_message_id
@@ -82,6 +83,12 @@ class NotificationStatus(StrEnum):
     SENDING = "SENDING"
     SENT = "SENT"
     FAILED = "FAILED"
+
+
+# The outbox tables `deliver` works on: an appeal's notices, and an account's
+# (core/notifications/account_notices.py); the same delivery columns.
+OutboxRow = Notification | AccountNotice
+OutboxTable = type[Notification] | type[AccountNotice]
 
 
 class DeliveryInProgress(RetryableSendError):
@@ -262,7 +269,7 @@ def _plan(
     return rows, claimed
 
 
-def _message(row: Notification) -> OutboundMessage:
+def _message(row: OutboxRow) -> OutboundMessage:
     return OutboundMessage(
         channel=row.channel,
         event=row.event,
@@ -276,10 +283,9 @@ def _message(row: Notification) -> OutboundMessage:
     )
 
 
-def _locked(session: Session, notification_id: int) -> Notification:
-    row = session.exec(
-        select(Notification).where(Notification.id == notification_id).with_for_update()
-    ).one_or_none()
+def _locked(session: Session, notification_id: int, table: OutboxTable = Notification) -> OutboxRow:
+    found = session.exec(select(table).where(table.id == notification_id).with_for_update()).one_or_none()
+    row = found if isinstance(found, Notification | AccountNotice) else None
     if row is None:
         raise LookupError(f"notification {notification_id} does not exist")
     return row
@@ -302,12 +308,35 @@ def deliver(
     With `raise_errors` the SendError is raised after it is recorded (RetryableSendError /
     PermanentSendError, DeliveryInProgress for the young SENDING row), for a Temporal
     activity to map onto its retry policy."""
+    row = deliver_row(
+        engine,
+        notification_id,
+        senders,
+        table=Notification,
+        stale_after=stale_after,
+        raise_errors=raise_errors,
+    )
+    assert isinstance(row, Notification)
+    return row
+
+
+def deliver_row(
+    engine: Engine,
+    notification_id: int,
+    senders: Mapping[str, Sender],
+    *,
+    table: OutboxTable,
+    stale_after: timedelta = SENDING_STALE_AFTER,
+    raise_errors: bool = False,
+) -> OutboxRow:
+    """`deliver` for a row of either outbox table: an appeal's notices (Notification) or an
+    account's (AccountNotice, core/notifications/account_notices.py)."""
     now = utcnow()
     # Raised only after the transaction that records the state has committed.
     not_sent: SendError | None = None
     sender: Sender | None = None
     with session_scope(engine) as session:
-        row = _locked(session, notification_id)
+        row = _locked(session, notification_id, table)
         if row.status == NotificationStatus.SENT:
             pass
         elif row.channel == IN_APP:
@@ -339,7 +368,7 @@ def deliver(
 
     error = _send(sender, message)
     with session_scope(engine) as session:
-        row = _record(session, notification_id, error)
+        row = _record(session, notification_id, error, table)
     if error is not None and raise_errors:
         raise error
     return row
@@ -357,8 +386,10 @@ def _send(sender: Sender, message: OutboundMessage) -> SendError | None:
     return None
 
 
-def _record(session: Session, notification_id: int, error: SendError | None) -> Notification:
-    row = _locked(session, notification_id)
+def _record(
+    session: Session, notification_id: int, error: SendError | None, table: OutboxTable = Notification
+) -> OutboxRow:
+    row = _locked(session, notification_id, table)
     if error is None:
         row.status, row.sent_at, row.last_error = NotificationStatus.SENT.value, utcnow(), None
     else:
@@ -416,26 +447,29 @@ def relay_delay(attempts: int) -> timedelta:
     return min(RELAY_FIRST_DELAY * 2 ** max(attempts - 1, 0), RELAY_MAX_DELAY)
 
 
-def undelivered(session: Session, *, now: datetime | None = None, limit: int = 100) -> list[int]:
+def undelivered(
+    session: Session, *, now: datetime | None = None, limit: int = 100, table: OutboxTable = Notification
+) -> list[int]:
     """Ids of rows due for another try, oldest first: PENDING rows (planned, not sent: the
     step that planned them died before sending), FAILED rows whose backoff has passed and
     whose error may pass (not `permanent:`, fewer than RELAY_MAX_ATTEMPTS tries), and SENDING
     rows older than SENDING_STALE_AFTER (their sender died). For the relay outside Temporal
-    (launcher/reconciler.py); `deliver` itself never sends a row twice."""
+    (launcher/reconciler.py); `deliver` itself never sends a row twice. `table`: which outbox
+    (an account's notices: AccountNotice, delivered with `deliver_row`)."""
     now = now or utcnow()
     retryable = (
         NotificationStatus.PENDING.value,
         NotificationStatus.FAILED.value,
         NotificationStatus.SENDING.value,
     )
-    rows = session.exec(
-        select(Notification)
+    rows: Sequence[OutboxRow] = session.exec(  # type: ignore[assignment]
+        select(table)
         .where(
-            col(Notification.status).in_(retryable),
-            Notification.channel != IN_APP,
-            col(Notification.attempts) < RELAY_MAX_ATTEMPTS,
+            col(table.status).in_(retryable),
+            col(table.channel) != IN_APP,
+            col(table.attempts) < RELAY_MAX_ATTEMPTS,
         )
-        .order_by(col(Notification.id))
+        .order_by(col(table.id))
         .limit(limit)
     ).all()
     due: list[int] = []
