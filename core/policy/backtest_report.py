@@ -30,7 +30,7 @@ from core.policy.backtest import (
 )
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
-TEMPLATE = "policy/backtest.html.j2"
+TEMPLATE = "reports/backtest.html.j2"
 MAX_ROC_POINTS = 400  # enough for a smooth curve; the page stays small on large files
 
 _GOOD_COLOUR = "#0b5cad"
