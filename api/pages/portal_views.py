@@ -39,6 +39,7 @@ from core.ledger.eligibility import (
     ineligibility_text,
     judge_eligibility,
     overdue_balances_minor,
+    restored_by_review,
 )
 from core.notifications.outbox import IN_APP, list_for_appeal
 from core.policy.loader import load_default_policy
@@ -123,9 +124,10 @@ def _cooldown_days() -> int:
 def account_rows(
     session: Session, accounts: Sequence[CreditAccount], open_by_account: dict[str, str], today: date
 ) -> list[AccountRow]:
-    """Each account with what its customer can do; two queries whatever the number of accounts."""
+    """Each account with what its customer can do; three queries whatever the number of accounts."""
     ids = [account.id for account in accounts]
     owed = overdue_balances_minor(session, ids, today)
+    restored = restored_by_review(session, ids)
     cooldowns = cooldowns_end_on(session, ids, _cooldown_days())
     rows = []
     for account in accounts:
@@ -134,7 +136,9 @@ def account_rows(
         rows.append(
             AccountRow(
                 account,
-                judge_eligibility(account, owed.get(account.id, 0)),
+                judge_eligibility(
+                    account, owed.get(account.id, 0), restored_by_review=account.id in restored
+                ),
                 open_appeal_id,
                 ends_on if ends_on is not None and today < ends_on else None,
             )

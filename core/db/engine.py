@@ -16,6 +16,7 @@ from sqlmodel import Session, SQLModel, create_engine
 import core.db.case_tables
 import core.db.ledger_tables
 import core.db.lender_tables
+import core.db.review_tables
 import core.db.staff_tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 
@@ -184,7 +185,13 @@ def session_scope(engine: Engine, *, read_only: bool = False) -> Iterator[Sessio
 @contextmanager
 def read_scope(engine: Engine) -> Iterator[Connection]:
     """A read-only unit of work without an ORM session, for hot read paths that select columns
-    (Core statements): one connection, one read transaction (on SQLite a deferred BEGIN, so
-    every statement reads the same snapshot), rolled back at the end. Writes use session_scope."""
-    with engine.connect().execution_options(read_only=True) as connection:
-        yield connection  # closing the connection rolls its transaction back
+    (Core statements), on one connection. On SQLite one read transaction (a deferred BEGIN, so
+    every statement reads the same snapshot), rolled back at the end. On PostgreSQL each
+    statement runs in autocommit: under READ COMMITTED every statement takes its own snapshot
+    in a transaction too, so BEGIN and ROLLBACK would add two round trips and guarantee
+    nothing more. Writes use session_scope."""
+    options: dict[str, Any] = {"read_only": True}
+    if engine.dialect.name == "postgresql":
+        options["isolation_level"] = "AUTOCOMMIT"
+    with engine.connect().execution_options(**options) as connection:
+        yield connection  # closing the connection rolls back what it began (SQLite)

@@ -36,25 +36,36 @@ def idempotency_key(appeal_id: str) -> str:
     return f"limit-restore:{appeal_id}"
 
 
+def review_idempotency_key(run_date: str, account_id: str) -> str:
+    """The portfolio review's key: one restore per account and run date."""
+    return f"limit-restore:review:{run_date}:{account_id}"
+
+
 def apply_limit_externally(
     url: str,
     token: str | None,
     *,
-    appeal_id: str,
+    appeal_id: str | None,
     account_id: str,
     new_limit_minor: int,
     currency: str = "CNY",
     timeout: float = 15.0,
+    reason: str = "appeal_approved",
+    key: str | None = None,
 ) -> None:
-    """Returns when the API accepted (2xx) the new limit; raises otherwise."""
-    headers = {IDEMPOTENCY_HEADER: idempotency_key(appeal_id)}
+    """Returns when the API accepted (2xx) the new limit; raises otherwise. `key` replaces the
+    appeal's idempotency key for a change no appeal asked for (the portfolio review's
+    `review_idempotency_key`), whose `appeal_id` is None."""
+    if key is None and appeal_id is None:
+        raise ValueError("a limit change needs an appeal id or an idempotency key")
+    headers = {IDEMPOTENCY_HEADER: key or idempotency_key(appeal_id or "")}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     body = {
         "account_id": account_id,
         "new_limit_minor": new_limit_minor,
         "currency": currency,
-        "reason": "appeal_approved",
+        "reason": reason,
         "appeal_id": appeal_id,
     }
     try:

@@ -14,7 +14,7 @@ from datetime import date
 
 from sqlmodel import Session, col, func, select
 
-from core.db.ledger_tables import AccountStatus, Bill, CreditAccount
+from core.db.ledger_tables import AccountStatus, Bill, CreditAccount, LimitEvent, LimitEventKind
 from core.errors import NotFound
 from core.notifications.rendering import format_money, pick_locale
 
@@ -24,6 +24,11 @@ INELIGIBILITY_TEXTS: dict[str, tuple[str, str]] = {
         "The limit of this account is neither frozen nor below its original limit, so there is "
         "nothing to restore.",
         "该账户额度既未被冻结，也不低于原始额度，无需恢复。",
+    ),
+    "restored_by_review": (
+        "Our portfolio review has already restored this limit as far as it can for now; there is "
+        "no new limit cut to appeal.",
+        "我们的额度复审已为该账户恢复了目前可恢复的额度，暂无新的额度下调可申诉。",
     ),
     "overdue_balance_outstanding": (
         "An overdue balance of {amount} is still unpaid; repay it before appealing.",
@@ -79,15 +84,43 @@ def overdue_balance_minor(session: Session, account_id: str, today: date) -> int
     return overdue_balances_minor(session, [account_id], today).get(account_id, 0)
 
 
+# The source of the portfolio review's restores (core/lender/review.py).
+REVIEW_SOURCE = "portfolio-review"
+
+
+def restored_by_review(session: Session, account_ids: Sequence[str]) -> set[str]:
+    """The accounts whose latest limit event is a portfolio review's restore: no cut since, so
+    there is nothing new to appeal (one query)."""
+    if not account_ids:
+        return set()
+    latest = (
+        select(LimitEvent.account_id, func.max(LimitEvent.id).label("last_id"))
+        .where(col(LimitEvent.account_id).in_(account_ids))
+        .group_by(col(LimitEvent.account_id))
+        .subquery()
+    )
+    rows = session.exec(
+        select(LimitEvent.account_id)
+        .join(latest, col(LimitEvent.id) == latest.c.last_id)
+        .where(LimitEvent.kind == LimitEventKind.RESTORE, LimitEvent.source == REVIEW_SOURCE)
+    ).all()
+    return set(rows)
+
+
 def check_eligibility(session: Session, account_id: str, today: date) -> Eligibility:
     account = session.get(CreditAccount, account_id)
     if account is None:
         raise NotFound(f"Credit account {account_id} was not found.", code="account_not_found")
-    return judge_eligibility(account, overdue_balance_minor(session, account_id, today))
+    return judge_eligibility(
+        account,
+        overdue_balance_minor(session, account_id, today),
+        restored_by_review=account_id in restored_by_review(session, [account_id]),
+    )
 
 
-def judge_eligibility(account: CreditAccount, owed: int) -> Eligibility:
-    """The rule, given the account and its overdue balance (for pages listing many accounts)."""
+def judge_eligibility(account: CreditAccount, owed: int, *, restored_by_review: bool = False) -> Eligibility:
+    """The rule, given the account, its overdue balance and whether the portfolio review's
+    restore is its latest limit change (for pages listing many accounts)."""
     status = AccountStatus(account.status)
     reason_code: str | None = None
     reason: str | None = None
@@ -97,6 +130,8 @@ def judge_eligibility(account: CreditAccount, owed: int) -> Eligibility:
         current_limit_minor=account.current_limit_minor,
     ):
         reason_code = "account_not_restricted"
+    elif restored_by_review:
+        reason_code = "restored_by_review"
     elif owed > 0:
         reason_code = "overdue_balance_outstanding"
     if reason_code is not None:

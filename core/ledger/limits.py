@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -37,23 +38,15 @@ def apply_restore(
     account = session.get(CreditAccount, account_id)
     if account is None:
         raise NotFound(f"Credit account {account_id} was not found.", code="account_not_found")
-    event = LimitEvent(
-        account_id=account_id,
-        kind=LimitEventKind.RESTORE,
-        from_limit_minor=account.current_limit_minor,
-        to_limit_minor=new_limit_minor,
+    event = restore_limit(
+        session,
+        account,
+        new_limit_minor=new_limit_minor,
         reason="appeal_approved",
         source=source,
         appeal_id=appeal_id,
-        created_at=utcnow(),
+        at=utcnow(),
     )
-    account.current_limit_minor = new_limit_minor
-    # Below the original limit the account stays REDUCED: the customer may appeal again.
-    account.status = status_after_restore(
-        original_limit_minor=account.original_limit_minor, new_limit_minor=new_limit_minor
-    )
-    session.add(event)
-    session.add(account)
     try:
         session.flush()
     except IntegrityError:
@@ -63,3 +56,37 @@ def apply_restore(
         return AppliedLimit(existing.id, existing.from_limit_minor, existing.to_limit_minor, False)
     assert event.id is not None
     return AppliedLimit(event.id, event.from_limit_minor, event.to_limit_minor, True)
+
+
+def restore_limit(
+    session: Session,
+    account: CreditAccount,
+    *,
+    new_limit_minor: int,
+    reason: str,
+    source: str,
+    at: datetime,
+    appeal_id: str | None = None,
+) -> LimitEvent:
+    """The one way a limit goes up: a RESTORE limit event from the current limit, and the
+    account's new limit and status (ACTIVE at the original limit, REDUCED below it), added to the
+    caller's transaction. Exactly-once is the caller's key: an appeal's unique `appeal_id` here,
+    the portfolio review's unique `review_action` row (core/lender/review.py)."""
+    event = LimitEvent(
+        account_id=account.id,
+        kind=LimitEventKind.RESTORE,
+        from_limit_minor=account.current_limit_minor,
+        to_limit_minor=new_limit_minor,
+        reason=reason,
+        source=source,
+        appeal_id=appeal_id,
+        created_at=at,
+    )
+    account.current_limit_minor = new_limit_minor
+    # Below the original limit the account stays REDUCED: the customer may appeal again.
+    account.status = status_after_restore(
+        original_limit_minor=account.original_limit_minor, new_limit_minor=new_limit_minor
+    )
+    session.add(event)
+    session.add(account)
+    return event
