@@ -19,6 +19,7 @@ from core.settings import Settings, get_settings
 from launcher.audit_cli import audit_app
 from launcher.ledger_cli import ledger_app
 from launcher.policy_cli import policy_app
+from launcher.schedule_cli import schedule_app
 
 if TYPE_CHECKING:
     from launcher.dev import DevStack, Notice
@@ -33,6 +34,7 @@ app = typer.Typer(
 app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(schedule_app, name="schedule")
 
 
 def _from_settings(field: str) -> str:

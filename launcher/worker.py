@@ -15,15 +15,18 @@ from temporalio.worker import Worker
 
 from activities.activity_log import ActivityLogInterceptor
 from activities.appeal import AppealActivities
+from activities.portfolio_review import PortfolioReviewActivities
 from activities.sweep import SweepActivities
 from core.db import create_tables, make_engine
 from core.settings import Settings
 from core.storage import make_s3_client
 from gateway.temporal import TemporalGateway, connect_temporal
 from launcher.reconciler import Reconciler
+from launcher.review_schedule import ensure_review_schedule
 from launcher.sweep_schedule import ensure_sweep_schedule
 from workflows import appeal as appeal_workflow_module
 from workflows.appeal import AppealWorkflow
+from workflows.portfolio_review import PortfolioReviewWorkflow
 from workflows.sweep import DocumentSweepWorkflow
 
 log = logging.getLogger(__name__)
@@ -50,14 +53,20 @@ def build_worker(
     executor: ThreadPoolExecutor,
     *,
     sweep: SweepActivities | None = None,
+    review: PortfolioReviewActivities | None = None,
 ) -> Worker:
-    """With `sweep`, the worker also runs the document sweep its schedule starts."""
+    """With `sweep`, the worker also runs the document sweep its schedule starts; with
+    `review`, the portfolio review its schedule starts."""
     write_bytecode(appeal_workflow_module)
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
-        workflows=[AppealWorkflow, *([DocumentSweepWorkflow] if sweep else [])],
-        activities=[*activities.all(), *(sweep.all() if sweep else [])],
+        workflows=[
+            AppealWorkflow,
+            *([DocumentSweepWorkflow] if sweep else []),
+            *([PortfolioReviewWorkflow] if review else []),
+        ],
+        activities=[*activities.all(), *(sweep.all() if sweep else []), *(review.all() if review else [])],
         activity_executor=executor,
         max_concurrent_activities=executor._max_workers,
         # One structured line per activity run (type, appeal, attempt, duration).
@@ -74,6 +83,14 @@ async def start_sweep_schedule(client: Client, settings: Settings) -> None:
         log.warning("document sweep schedule not created; the next worker start tries again", exc_info=True)
 
 
+async def start_review_schedule(client: Client, settings: Settings) -> None:
+    """The portfolio review's schedule (launcher/review_schedule.py), like the sweep's."""
+    try:
+        await ensure_review_schedule(client, settings)
+    except Exception:
+        log.warning("portfolio review schedule not created; the next worker start tries again", exc_info=True)
+
+
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     engine = make_engine(settings.effective_database_url)
     create_tables(engine)
@@ -82,9 +99,11 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     activities = AppealActivities(engine=engine, s3_client=s3, settings=settings)
     reconciler = Reconciler(engine, TemporalGateway(settings, client), settings, s3_client=s3)
     sweep = SweepActivities(engine=engine, s3_client=s3, settings=settings)
+    review = PortfolioReviewActivities(engine=engine, settings=settings)
     await start_sweep_schedule(client, settings)
+    await start_review_schedule(client, settings)
     with ThreadPoolExecutor(max_workers=16, thread_name_prefix="activity") as executor:
-        worker = build_worker(client, settings, activities, executor, sweep=sweep)
+        worker = build_worker(client, settings, activities, executor, sweep=sweep, review=review)
         log.info("worker polling task queue %s", settings.temporal_task_queue)
         async with worker:
             reconcile_task = asyncio.create_task(reconciler.run_forever())
