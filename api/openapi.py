@@ -77,6 +77,14 @@ _DOCS: Final[tuple[ProblemDoc, ...]] = (
     ),
     # -- 403
     ProblemDoc(
+        401,
+        "invalid_signature",
+        "Risk events without a staff token: the HMAC signature (X-Appeals-Timestamp, "
+        "X-Appeals-Signature) is missing, does not match the body, is more than 5 minutes old, "
+        "or signed events are not accepted (no secret configured).",
+        "The signature does not match the body, or its timestamp is more than 5 minutes off.",
+    ),
+    ProblemDoc(
         403,
         "role_required",
         "The caller's role may not use this operation.",
@@ -415,6 +423,29 @@ _DOCS: Final[tuple[ProblemDoc, ...]] = (
                     "message": "not a whole number",
                 },
                 {"file": "bills.csv", "row": 7, "field": "due_date", "message": "not a date (YYYY-MM-DD)"},
+            ],
+            "error_count": 2,
+        },
+    ),
+    ProblemDoc(
+        422,
+        "risk_events_invalid",
+        "The batch of risk events has bad events; `errors` lists index, id and reason of each; "
+        "nothing was applied.",
+        "2 bad event(s) in the batch; nothing was applied. First: event 0 (evt-1): bill_due_date: "
+        "account ga-7-00001 has no bill due on 2026-10-28",
+        {
+            "errors": [
+                {
+                    "index": 0,
+                    "id": "evt-1",
+                    "reason": "bill_due_date: account ga-7-00001 has no bill due on 2026-10-28",
+                },
+                {
+                    "index": 3,
+                    "id": "evt-4",
+                    "reason": "event_id_reused: an event with this id was received before with another body",
+                },
             ],
             "error_count": 2,
         },

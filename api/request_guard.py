@@ -71,6 +71,9 @@ STREAMED: Final[dict[tuple[str, str], str]] = {
     ("POST", "/appeals/{appeal_id}/documents"): "document_too_large",
     ("POST", "/app/appeals/{appeal_id}/documents"): "document_too_large",
     ("POST", "/admin/ledger/import"): "payload_too_large",
+    # Risk events: the route reads its JSON itself (per-event errors, the signature over the raw
+    # body) and caps it at core/lender/risk_events.py MAX_BODY_BYTES.
+    ("POST", "/admin/ledger/events"): "payload_too_large",
 }
 # The writes counted per principal (the JSON API's and the web pages' doors alike).
 RATE_LIMITED: Final[dict[tuple[str, str], Action]] = {

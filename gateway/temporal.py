@@ -148,6 +148,31 @@ class TemporalGateway:
                 "The workflow service refused the start; please retry.", code="temporal_unavailable"
             ) from exc
 
+    async def start_limit_action(self, *, workflow_id: str, event_id: str, account_id: str) -> None:
+        """Starts the limit action of one applied risk event (workflows/limit_action.py). Once per
+        event ever (REJECT_DUPLICATE): a redelivered event or a retried start does nothing."""
+        from workflows.limit_action import LimitActionInput, LimitActionWorkflow
+
+        client = await self.client()
+        try:
+            await self._in_time(
+                client.start_workflow(
+                    LimitActionWorkflow.run,
+                    LimitActionInput(event_id=event_id, account_id=account_id),
+                    id=workflow_id,
+                    task_queue=self._settings.temporal_task_queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    static_summary=f"Limit action · account {account_id} · risk event {event_id}",
+                )
+            )
+        except WorkflowAlreadyStartedError:
+            return
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.ALREADY_EXISTS:
+                return
+            raise _unreachable() from exc
+
     async def _signal(self, appeal_id: str, signal: Any, arg: Any) -> None:
         client = await self.client()
         try:

@@ -25,12 +25,15 @@ from anyio import to_thread
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
+from api.risk_events import start_limit_actions
 from core.appeals.audit import append_event
 from core.appeals.service import mark_workflow_started
 from core.clock import SYSTEM_CLOCK, Clock
 from core.db import session_scope
 from core.db.case_tables import Appeal, Document, DocumentState
 from core.documents.verification import verify_document
+from core.lender.limit_actions import pending_actions
+from core.lender.risk_events import EventOutcome
 from core.notifications.channels import senders_from_settings
 from core.notifications.outbox import deliver, undelivered
 from core.settings import Settings
@@ -81,6 +84,7 @@ class ReconcilePass:
     started: int = 0  # workflows started
     signalled: int = 0  # document signals sent again
     checked_late: int = 0  # files checked after their appeal moved on
+    limit_actions_started: int = 0  # limit-action workflows of risk events started late
 
 
 class Reconciler:
@@ -103,6 +107,7 @@ class Reconciler:
         self._senders: dict[str, Any] | None = None
         self._starts = ResendSchedule(first=grace)
         self._signals = ResendSchedule(first=grace)
+        self._limit_starts = ResendSchedule(first=grace)
 
     def _unstarted(self) -> list[Appeal]:
         with session_scope(self._engine, read_only=True) as session:
@@ -177,6 +182,16 @@ class Reconciler:
             outcome.accepted,
         )
 
+    def _unstarted_limit_actions(self) -> list[EventOutcome]:
+        """Applied risk events whose limit-action workflow the API could not start
+        (core/lender/risk_events.py), received more than the grace period ago."""
+        with session_scope(self._engine, read_only=True) as session:
+            return [
+                EventOutcome(0, row.id, row.account_id, row.outcome, row.action_workflow_id, needs_start=True)
+                for row in pending_actions(session)
+                if row.received_at < self._clock.now() - self._grace
+            ]
+
     def _relay_notices(self) -> int:
         """Sends the outbox rows that are due (core/notifications/outbox.py `undelivered`)."""
         with session_scope(self._engine, read_only=True) as session:
@@ -204,6 +219,13 @@ class Reconciler:
             await to_thread.run_sync(self._mark_started, appeal.id)
             log.info("reconciler started the workflow of appeal %s", appeal.id)
             done.started += 1
+        pending = await to_thread.run_sync(self._unstarted_limit_actions)
+        self._limit_starts.keep_only({event.id for event in pending})
+        due = [event for event in pending if self._limit_starts.due(event.id, now)]
+        for event in due:
+            self._limit_starts.sent(event.id, now)
+        started = await start_limit_actions(self._engine, self._gateway, due, now=now)
+        done.limit_actions_started += len(started)
         unsignalled = await to_thread.run_sync(self._unsignalled)
         self._signals.keep_only({document.id for document in unsignalled})
         for document in unsignalled:

@@ -15,6 +15,7 @@ from temporalio.worker import Worker
 
 from activities.activity_log import ActivityLogInterceptor
 from activities.appeal import AppealActivities
+from activities.limit_action import LimitActionActivities
 from activities.portfolio_review import PortfolioReviewActivities
 from activities.sweep import SweepActivities
 from core.db import create_tables, make_engine
@@ -26,6 +27,7 @@ from launcher.review_schedule import ensure_review_schedule
 from launcher.sweep_schedule import ensure_sweep_schedule
 from workflows import appeal as appeal_workflow_module
 from workflows.appeal import AppealWorkflow
+from workflows.limit_action import LimitActionWorkflow
 from workflows.portfolio_review import PortfolioReviewWorkflow
 from workflows.sweep import DocumentSweepWorkflow
 
@@ -54,19 +56,30 @@ def build_worker(
     *,
     sweep: SweepActivities | None = None,
     review: PortfolioReviewActivities | None = None,
+    limit_actions: LimitActionActivities | None = None,
 ) -> Worker:
     """With `sweep`, the worker also runs the document sweep its schedule starts; with
     `review`, the portfolio review its schedule starts."""
     write_bytecode(appeal_workflow_module)
+    # The limit actions of risk events (workflows/limit_action.py) run wherever appeals do.
+    limit_actions = limit_actions or LimitActionActivities(
+        engine=activities._engine, settings=settings, clock=activities._clock
+    )
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
         workflows=[
             AppealWorkflow,
+            LimitActionWorkflow,
             *([DocumentSweepWorkflow] if sweep else []),
             *([PortfolioReviewWorkflow] if review else []),
         ],
-        activities=[*activities.all(), *(sweep.all() if sweep else []), *(review.all() if review else [])],
+        activities=[
+            *activities.all(),
+            *limit_actions.all(),
+            *(sweep.all() if sweep else []),
+            *(review.all() if review else []),
+        ],
         activity_executor=executor,
         max_concurrent_activities=executor._max_workers,
         # One structured line per activity run (type, appeal, attempt, duration).

@@ -41,6 +41,7 @@ from core.db import session_scope
 from core.documents.sniff import ALLOWED_CONTENT_TYPES
 from core.documents.types import DocumentType
 from core.errors import DomainError
+from core.notifications.account_notices import list_account_notices
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False, dependencies=[Depends(check_csrf)])
 
@@ -49,6 +50,7 @@ STATEMENT_MAX: Final = 2000
 # What the file picker offers (the upload gate decides: core/documents/sniff.py).
 ACCEPT: Final = ",".join(sorted(ALLOWED_CONTENT_TYPES)) + ",.pdf,.png,.jpg,.jpeg,.csv,.txt"
 POLL_EVERY: Final = "2500ms"
+ACCOUNT_NOTICES_SHOWN: Final = 10
 
 
 def _values(**values: Any) -> dict[str, Any]:
@@ -81,7 +83,14 @@ def my_accounts(
 ) -> Response:
     with session_scope(engine, read_only=True) as session:
         home = portal_views.home(session, viewer.subject, clock.today(), cursor)
-    return render(request, "portal/home.html", _values(home=home, nav_current="home"), principal=viewer)
+        # Notices about the accounts themselves: a limit frozen or reduced, and why.
+        account_notices = list_account_notices(session, viewer.subject, limit=ACCOUNT_NOTICES_SHOWN)
+    return render(
+        request,
+        "portal/home.html",
+        _values(home=home, account_notices=account_notices, nav_current="home"),
+        principal=viewer,
+    )
 
 
 # -- a new appeal ----------------------------------------------------------------------------

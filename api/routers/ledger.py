@@ -12,20 +12,31 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy.engine import Engine
 from starlette.datastructures import UploadFile
 
-from api.deps import ClockDep, EngineDep, require_role
+from api.deps import ClockDep, EngineDep, GatewayDep, SettingsDep, principal_from_authorization, require_role
 from api.openapi import WITH_ROLE, problems
+from api.risk_events import receive_risk_events
 from api.schemas.ledger import (
     CustomerLedgerPublic,
     LedgerImportResult,
+    RiskEventsResult,
     TableCountsPublic,
 )
 from core.auth import Principal, Role
 from core.db import session_scope
-from core.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from core.errors import Forbidden, InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from core.ledger.importer import LEDGER_FILES, LedgerImportFailed, import_ledger_files
 from core.ledger.queries import customer_ledger
+from core.lender.risk_events import MAX_BODY_BYTES as MAX_EVENTS_BODY_BYTES
+from core.lender.risk_events import batch_schema, parse_body, signed_sender
+from core.notifications.channels.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
 
 router = APIRouter(prefix="/admin/ledger", tags=["ledger"])
+_EVENTS_BODY: Final[dict[str, Any]] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": batch_schema()}},
+    }
+}
 AdminDep = Annotated[Principal, Depends(require_role(Role.ADMIN))]
 
 MAX_UPLOAD_BYTES: Final = 64 * 1024 * 1024  # all files of one request together
@@ -69,6 +80,58 @@ async def import_ledger(
     or, when any row is invalid, nothing at all."""
     files = await _read_files(request)
     return await to_thread.run_sync(_import, engine, files, clock.today())
+
+
+@router.post(
+    "/events",
+    response_model=RiskEventsResult,
+    openapi_extra=_EVENTS_BODY,
+    responses=problems(*WITH_ROLE, "invalid_signature", "payload_too_large", "risk_events_invalid"),
+)
+async def post_risk_events(
+    request: Request, engine: EngineDep, gateway: GatewayDep, settings: SettingsDep, clock: ClockDep
+) -> RiskEventsResult:
+    """Risk events from the core credit system (docs/lender-loop.md): a staff token with the
+    admin role, or the body signed with APPEALS_RISK_EVENT_SECRET (`X-Appeals-Timestamp`,
+    `X-Appeals-Signature: sha256=<hex HMAC-SHA256(secret, f"{timestamp}.{body}")>`, at most 5
+    minutes off). The whole batch is validated first: any bad event refuses it (422, each bad
+    event by index and id) and nothing is applied. Idempotent by event id. Each applied event
+    starts its limit-action workflow."""
+    authorization = request.headers.get("authorization")
+    sender: str | None = None
+    if authorization or TIMESTAMP_HEADER.lower() not in request.headers:
+        principal = principal_from_authorization(settings, authorization or "")
+        if principal.role is not Role.ADMIN:
+            raise Forbidden("This needs the admin role.", code="role_required")
+        sender = f"staff:{principal.subject}"
+    body = await _read_capped(request)
+    if sender is None:
+        secret = settings.risk_event_secret.get_secret_value() if settings.risk_event_secret else None
+        sender = signed_sender(
+            secret,
+            timestamp=request.headers.get(TIMESTAMP_HEADER),
+            signature=request.headers.get(SIGNATURE_HEADER),
+            body=body,
+            now=clock.now(),
+        )
+    events = parse_body(body)
+    result, started = await receive_risk_events(
+        engine, gateway, events, received_from=sender, now=clock.now()
+    )
+    return RiskEventsResult.of(result, started)
+
+
+async def _read_capped(request: Request) -> bytes:
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > MAX_EVENTS_BODY_BYTES:
+            raise PayloadTooLarge(
+                f"At most {MAX_EVENTS_BODY_BYTES // (1024 * 1024)} MiB of events per request."
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 @router.get(

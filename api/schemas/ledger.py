@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class _FromRow(BaseModel):
@@ -96,3 +97,33 @@ class CustomerLedgerPublic(BaseModel):
     limit_events: list[LimitEventPublic]
     loan_applications: list[LoanApplicationPublic]
     attributes: list[CustomerAttributePublic]
+
+
+class RiskEventOutcomePublic(BaseModel):
+    index: int
+    id: str
+    account_id: str
+    outcome: str = Field(description="applied, stale (recorded, not applied) or already_applied")
+    workflow_id: str | None = Field(description="the event's limit-action workflow (applied events)")
+    workflow_started: bool = Field(description="false: the reconciler starts it later")
+
+
+class RiskEventsResult(BaseModel):
+    events: list[RiskEventOutcomePublic]
+    workflow_ids: list[str]
+
+    @classmethod
+    def of(cls, result: Any, started: set[str]) -> RiskEventsResult:
+        """From core/lender/risk_events.py's BatchResult and the events whose workflow started."""
+        events = [
+            RiskEventOutcomePublic(
+                index=o.index,
+                id=o.id,
+                account_id=o.account_id,
+                outcome=o.outcome,
+                workflow_id=o.workflow_id,
+                workflow_started=o.id in started,
+            )
+            for o in result.outcomes
+        ]
+        return cls(events=events, workflow_ids=[e.workflow_id for e in events if e.workflow_id])

@@ -41,6 +41,9 @@ class RiskEvent(SQLModel, table=True):
     outcome: str = Field(max_length=20)  # RiskEventOutcome
     action_workflow_id: str | None = Field(default=None, max_length=200)
     action_started_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    # What the limit action for this event did (core/lender/limit_actions.py), written in the
+    # transaction that did it: the event's id is the key that makes it happen once.
+    action_result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class AccountEvent(SQLModel, table=True):
