@@ -1,3 +1,4 @@
+import time
 from datetime import timedelta
 
 import jwt
@@ -93,3 +94,30 @@ def test_production_refuses_the_development_secret() -> None:
             Settings(environment=Environment.PRODUCTION, jwt_secret=weak)
     strong = "7c1f3e9a2b8d4f6a0e5c7b9d1a3f5e7c"  # as `openssl rand -hex 16` prints
     assert Settings(environment=Environment.PRODUCTION, jwt_secret=strong).jwt_secret == strong
+
+
+def test_a_verified_token_is_refused_once_it_expires() -> None:
+    """Verified tokens are kept per process; their time claims are checked on every use."""
+    settings = Settings()
+    token = mint_token(
+        settings,
+        role=Role.CUSTOMER,
+        subject="c-expiring",
+        now=SYSTEM_CLOCK.now() - settings.jwt_ttl + timedelta(seconds=2),
+    )
+    assert verify_token(settings, token).subject == "c-expiring"
+    assert verify_token(settings, token).subject == "c-expiring"  # the kept verdict
+    time.sleep(2.5)
+    with pytest.raises(Unauthorized) as refused:
+        verify_token(settings, token)
+    assert refused.value.code == "token_expired"
+
+
+def test_a_verified_token_is_not_valid_under_another_secret() -> None:
+    settings = Settings()
+    token = mint_token(settings, role=Role.REVIEWER, subject="r-kept")
+    assert verify_token(settings, token).subject == "r-kept"
+    other = Settings(jwt_secret="a-different-secret-for-this-test-0123456789xyz")
+    with pytest.raises(Unauthorized) as refused:
+        verify_token(other, token)
+    assert refused.value.extra["reason"] == "bad_signature"
