@@ -124,3 +124,57 @@ def seed_command(
         typer.echo(
             f"wrote {len(outcome.customers)} statements and manifest.csv (who is who) to {statements_dir}"
         )
+
+
+@ledger_app.command("events")
+def events(
+    file: Annotated[
+        Path, typer.Argument(help='JSON file: {"events": [...]}, the body of POST /admin/ledger/events.')
+    ],
+) -> None:
+    """Record a batch of risk events (docs/lender-loop.md) as `POST /admin/ledger/events` does: all
+    or, if any event is bad, none (each bad event listed); then start the limit-action workflow of
+    each applied event (what Temporal does not take now, the worker's reconciler starts later).
+
+    Exit code 0: recorded; 1: the batch was refused."""
+    import asyncio
+    import getpass
+
+    from api.risk_events import receive_risk_events
+    from core.db import create_tables, make_engine
+    from core.errors import DomainError
+    from core.lender.risk_events import parse_body
+    from gateway.temporal import TemporalGateway
+
+    settings = get_settings()
+    engine = make_engine(settings.effective_database_url)
+    try:
+        create_tables(engine)
+        try:
+            parsed = parse_body(file.read_bytes())
+            result, started = asyncio.run(
+                receive_risk_events(
+                    engine,
+                    TemporalGateway(settings),
+                    parsed,
+                    received_from=f"cli:{getpass.getuser()}",
+                    now=SYSTEM_CLOCK.now(),
+                )
+            )
+        except DomainError as exc:
+            typer.secho(f"{file}: {exc.detail}", fg=typer.colors.RED, err=True)
+            for error in exc.extra.get("errors", []):
+                typer.echo(f"  event {error['index']} ({error['id']}): {error['reason']}", err=True)
+            raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+    for outcome in result.outcomes:
+        note = ""
+        if outcome.workflow_id:
+            state = "started" if outcome.id in started else "to be started by the reconciler"
+            note = (
+                f" -> {outcome.workflow_id} ({state})"
+                if outcome.needs_start
+                else f" -> {outcome.workflow_id}"
+            )
+        typer.echo(f"{outcome.id}: {outcome.outcome}{note}")

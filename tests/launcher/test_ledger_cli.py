@@ -108,3 +108,55 @@ def test_import_of_a_missing_folder_and_a_bad_date(database: str, tmp_path: Path
     assert missing.exit_code == 1 and "not a folder" in missing.output
     bad_day = runner.invoke(app, ["seed", "--customers", "1", "--today", "18/03/2026"])
     assert bad_day.exit_code == 2 and "not a date" in bad_day.output
+
+
+def test_risk_events_from_a_file(database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`appeals ledger events FILE`: recorded all or nothing; with Temporal down, the limit
+    actions are left to the reconciler (and said so)."""
+    import json
+
+    from sqlmodel import select as select_rows
+
+    from core.db import session_scope
+    from core.db.ledger_tables import CreditAccount, LoanApplication
+    from core.db.lender_tables import RiskEvent
+
+    monkeypatch.setenv("APPEALS_TEMPORAL_ADDRESS", "127.0.0.1:1")
+    monkeypatch.setenv("APPEALS_TEMPORAL_REQUEST_TIMEOUT_SECONDS", "1")
+    get_settings.cache_clear()
+    assert runner.invoke(app, ["seed", "--customers", "3", "--seed", "8", "--today", TODAY]).exit_code == 0
+    engine = make_engine(database)
+    with session_scope(engine, read_only=True) as session:
+        account = session.exec(select_rows(CreditAccount)).first()
+        assert account is not None
+    event = {
+        "id": "evt-cli-1",
+        "kind": "loan_application",
+        "account_id": account.id,
+        "occurred_at": "2026-03-18T02:00:00Z",
+        "lender": "QuickCash",
+        "amount_minor": 50_000,
+        "small_loan": True,
+    }
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"events": [event, {**event, "id": "evt-cli-2", "account_id": "nope"}]}))
+    refused = runner.invoke(app, ["ledger", "events", str(bad)])
+    assert (
+        refused.exit_code == 1 and "event 1 (evt-cli-2): account_id: unknown account 'nope'" in refused.output
+    )
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"events": [event]}))
+    done = runner.invoke(app, ["ledger", "events", str(good)])
+    assert done.exit_code == 0, done.output
+    workflow_id = f"limit-action-{account.id}-evt-cli-1"
+    assert f"evt-cli-1: applied -> {workflow_id} (to be started by the reconciler)" in done.output
+    with session_scope(engine, read_only=True) as session:
+        row = session.get(RiskEvent, "evt-cli-1")
+        assert row is not None and row.action_started_at is None and row.received_from.startswith("cli:")
+        assert (
+            len(session.exec(select_rows(LoanApplication).where(LoanApplication.lender == "QuickCash")).all())
+            == 1
+        )
+    again = runner.invoke(app, ["ledger", "events", str(good)])
+    assert again.exit_code == 0 and "evt-cli-1: already_applied" in again.output
+    engine.dispose()

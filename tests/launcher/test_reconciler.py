@@ -177,3 +177,46 @@ async def test_a_start_retried_after_the_run_ended_does_not_run_the_appeal_again
     with session_scope(engine, read_only=True) as session:
         row = session.get(Appeal, appeal.id)
         assert row is not None and row.workflow_started
+
+
+@ASYNC
+async def test_a_limit_action_the_api_could_not_start_is_started(
+    temporal_client: Client, settings: Settings, engine: Engine
+) -> None:
+    """The API recorded a risk event while Temporal was unreachable: the reconciler starts its
+    limit-action workflow once the grace period has passed, and only once."""
+    from core.db.ledger_tables import AccountStatus, Bill, CreditAccount
+    from core.db.lender_tables import RiskEvent
+    from core.lender.risk_events import parse_batch, record_batch
+    from workflows.limit_action import LimitActionWorkflow
+
+    customer = make_customer(
+        engine, status=AccountStatus.ACTIVE, current_limit_minor=800_000, unpaid_minor=40_000
+    )
+    with session_scope(engine) as session:
+        bill = session.exec(select(Bill).where(Bill.account_id == customer.account_id)).all()[-1]
+        event = {
+            "id": f"evt-{uuid.uuid4().hex[:8]}",
+            "kind": "bill_overdue",
+            "account_id": customer.account_id,
+            "occurred_at": SYSTEM_CLOCK.now().isoformat(),
+            "bill_due_date": bill.due_date.isoformat(),
+            "days_past_due": 40,
+        }
+        result = record_batch(
+            session, parse_batch({"events": [event]}), received_from="signature", now=SYSTEM_CLOCK.now()
+        )
+    workflow_id = result.outcomes[0].workflow_id
+    assert workflow_id is not None
+    clock = FixedClock(SYSTEM_CLOCK.now() + timedelta(seconds=11))
+    reconciler = Reconciler(engine, TemporalGateway(settings, temporal_client), settings, clock=clock)
+    async with running_worker(temporal_client, settings, engine):
+        assert (await reconciler.run_once()).limit_actions_started == 1
+        done = await temporal_client.get_workflow_handle_for(LimitActionWorkflow.run, workflow_id).result()
+        assert done.outcome == "frozen"
+        assert (await reconciler.run_once()).limit_actions_started == 0
+    with session_scope(engine, read_only=True) as session:
+        row = session.get(RiskEvent, event["id"])
+        account = session.get(CreditAccount, customer.account_id)
+        assert row is not None and row.action_started_at is not None
+        assert account is not None and account.status is AccountStatus.FROZEN
