@@ -235,12 +235,25 @@ def list_task_rows(
     now: datetime | None = None,
 ) -> tuple[list[Row[Any]], str | None, int]:
     """list_tasks for hot read paths (the JSON queue page): the same page, cursor and total,
-    with only the named columns of each task (and those of the cursor) as rows, read on a Core
-    connection (core.db.read_scope): no ORM objects, no session."""
+    with only the named columns of each task (and those of the cursor, and `total`) as rows,
+    read on a Core connection (core.db.read_scope): no ORM objects, no session."""
     names = tuple(dict.fromkeys([*columns, *_CURSOR_COLUMNS]))
-    page, count, params, count_params = _page_statements(f, sort, cursor, limit, now, names)
-    rows, next_cursor = _page(list(connection.execute(page, params).all()), sort, limit)
-    return rows, next_cursor, int(connection.execute(count, count_params).scalar_one())
+    _, count, params, count_params = _page_statements(f, sort, cursor, limit, now, names)
+    # The page carries the total as a column of its own (the count, as a scalar subquery the
+    # database runs once): one statement, one round trip. A page with no rows carries none.
+    with_total = _page_with_total(_shape(f), sort, bool(cursor), names)
+    rows = list(connection.execute(with_total, params).all())
+    total = rows[0].total if rows else int(connection.execute(count, count_params).scalar_one())
+    rows, next_cursor = _page(rows, sort, limit)
+    return rows, next_cursor, total
+
+
+@functools.lru_cache(maxsize=256)
+def _page_with_total(shape: _Shape, sort: TaskSort, after: bool, columns: tuple[str, ...]) -> Any:
+    """The page statement of `_statements` with its count as the last column, `total` (not
+    correlated: the count of every matching task, not of the row's)."""
+    page, count = _statements(shape, sort, after, columns)
+    return page.add_columns(count.scalar_subquery().correlate(None).label("total"))
 
 
 def task_in_state(status: TaskStatus) -> Refusal:
