@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -45,6 +46,7 @@ from core.settings import Settings
 log = logging.getLogger(__name__)
 
 SUPERVISORS = "supervisors"
+SEND_THREADS = 4  # notices of one batch sent at once
 RUN_NOTICE_EVENT = "portfolio_review_run"
 
 
@@ -143,6 +145,7 @@ class PortfolioReviewActivities:
         credit_line = self._credit_line()
         portal_url = self._settings.portal_url
         started = time.monotonic()
+        to_send: list[list[int]] = []
         for number, account_id in enumerate(page, start=1):
             try:
                 reviewed = review_account(
@@ -168,9 +171,15 @@ class PortfolioReviewActivities:
             counts.add(reviewed.outcome, reviewed.reason, reviewed.restored_minor)
             cursor = account_id
             activity.heartbeat(BatchProgress(cursor=cursor, counts=counts).model_dump(mode="json"))
-            self._send(reviewed.notice_ids)
+            if reviewed.notice_ids:
+                to_send.append(reviewed.notice_ids)
             if self._fail_after is not None:
                 self._fail_after(number)
+        # After the batch, a few at a time: every notice is in the outbox already, so one this
+        # attempt does not send (it died, a channel failed) is left to the relay.
+        if to_send:
+            with ThreadPoolExecutor(max_workers=SEND_THREADS, thread_name_prefix="review-send") as pool:
+                list(pool.map(self._send, to_send))
         log.info(
             "review batch run_date=%s after=%s accounts=%d seconds=%.2f",
             inp.run_date,

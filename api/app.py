@@ -14,7 +14,17 @@ from api.openapi import install_openapi
 from api.pages import install_pages
 from api.problems import install_problem_handlers
 from api.request_guard import RequestGuard
-from api.routers import appeals, assessments, documents, health, ledger, me, review_tasks, staff
+from api.routers import (
+    appeals,
+    assessments,
+    documents,
+    health,
+    ledger,
+    me,
+    portfolio_reviews,
+    review_tasks,
+    staff,
+)
 from api.routers.health import Readiness, readiness_probes
 from core.clock import SYSTEM_CLOCK, Clock
 from core.db import create_tables, make_engine
@@ -62,7 +72,17 @@ def create_app(
     # Before the app reads a request: NULs, the token, rate limits, then a capped body.
     app.add_middleware(RequestGuard)
     install_docs(app)
-    for module in (appeals, assessments, documents, review_tasks, me, ledger, staff, health):
+    for module in (
+        appeals,
+        assessments,
+        documents,
+        review_tasks,
+        me,
+        ledger,
+        portfolio_reviews,
+        staff,
+        health,
+    ):
         app.include_router(module.router)
     install_pages(app)
     install_openapi(app)

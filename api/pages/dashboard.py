@@ -28,7 +28,9 @@ from api.pages.web import PageRoute, page_context, redirect, render
 from core.auth import Principal, usable_subject
 from core.clock import Clock
 from core.db import session_scope
+from core.db.review_tables import ReviewRun
 from core.errors import DomainError, InvalidInput
+from core.lender.review import recent_runs
 from core.reviews.dashboard import PERIODS, Dashboard, supervisor_dashboard
 from core.reviews.rules import SLA_WARNING_FRACTION
 
@@ -37,6 +39,7 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False, dependencies=
 # Where the workflow warns a task's assignee: the dashboard counts "past the warning point" by it.
 WARNING_FRACTION: Final = SLA_WARNING_FRACTION
 URGENT_LIMIT: Final = 50
+REVIEW_RUNS_SHOWN: Final = 7  # the portfolio review's last runs
 
 # The queues are named as the reviewer console names them.
 QUEUE_NAMES: Final = QUEUE_LABELS
@@ -140,9 +143,10 @@ def _day(value: date) -> tuple[str, str]:
     return (f"{value.day} {value:%b}", f"{value.month}月{value.day}日")
 
 
-def _load(engine: Engine, now_clock: Clock, zone: ZoneInfo, days: int) -> Dashboard:
+def _load(engine: Engine, now_clock: Clock, zone: ZoneInfo, days: int) -> tuple[Dashboard, list[ReviewRun]]:
+    """The board (four queries) and the portfolio review's last runs (one)."""
     with session_scope(engine, read_only=True) as session:
-        return supervisor_dashboard(
+        board = supervisor_dashboard(
             session,
             now=now_clock.now(),
             zone=zone,
@@ -150,6 +154,7 @@ def _load(engine: Engine, now_clock: Clock, zone: ZoneInfo, days: int) -> Dashbo
             warning_fraction=WARNING_FRACTION,
             urgent_limit=URGENT_LIMIT,
         )
+        return board, recent_runs(session, REVIEW_RUNS_SHOWN)
 
 
 def _period(days: int | str | None) -> int:
@@ -171,12 +176,13 @@ async def _page(
     status_code: int = 200,
 ) -> Response:
     zone: ZoneInfo = page_context(request, viewer)["tz"]
-    board = await to_thread.run_sync(_load, engine, clock, zone, days)
+    board, review_runs = await to_thread.run_sync(_load, engine, clock, zone, days)
     return render(
         request,
         "dashboard/dashboard.html",
         {
             "board": board,
+            "review_runs": review_runs,
             "message": message,
             "periods": PERIODS,
             "urgent_limit": URGENT_LIMIT,

@@ -28,7 +28,7 @@ from sqlmodel import Session, col, func, select
 from core.db import session_scope
 from core.db.case_tables import Appeal
 from core.db.ledger_tables import AccountStatus, CreditAccount, LimitEvent, LimitEventKind
-from core.db.review_tables import ReviewAction, ReviewOutcome
+from core.db.review_tables import ReviewAction, ReviewOutcome, ReviewRun
 from core.ledger.account_audit import lock_account, record_account_event
 from core.ledger.credit_line_api import apply_limit_externally, review_idempotency_key
 from core.ledger.eligibility import REVIEW_SOURCE, overdue_balances_minor
@@ -559,3 +559,14 @@ def _apply(
 def send_notices(engine: Engine, notice_ids: Sequence[int], senders: Mapping[str, Any]) -> None:
     if notice_ids:
         send_account_notices(engine, list(notice_ids), senders)
+
+
+def recent_runs(session: Session, limit: int = 20) -> list[ReviewRun]:
+    """The latest review runs, newest first (one query)."""
+    return list(
+        session.exec(
+            select(ReviewRun)
+            .order_by(col(ReviewRun.started_at).desc(), col(ReviewRun.id).desc())
+            .limit(limit)
+        ).all()
+    )

@@ -89,6 +89,7 @@ ACCESS: Final[dict[tuple[str, str], Access]] = {
     ("POST", "/admin/ledger/import"): Access.ADMIN,
     ("POST", "/admin/ledger/events"): Access.ADMIN,
     ("GET", "/admin/ledger/customers/{customer_id}"): Access.ADMIN,
+    ("GET", "/admin/portfolio-reviews"): Access.SUPERVISING,
     ("GET", "/admin/staff"): Access.ADMIN,
     ("GET", "/admin/staff/{staff_id}"): Access.ADMIN,
     ("PUT", "/admin/staff/{staff_id}"): Access.ADMIN,
