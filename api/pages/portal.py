@@ -7,7 +7,8 @@ customer sees only their own appeals: another's is a 404 page, as the API answer
 
 URLs:
     GET  /app                              my accounts and my appeals
-    GET  /app/appeals/new?account=ID       the new-appeal form
+    GET  /app/appeals/new?account=ID       the new-appeal form (&invitation=TOKEN: the portfolio
+                                           review's invitation, the original limit pre-filled)
     POST /app/appeals                      submit it (Idempotency-Key from the form)
     GET  /app/appeals/{id}                 the appeal page
     GET  /app/appeals/{id}/live?v=TOKEN    its changing parts; 204 while nothing changed
@@ -22,7 +23,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Final
 
@@ -38,9 +39,11 @@ from api.pages.web import PageRoute, is_htmx, page_context, redirect, render
 from core.appeals.service import NewAppeal
 from core.auth import Principal
 from core.db import session_scope
+from core.db.review_tables import ReviewAction
 from core.documents.sniff import ALLOWED_CONTENT_TYPES
 from core.documents.types import DocumentType
 from core.errors import DomainError
+from core.lender.review import invitation_for, record_invitation_accepted
 from core.notifications.account_notices import list_account_notices
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False, dependencies=[Depends(check_csrf)])
@@ -107,6 +110,7 @@ class AppealForm:
     field_errors: dict[str, str] = field(default_factory=dict)  # field name -> problem code
     refusal: str | None = None  # a problem code refusing the whole appeal
     refusal_values: dict[str, Any] = field(default_factory=dict)
+    invitation: str = ""  # the portfolio review's invitation token the form answers
 
 
 def _account(engine: Any, viewer: Principal, account_id: str, today: date) -> portal_views.AccountRow:
@@ -138,12 +142,36 @@ def new_appeal(
     engine: EngineDep,
     clock: ClockDep,
     account: Annotated[str | None, Query(max_length=64)] = None,
+    invitation: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
     if not account:
         return redirect(request, "/app")
     row = _account(engine, viewer, account, clock.today())
     # A fresh key per rendered form: a double click or a resent form creates one appeal.
-    return _render_form(request, viewer, row, AppealForm(idempotency_key=str(uuid.uuid4())))
+    form = AppealForm(idempotency_key=str(uuid.uuid4()))
+    if invitation and _invitation(engine, viewer, account, invitation) is not None:
+        # The review invited this customer for this account: ask for the original limit. A
+        # token that is not theirs is ignored; the form is the ordinary one.
+        form.invitation = invitation
+        form.requested_limit = format_yuan(row.account.original_limit_minor)
+    return _render_form(request, viewer, row, form)
+
+
+def _invitation(engine: Any, viewer: Principal, account_id: str, token: str) -> ReviewAction | None:
+    with session_scope(engine, read_only=True) as session:
+        return invitation_for(session, token, customer_id=viewer.subject, account_id=account_id)
+
+
+def _record_invitation(engine: Any, appeal_id: str, invitation: ReviewAction, at: datetime) -> None:
+    with session_scope(engine) as session:
+        appeal = portal_views.own_appeal(session, appeal_id, invitation.customer_id)
+        record_invitation_accepted(session, appeal, invitation, at=at)
+
+
+def format_yuan(minor: int) -> str:
+    """Fen as the form's yuan field takes them (`10000`, `10000.50`)."""
+    yuan, fen = divmod(minor, 100)
+    return str(yuan) if fen == 0 else f"{yuan}.{fen:02d}"
 
 
 _YUAN: Final = re.compile(r"^\d{1,12}(?:\.\d{1,2})?$")
@@ -179,9 +207,10 @@ async def submit_appeal(
     idempotency_key: Annotated[str, Form(min_length=1, max_length=200)],
     requested_limit: Annotated[str, Form()] = "",
     statement: Annotated[str, Form()] = "",
+    invitation: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     today = clock.today()
-    form = AppealForm(idempotency_key, True, requested_limit, statement)
+    form = AppealForm(idempotency_key, True, requested_limit, statement, invitation=invitation)
     row = await to_thread.run_sync(_account, engine, viewer, account_id, today)
     await to_thread.run_sync(page_context, request, viewer)  # the viewer's language, read off the loop
     if not row.eligibility.eligible:
@@ -221,6 +250,12 @@ async def submit_appeal(
         else:
             raise
         return _render_form(request, viewer, row, form, status_code=exc.status_code)
+    invited = (
+        await to_thread.run_sync(_invitation, engine, viewer, account_id, invitation) if invitation else None
+    )
+    if invited is not None:
+        # The appeal carries the invitation (what the review knew) on its audit trail.
+        await to_thread.run_sync(_record_invitation, engine, appeal.id, invited, clock.now())
     return redirect(request, f"/app/appeals/{appeal.id}")
 
 

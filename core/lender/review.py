@@ -25,8 +25,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
+from core.appeals.audit import append_event
 from core.db import session_scope
-from core.db.case_tables import Appeal
+from core.db.case_tables import Appeal, AppealEvent
 from core.db.ledger_tables import AccountStatus, CreditAccount, LimitEvent, LimitEventKind
 from core.db.review_tables import ReviewAction, ReviewOutcome, ReviewRun
 from core.ledger.account_audit import lock_account, record_account_event
@@ -570,3 +571,53 @@ def recent_runs(session: Session, limit: int = 20) -> list[ReviewRun]:
             .limit(limit)
         ).all()
     )
+
+
+# -- invitations taken up ---------------------------------------------------------------------
+
+INVITATION_ACCEPTED = "invitation_accepted"  # the appeal's audit event
+
+
+def invitation_for(session: Session, token: str, *, customer_id: str, account_id: str) -> ReviewAction | None:
+    """The review's invitation with this token, if it was made to this customer for this
+    account; None otherwise (unknown, another's, or not an invitation)."""
+    if not token or len(token) > 64:
+        return None
+    row = session.exec(select(ReviewAction).where(ReviewAction.invitation_token == token)).first()
+    if row is None or row.outcome != ReviewOutcome.INVITE.value:
+        return None
+    if row.customer_id != customer_id or row.account_id != account_id:
+        return None
+    return row
+
+
+def record_invitation_accepted(
+    session: Session, appeal: Appeal, invitation: ReviewAction, *, at: datetime
+) -> bool:
+    """Records on the appeal's audit trail that it answers the review's invitation (what the
+    review knew: its date, score and reasons), once per appeal. The appeal row is locked first,
+    as the workflow's steps lock it, so the trail's sequence stays whole."""
+    session.exec(select(Appeal).where(Appeal.id == appeal.id).with_for_update()).one()
+    done = session.exec(
+        select(AppealEvent.id).where(
+            AppealEvent.appeal_id == appeal.id, AppealEvent.kind == INVITATION_ACCEPTED
+        )
+    ).first()
+    if done is not None:
+        return False
+    append_event(
+        session,
+        appeal_id=appeal.id,
+        at=at,
+        actor=f"customer:{appeal.customer_id}",
+        kind=INVITATION_ACCEPTED,
+        details={
+            "invitation": invitation.invitation_token,
+            "review_action_id": invitation.id,
+            "run_date": invitation.run_date.isoformat(),
+            "score": invitation.score,
+            "reason_codes": list(invitation.reason_codes),
+            "workflow_id": invitation.workflow_id,
+        },
+    )
+    return True
