@@ -30,12 +30,13 @@ from core.appeals.audit import append_event
 from core.appeals.service import mark_workflow_started
 from core.clock import SYSTEM_CLOCK, Clock
 from core.db import session_scope
-from core.db.case_tables import Appeal, Document, DocumentState
+from core.db.case_tables import Appeal, Document, DocumentState, Notification
+from core.db.lender_tables import AccountNotice
 from core.documents.verification import verify_document
 from core.lender.limit_actions import pending_actions
 from core.lender.risk_events import EventOutcome
 from core.notifications.channels import senders_from_settings
-from core.notifications.outbox import deliver, undelivered
+from core.notifications.outbox import OutboxTable, deliver_row, undelivered
 from core.settings import Settings
 from core.status import AppealStatus
 from gateway.temporal import TemporalGateway
@@ -193,17 +194,19 @@ class Reconciler:
             ]
 
     def _relay_notices(self) -> int:
-        """Sends the outbox rows that are due (core/notifications/outbox.py `undelivered`)."""
+        """Sends the outbox rows that are due (core/notifications/outbox.py `undelivered`): an
+        appeal's notices and an account's (limit actions, the portfolio review) alike."""
         with session_scope(self._engine, read_only=True) as session:
-            due = undelivered(session)
+            due: list[tuple[OutboxTable, int]] = [(Notification, i) for i in undelivered(session)]
+            due += [(AccountNotice, i) for i in undelivered(session, table=AccountNotice)]
         if due and self._senders is None:
             self._senders = senders_from_settings(self._settings)
-        for notification_id in due:
+        for table, notification_id in due:
             try:
                 assert self._senders is not None
-                deliver(self._engine, notification_id, self._senders)
+                deliver_row(self._engine, notification_id, self._senders, table=table)
             except Exception:  # recorded on the row; tried again after its backoff
-                log.warning("relay could not send notification %s", notification_id, exc_info=True)
+                log.warning("relay could not send %s %s", table.__tablename__, notification_id, exc_info=True)
         return len(due)
 
     async def run_once(self) -> ReconcilePass:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 from temporalio.client import Client
 
 from core.appeals.audit import appeal_events, verify_chain
@@ -23,7 +23,9 @@ from core.settings import Settings
 from core.status import AppealStatus
 from core.storage import make_s3_client
 from gateway.temporal import TemporalGateway
+from launcher.mail import start_smtp_sink
 from launcher.reconciler import Reconciler, ResendSchedule
+from launcher.stack import free_port
 from tests.documents import recent_statement_csv
 from tests.eventually import eventually
 from tests.factories import make_customer
@@ -220,3 +222,50 @@ async def test_a_limit_action_the_api_could_not_start_is_started(
         account = session.get(CreditAccount, customer.account_id)
         assert row is not None and row.action_started_at is not None
         assert account is not None and account.status is AccountStatus.FROZEN
+
+
+async def test_an_account_notice_left_unsent_is_relayed(
+    temporal_client: Client, settings: Settings, engine: Engine
+) -> None:
+    """A limit action's notice whose sending step died (PENDING rows) is sent by the relay,
+    as an appeal's would be; the in-app row needs no sending."""
+    from core.db.ledger_tables import AccountStatus, Customer
+    from core.db.lender_tables import AccountNotice
+    from core.notifications.account_notices import plan_account_notices
+
+    c = make_customer(engine, status=AccountStatus.ACTIVE, current_limit_minor=800_000)
+    now = SYSTEM_CLOCK.now()
+    with session_scope(engine) as session:
+        customer = session.get(Customer, c.customer_id)
+        assert customer is not None
+        customer.email = f"{c.customer_id}@example.com"
+        session.add(customer)
+    with session_scope(engine) as session:
+        ids = plan_account_notices(
+            session,
+            account_id=c.account_id,
+            kind="limit_frozen",
+            key=f"relay-{c.account_id}",
+            context={
+                "from_limit_minor": 800_000,
+                "to_limit_minor": 0,
+                "reason": {"code": "RC_OVERDUE_30_DAYS", "en": "Overdue.", "zh-CN": "逾期。"},
+                "decided_on": now.date(),
+                "appeal_from": now.date(),
+                "amount_owed_minor": 40_000,
+            },
+            at=now,
+        )
+    port = free_port()
+    mail_dir = settings.data_dir / f"relay-{c.customer_id}"
+    sink = start_smtp_sink(host="127.0.0.1", port=port, mail_dir=mail_dir, log_path=mail_dir / "smtp.log")
+    try:
+        relay_settings = settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": port})
+        reconciler = Reconciler(engine, TemporalGateway(relay_settings, temporal_client), relay_settings)
+        assert (await reconciler.run_once()).relayed >= 1
+    finally:
+        sink.stop()
+    with session_scope(engine, read_only=True) as session:
+        rows = session.exec(select(AccountNotice).where(col(AccountNotice.id).in_(ids))).all()
+        assert {(r.channel, r.status) for r in rows} == {("IN_APP", "SENT"), ("EMAIL", "SENT")}
+    assert len(list(mail_dir.rglob("*.eml"))) == 1
