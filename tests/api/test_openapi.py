@@ -205,6 +205,7 @@ EXPECTED_STATUSES = {
     ("POST", "/admin/ledger/import"): {400, 401, 403, 413, 415, 422},
     ("POST", "/admin/ledger/events"): {401, 403, 413, 422},
     ("GET", "/admin/ledger/customers/{customer_id}"): {401, 403, 404},
+    ("GET", "/admin/portfolio-reviews"): {401, 403, 422},
     ("GET", "/admin/staff"): {401, 403},
     ("GET", "/admin/staff/{staff_id}"): {401, 403, 404, 422},
     ("PUT", "/admin/staff/{staff_id}"): {401, 403, 422},
