@@ -18,10 +18,11 @@ from core.db.case_tables import (
     ShadowAssessment,
     StatementTransaction,
 )
-from core.db.ledger_tables import Bill, CreditAccount, Customer, CustomerAttribute, LoanApplication
+from core.db.ledger_tables import CreditAccount, Customer
 from core.db.types import utcnow
 from core.documents.types import DocumentType
 from core.errors import NotFound
+from core.ledger.snapshot import ledger_part
 from core.policy import inputs as snapshot
 from core.policy.loader import LoadedPolicy
 from core.policy.scorecard import Assessment as PolicyAssessment
@@ -39,8 +40,7 @@ def build_input(session: Session, appeal_id: str, today: date) -> snapshot.Asses
     customer = session.get(Customer, appeal.customer_id)
     if account is None or customer is None:
         raise NotFound(f"The ledger has no account {appeal.account_id}.", code="account_not_found")
-    bills = session.exec(select(Bill).where(Bill.account_id == account.id).order_by(col(Bill.due_date))).all()
-    loans = session.exec(select(LoanApplication).where(LoanApplication.customer_id == customer.id)).all()
+    ledger = ledger_part(session, account, customer)
     transactions = session.exec(
         select(StatementTransaction)
         .where(StatementTransaction.appeal_id == appeal_id)
@@ -50,45 +50,14 @@ def build_input(session: Session, appeal_id: str, today: date) -> snapshot.Asses
         select(Document).where(Document.appeal_id == appeal_id, Document.state == DocumentState.ACCEPTED)
     ).all()
     accepted_types = sorted({DocumentType(d.doc_type) for d in accepted}, key=list(DocumentType).index)
-    # The customer's attributes from outside the ledger: what `input:NAME` characteristics read.
-    attributes = session.exec(
-        select(CustomerAttribute)
-        .where(CustomerAttribute.customer_id == customer.id)
-        .order_by(col(CustomerAttribute.name))
-    ).all()
     return snapshot.AssessmentInput(
         as_of=today,
-        customer=snapshot.Customer(
-            declared_monthly_income_minor=customer.declared_monthly_income_minor,
-            employer_name=customer.employer,
-            customer_since=min(customer.created_at.date(), account.opened_on),
-        ),
-        account=snapshot.Account(
-            original_limit_minor=account.original_limit_minor,
-            current_limit_minor=account.current_limit_minor,
-            status=snapshot.AccountStatus(account.status.value),
-            opened_on=account.opened_on,
-        ),
+        customer=ledger.customer,
+        account=ledger.account,
         requested_limit_minor=appeal.requested_limit_minor,
-        bills=tuple(
-            snapshot.Bill(
-                due_date=bill.due_date,
-                amount_due_minor=bill.amount_due_minor,
-                paid_minor=bill.paid_minor,
-                paid_on=bill.paid_at.date() if bill.paid_at and bill.outstanding_minor == 0 else None,
-                days_past_due=bill.days_past_due,
-            )
-            for bill in bills
-        ),
-        loan_applications=tuple(
-            snapshot.LoanApplication(
-                applied_on=loan.applied_on,
-                lender=loan.lender,
-                amount_minor=loan.amount_minor,
-                small_loan=loan.small_loan,
-            )
-            for loan in loans
-        ),
+        bills=ledger.bills,
+        loan_applications=ledger.loan_applications,
+        other_credit_products=ledger.other_credit_products,
         transactions=tuple(
             snapshot.StatementTransaction(
                 date=tx.posted_on,
@@ -106,7 +75,8 @@ def build_input(session: Session, appeal_id: str, today: date) -> snapshot.Asses
             for flag in document.flags
         ),
         employment_document_accepted=DocumentType.EMPLOYMENT_PROOF in accepted_types,
-        fields={a.name: a.value for a in attributes},
+        # The customer's attributes from outside the ledger: what `input:NAME` characteristics read.
+        fields=ledger.fields,
     )
 
 
