@@ -11,13 +11,10 @@ attribute), so a backfill over past dates reviews each of those dates, one after
 
 from __future__ import annotations
 
-import logging
-
 from temporalio.client import (
     Client,
     Schedule,
     ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
     ScheduleCalendarSpec,
     ScheduleHandle,
     ScheduleOverlapPolicy,
@@ -25,14 +22,11 @@ from temporalio.client import (
     ScheduleRange,
     ScheduleSpec,
     ScheduleState,
-    ScheduleUpdate,
-    ScheduleUpdateInput,
 )
 
 from core.settings import Settings
+from launcher.sweep_schedule import ensure_schedule
 from workflows.portfolio_review import PortfolioReviewInput, PortfolioReviewWorkflow
-
-log = logging.getLogger(__name__)
 
 # 01:00:00 UTC every day (cron "0 1 * * *").
 REVIEW_AT = ScheduleCalendarSpec(
@@ -64,17 +58,4 @@ def review_schedule(settings: Settings) -> Schedule:
 
 async def ensure_review_schedule(client: Client, settings: Settings) -> ScheduleHandle:
     """Creates the schedule, or updates it to the current code if it exists (a pause kept)."""
-    schedule = review_schedule(settings)
-    schedule_id = review_schedule_id(settings)
-    try:
-        return await client.create_schedule(schedule_id, schedule)
-    except ScheduleAlreadyRunningError:
-        handle = client.get_schedule_handle(schedule_id)
-
-        def _update(current: ScheduleUpdateInput) -> ScheduleUpdate:
-            schedule.state = current.description.schedule.state
-            return ScheduleUpdate(schedule=schedule)
-
-        await handle.update(_update)
-        log.info("portfolio review schedule %s updated", schedule_id)
-        return handle
+    return await ensure_schedule(client, review_schedule_id(settings), review_schedule(settings))

@@ -55,20 +55,23 @@ def sweep_schedule(settings: Settings) -> Schedule:
     )
 
 
-async def ensure_sweep_schedule(client: Client, settings: Settings) -> ScheduleHandle:
-    """Creates the schedule, or updates it to the current settings if it exists."""
-    schedule = sweep_schedule(settings)
-    schedule_id = sweep_schedule_id(settings)
+async def ensure_schedule(client: Client, schedule_id: str, schedule: Schedule) -> ScheduleHandle:
+    """Creates a schedule, or brings it up to date with `schedule` if it exists: the action,
+    timing and policy from the code and settings, an operator's pause kept."""
     try:
         return await client.create_schedule(schedule_id, schedule)
     except ScheduleAlreadyRunningError:
         handle = client.get_schedule_handle(schedule_id)
 
         def _update(current: ScheduleUpdateInput) -> ScheduleUpdate:
-            # Keep an operator's pause; take the action, timing and policy from the settings.
             schedule.state = current.description.schedule.state
             return ScheduleUpdate(schedule=schedule)
 
         await handle.update(_update)
-        log.info("document sweep schedule %s updated", schedule_id)
+        log.info("schedule %s updated", schedule_id)
         return handle
+
+
+async def ensure_sweep_schedule(client: Client, settings: Settings) -> ScheduleHandle:
+    """Creates the schedule, or updates it to the current settings if it exists."""
+    return await ensure_schedule(client, sweep_schedule_id(settings), sweep_schedule(settings))
