@@ -4,8 +4,9 @@ time, and the run's summary.
 `review_batch` reviews the next page of FROZEN and REDUCED accounts after a cursor, each account
 in its own transaction (core/lender/review.py), and heartbeats after each with the cursor and
 the counts so far: a retried attempt (the worker died, the activity failed) resumes after the
-last account the server heard of, and an account redone since finds its `review_action` row and
-does nothing twice. Notices are sent after each account's commit; a channel that fails stays in
+last account the server heard of, and an account redone since (also one the lost attempt restored
+in full, no longer restricted) finds its `review_action` row: nothing is done twice and it is
+counted as what it was. Notices are sent after each account's commit; a channel that fails stays in
 the outbox for the relay.
 """
 
@@ -32,8 +33,8 @@ from core.lender.review import (
     CreditLine,
     ReviewCounts,
     ReviewPolicyMissing,
+    batch_account_ids,
     batch_facts,
-    restricted_account_ids,
     review_account,
     review_section,
     send_notices,
@@ -139,7 +140,14 @@ class PortfolioReviewActivities:
         done_before = counts.examined
         with session_scope(self._engine, read_only=True) as session:
             remaining = size - done_before
-            ids = restricted_account_ids(session, after=cursor, limit=max(remaining, 0) + 1)
+            ids = batch_account_ids(
+                session,
+                after=cursor,
+                limit=max(remaining, 0) + 1,
+                run_date=inp.run_date,
+                # A retry also meets what the lost attempt decided since its last heartbeat.
+                decided_by=inp.workflow_id if activity.info().attempt > 1 else None,
+            )
             page, more = ids[: max(remaining, 0)], len(ids) > max(remaining, 0)
             facts = batch_facts(session, page, inp.run_date)
         credit_line = self._credit_line()

@@ -1,5 +1,5 @@
-"""Exports a real history of every way an appeal ends into tests/histories/, for the replay test
-(tests/workflows/test_replay.py).
+"""Exports a real history of every way an appeal ends into tests/histories/, and of the lender's
+workflows into tests/histories/lender/, for the replay test (tests/workflows/test_replay.py).
 
     .venv/bin/python scripts/export_histories.py [--tag TAG] [--replace] [--only PATH ...]
 
@@ -11,7 +11,10 @@ an SQLite database and an SMTP sink in a temporary folder. A worker built as the
 (the API's use cases: start, upload signal, claim, decision and human-review Updates,
 withdrawal) to its end, checked against the audit trail it must show, and its history written
 with `WorkflowHistory.to_json()` (what `WorkflowHistory.from_json` and
-`temporal workflow show --output json` read) to `tests/histories/<path>.json`. The run is
+`temporal workflow show --output json` read) to `tests/histories/<path>.json`. The lender's
+paths (tests/workflows/lender_paths.py `LenderPath`: a risk event that freezes a limit, one that
+does nothing, a small portfolio review that continues as new once) go to
+`tests/histories/lender/<path>.json`, one file per run of a chain (`<path>-run-<n>.json`). The run is
 encrypted as a deployed one is (gateway/codec.py, a key made for the run) and each history is
 saved decoded: the files need no key, and replay with or without the codec.
 
@@ -41,7 +44,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests/ is not an installed package
 
-from temporalio.client import Client  # noqa: E402
+from temporalio.api.enums.v1 import EventType  # noqa: E402
+from temporalio.client import Client, WorkflowHistory  # noqa: E402
 
 from core.db import create_tables, make_engine  # noqa: E402
 from core.settings import Settings  # noqa: E402
@@ -51,6 +55,13 @@ from gateway.temporal import converter_with  # noqa: E402
 from launcher.dev import temporal_ready  # noqa: E402
 from launcher.stack import free_port, http_ok, s3_server, tcp_open, temporal_dev_server, wait_until  # noqa: E402
 from tests.workflows.appeal_paths import TerminalPath, run_terminal_paths  # noqa: E402
+from tests.workflows.lender_paths import (  # noqa: E402
+    LENDER_DIR,
+    LenderPath,
+    history_name,
+    parse_history_name,
+    run_lender_paths,
+)
 
 DEFAULT_OUT = ROOT / "tests" / "histories"
 TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -58,6 +69,28 @@ TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 def history_file(out: Path, path: TerminalPath, tag: str | None) -> Path:
     return out / (f"{path.value}--{tag}.json" if tag else f"{path.value}.json")
+
+
+def lender_files(out: Path, path: LenderPath, tag: str | None) -> list[Path]:
+    """The saved files of a lender path under this tag (every run of a chain)."""
+    folder = out / LENDER_DIR
+    found = []
+    for file in sorted(folder.glob(f"{path.value}*.json")):
+        saved = parse_history_name(file.name)
+        if saved is not None and saved.path is path and saved.tag == tag:
+            found.append(file)
+    return found
+
+
+def _save(history: WorkflowHistory, target: Path) -> None:
+    # Compact: a saved history is never edited, and is a third smaller on one line.
+    compact = json.dumps(json.loads(history.to_json()), separators=(",", ":"), ensure_ascii=False)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(compact + "\n", encoding="utf-8")
+
+
+def _shown(target: Path) -> Path:
+    return target.relative_to(ROOT) if target.is_relative_to(ROOT) else target
 
 
 def settings_for(data_dir: Path, s3_endpoint: str, temporal_address: str) -> Settings:
@@ -76,7 +109,11 @@ def settings_for(data_dir: Path, s3_endpoint: str, temporal_address: str) -> Set
 
 
 async def export(
-    settings: Settings, out: Path, paths: tuple[TerminalPath, ...], tag: str | None
+    settings: Settings,
+    out: Path,
+    paths: tuple[TerminalPath, ...],
+    tag: str | None,
+    lender: tuple[LenderPath, ...] = (),
 ) -> list[Path]:
     engine = make_engine(settings.effective_database_url)
     create_tables(engine)
@@ -88,16 +125,23 @@ async def export(
     client = await Client.connect(settings.temporal_address, data_converter=converter_with(codec))
     written = []
     try:
-        for run in await run_terminal_paths(client, settings, engine, s3, paths):
+        for run in await run_terminal_paths(client, settings, engine, s3, paths) if paths else []:
             target = history_file(out, run.path, tag)
-            history = await decode_history(run.history, codec)
-            # Compact: a saved history is never edited, and is a third smaller on one line.
-            compact = json.dumps(json.loads(history.to_json()), separators=(",", ":"), ensure_ascii=False)
-            target.write_text(compact + "\n", encoding="utf-8")
+            _save(await decode_history(run.history, codec), target)
             written.append(target)
             trail = " -> ".join(status.value for status in run.statuses)
-            shown = target.relative_to(ROOT) if target.is_relative_to(ROOT) else target
-            print(f"{shown}: {len(run.history.events)} events; {trail}", flush=True)
+            print(f"{_shown(target)}: {len(run.history.events)} events; {trail}", flush=True)
+        for lender_run in await run_lender_paths(client, settings, engine, lender) if lender else []:
+            runs = len(lender_run.histories)
+            for number, history in enumerate(lender_run.histories, start=1):
+                target = out / LENDER_DIR / history_name(lender_run.path, tag, number, runs)
+                _save(await decode_history(history, codec), target)
+                written.append(target)
+                ended = history.events[-1].event_type
+                print(
+                    f"{_shown(target)}: {len(history.events)} events; ends {EventType.Name(ended)}",
+                    flush=True,
+                )
     finally:
         engine.dispose()
     return written
@@ -130,18 +174,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         nargs="+",
-        choices=[path.value for path in TerminalPath],
-        help="these paths only (default: all)",
+        choices=[path.value for path in TerminalPath] + [path.value for path in LenderPath],
+        help="these paths only (default: all, the appeal's and the lender's)",
     )
     args = parser.parse_args(argv)
     if args.tag is not None and not TAG.fullmatch(args.tag):
         parser.error("--tag: letters, digits, '.', '_' and '-' only")
-    paths = tuple(TerminalPath(value) for value in args.only) if args.only else tuple(TerminalPath)
+    only = args.only or [path.value for path in (*TerminalPath, *LenderPath)]
+    paths = tuple(TerminalPath(value) for value in only if value in {p.value for p in TerminalPath})
+    lender = tuple(LenderPath(value) for value in only if value in {p.value for p in LenderPath})
     out: Path = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     existing = [
         history_file(out, path, args.tag) for path in paths if history_file(out, path, args.tag).exists()
-    ]
+    ] + [file for path in lender for file in lender_files(out, path, args.tag)]
     if existing and not args.replace:
         names = ", ".join(file.name for file in existing)
         print(
@@ -175,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             address = f"127.0.0.1:{temporal_port}"
             wait_until(lambda: temporal_ready(address, "default"), temporal, 60)
             settings = settings_for(data_dir, endpoint, address)
-            written = asyncio.run(export(settings, out, paths, args.tag))
+            written = asyncio.run(export(settings, out, paths, args.tag, lender))
         finally:
             temporal.stop()
             s3.stop()

@@ -22,6 +22,8 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
+from sqlalchemy import select as sa_select
+from sqlalchemy import union
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
@@ -219,6 +221,34 @@ def restricted_account_ids(session: Session, *, after: str | None, limit: int) -
     if after is not None:
         query = query.where(CreditAccount.id > after)
     return list(session.exec(query.order_by(col(CreditAccount.id)).limit(limit)).all())
+
+
+def batch_account_ids(
+    session: Session, *, after: str | None, limit: int, run_date: date, decided_by: str | None = None
+) -> list[str]:
+    """A batch's page: the next restricted accounts by id and, for a retried batch
+    (`decided_by`: the run's workflow id), those the run decided already after the cursor.
+
+    A retried batch resumes from the last cursor the server heard of; accounts its lost attempt
+    decided after that may be ACTIVE now (restored in full), no longer restricted. They are met
+    again here, found decided by this run and counted as what they were (`_existing`), so the
+    run's counts equal its rows. One statement, ordered by the database as the cursor is."""
+    if decided_by is None:
+        return restricted_account_ids(session, after=after, limit=limit)
+    accounts, actions = CreditAccount.__table__.c, ReviewAction.__table__.c  # type: ignore[attr-defined]
+    restricted = sa_select(accounts.id.label("id")).where(accounts.status.in_(RESTRICTED))
+    mine = sa_select(actions.account_id.label("id")).where(
+        actions.run_date == run_date, actions.workflow_id == decided_by
+    )
+    if after is not None:
+        restricted = restricted.where(accounts.id > after)
+        mine = mine.where(actions.account_id > after)
+    page = union(
+        sa_select(restricted.order_by(accounts.id).limit(limit).subquery()),
+        sa_select(mine.order_by(actions.account_id).limit(limit).subquery()),
+    ).subquery()
+    rows = session.execute(sa_select(page.c.id).order_by(page.c.id).limit(limit)).scalars().all()
+    return [str(row) for row in rows]
 
 
 def batch_facts(session: Session, account_ids: Sequence[str], run_date: date) -> dict[str, AccountFacts]:

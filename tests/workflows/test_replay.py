@@ -37,13 +37,16 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.worker import Replayer, Worker
 
     from activities.activity_log import ActivityLogInterceptor
+    from activities.limit_action import LimitActionActivities, LimitActionDone, LimitActionInput
     from gateway.codec import AesGcmCodec, PayloadKeys, encode_history, is_encrypted
     from gateway.temporal import converter_with
     from tests.workflows.appeal_paths import TerminalPath
     from tests.workflows.conftest import unique_queue
+    from tests.workflows.lender_paths import LENDER_DIR, WORKFLOW_OF, LenderPath, parse_history_name
     from workflows.appeal import AppealWorkflow
 
 HISTORIES = Path(__file__).parents[1] / "histories"
+LENDER_HISTORIES = HISTORIES / LENDER_DIR
 
 # Every way an appeal ends (issue 12): each must have a saved history, whatever else is there.
 REQUIRED_PATHS = (
@@ -129,6 +132,83 @@ async def test_saved_history_replays_with_the_payload_codec(file: Path) -> None:
     # Without the key, a worker cannot read it (its workflow task fails; nothing is decided).
     with pytest.raises(Exception, match="binary/encrypted"):
         await appeal_replayer().replay_workflow(encrypted)
+
+
+# -- the lender's workflows ------------------------------------------------------------------------
+# LimitActionWorkflow (a freeze, a no-action) and PortfolioReviewWorkflow (a small run, each run of
+# its continue-as-new chain a file), exported with the appeals' (tests/histories/README.md).
+
+
+def saved_lender_histories() -> list[Path]:
+    with workflow.unsafe.sandbox_unrestricted():
+        return sorted(LENDER_HISTORIES.glob("*.json"))
+
+
+def lender_replayer(workflow_class: type, codec: PayloadCodec | None = None) -> Replayer:
+    """As launcher/worker.py `build_worker` runs them: the same converter and interceptors."""
+    return Replayer(
+        workflows=[workflow_class],
+        data_converter=converter_with(codec),
+        interceptors=[ActivityLogInterceptor()],
+    )
+
+
+def test_a_history_is_saved_for_every_lender_path() -> None:
+    files = saved_lender_histories()
+    saved = [parse_history_name(file.name) for file in files]
+    assert None not in saved, f"files in {LENDER_HISTORIES} not named as the exporter names them: {files}"
+    assert {s.path for s in saved if s is not None} == set(LenderPath)
+    # The review's chain: a run that continued as new, and the last run that completed.
+    chain = sorted(
+        (s.run, file)
+        for s, file in zip(saved, files, strict=True)
+        if s is not None and s.path is LenderPath.PORTFOLIO_REVIEW and s.tag is None
+    )
+    assert [run for run, _ in chain] == list(range(1, len(chain) + 1)) and len(chain) >= 2
+    ends = [load(file).events[-1].event_type for _, file in chain]
+    assert ends[:-1] == [EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW] * (len(chain) - 1)
+    assert ends[-1] == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
+
+
+@pytest.mark.parametrize("file", saved_lender_histories(), ids=lambda file: file.stem)
+async def test_saved_lender_history_replays_with_todays_workflow(file: Path) -> None:
+    saved = parse_history_name(file.name)
+    assert saved is not None
+    history = load(file)
+    events = [event.event_type for event in history.events]
+    assert events[0] == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED
+    assert events[-1] in (
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+    )
+    assert EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED in events
+    workflow_class = WORKFLOW_OF[saved.path]
+    assert (await lender_replayer(workflow_class).replay_workflow(history)).replay_failure is None
+    # Encrypted as a deployed worker stores it, it replays with the codec.
+    codec = AesGcmCodec(PayloadKeys.generate("replay"))
+    encrypted = await encode_history(history, codec)
+    assert (await lender_replayer(workflow_class, codec).replay_workflow(encrypted)).replay_failure is None
+
+
+@workflow.defn(name="LimitAction")
+class LimitActionWithoutNotices:
+    """A change that would break running limit actions: the notices' activity dropped."""
+
+    @workflow.run
+    async def run(self, inp: LimitActionInput) -> LimitActionDone:
+        return await workflow.execute_activity_method(
+            LimitActionActivities.apply_limit_action, inp, start_to_close_timeout=timedelta(minutes=1)
+        )
+
+
+async def test_a_changed_limit_action_fails_on_the_saved_freeze() -> None:
+    """The replay is a real check: without its second activity, the freeze's history (which
+    sent the notices) no longer replays; the no-action one (no notices) still does."""
+    replayer = lender_replayer(LimitActionWithoutNotices)
+    with pytest.raises(workflow.NondeterminismError):
+        await replayer.replay_workflow(load(LENDER_HISTORIES / "limit-action-freeze.json"))
+    no_action = load(LENDER_HISTORIES / "limit-action-no-action.json")
+    assert (await replayer.replay_workflow(no_action)).replay_failure is None
 
 
 # -- a patched change ------------------------------------------------------------------------------
