@@ -141,7 +141,9 @@ async def _read_capped(request: Request) -> bytes:
 )
 def get_customer_ledger(customer_id: str, _admin: AdminDep, engine: EngineDep) -> CustomerLedgerPublic:
     """A customer with their accounts, bills, limit events, loan applications elsewhere and
-    attributes (what `input:NAME` policy characteristics read)."""
+    attributes (what `input:NAME` policy characteristics read); per account, the risk events
+    received and what their limit action did, the portfolio review's decisions with their
+    reasons, and the account's audit trail."""
     with session_scope(engine, read_only=True) as session:
         record = customer_ledger(session, customer_id)
         return CustomerLedgerPublic.model_validate(
@@ -152,6 +154,9 @@ def get_customer_ledger(customer_id: str, _admin: AdminDep, engine: EngineDep) -
                 "limit_events": record.limit_events,
                 "loan_applications": record.loan_applications,
                 "attributes": record.attributes,
+                "risk_events": record.risk_events,
+                "review_actions": record.review_actions,
+                "account_events": record.account_events,
             },
             from_attributes=True,
         )

@@ -90,6 +90,64 @@ class CustomerAttributePublic(_FromRow):
     updated_at: datetime
 
 
+class LimitActionResultPublic(BaseModel):
+    """What the limit action of a risk event did (docs/lender-loop.md, "Limit actions")."""
+
+    outcome: str = Field(description="frozen, reduced, nothing, account_closed or stale")
+    action_id: str | None = Field(default=None, description="the policy's limit action that fired")
+    reason_code: str | None = Field(
+        default=None, description="its reason code (the notice's principal reason)"
+    )
+    characteristic: str | None = Field(default=None, description="the ledger feature it read")
+    value: str | None = Field(default=None, description="that feature's value for the account")
+    from_limit_minor: int | None = None
+    to_limit_minor: int | None = None
+    limit_event_id: int | None = Field(default=None, description="the limit event it wrote")
+
+
+class RiskEventPublic(_FromRow):
+    """A risk event received for one of the customer's accounts and what its limit action did."""
+
+    id: str
+    kind: str
+    account_id: str
+    occurred_at: datetime
+    received_at: datetime
+    outcome: str = Field(description="applied, or stale (recorded, not applied)")
+    action_workflow_id: str | None = Field(description="its LimitActionWorkflow (applied events)")
+    action_result: LimitActionResultPublic | None = Field(
+        description="what the limit action did; null until it has run"
+    )
+
+
+class ReviewActionPublic(_FromRow):
+    """What one portfolio review run decided for an account, and why."""
+
+    run_date: date
+    account_id: str
+    outcome: str = Field(description="RESTORE, INVITE or NONE")
+    reason: str = Field(description='the main reason (docs/lender-loop.md, "Portfolio review")')
+    reason_codes: list[str] = Field(description="the knock-outs that fired or the policy's principal reasons")
+    score: int | None = Field(description="the ledger-only score (none when decided without one)")
+    original_limit_minor: int
+    limit_before_minor: int
+    limit_after_minor: int | None = Field(description="a restore's new limit")
+    limit_event_id: int | None = Field(description="a restore's limit event")
+    workflow_id: str = Field(description="the review run that decided it")
+    created_at: datetime
+
+
+class AccountEventPublic(_FromRow):
+    """One event of an account's hash-chained audit trail (`appeals audit verify --account ID`)."""
+
+    account_id: str
+    seq: int
+    kind: str
+    at: datetime
+    actor: str
+    details: dict[str, Any]
+
+
 class CustomerLedgerPublic(BaseModel):
     customer: CustomerPublic
     accounts: list[CreditAccountPublic]
@@ -97,6 +155,9 @@ class CustomerLedgerPublic(BaseModel):
     limit_events: list[LimitEventPublic]
     loan_applications: list[LoanApplicationPublic]
     attributes: list[CustomerAttributePublic]
+    risk_events: list[RiskEventPublic]
+    review_actions: list[ReviewActionPublic]
+    account_events: list[AccountEventPublic]
 
 
 class RiskEventOutcomePublic(BaseModel):

@@ -1,4 +1,7 @@
-"""Reading one customer's whole ledger record (for operators)."""
+"""Reading one customer's whole ledger record (for operators): the ledger itself and, per
+account, what the lender's loop did with it and why (docs/lender-loop.md): the risk events
+received and what their limit action did, the portfolio review's decisions with their reasons,
+and the account's audit trail."""
 
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ from core.db.ledger_tables import (
     LimitEvent,
     LoanApplication,
 )
+from core.db.lender_tables import AccountEvent, RiskEvent
+from core.db.review_tables import ReviewAction
 from core.errors import NotFound
 
 
@@ -25,6 +30,9 @@ class CustomerLedger:
     limit_events: list[LimitEvent]
     loan_applications: list[LoanApplication]
     attributes: list[CustomerAttribute]  # by name
+    risk_events: list[RiskEvent]  # by account, then when they occurred
+    review_actions: list[ReviewAction]  # by account, then run date
+    account_events: list[AccountEvent]  # each account's audit trail, by account then seq
 
 
 def customer_ledger(session: Session, customer_id: str) -> CustomerLedger:
@@ -67,4 +75,27 @@ def customer_ledger(session: Session, customer_id: str) -> CustomerLedger:
             .order_by(col(CustomerAttribute.name))
         ).all()
     )
-    return CustomerLedger(customer, accounts, bills, events, loans, attributes)
+    risk_events = list(
+        session.exec(
+            select(RiskEvent)
+            .where(col(RiskEvent.account_id).in_(account_ids))
+            .order_by(col(RiskEvent.account_id), col(RiskEvent.occurred_at), col(RiskEvent.id))
+        ).all()
+    )
+    review_actions = list(
+        session.exec(
+            select(ReviewAction)
+            .where(col(ReviewAction.account_id).in_(account_ids))
+            .order_by(col(ReviewAction.account_id), col(ReviewAction.run_date), col(ReviewAction.id))
+        ).all()
+    )
+    trail = list(
+        session.exec(
+            select(AccountEvent)
+            .where(col(AccountEvent.account_id).in_(account_ids))
+            .order_by(col(AccountEvent.account_id), col(AccountEvent.seq))
+        ).all()
+    )
+    return CustomerLedger(
+        customer, accounts, bills, events, loans, attributes, risk_events, review_actions, trail
+    )

@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
+from sqlmodel import col, select
 
 from core.auth import Role
 from core.clock import SYSTEM_CLOCK
 from core.db import session_scope
+from core.db.ledger_tables import AccountStatus, Bill
+from core.db.review_tables import ReviewAction, ReviewOutcome
+from core.ledger.eligibility import REVIEW_SOURCE
 from core.ledger.generator import Expected, seed_population
+from core.lender.review import INVITED_KIND, RESTORED_KIND
 from tests.api.conftest import Api
 from tests.api.test_appeals_api import _wait_status
+from tests.core.lender.test_review import run_review
 from tests.documents import text_pdf
+from tests.eventually import eventually
+from tests.factories import make_customer
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 PROBLEM = "application/problem+json"
+REVIEW_DAY = date(2026, 6, 15)
 
 FILES: dict[str, str] = {
     "customers.csv": "id,name,locale,email,declared_monthly_income_minor,employer\n"
@@ -209,3 +219,113 @@ async def test_generated_customers_get_their_outcome_through_real_appeals(api: A
         await _wait_status(api, appeal_id, me, wanted[expected])
         assessment = (await api.http.get(f"/appeals/{appeal_id}/assessment", headers=me)).json()
         assert assessment["recommendation"] == expected.value, (c.customer_id, assessment)
+
+
+async def test_a_customer_shows_what_the_lender_did_to_each_account_and_why(api: Api) -> None:
+    """The admin's view of a customer has, per account, the risk events and what their limit
+    action did, the portfolio review's decisions with their reasons and amounts, and the
+    account's audit trail, as the database holds them (docs/lender-loop.md)."""
+    admin = api.auth(Role.ADMIN, "a-1")
+    # A risk event freezes an account (the limit-action workflow on the real worker).
+    frozen = make_customer(
+        api.engine, status=AccountStatus.ACTIVE, current_limit_minor=800_000, unpaid_minor=40_000
+    )
+    with session_scope(api.engine, read_only=True) as session:
+        [bill] = session.exec(
+            select(Bill)
+            .where(Bill.account_id == frozen.account_id)
+            .order_by(col(Bill.due_date).desc())
+            .limit(1)
+        ).all()
+    event = {
+        "id": f"evt-view-{frozen.account_id}",
+        "kind": "bill_overdue",
+        "account_id": frozen.account_id,
+        "occurred_at": SYSTEM_CLOCK.now().isoformat(),
+        "bill_due_date": bill.due_date.isoformat(),
+        "days_past_due": 40,
+    }
+    posted = await api.http.post("/admin/ledger/events", headers=admin, json={"events": [event]})
+    assert posted.status_code == 200, posted.text
+
+    seen = await eventually(
+        lambda: customer_of(api, frozen.customer_id),
+        lambda body: body["risk_events"] and body["risk_events"][0]["action_result"] is not None,
+        what="the risk event's limit action to be on the customer's record",
+    )
+    [risk] = seen["risk_events"]
+    assert (risk["id"], risk["kind"], risk["outcome"]) == (event["id"], "bill_overdue", "applied")
+    assert risk["action_workflow_id"] == f"limit-action-{frozen.account_id}-{event['id']}"
+    result = risk["action_result"]
+    assert (result["outcome"], result["action_id"], result["from_limit_minor"], result["to_limit_minor"]) == (
+        "frozen",
+        "LA_OVERDUE_30_DAYS",
+        800_000,
+        0,
+    )
+    [cut] = seen["limit_events"]
+    assert result["limit_event_id"] == cut["id"] and (cut["kind"], cut["source"]) == (
+        "FREEZE",
+        "limit-action",
+    )
+    [audit] = seen["account_events"]
+    assert (audit["account_id"], audit["seq"], audit["kind"], audit["actor"]) == (
+        frozen.account_id,
+        1,
+        "limit_frozen",
+        "system:limit-action",
+    )
+    assert audit["details"]["risk_event_id"] == event["id"] and audit["at"]
+    assert seen["review_actions"] == []
+
+    # The nightly review of a seeded book: a restored account and an invited one, each with
+    # the review's reasons, score and amounts, and its audit events.
+    with session_scope(api.engine) as session:
+        seed_population(session, 24, 21, today=REVIEW_DAY)
+    run_review(api.engine, REVIEW_DAY, "portfolio-review-view")
+    with session_scope(api.engine, read_only=True) as session:
+        rows = {
+            outcome: session.exec(select(ReviewAction).where(ReviewAction.outcome == outcome)).first()
+            for outcome in ReviewOutcome
+        }
+    for outcome, row in rows.items():
+        assert row is not None, f"no {outcome} decision in the seeded book"
+        body = await customer_of(api, row.customer_id)
+        [action] = [a for a in body["review_actions"] if a["account_id"] == row.account_id]
+        assert action == {
+            "run_date": REVIEW_DAY.isoformat(),
+            "account_id": row.account_id,
+            "outcome": outcome.value,
+            "reason": row.reason,
+            "reason_codes": row.reason_codes,
+            "score": row.score,
+            "original_limit_minor": row.original_limit_minor,
+            "limit_before_minor": row.limit_before_minor,
+            "limit_after_minor": row.limit_after_minor,
+            "limit_event_id": row.limit_event_id,
+            "workflow_id": "portfolio-review-view",
+            "created_at": action["created_at"],
+        }
+        trail = [e["kind"] for e in body["account_events"] if e["account_id"] == row.account_id]
+        assert {e["actor"] for e in body["account_events"] if e["kind"] in (RESTORED_KIND, INVITED_KIND)} <= {
+            "system:portfolio-review"
+        }
+        if outcome is ReviewOutcome.RESTORE:
+            assert row.score is not None and row.limit_after_minor is not None
+            assert row.limit_after_minor > row.limit_before_minor and trail[-1] == RESTORED_KIND
+            [restore] = [e for e in body["limit_events"] if e["id"] == row.limit_event_id]
+            assert restore["source"] == REVIEW_SOURCE and restore["to_limit_minor"] == row.limit_after_minor
+        elif outcome is ReviewOutcome.INVITE:
+            assert row.score is not None and trail[-1] == INVITED_KIND
+            assert "invitation_token" not in action  # the customer's link, not for the record
+        else:
+            assert row.reason and RESTORED_KIND not in trail and INVITED_KIND not in trail
+
+
+async def customer_of(api: Api, customer_id: str) -> dict[str, Any]:
+    response = await api.http.get(
+        f"/admin/ledger/customers/{customer_id}", headers=api.auth(Role.ADMIN, "a-1")
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
