@@ -25,6 +25,7 @@ from core.lender.review import (
     RESTORED_KIND,
     Reason,
     ReviewCounts,
+    batch_account_ids,
     batch_facts,
     restore_amount,
     restricted_account_ids,
@@ -277,3 +278,48 @@ def test_restore_amount(share: Decimal, cap: int, original: int, current: int, e
         restore_min_score=200, invite_min_score=150, restore_to_share=share, max_restore_minor=cap
     )
     assert restore_amount(section, original_minor=original, current_minor=current) == expected
+
+
+def test_a_retried_batch_meets_again_what_its_run_restored_in_full(book: Engine) -> None:
+    """The page of a retried batch (core/lender/review.py `batch_account_ids`): an account this
+    run restored in full is ACTIVE, no longer restricted, yet met again after the cursor and
+    counted as restored; another run's accounts are not added."""
+    with session_scope(book, read_only=True) as session:
+        before = restricted_account_ids(session, after=None, limit=1_000)
+    run_review(book, TODAY, "review-1")
+    with session_scope(book, read_only=True) as session:
+        after = restricted_account_ids(session, after=None, limit=1_000)
+        full = sorted(set(before) - set(after))
+        assert full, "no account restored in full"
+        cursor = before[before.index(full[0]) - 1] if before.index(full[0]) else None
+        page = batch_account_ids(
+            session, after=cursor, limit=len(before), run_date=TODAY, decided_by="review-1"
+        )
+        assert page == [a for a in before if cursor is None or a > cursor]
+        # Limited, in the cursor's order.
+        assert (
+            batch_account_ids(session, after=cursor, limit=3, run_date=TODAY, decided_by="review-1")
+            == page[:3]
+        )
+        # A first attempt, or another run: the restricted accounts only.
+        assert batch_account_ids(session, after=cursor, limit=1_000, run_date=TODAY) == [
+            a for a in after if cursor is None or a > cursor
+        ]
+        assert batch_account_ids(
+            session, after=cursor, limit=1_000, run_date=TODAY, decided_by="review-2"
+        ) == [a for a in after if cursor is None or a > cursor]
+    # The restored account met again by the same run: counted as what it was, nothing done twice.
+    policy = load_default_policy()
+    with session_scope(book, read_only=True) as session:
+        facts = batch_facts(session, [full[0]], TODAY)
+    again = review_account(
+        book,
+        full[0],
+        facts[full[0]],
+        run_date=TODAY,
+        workflow_id="review-1",
+        policy=policy,
+        at=AT,
+        portal_url=PORTAL,
+    )
+    assert again.outcome is ReviewOutcome.RESTORE and again.restored_minor > 0 and again.notice_ids == []
