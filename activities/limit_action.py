@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from core.clock import SYSTEM_CLOCK, Clock
 from core.db import session_scope
-from core.lender.limit_actions import act_on_event
+from core.lender.limit_actions import LimitActionResult, act_on_event
 from core.notifications.account_notices import send_account_notices
 from core.notifications.channels import senders_from_settings
 from core.notifications.channels.base import Sender, SendError
@@ -30,21 +30,9 @@ class LimitActionInput(BaseModel):
     account_id: str
 
 
-class LimitActionDone(BaseModel):
-    """What the limit action for the event did (core/lender/limit_actions.py LimitActionResult)."""
+class LimitActionDone(LimitActionResult):
+    """What the limit action for the event did, and whether its notices went out."""
 
-    event_id: str
-    account_id: str
-    outcome: str  # frozen | reduced | nothing | account_closed | stale
-    action_id: str | None = None
-    reason_code: str | None = None
-    characteristic: str | None = None
-    value: str | None = None
-    from_limit_minor: int | None = None
-    to_limit_minor: int | None = None
-    limit_event_id: int | None = None
-    notice_ids: list[int] = Field(default_factory=list)
-    newly_applied: bool = True
     notices_sent: bool | None = None  # set by the workflow once the notices were sent (or not)
 
 
@@ -78,7 +66,7 @@ class LimitActionActivities:
                 today=self._clock.today(),
                 now=self._clock.now(),
             )
-        return LimitActionDone.model_validate(result.as_json())
+        return LimitActionDone.model_validate(result.model_dump())
 
     @activity.defn(name="send_account_notices")
     def send_account_notices(self, inp: SendNoticesInput) -> None:

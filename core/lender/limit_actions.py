@@ -15,11 +15,11 @@ nothing again.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_FLOOR, Decimal, localcontext
-from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, select
 
 from core.db.ledger_tables import AccountStatus, CreditAccount, LimitEvent, LimitEventKind
@@ -47,11 +47,13 @@ class Firing:
     new_limit_minor: int
 
 
-@dataclass(frozen=True)
-class LimitActionResult:
+class LimitActionResult(BaseModel):
     """What the limit action for one risk event did: `outcome` is `frozen`, `reduced`,
     `nothing` (no action fired, or none would lower the limit), `account_closed` or `stale`
-    (the event was recorded, not applied)."""
+    (the event was recorded, not applied). Stored on the event (`risk_event.action_result`) and
+    returned by the workflow's activity."""
+
+    model_config = ConfigDict(frozen=True)
 
     event_id: str
     account_id: str
@@ -63,15 +65,8 @@ class LimitActionResult:
     from_limit_minor: int | None = None
     to_limit_minor: int | None = None
     limit_event_id: int | None = None
-    notice_ids: list[int] = field(default_factory=list)
+    notice_ids: list[int] = Field(default_factory=list)
     newly_applied: bool = True
-
-    def as_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> LimitActionResult:
-        return cls(**data)
 
 
 def limit_after(action: LimitAction, account: CreditAccount) -> int:
@@ -120,10 +115,10 @@ def act_on_event(
     account = lock_account(session, risk.account_id)
     session.refresh(risk)  # read again under the lock: a concurrent run may have acted
     if risk.action_result is not None:
-        done = LimitActionResult.from_json(dict(risk.action_result))
-        return LimitActionResult(**{**asdict(done), "newly_applied": False})
+        done = LimitActionResult.model_validate(risk.action_result)
+        return done.model_copy(update={"newly_applied": False})
     result = _act(session, risk, account, policy, today, now)
-    risk.action_result = result.as_json()
+    risk.action_result = result.model_dump(mode="json")
     session.add(risk)
     session.flush()
     return result
@@ -134,12 +129,12 @@ def _act(
 ) -> LimitActionResult:
     event_id, account_id = risk.id, account.id
     if risk.outcome != "applied":
-        return LimitActionResult(event_id, account_id, outcome="stale")
+        return LimitActionResult(event_id=event_id, account_id=account_id, outcome="stale")
     if account.status is AccountStatus.CLOSED:
-        return LimitActionResult(event_id, account_id, outcome="account_closed")
+        return LimitActionResult(event_id=event_id, account_id=account_id, outcome="account_closed")
     firing = evaluate(policy, ledger_snapshot(session, account.id, today), risk.kind, account)
     if firing is None:
-        return LimitActionResult(event_id, account_id, outcome="nothing")
+        return LimitActionResult(event_id=event_id, account_id=account_id, outcome="nothing")
     action = firing.action
     freeze = action.action is LimitActionKind.FREEZE
     from_limit = account.current_limit_minor
@@ -191,8 +186,8 @@ def _act(
         at=now,
     )
     return LimitActionResult(
-        event_id,
-        account_id,
+        event_id=event_id,
+        account_id=account_id,
         outcome="frozen" if freeze else "reduced",
         action_id=action.id,
         reason_code=action.reason,
