@@ -187,10 +187,10 @@ async def test_a_limit_action_the_api_could_not_start_is_started(
 ) -> None:
     """The API recorded a risk event while Temporal was unreachable: the reconciler starts its
     limit-action workflow once the grace period has passed, and only once."""
+    from activities.limit_action import LimitActionDone
     from core.db.ledger_tables import AccountStatus, Bill, CreditAccount
     from core.db.lender_tables import RiskEvent
     from core.lender.risk_events import parse_batch, record_batch
-    from workflows.limit_action import LimitActionWorkflow
 
     customer = make_customer(
         engine, status=AccountStatus.ACTIVE, current_limit_minor=800_000, unpaid_minor=40_000
@@ -214,7 +214,7 @@ async def test_a_limit_action_the_api_could_not_start_is_started(
     reconciler = Reconciler(engine, TemporalGateway(settings, temporal_client), settings, clock=clock)
     async with running_worker(temporal_client, settings, engine):
         assert (await reconciler.run_once()).limit_actions_started == 1
-        done = await temporal_client.get_workflow_handle_for(LimitActionWorkflow.run, workflow_id).result()
+        done = await temporal_client.get_workflow_handle(workflow_id, result_type=LimitActionDone).result()
         assert done.outcome == "frozen"
         assert (await reconciler.run_once()).limit_actions_started == 0
     with session_scope(engine, read_only=True) as session:

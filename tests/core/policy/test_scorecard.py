@@ -262,7 +262,7 @@ def test_medium_tier_gets_partial_share(policy: LoadedPolicy) -> None:
 
 def test_no_affordable_limit_is_not_auto_approved(policy: LoadedPolicy) -> None:
     a = assess(policy, good_input(debt=1_000_000))
-    assert a.score >= policy.policy.cutoffs.auto_approve_min
+    assert policy.policy.cutoffs.approves(a.score, a.pd)
     assert a.limit_sizing.ability_to_pay_cap_minor == 0
     assert a.route is Route.NO_AFFORDABLE_LIMIT
     assert a.recommendation is Recommendation.MANUAL_REVIEW
