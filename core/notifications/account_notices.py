@@ -27,7 +27,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from core.db import session_scope
@@ -36,7 +35,15 @@ from core.db.lender_tables import AccountNotice
 from core.errors import NotFound
 from core.notifications.channels.base import PermanentSendError, RetryableSendError, Sender, SendError
 from core.notifications.channels.email import email_message_id
-from core.notifications.outbox import EMAIL, IN_APP, SMS, NotificationStatus, deliver_row
+from core.notifications.outbox import (
+    EMAIL,
+    IN_APP,
+    SMS,
+    NotificationStatus,
+    deliver_row,
+    existing_row,
+    insert_once,
+)
 from core.notifications.rendering import environment, pick_locale
 
 ACCOUNT_CHANNELS = (IN_APP, EMAIL, SMS)
@@ -75,21 +82,7 @@ def notice_key(key: str, channel: str) -> str:
 
 
 def _existing(session: Session, key: str) -> AccountNotice | None:
-    return session.exec(select(AccountNotice).where(AccountNotice.idempotency_key == key)).first()
-
-
-def _insert_once(session: Session, row: AccountNotice) -> AccountNotice:
-    """Insert `row`, or return the row a concurrent planner inserted under the same key; the
-    savepoint keeps the caller's transaction intact."""
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
-        existing = _existing(session, row.idempotency_key)
-        if existing is None:
-            raise
-        return existing
-    return row
+    return existing_row(session, key, AccountNotice)
 
 
 def plan_account_notices(
@@ -147,7 +140,7 @@ def plan_account_notices(
             else:
                 assert customer is not None
                 fields |= {"body": rendered.sms, "recipient": customer.phone}
-            row = _insert_once(
+            row = insert_once(
                 session,
                 AccountNotice(
                     account_id=account_id,

@@ -40,7 +40,7 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -118,18 +118,26 @@ def _webhook_body(
     return json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
 
 
+_Row = TypeVar("_Row", Notification, AccountNotice)
+
+
+def existing_row(session: Session, key: str, table: type[_Row]) -> _Row | None:
+    """The row of either outbox table with this idempotency key, if any."""
+    return session.exec(select(table).where(col(table.idempotency_key) == key)).first()
+
+
 def _existing(session: Session, key: str) -> Notification | None:
-    return session.exec(select(Notification).where(Notification.idempotency_key == key)).first()
+    return existing_row(session, key, Notification)
 
 
-def _insert_once(session: Session, row: Notification) -> Notification:
-    """Insert `row`, or return the row a concurrent planner inserted under the same key. The
-    savepoint keeps the caller's transaction (and rows planned before) intact."""
+def insert_once(session: Session, row: _Row) -> _Row:
+    """Insert `row` into its outbox table, or return the row a concurrent planner inserted under
+    the same key. The savepoint keeps the caller's transaction (and rows planned before) intact."""
     try:
         with session.begin_nested():
             session.add(row)
     except IntegrityError:
-        existing = _existing(session, row.idempotency_key)
+        existing = existing_row(session, row.idempotency_key, type(row))
         if existing is None:
             raise
         return existing
@@ -221,7 +229,7 @@ def _plan(
     claimed: list[Notification] = []
 
     def insert(row: Notification) -> Notification:
-        inserted = _insert_once(session, row)
+        inserted = insert_once(session, row)
         if inserted is row and row.status == NotificationStatus.SENDING:
             claimed.append(row)
         return inserted
