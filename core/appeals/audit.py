@@ -21,8 +21,15 @@ from core.status import AppealStatus
 GENESIS_HASH = "0" * 64
 
 
-def _canonical(event: AppealEvent) -> bytes:
-    body = {
+def chain_hash(body: dict[str, Any]) -> str:
+    """SHA-256 of an event's canonical JSON (sorted keys, no spaces): one definition for every
+    hash-chained trail (an appeal's here, an account's in core/ledger/account_audit.py)."""
+    text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _canonical(event: AppealEvent) -> dict[str, Any]:
+    return {
         "appeal_id": event.appeal_id,
         "seq": event.seq,
         "at": event.at.isoformat(),
@@ -33,11 +40,10 @@ def _canonical(event: AppealEvent) -> bytes:
         "details": event.details,
         "prev_hash": event.prev_hash,
     }
-    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def event_hash(event: AppealEvent) -> str:
-    return hashlib.sha256(_canonical(event)).hexdigest()
+    return chain_hash(_canonical(event))
 
 
 def append_event(

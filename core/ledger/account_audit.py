@@ -4,7 +4,6 @@ previous event's hash, exactly as an appeal's trail (core/appeals/audit.py)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,14 +12,14 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from core.appeals.audit import GENESIS_HASH, ChainBreak, verify_chain
+from core.appeals.audit import GENESIS_HASH, ChainBreak, chain_hash, verify_chain
 from core.db.ledger_tables import CreditAccount
 from core.db.lender_tables import AccountEvent
 from core.errors import NotFound
 
 
-def _canonical(event: AccountEvent) -> bytes:
-    body = {
+def _canonical(event: AccountEvent) -> dict[str, Any]:
+    return {
         "account_id": event.account_id,
         "seq": event.seq,
         "at": event.at.isoformat(),
@@ -29,11 +28,10 @@ def _canonical(event: AccountEvent) -> bytes:
         "details": event.details,
         "prev_hash": event.prev_hash,
     }
-    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def account_event_hash(event: AccountEvent) -> str:
-    return hashlib.sha256(_canonical(event)).hexdigest()
+    return chain_hash(_canonical(event))
 
 
 def _as_json(details: dict[str, Any]) -> dict[str, Any]:
