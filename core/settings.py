@@ -17,6 +17,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
+from pydantic.json_schema import JsonDict
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-only-secret-change-me-0123456789abcdef"
@@ -29,6 +30,11 @@ MIN_SECRET_CHARS = 32
 MIN_SECRET_BITS_PER_CHAR = 2.75
 
 # The roles of core/auth.py's Role, by name (core.auth imports this module, not the reverse).
+# Marks a field whose value is a secret: docs/configuration.md shows no default for it, and a
+# refused value is never echoed back.
+SECRET: JsonDict = {"secret": True}
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
 RoleName = Literal["customer", "reviewer", "senior_reviewer", "supervisor", "admin"]
 
 
@@ -65,135 +71,292 @@ class Environment(StrEnum):
 
 
 class Settings(BaseSettings):
+    """Every setting is an environment variable APPEALS_<FIELD NAME> (or a line of `.env`); its
+    description here is the one docs/configuration.md shows (`appeals config docs` writes it)."""
+
     model_config = SettingsConfigDict(env_prefix="APPEALS_", env_file=".env", extra="ignore")
 
-    environment: Environment = Environment.DEVELOPMENT
-    data_dir: Path = Path(".data")
+    environment: Environment = Field(
+        default=Environment.DEVELOPMENT,
+        description="`development` or `production`. Production refuses weak and placeholder secrets "
+        "and requires payload keys.",
+    )
+    data_dir: Path = Field(
+        default=Path(".data"),
+        description="Local state of `appeals dev`: the SQLite file (without a database URL), "
+        "the local sink's mail, payload keys and logs.",
+    )
 
-    database_url: str = ""  # empty: SQLite file under data_dir
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL of the database, e.g. `postgresql+psycopg://user:pw@host:5432/db`. "
+        "Empty: a SQLite file under the data directory.",
+        json_schema_extra=SECRET,
+    )
 
-    temporal_address: str = "127.0.0.1:7233"
-    temporal_namespace: str = "default"
-    temporal_task_queue: str = "appeals"
-    temporal_ui_port: int = 8233
-    # How long a request waits on Temporal (connect, start, signal) before it answers without
-    # it: the start or signal is recorded in the database and the reconciler sends it later.
-    temporal_request_timeout_seconds: float = Field(default=2.0, gt=0)
-    # Payload encryption (gateway/codec.py, which checks them): key id -> base64 of 32 bytes (a
-    # JSON object), and the id new payloads are encrypted with (default: the only key). Old ids
-    # stay to decrypt. Required in production: every process that connects to Temporal refuses
-    # to start without; `appeals dev` makes its own in data_dir.
-    payload_keys: dict[str, SecretStr] = Field(default_factory=dict)
-    payload_key_id: str | None = None
-    # The codec server the Temporal Web UI decodes payloads with (`appeals codec-server`), and
-    # the origins allowed to call it (empty: the Web UI at temporal_ui_url, by localhost and
-    # by 127.0.0.1).
-    codec_server_port: int = 8081
-    codec_server_cors_origins: list[str] = Field(default_factory=list)
+    temporal_address: str = Field(default="127.0.0.1:7233", description="Temporal frontend, host:port.")
+    temporal_namespace: str = Field(default="default", description="Temporal namespace.")
+    temporal_task_queue: str = Field(
+        default="appeals",
+        description="The task queue the API starts workflows on and the workers poll (the same on both).",
+    )
+    temporal_ui_port: int = Field(
+        default=8233, description="Port of the local Temporal Web UI (`appeals dev`; the console's links)."
+    )
+    temporal_request_timeout_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How long a request waits on Temporal (connect, start, signal) before it answers "
+        "without it: the start or signal is recorded in the database and the reconciler sends it later.",
+    )
+    payload_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Payload encryption keys (gateway/codec.py): a JSON object of key id to base64 of "
+        "32 bytes (`appeals payload-key --id ID` makes one). Old ids stay to decrypt. Required in "
+        "production: every process that connects to Temporal refuses to start without; "
+        "`appeals dev` makes its own in the data directory.",
+        json_schema_extra=SECRET,
+    )
+    payload_key_id: str | None = Field(
+        default=None, description="The key id new payloads are encrypted with; unset: the only key."
+    )
+    codec_server_port: int = Field(
+        default=8081, description="Port of the codec server the Temporal Web UI decodes payloads with."
+    )
+    codec_server_cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to call the codec server (JSON list); empty: the Web UI at the "
+        "Temporal web URL, by localhost and by 127.0.0.1.",
+    )
 
-    s3_endpoint_url: str | None = "http://127.0.0.1:9000"
-    s3_bucket: str = "appeal-documents"
-    s3_region: str = "us-east-1"
-    s3_access_key_id: str = "local"
-    s3_secret_access_key: str = "local-secret"
-    # moto and some MinIO setups do not do SSE; AWS S3 and KMS-enabled MinIO do.
-    s3_server_side_encryption: str | None = "AES256"
+    s3_endpoint_url: str | None = Field(
+        default="http://127.0.0.1:9000",
+        description="S3 endpoint (MinIO, moto); unset: AWS S3 of the region.",
+    )
+    s3_bucket: str = Field(default="appeal-documents", description="Bucket of the uploaded documents.")
+    s3_region: str = Field(default="us-east-1", description="S3 region.")
+    s3_access_key_id: str = Field(default="local", description="S3 access key id.")
+    s3_secret_access_key: str = Field(
+        default="local-secret", description="S3 secret access key.", json_schema_extra=SECRET
+    )
+    s3_server_side_encryption: str | None = Field(
+        default="AES256",
+        description="SSE of every stored document (`AES256`, `aws:kms`); unset: none. moto and some "
+        "MinIO setups do not do SSE; AWS S3 and KMS-enabled MinIO do.",
+    )
 
-    api_host: str = "127.0.0.1"
-    api_port: int = 8000
-    # uvicorn worker processes of `appeals api`: one process serves ~1 core's worth of requests.
-    api_workers: int = Field(default=1, ge=1)
-    s3_port: int = 9000
+    api_host: str = Field(default="127.0.0.1", description="Interface `appeals api` listens on.")
+    api_port: int = Field(default=8000, description="Port `appeals api` listens on.")
+    api_workers: int = Field(
+        default=1,
+        ge=1,
+        description="uvicorn worker processes of `appeals api`: one process serves about one core's "
+        "worth of requests.",
+    )
+    api_graceful_shutdown_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="On SIGTERM the API stops accepting connections, answers readiness 503, and "
+        "lets requests in flight finish for at most this long.",
+    )
+    worker_graceful_shutdown_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="On SIGTERM the worker stops polling and lets activities in flight finish for at "
+        "most this long; then they are cancelled and Temporal retries them on another worker.",
+    )
+    s3_port: int = Field(default=9000, description="Port of the local S3 server that `appeals dev` starts.")
 
-    jwt_secret: str = DEV_JWT_SECRET
-    jwt_algorithm: str = "HS256"
-    jwt_issuer: str = "limit-restore-appeals"
-    jwt_ttl: timedelta = timedelta(hours=12)
+    jwt_secret: str = Field(
+        default=DEV_JWT_SECRET,
+        description="HMAC key of the bearer tokens. Production refuses the development one, one under "
+        "32 characters, a repeated pattern or too few distinct characters (`openssl rand -hex 32`).",
+        json_schema_extra=SECRET,
+    )
+    jwt_algorithm: str = Field(default="HS256", description="Signature algorithm of the bearer tokens.")
+    jwt_issuer: str = Field(default="limit-restore-appeals", description="`iss` of the bearer tokens.")
+    jwt_ttl: timedelta = Field(default=timedelta(hours=12), description="Lifetime of a minted token.")
 
-    document_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
-    # Request bodies are capped before they are read (api/request_guard.py): JSON and form
-    # bodies at these sizes, a multipart upload at document_max_bytes plus its envelope.
-    json_body_max_bytes: int = Field(default=16 * 1024, gt=0)
-    form_body_max_bytes: int = Field(default=32 * 1024, gt=0)
-    # Writes per principal (core/rate_limits.py): at most this many in any window of
-    # rate_limit_window, counted in the database, so every API process shares them; 0: no limit.
-    rate_limit_window: timedelta = Field(default=timedelta(minutes=1), gt=timedelta(0))
-    rate_limit_submissions: int = Field(default=10, ge=0)
-    rate_limit_uploads: int = Field(default=60, ge=0)
-    rate_limit_decisions: int = Field(default=120, ge=0)
-    # Short on purpose: a leaked presigned POST or download link is useless minutes later.
-    presigned_upload_expiry: timedelta = timedelta(minutes=10)
-    download_link_expiry: timedelta = timedelta(minutes=5)
-    # An accepted document's kept copy is locked (S3 Object Lock, GOVERNANCE) for this many days
-    # where the bucket has object lock; 0: not locked (core/documents/evidence.py).
-    evidence_lock_days: int = Field(default=5 * 365, ge=0)
-    # The document sweep (workflows/sweep.py, a Temporal Schedule every document_sweep_interval)
-    # deletes rejected files and uploads never completed this long after their verdict or expiry.
-    document_leftover_retention: timedelta = Field(default=timedelta(days=30), ge=timedelta(0))
-    document_sweep_interval: timedelta = Field(default=timedelta(hours=1), gt=timedelta(0))
-    # The policy deployment (core/policy/deployment.py): the champion policy that decides and an
-    # optional challenger scored in shadow. Default: the repository's policy/deployment.toml.
-    policy_deployment: Path = Path(__file__).resolve().parents[1] / "policy" / "deployment.toml"
-    # Collection deadline and reminders come from the policy file; these override it (tests).
-    document_deadline: timedelta | None = None
-    document_reminders: list[timedelta] | None = None
-    review_due: timedelta = timedelta(hours=24)
-    pdf_child_memory_bytes: int = 256 * 1024 * 1024
-    pdf_child_timeout_seconds: float = 5.0
-    # How long after an automatic decline the customer may ask for a human review;
-    # None: the policy's window.
-    human_review_window: timedelta | None = None
+    document_max_bytes: int = Field(
+        default=10 * 1024 * 1024, gt=0, description="Largest document a customer may upload."
+    )
+    json_body_max_bytes: int = Field(
+        default=16 * 1024,
+        gt=0,
+        description="JSON request bodies are capped at this size before they are read "
+        "(api/request_guard.py); a multipart upload at the document limit plus its envelope.",
+    )
+    form_body_max_bytes: int = Field(
+        default=32 * 1024, gt=0, description="Form request bodies are capped at this size."
+    )
+    rate_limit_window: timedelta = Field(
+        default=timedelta(minutes=1),
+        gt=timedelta(0),
+        description="Writes per principal are limited in any window this long (core/rate_limits.py), "
+        "counted in the database, so every API process shares them.",
+    )
+    rate_limit_submissions: int = Field(
+        default=10, ge=0, description="Appeals one principal may submit per window; 0: no limit."
+    )
+    rate_limit_uploads: int = Field(
+        default=60, ge=0, description="Documents one principal may upload per window; 0: no limit."
+    )
+    rate_limit_decisions: int = Field(
+        default=120, ge=0, description="Review decisions one principal may make per window; 0: no limit."
+    )
+    presigned_upload_expiry: timedelta = Field(
+        default=timedelta(minutes=10),
+        description="Lifetime of a presigned upload. Short on purpose: a leaked link is useless "
+        "minutes later.",
+    )
+    download_link_expiry: timedelta = Field(
+        default=timedelta(minutes=5), description="Lifetime of a document download link."
+    )
+    evidence_lock_days: int = Field(
+        default=5 * 365,
+        ge=0,
+        description="An accepted document's kept copy is locked (S3 Object Lock, GOVERNANCE) this many "
+        "days where the bucket has object lock; 0: not locked (core/documents/evidence.py).",
+    )
+    document_leftover_retention: timedelta = Field(
+        default=timedelta(days=30),
+        ge=timedelta(0),
+        description="The document sweep (workflows/sweep.py) deletes rejected files and uploads never "
+        "completed this long after their verdict or expiry.",
+    )
+    document_sweep_interval: timedelta = Field(
+        default=timedelta(hours=1),
+        gt=timedelta(0),
+        description="How often the document sweep's Temporal Schedule runs.",
+    )
+    policy_deployment: Path = Field(
+        default=REPO_ROOT / "policy" / "deployment.toml",
+        description="The policy deployment (core/policy/deployment.py): the champion policy that "
+        "decides and an optional challenger scored in shadow.",
+    )
+    document_deadline: timedelta | None = Field(
+        default=None,
+        description="Overrides the policy's document collection deadline (tests); unset: the policy's.",
+    )
+    document_reminders: list[timedelta] | None = Field(
+        default=None,
+        description="Overrides the policy's document reminders, a JSON list of durations (tests); "
+        "unset: the policy's.",
+    )
+    review_due: timedelta = Field(
+        default=timedelta(hours=24), description="How long a review task may wait before it is overdue."
+    )
+    pdf_child_memory_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        description="Memory limit of the child process that parses an uploaded PDF.",
+    )
+    pdf_child_timeout_seconds: float = Field(
+        default=5.0, description="Time limit of the child process that parses an uploaded PDF."
+    )
+    human_review_window: timedelta | None = Field(
+        default=None,
+        description="How long after an automatic decline the customer may ask for a human review; "
+        "unset: the policy's window.",
+    )
 
-    # Email over SMTP. The defaults reach the local sink that `appeals dev` starts (it writes
-    # .eml files under data_dir/mail); production points these at a real relay with STARTTLS
-    # and credentials (refused without STARTTLS unless the relay is on this host).
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = 8025
-    smtp_username: str | None = None
-    smtp_password: str | None = None
-    smtp_starttls: bool = False
-    smtp_from: str = "Credit Limit Appeals <no-reply@appeals.local>"
-    smtp_timeout_seconds: float = 10.0
-    # Partner webhooks: each URL receives every event, JSON signed with HMAC-SHA256
-    # (APPEALS_WEBHOOK_URLS is a JSON list).
-    webhook_urls: list[str] = Field(default_factory=list)
-    webhook_secret: str | None = None
-    webhook_timeout_seconds: float = 10.0
-    # Risk events from the core credit system (`POST /admin/ledger/events`, docs/lender-loop.md)
-    # may be signed with this secret instead of a staff token (the webhooks' HMAC scheme); unset:
-    # staff tokens only. Production refuses a weak one.
-    risk_event_secret: SecretStr | None = None
-    # This site's address as customers reach it: notices about an account link to the portal
-    # (`portal_url`, /app). Default: the API's host and port.
-    public_url: str | None = None
-    # An external credit-line API that applies decided limits (core/ledger/credit_line_api.py);
-    # None: limits are applied to our ledger directly.
-    credit_line_api_url: str | None = None
-    credit_line_api_token: str | None = None
-    credit_line_api_timeout_seconds: float = 15.0
+    smtp_host: str = Field(
+        default="127.0.0.1",
+        description="SMTP relay for email. The defaults reach the local sink that `appeals dev` starts "
+        "(.eml files under the data directory); production points at a real relay.",
+    )
+    smtp_port: int = Field(default=8025, description="SMTP relay port.")
+    smtp_username: str | None = Field(default=None, description="SMTP user; unset: no authentication.")
+    smtp_password: str | None = Field(default=None, description="SMTP password.", json_schema_extra=SECRET)
+    smtp_starttls: bool = Field(
+        default=False,
+        description="Use STARTTLS. Credentials are refused without it unless the relay is on this host.",
+    )
+    smtp_from: str = Field(
+        default="Credit Limit Appeals <no-reply@appeals.local>", description="From: of outbound email."
+    )
+    smtp_timeout_seconds: float = Field(default=10.0, description="SMTP connect and send timeout.")
+    webhook_urls: list[str] = Field(
+        default_factory=list,
+        description="Partner webhooks (JSON list): each URL receives every event, JSON signed with "
+        "HMAC-SHA256.",
+    )
+    webhook_secret: str | None = Field(
+        default=None,
+        description="HMAC key of the webhooks; required with webhook URLs.",
+        json_schema_extra=SECRET,
+    )
+    webhook_timeout_seconds: float = Field(default=10.0, description="Timeout of one webhook delivery.")
+    risk_event_secret: SecretStr | None = Field(
+        default=None,
+        description="Risk events from the core credit system (`POST /admin/ledger/events`, "
+        "docs/lender-loop.md) may be signed with this secret instead of a staff token (the webhooks' "
+        "HMAC scheme); unset: staff tokens only. Production refuses a weak one.",
+        json_schema_extra=SECRET,
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="This site's address as customers reach it: notices link to its portal (/app). "
+        "Unset: the API's host and port.",
+    )
+    credit_line_api_url: str | None = Field(
+        default=None,
+        description="An external credit-line API that applies decided limits "
+        "(core/ledger/credit_line_api.py); unset: limits are applied to our ledger directly.",
+    )
+    credit_line_api_token: str | None = Field(
+        default=None, description="Bearer token for the credit-line API.", json_schema_extra=SECRET
+    )
+    credit_line_api_timeout_seconds: float = Field(
+        default=15.0, description="Timeout of one credit-line API call."
+    )
 
-    # Web pages: the zone times are shown in when the browser has not told us its own, and the
-    # Temporal Web UI the reviewer console links each case to (default: the local dev UI).
-    display_timezone: str = "Asia/Shanghai"
-    temporal_web_url: str | None = None
+    display_timezone: str = Field(
+        default="Asia/Shanghai",
+        description="The zone web pages show times in when the browser has not told us its own.",
+    )
+    temporal_web_url: str | None = Field(
+        default=None,
+        description="Where a browser reaches the Temporal Web UI: the reviewer console links each case "
+        "there, and the codec server lets that origin call it. Unset: the local dev UI.",
+    )
 
-    # Sign-in to the web pages with an OpenID Connect provider (api/pages/oidc.py): unset
-    # issuer, no OIDC. Discovery at `{issuer}/.well-known/openid-configuration`. With a client
-    # secret the client is confidential (client_secret_basic or _post, as discovery allows);
-    # without one it is public (PKCE only). The redirect URL defaults to this site's
-    # /sign-in/oidc/callback as the request reached it. The role claim (a name, or a dotted path
-    # such as realm_access.roles) holds one value or a list; the role map (JSON object, claim
-    # value -> role) translates them, by default each role's own name.
-    oidc_issuer: str | None = None
-    oidc_client_id: str | None = None
-    oidc_client_secret: str | None = None
-    oidc_redirect_url: str | None = None
-    oidc_scopes: str = "openid profile"
-    oidc_provider_name: str | None = None  # on the sign-in button; default: the issuer's host
-    oidc_role_claim: str = "appeals_roles"
-    oidc_role_map: dict[str, RoleName] = Field(default_factory=dict)
-    oidc_subject_claim: str = "sub"
-    oidc_timeout_seconds: float = Field(default=10.0, gt=0)
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="OpenID Connect sign-in to the web pages (api/pages/oidc.py): the issuer URL, "
+        "discovery at `{issuer}/.well-known/openid-configuration`. Unset: no OIDC. https only "
+        "(plain http only on this host).",
+    )
+    oidc_client_id: str | None = Field(default=None, description="OIDC client id (required with the issuer).")
+    oidc_client_secret: str | None = Field(
+        default=None,
+        description="Set: a confidential client (client_secret_basic or _post, as discovery allows); "
+        "unset: a public client (PKCE only).",
+        json_schema_extra=SECRET,
+    )
+    oidc_redirect_url: str | None = Field(
+        default=None,
+        description="OIDC redirect URL; unset: this site's /sign-in/oidc/callback as the request reached it.",
+    )
+    oidc_scopes: str = Field(default="openid profile", description="OIDC scopes (must include openid).")
+    oidc_provider_name: str | None = Field(
+        default=None, description="Name on the sign-in button; unset: the issuer's host."
+    )
+    oidc_role_claim: str = Field(
+        default="appeals_roles",
+        description="The ID token claim with the role(s): a name, or a dotted path such as "
+        "realm_access.roles; one value or a list.",
+    )
+    oidc_role_map: dict[str, RoleName] = Field(
+        default_factory=dict,
+        description="JSON object, claim value -> role (customer, reviewer, senior_reviewer, "
+        "supervisor, admin); empty: each role's own name.",
+    )
+    oidc_subject_claim: str = Field(
+        default="sub", description="The claim that identifies the person (for customers, their id)."
+    )
+    oidc_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Timeout of discovery, JWKS and token requests."
+    )
 
     @model_validator(mode="after")
     def _refuse_weak_secrets_in_production(self) -> Settings:

@@ -17,6 +17,7 @@ import typer
 from core.auth import Role, mint_token
 from core.settings import Settings, get_settings
 from launcher.audit_cli import audit_app
+from launcher.config_cli import config_app, settings_or_exit
 from launcher.ledger_cli import ledger_app
 from launcher.policy_cli import policy_app
 from launcher.schedule_cli import schedule_app
@@ -35,6 +36,19 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(schedule_app, name="schedule")
+app.add_typer(config_app, name="config")
+
+# Commands that run without the service's settings: a bad APPEALS_* must not stop the tools that
+# describe or check them.
+WITHOUT_SETTINGS = {"config", "payload-key", "demo-documents"}
+
+
+@app.callback()
+def _settings_first(ctx: typer.Context) -> None:
+    """Every other command loads the settings first: one refused is one line and exit 78, never a
+    traceback halfway through starting."""
+    if ctx.invoked_subcommand not in WITHOUT_SETTINGS:
+        settings_or_exit()
 
 
 def _from_settings(field: str) -> str:
