@@ -153,11 +153,18 @@ class Settings(BaseSettings):
         description="uvicorn worker processes of `appeals api`: one process serves about one core's "
         "worth of requests.",
     )
-    api_graceful_shutdown_seconds: float = Field(
-        default=30.0,
-        gt=0,
-        description="On SIGTERM the API stops accepting connections, answers readiness 503, and "
-        "lets requests in flight finish for at most this long.",
+    api_graceful_shutdown_seconds: int = Field(
+        default=30,
+        ge=1,
+        description="On SIGTERM, after the drain, the API stops accepting connections and lets "
+        "requests in flight finish for at most this long (whole seconds).",
+    )
+    api_shutdown_drain_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="On SIGTERM the API first answers readiness 503 for this long while it still "
+        "serves, so a load balancer stops sending it requests; set it to the balancer's health "
+        "check interval times its failure threshold.",
     )
     worker_graceful_shutdown_seconds: float = Field(
         default=30.0,

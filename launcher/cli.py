@@ -229,13 +229,20 @@ def banner(stack: DevStack) -> str:
 )
 def worker() -> None:
     """Run one Temporal worker against existing services."""
-    from launcher.worker import run_worker
+    from launcher.worker import run_worker, stop_on_signals
 
     settings = get_settings()
     _require_payload_keys(settings)
     _logging()
+
+    async def _run() -> None:
+        stop = asyncio.Event()
+        stop_on_signals(stop)
+        await run_worker(settings, stop=stop)
+
+    # SIGTERM and Ctrl-C stop it gracefully (exit 0); a second Ctrl-C cuts that short.
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_worker(settings))
+        asyncio.run(_run())
 
 
 def _require_payload_keys(settings: Settings) -> None:
@@ -268,21 +275,19 @@ def api(
         ),
     ] = None,
 ) -> None:
-    """Run the HTTP API (uvicorn) against existing services; OpenAPI docs at /docs."""
-    import uvicorn
+    """Run the HTTP API (uvicorn) against existing services; OpenAPI docs at /docs.
+
+    SIGTERM stops it gracefully: readiness answers 503 for APPEALS_API_SHUTDOWN_DRAIN_SECONDS, then
+    requests in flight get APPEALS_API_GRACEFUL_SHUTDOWN_SECONDS to finish (launcher/api_server.py)."""
+    from launcher.api_server import serve_api
 
     settings = get_settings()
     _require_payload_keys(settings)
-    # An import string and a factory, not an app object: each worker process builds its own app
-    # from the same APPEALS_* environment (uvicorn can only fork workers from an import string).
-    uvicorn.run(
-        "api.app:create_app",
-        factory=True,
+    serve_api(
+        settings,
         host=host or settings.api_host,
         port=port or settings.api_port,
         workers=workers or settings.api_workers,
-        log_level="info",
-        proxy_headers=True,
     )
 
 

@@ -4,10 +4,13 @@ schedule), and the reconciler."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import logging
 import py_compile
+import signal
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from types import ModuleType
 
 from temporalio.client import Client
@@ -84,6 +87,9 @@ def build_worker(
         max_concurrent_activities=executor._max_workers,
         # One structured line per activity run (type, appeal, attempt, duration).
         interceptors=[ActivityLogInterceptor()],
+        # On shutdown activities in flight get this long to finish before they are cancelled
+        # (then retried elsewhere: the long ones heartbeat, the others are retried whole).
+        graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_seconds),
     )
 
 
@@ -104,7 +110,26 @@ async def start_review_schedule(client: Client, settings: Settings) -> None:
         log.warning("portfolio review schedule not created; the next worker start tries again", exc_info=True)
 
 
+def stop_on_signals(stop: asyncio.Event) -> None:
+    """SIGTERM (an orchestrator stopping the container) and SIGINT (Ctrl-C) set `stop`: the
+    worker then shuts down gracefully instead of dying with its activities mid-way."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, _stopping, signum, stop)
+
+
+def _stopping(signum: int, stop: asyncio.Event) -> None:
+    # A second Ctrl-C is not waited on: it interrupts (KeyboardInterrupt) as it always did.
+    asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
+    if stop.is_set():
+        return
+    log.info("%s: stopping: no more polling, activities in flight may finish", signal.Signals(signum).name)
+    stop.set()
+
+
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """Runs until `stop` is set, then shuts down: polling stops, activities in flight get
+    worker_graceful_shutdown_seconds to finish, the reconciler stops between passes."""
     engine = make_engine(settings.effective_database_url)
     create_tables(engine)
     client = await connect_temporal(settings)
@@ -123,5 +148,13 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
             try:
                 await (stop.wait() if stop else asyncio.Event().wait())
             finally:
+                # The reconciler first: it would start workflows a stopping worker never runs.
                 reconcile_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reconcile_task
+                log.info(
+                    "worker shutting down: activities in flight have %gs to finish",
+                    settings.worker_graceful_shutdown_seconds,
+                )
+        log.info("worker stopped")
     engine.dispose()

@@ -38,7 +38,10 @@ class Liveness(BaseModel):
 
 
 class HealthReport(BaseModel):
-    status: str = Field(description="`ok`, or `degraded` when any dependency is unavailable.")
+    status: str = Field(
+        description="`ok`; `degraded` when any dependency is unavailable; `draining` (no checks) "
+        "once the process is shutting down."
+    )
     checks: dict[str, str] = Field(
         description="Per dependency (database, object_store, temporal): `ok` or `unavailable: <error>`.",
         examples=[{"database": "ok", "object_store": "ok", "temporal": "unavailable: TimeoutError"}],
@@ -65,6 +68,9 @@ class Readiness:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._probes = {name: _Probe(run) for name, run in probes.items()}
+        # Set when the process begins to shut down (launcher/api_server.py): not ready, whatever
+        # the dependencies say, so a load balancer drains it.
+        self.draining = False
         self.ttl = ttl
         self.clock = clock
 
@@ -135,13 +141,16 @@ async def live() -> Response:
 _READY_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: {
         "model": HealthReport,
-        "description": "A dependency is unavailable (`degraded`); `checks` names which.",
+        "description": "A dependency is unavailable (`degraded`; `checks` names which), or the "
+        "process is shutting down (`draining`).",
     }
 }
 
 
 async def _ready(request: Request) -> JSONResponse:
     readiness: Readiness = request.app.state.readiness
+    if readiness.draining:
+        return JSONResponse({"status": "draining", "checks": {}}, status_code=503)
     checks = await readiness.checks()
     healthy = all(value == "ok" for value in checks.values())
     return JSONResponse(
@@ -159,7 +168,8 @@ async def _ready(request: Request) -> JSONResponse:
 async def ready(request: Request) -> JSONResponse:
     """Probes the database, the object store and Temporal, each answer reused for a second
     (a burst of checks costs one round of I/O). 503 `degraded` when any is unavailable, with
-    `checks` saying which and the error's type."""
+    `checks` saying which and the error's type; 503 `draining` once the process is shutting
+    down (SIGTERM), so a load balancer sends its requests elsewhere."""
     return await _ready(request)
 
 
