@@ -3,25 +3,20 @@ Temporal dev server, S3 server, database, worker process and API process."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlmodel import select
-from temporalio.client import Client
 
 from core.auth import Role, mint_token
 from core.clock import SYSTEM_CLOCK
-from core.db import make_engine, session_scope
-from core.db.ledger_tables import CreditAccount, LimitEvent
 from core.demo_documents import credit_report_text, statement_csv
 from launcher.dev import DevStack
 from launcher.mail import read_mail
-from tests.eventually import eventually, eventually_sync
+from tests.e2e.walkthrough import appeal_end_to_end, wait_for_status
+from tests.eventually import eventually_sync
 
 pytestmark = pytest.mark.e2e
 
@@ -37,129 +32,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
         dev.stop()
 
 
-def _wait(client: httpx.Client, url: str, headers: dict[str, str], status: str) -> dict[str, Any]:
-    """The appeal at `url` once it shows `status` (one it stays in until the test acts)."""
-
-    def fetch() -> dict[str, Any]:
-        response = client.get(url, headers=headers)
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
-
-    return eventually_sync(fetch, lambda body: body["status"] == status, what=f"{url} to be {status}")
-
-
-def test_appeal_end_to_end(stack: DevStack, tmp_path: Path) -> None:
-    settings = stack.settings
-    today = SYSTEM_CLOCK.today()
-    customer = {"Authorization": f"Bearer {mint_token(settings, role=Role.CUSTOMER, subject='c-1002')}"}
-    reviewer = {"Authorization": f"Bearer {mint_token(settings, role=Role.REVIEWER, subject='r-1')}"}
-    with httpx.Client(base_url=stack.api_url, timeout=30) as http:
-        assert http.get("/health").json()["status"] == "ok"
-        created = http.post(
-            "/appeals",
-            headers=customer,
-            json={
-                "account_id": "acct-1002",
-                "requested_limit_minor": 900_000,
-                "statement": "I repaid everything in March.",
-            },
-        )
-        assert created.status_code == 201, created.text
-        appeal_id = created.json()["id"]
-        _wait(http, f"/appeals/{appeal_id}", customer, "AWAITING_DOCUMENTS")
-
-        # The checklist: a bank statement always; a credit report after a bill 45 days late.
-        checklist = http.get(f"/appeals/{appeal_id}", headers=customer).json()["checklist"]
-        assert [(i["doc_type"], i["state"]) for i in checklist] == [
-            ("BANK_STATEMENT", "MISSING"),
-            ("CREDIT_REPORT", "MISSING"),
-        ]
-        # A statement covering one month instead of three is refused with a reason.
-        bad = http.post(
-            f"/appeals/{appeal_id}/documents",
-            headers=customer,
-            data={"doc_type": "BANK_STATEMENT"},
-            files={"file": ("statement.csv", statement_csv(today, months=1), "text/csv")},
-        )
-        assert bad.status_code == 201, bad.text
-        for doc_type, name, body, content_type in (
-            ("BANK_STATEMENT", "statement.csv", statement_csv(today), "text/csv"),
-            ("CREDIT_REPORT", "credit-report.txt", credit_report_text("Li Wei", today), "text/plain"),
-        ):
-            upload = http.post(
-                f"/appeals/{appeal_id}/documents",
-                headers=customer,
-                data={"doc_type": doc_type},
-                files={"file": (name, body, content_type)},
-            )
-            assert upload.status_code == 201, upload.text
-        detail = _wait(http, f"/appeals/{appeal_id}", customer, "PENDING_REVIEW")
-        states = sorted((d["doc_type"], d["state"], d["rejection_code"]) for d in detail["documents"])
-        assert states == [
-            ("BANK_STATEMENT", "ACCEPTED", None),
-            ("BANK_STATEMENT", "REJECTED", "STATEMENT_PERIOD_SHORT"),
-            ("CREDIT_REPORT", "ACCEPTED", None),
-        ], states
-        rejected = next(d for d in detail["documents"] if d["state"] == "REJECTED")
-        assert rejected["rejection_reason"] and rejected["rejection_reason_zh"]
-        assert {i["state"] for i in detail["checklist"]} == {"ACCEPTED"}
-
-        task = next(
-            t
-            for t in http.get("/review-tasks", headers=reviewer).json()["items"]
-            if t["appeal_id"] == appeal_id
-        )
-        claimed = http.post(f"/review-tasks/{task['id']}/claim", headers=reviewer)
-        assert claimed.status_code == 200, claimed.text
-        _wait(http, f"/appeals/{appeal_id}", customer, "IN_REVIEW")
-        decision = http.post(
-            f"/review-tasks/{task['id']}/decision",
-            headers={**reviewer, "Idempotency-Key": "e2e-1"},
-            json={"outcome": "APPROVE", "approved_limit_minor": 700_000, "note": "partial"},
-        )
-        assert decision.status_code == 200, decision.text
-        assert decision.json()["status"] == "PARTIALLY_APPROVED"
-
-        detail = _wait(http, f"/appeals/{appeal_id}", customer, "CLOSED")
-        assert detail["decided_limit_minor"] == 700_000
-        assert [e["to_status"] for e in detail["timeline"] if e["to_status"]] == [
-            "SUBMITTED",
-            "AWAITING_DOCUMENTS",
-            "CHECKING",
-            "PENDING_REVIEW",
-            "IN_REVIEW",
-            "PARTIALLY_APPROVED",
-            "LIMIT_APPLIED",
-            "CLOSED",
-        ]
-        notices = http.get("/me/notifications", headers=customer).json()
-        assert {n["event"] for n in notices} == {"appeal_received", "document_rejected", "limit_restored"}
-
-    # The ledger changed exactly once.
-    engine = make_engine(settings.effective_database_url)
-    with session_scope(engine, read_only=True) as session:
-        events = session.exec(select(LimitEvent).where(LimitEvent.appeal_id == appeal_id)).all()
-        account = session.get(CreditAccount, "acct-1002")
-    engine.dispose()
-    assert len(events) == 1 and events[0].to_limit_minor == 700_000
-    # Below its original ¥10,000 the account stays REDUCED: Li Wei may appeal again.
-    assert account is not None and account.current_limit_minor == 700_000 and account.status == "REDUCED"
-
-    # Operators find the appeal by its status in Temporal visibility.
-    async def _visible() -> list[str]:
-        client = await Client.connect(settings.temporal_address)
-        query = (
-            f"WorkflowId = 'appeal-{appeal_id}' AND AppealStatus = 'CLOSED' AND AppealCustomerId = 'c-1002'"
-        )
-
-        async def found() -> list[str]:
-            return [wf.id async for wf in client.list_workflows(query)]
-
-        # Visibility is updated after the workflow closes, not with it.
-        return await eventually(found, what=f"visibility to list the closed appeal-{appeal_id}")
-
-    assert asyncio.run(_visible()) == [f"appeal-{appeal_id}"]
+def test_appeal_end_to_end(stack: DevStack) -> None:
+    appeal_end_to_end(stack.api_url, stack.settings)
 
 
 def test_auto_approval_and_ineligible_demo_customers(stack: DevStack) -> None:
@@ -171,14 +45,16 @@ def test_auto_approval_and_ineligible_demo_customers(stack: DevStack) -> None:
             headers=wang,
             json={"account_id": "acct-1001", "requested_limit_minor": 800_000},
         ).json()["id"]
-        _wait(http, f"/appeals/{appeal_id}", wang, "AWAITING_DOCUMENTS")
+        wait_for_status(http, f"/appeals/{appeal_id}", wang, "AWAITING_DOCUMENTS")
         http.post(
             f"/appeals/{appeal_id}/documents",
             headers=wang,
             # Its own statement: the very same bytes from two customers would be a fraud flag.
             files={"file": ("statement.csv", statement_csv(SYSTEM_CLOCK.today(), seed=1001), "text/csv")},
         )
-        assert _wait(http, f"/appeals/{appeal_id}", wang, "CLOSED")["decided_limit_minor"] == 800_000
+        assert (
+            wait_for_status(http, f"/appeals/{appeal_id}", wang, "CLOSED")["decided_limit_minor"] == 800_000
+        )
         notices = http.get("/me/notifications", headers=wang).json()
         assert any(n["locale"] == "zh-CN" and "额度" in n["body"] for n in notices)
 
@@ -188,7 +64,7 @@ def test_auto_approval_and_ineligible_demo_customers(stack: DevStack) -> None:
             headers=zhang,
             json={"account_id": "acct-1003", "requested_limit_minor": 500_000},
         ).json()["id"]
-        detail = _wait(http, f"/appeals/{appeal_id}", zhang, "INELIGIBLE")
+        detail = wait_for_status(http, f"/appeals/{appeal_id}", zhang, "INELIGIBLE")
         assert detail["amount_owed_minor"] == 45_000
 
 
@@ -221,7 +97,7 @@ def test_every_step_leaves_an_email_in_the_customers_language(stack: DevStack) -
         ineligible = http.post(
             "/appeals", headers=zhang, json={"account_id": "acct-1003", "requested_limit_minor": 100_000}
         ).json()["id"]
-        _wait(http, f"/appeals/{ineligible}", zhang, "INELIGIBLE")
+        wait_for_status(http, f"/appeals/{ineligible}", zhang, "INELIGIBLE")
         # A generated English-speaking customer in the manual-review band, declined by a reviewer.
         manifest = list(csv.DictReader((stack.settings.data_dir / "demo-statements" / "manifest.csv").open()))
         person = next(r for r in manifest if r["locale"] == "en" and r["expected"] == "MANUAL_REVIEW")
@@ -236,7 +112,7 @@ def test_every_step_leaves_an_email_in_the_customers_language(stack: DevStack) -
                 "requested_limit_minor": int(person["requested_limit_minor"]),
             },
         ).json()["id"]
-        detail = _wait(http, f"/appeals/{declined}", li, "AWAITING_DOCUMENTS")
+        detail = wait_for_status(http, f"/appeals/{declined}", li, "AWAITING_DOCUMENTS")
         statement = (
             stack.settings.data_dir / "demo-statements" / f"{person['customer_id']}-statement.csv"
         ).read_bytes()
@@ -251,21 +127,21 @@ def test_every_step_leaves_an_email_in_the_customers_language(stack: DevStack) -
                 data={"doc_type": item["doc_type"]},
                 files={"file": (name, body, content_type)},
             )
-        _wait(http, f"/appeals/{declined}", li, "PENDING_REVIEW")
+        wait_for_status(http, f"/appeals/{declined}", li, "PENDING_REVIEW")
         task = next(
             t
             for t in http.get("/review-tasks", headers=reviewer).json()["items"]
             if t["appeal_id"] == declined
         )
         http.post(f"/review-tasks/{task['id']}/claim", headers=reviewer)
-        _wait(http, f"/appeals/{declined}", li, "IN_REVIEW")
+        wait_for_status(http, f"/appeals/{declined}", li, "IN_REVIEW")
         response = http.post(
             f"/review-tasks/{task['id']}/decision",
             headers=reviewer,
             json={"outcome": "DECLINE", "reasons": ["RC_LATE_PAYMENTS"]},
         )
         assert response.status_code == 200, response.text
-        _wait(http, f"/appeals/{declined}", li, "CLOSED")
+        wait_for_status(http, f"/appeals/{declined}", li, "CLOSED")
 
     # The appeal shows each notice's delivery per channel.
     with httpx.Client(base_url=stack.api_url, timeout=30) as http:
