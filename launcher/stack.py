@@ -65,6 +65,7 @@ class ManagedProcess:
     args: list[str]
     log_path: Path
     env: dict[str, str] | None = None
+    cwd: Path | None = None  # default: this process's working directory
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     def start(self) -> ManagedProcess:
@@ -76,6 +77,7 @@ class ManagedProcess:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env={**os.environ, **(self.env or {})},
+            cwd=self.cwd,
             # Own process group: Ctrl-C reaches `appeals dev` only, which stops the parts in order.
             start_new_session=True,
         )

@@ -68,11 +68,33 @@ def _sqlite_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+# Any constant: the advisory lock that processes creating the schema take in turn.
+SCHEMA_LOCK_KEY = 0x41505045414C53  # "APPEALS"
+
+
 def create_tables(engine: Engine) -> None:
-    SQLModel.metadata.create_all(engine)
-    add_missing_columns(engine)
-    add_missing_indexes(engine)
-    add_missing_enum_values(engine)
+    """Creates what is missing, one process at a time on PostgreSQL: several starting together
+    (`appeals api --workers 2`, the worker beside it) would otherwise race on the same CREATE
+    TYPE and CREATE TABLE and all but one fail."""
+    with _schema_lock(engine):
+        SQLModel.metadata.create_all(engine)
+        add_missing_columns(engine)
+        add_missing_indexes(engine)
+        add_missing_enum_values(engine)
+
+
+@contextmanager
+def _schema_lock(engine: Engine) -> Iterator[None]:
+    if engine.dialect.name != "postgresql":
+        yield  # SQLite: one file, DDL serialized by its own lock
+        return
+    with engine.connect() as connection:
+        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+        try:
+            yield
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            connection.commit()
 
 
 def _default_literal(column: Any) -> str | None:
