@@ -17,12 +17,13 @@ RUN groupadd --system --gid 10001 appeals \
 
 WORKDIR /app
 
-# Dependencies first, in their own layer: it is rebuilt only when pyproject.toml changes.
+# Dependencies first, in their own layer: rebuilt only when the lock changes. requirements.lock
+# pins every package (and setuptools, which installs the project below) to an exact version and
+# its hashes: a file whose hash differs fails the build, and --no-deps means nothing is resolved
+# at build time. scripts/lock-requirements.sh regenerates it (docs/operations.md).
+COPY requirements.lock ./
+RUN pip install --require-hashes --no-deps -r requirements.lock
 COPY pyproject.toml README.md ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
-        > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt \
-    && rm /tmp/requirements.txt
 
 # The source tree, including the data directories read relative to it.
 COPY core ./core
@@ -36,7 +37,7 @@ COPY policy ./policy
 # Bytecode written once here (PYTHONDONTWRITEBYTECODE and a tree the app user cannot write
 # would otherwise leave every process, and the workflow sandbox on every workflow run,
 # compiling the source again).
-RUN pip install --no-deps -e . \
+RUN pip install --no-deps --no-build-isolation -e . \
     && python -m compileall -q core workflows activities api gateway launcher \
     && mkdir -p /app/.data \
     && chown appeals:appeals /app/.data
@@ -50,5 +51,11 @@ ENV APPEALS_API_HOST=0.0.0.0 \
     APPEALS_API_PORT=8000 \
     APPEALS_API_WORKERS=2
 EXPOSE 8000
+
+# Liveness of the default command, the API (no I/O behind it: /health/live). docker-compose.yml
+# gives each service its own: readiness for the API, /health for the codec server, none for the
+# worker (it has no port; Temporal retries what a dead worker held).
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health/live' % os.environ.get('APPEALS_API_PORT', '8000'), timeout=4)"]
 
 CMD ["appeals", "api"]
