@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 import yaml
 from jsonschema import Draft201909Validator
 
+from core.settings import Settings
 from tests.test_docker_compose import COMPOSE_FILE, HOST_ENV, environment_of, interpolate
 
 SCHEMA = Path("/usr/lib/python3/dist-packages/compose/config/compose_spec.json")
@@ -101,3 +103,28 @@ def test_docker_compose_config_names_a_missing_secret() -> None:
     missing = {k: v for k, v in HOST_ENV.items() if k != "APPEALS_JWT_SECRET"}
     result = _docker_compose("config", "-q", env=missing)
     assert result.returncode != 0 and "set APPEALS_JWT_SECRET" in result.stderr, result.stderr
+
+
+def _seconds(duration: str) -> float:
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", duration)
+    assert parts and "".join(n + u for n, u in parts) == duration, duration
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+def test_app_services_get_longer_than_their_graceful_shutdown_before_sigkill() -> None:
+    """Docker sends SIGKILL 10 s after SIGTERM unless told otherwise: the app's graceful stop
+    (launcher/api_server.py, launcher/worker.py) must fit in the grace period."""
+    services = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
+
+    def default(field: str) -> float:
+        return float(Settings.model_fields[field].default)
+
+    api = default("api_shutdown_drain_seconds") + default("api_graceful_shutdown_seconds")
+    needed = max(api, default("worker_graceful_shutdown_seconds"))
+    for name, service in services.items():
+        if "build" in service:
+            grace = _seconds(str(service.get("stop_grace_period", "10s")))
+            assert grace > needed, (
+                f"{name}: stop_grace_period {grace:g}s, the graceful stop takes up to {needed:g}s"
+            )
