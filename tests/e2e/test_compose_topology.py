@@ -55,7 +55,9 @@ from tests.test_docker_compose import (
     depends_on_of,
     dockerfile_instructions,
     environment_of,
+    exec_form,
     interpolate,
+    published_ports,
 )
 
 pytestmark = pytest.mark.e2e
@@ -117,6 +119,8 @@ class Topology:
     processes: list[ManagedProcess] = field(default_factory=list)
     api_url: str = ""
     api_env: dict[str, str] = field(default_factory=dict)
+    # Per long-running app service: its environment and its listening ports (container -> local).
+    running: dict[str, tuple[dict[str, str], dict[int, int]]] = field(default_factory=dict)
 
     def resolved(self, name: str) -> dict[str, str]:
         return {k: interpolate(v, self.host_env) for k, v in environment_of(self.services[name]).items()}
@@ -183,7 +187,12 @@ def _exit_code(argv: list[str]) -> int:
 def _healthcheck(service: Mapping[str, Any], ports: dict[int, int]) -> list[str]:
     test = service["healthcheck"]["test"]
     assert isinstance(test, list) and test[0] == "CMD", f"healthcheck {test!r}: CMD form expected"
-    argv = [sys.executable if part == "python" else str(part) for part in test[1:]]
+    return _local_command(test[1:], ports)
+
+
+def _local_command(command: list[str], ports: dict[int, int]) -> list[str]:
+    """A command of the image (a healthcheck) as run here: this Python, the local ports."""
+    argv = [sys.executable if part == "python" else str(part) for part in command]
     for container, local in ports.items():
         argv = [re.sub(rf":{container}\b", f":{local}", part) for part in argv]
     return argv
@@ -287,9 +296,11 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
                 assert done.returncode == 0, f"one-shot {name} failed:\n{proc.tail(40)}"
                 continue
             started.append(proc.start())
+            top.running[name] = (env, ports)
             if name == "api":
                 top.api_env = env
-                top.api_url = f"http://127.0.0.1:{ports[8000]}"
+                [container_port] = published_ports(service).values()
+                top.api_url = f"http://127.0.0.1:{ports[container_port]}"
         wait_until(lambda: http_ok(f"{top.api_url}/health/ready"), started[-1], patience(60))
         yield top
     finally:
@@ -313,6 +324,26 @@ def _settings(env: Mapping[str, str]) -> Settings:
             if name.startswith("APPEALS_"):
                 mp.setenv(name, value)
         return Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_every_healthcheck_passes(topology: Topology) -> None:
+    """Each app service's compose healthcheck (unless disabled), and the image's own HEALTHCHECK
+    run in the API's environment (it reads the port from APPEALS_API_PORT)."""
+    checked = []
+    for name, (_env, ports) in topology.running.items():
+        healthcheck = topology.services[name].get("healthcheck") or {}
+        if healthcheck.get("disable"):
+            continue
+        assert healthcheck, f"{name} has no healthcheck and does not disable the image's"
+        result = subprocess.run(_healthcheck(topology.services[name], ports), capture_output=True, text=True)
+        assert result.returncode == 0, f"{name}: {result.stderr}"
+        checked.append(name)
+    assert "api" in checked
+    [image_check] = [arg for kw, arg in dockerfile_instructions() if kw == "HEALTHCHECK"]
+    api_env, api_ports = topology.running["api"]
+    command = _local_command(exec_form(image_check.split("CMD", 1)[1].strip()), api_ports)
+    result = subprocess.run(command, env=topology.process_env(api_env), capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
 
 
 def test_the_walkthrough_on_the_compose_topology(topology: Topology, tmp_path: Path) -> None:
