@@ -48,6 +48,7 @@ from tests.conftest import PG_URL
 from tests.e2e.walkthrough import appeal_end_to_end
 from tests.eventually import eventually_sync, patience
 from tests.test_docker_compose import (
+    _INTERPOLATION,
     COMPOSE_FILE,
     command_list,
     command_text,
@@ -69,15 +70,19 @@ LISTENS = re.compile(r"^APPEALS_(API|CODEC_SERVER|\w*METRICS\w*)_PORT$")
 
 
 def strong_host_env() -> dict[str, str]:
-    """What the operator exports (the compose file's header), as strong random test values."""
-    return {
-        "APPEALS_JWT_SECRET": secrets.token_hex(32),
-        "APPEALS_PAYLOAD_KEYS": json.dumps({"k1": new_key()}),
-        "MINIO_KMS_SECRET_KEY": "appeals-key:" + base64.b64encode(secrets.token_bytes(32)).decode(),
-        "POSTGRES_PASSWORD": secrets.token_hex(24),
-        "MINIO_ROOT_PASSWORD": secrets.token_hex(24),
-        "APPEALS_S3_SECRET_ACCESS_KEY": secrets.token_hex(24),
+    """What the operator must export (every `${NAME:?...}` of the file), as strong random test
+    values in the form each one takes."""
+    required = {
+        match.group("name")
+        for match in _INTERPOLATION.finditer(COMPOSE_FILE.read_text())
+        if match.group("op") in (":?", "?")
     }
+    values = {name: secrets.token_hex(32) for name in required}
+    if "APPEALS_PAYLOAD_KEYS" in values:
+        values["APPEALS_PAYLOAD_KEYS"] = json.dumps({"k1": new_key()})
+    if "MINIO_KMS_SECRET_KEY" in values:  # <key name>:<base64 of 32 bytes>
+        values["MINIO_KMS_SECRET_KEY"] = "appeals-key:" + base64.b64encode(secrets.token_bytes(32)).decode()
+    return values
 
 
 def image_env() -> dict[str, str]:
@@ -154,8 +159,9 @@ class Topology:
             if LISTENS.match(key) and value.isdigit():
                 ports.setdefault(int(value), free_port())
                 env[key] = str(ports[int(value)])
-        if env.get("APPEALS_API_HOST") == "0.0.0.0":
-            env["APPEALS_API_HOST"] = "127.0.0.1"
+        for key, value in env.items():  # every interface of a container: the loopback one here
+            if key.startswith("APPEALS_") and key.endswith("_HOST") and value == "0.0.0.0":
+                env[key] = "127.0.0.1"
         return env, ports
 
     def argv(self, command: list[str], ports: dict[int, int]) -> list[str]:
