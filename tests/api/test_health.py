@@ -77,3 +77,15 @@ async def test_a_caller_that_gives_up_does_not_cancel_the_probe_others_wait_for(
     impatient.cancel()
     probe.gate.set()
     assert await patient == {"temporal": "ok"} and probe.runs == 1
+
+
+async def test_a_draining_process_is_not_ready_but_live(tmp_path: Path) -> None:
+    """Once shutdown begins (launcher/api_server.py sets `draining` on SIGTERM) readiness is 503
+    whatever the dependencies say, so a load balancer sends the requests elsewhere."""
+    settings = Settings(data_dir=tmp_path, temporal_address=f"127.0.0.1:{free_port()}")
+    async with offline_app(settings, tmp_path) as (http, _engine, app):
+        app.state.readiness.draining = True
+        for path in ("/health/ready", "/health"):
+            ready = await http.get(path)
+            assert (ready.status_code, ready.json()) == (503, {"status": "draining", "checks": {}}), path
+        assert (await http.get("/health/live")).status_code == 200
