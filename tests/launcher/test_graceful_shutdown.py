@@ -30,6 +30,7 @@ from core.ledger.generator import seed_population
 from core.lender.review import restricted_account_ids
 from core.seed import seed_demo_ledger
 from core.settings import Settings
+from core.storage import ensure_bucket, make_s3_client
 from gateway.codec import new_key
 from gateway.temporal import connect_temporal
 from launcher.dev import settings_env
@@ -82,16 +83,18 @@ def _exit_code_within(proc: ManagedProcess, seconds: float) -> int:
         ) from exc
 
 
+@pytest.mark.parametrize("workers", [1, 2])  # 2: as docker-compose.yml runs it (a supervisor)
 def test_sigterm_drains_the_api_then_finishes_the_request_in_flight(
-    process_settings: Settings, process_engine: Engine, tmp_path: Path
+    process_settings: Settings, process_engine: Engine, tmp_path: Path, workers: int
 ) -> None:
     with session_scope(process_engine) as session:
         seed_demo_ledger(session, TODAY)
     settings = process_settings
+    ensure_bucket(make_s3_client(settings), settings.s3_bucket)
     base = f"http://127.0.0.1:{settings.api_port}"
     api = _process(
         "api",
-        ["api"],
+        ["api", "--workers", str(workers)],
         settings,
         tmp_path,
         APPEALS_API_SHUTDOWN_DRAIN_SECONDS=str(DRAIN_SECONDS),
@@ -99,6 +102,9 @@ def test_sigterm_drains_the_api_then_finishes_the_request_in_flight(
     )
     try:
         eventually_sync(lambda: http_ok(f"{base}/health/live"), what=f"the API to answer ({api.log_path})")
+        # Ready before: the 503 below is the drain's, not a dependency's.
+        with httpx.Client(base_url=base, timeout=30) as http:
+            assert http.get("/health/ready").json()["status"] == "ok"
         sent_half, rest = threading.Event(), threading.Event()
         body = json.dumps({"account_id": "acct-1001", "requested_limit_minor": 800_000}).encode()
 
@@ -133,13 +139,22 @@ def test_sigterm_drains_the_api_then_finishes_the_request_in_flight(
 
         # Draining: still serving, but not ready, so a load balancer stops sending requests.
         with httpx.Client(base_url=base, timeout=10) as http:
+            # (With workers, the supervisor passes SIGTERM on within half a second.)
             ready = eventually_sync(
-                lambda: http.get("/health/ready"), lambda r: r.status_code == 503, what="readiness 503"
+                lambda: http.get("/health/ready"),
+                lambda r: r.status_code == 503,
+                what="readiness 503",
             )
             assert ready.json() == {"status": "draining", "checks": {}}
             assert http.get("/health/live").status_code == 200
-        # Then the listening socket closes: no new connections, the request in flight goes on.
-        eventually_sync(lambda: not _accepts(settings.api_port), what="the API to stop accepting connections")
+        # Then uvicorn shuts down: no new connections, the request in flight goes on.
+        eventually_sync(
+            lambda: "Waiting for connections to close" in api.log_path.read_text(),
+            what="uvicorn to wait for the request in flight",
+        )
+        if workers == 1:
+            # (With workers the supervisor holds the listening socket until every worker is done.)
+            assert not _accepts(settings.api_port), "still accepting connections"
         assert time.monotonic() - signalled >= DRAIN_SECONDS - 0.5, "the drain was cut short"
         assert api.alive(), api.tail()
         rest.set()
