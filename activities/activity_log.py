@@ -21,7 +21,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
-from core.logs import TRANSITION_LOGGER, log_event, log_line
+from core.logs import TRANSITION_LOGGER, log_context, log_event, log_line
+from core.tracing import annotate_span
 
 __all__ = ["ACTIVITY_LOGGER", "TRANSITION_LOGGER", "ActivityLogInterceptor", "log_event", "log_line"]
 
@@ -54,7 +55,21 @@ class _ActivityLog(ActivityInboundInterceptor):
             "attempt": info.attempt,
             "local": info.is_local,
         }
-        log_event(activity_log, logging.INFO, "activity_started", **fields)
+        ids = {"appeal_id": fields["appeal_id"], "workflow_id": info.workflow_id}
+        # Every line the activity writes (core's transition lines too, in the activity's thread:
+        # the SDK runs it in a copy of this context) carries its appeal and workflow.
+        with log_context(**ids):
+            annotate_span(**ids)
+            return await self._logged(input, fields)
+
+    async def _logged(self, input: ExecuteActivityInput, fields: dict[str, object]) -> Any:
+        # A retry is worth a warning: an earlier attempt failed.
+        log_event(
+            activity_log,
+            logging.WARNING if fields["attempt"] != 1 else logging.INFO,
+            "activity_started",
+            **fields,
+        )
         started = time.monotonic()
         try:
             result = await self.next.execute_activity(input)

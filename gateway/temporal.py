@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, Interceptor, WorkflowUpdateFailedError
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -64,18 +64,24 @@ def data_converter(settings: Settings) -> DataConverter:
     return converter_with(payload_codec(settings))
 
 
-async def connect_temporal(settings: Settings) -> Client:
+async def connect_temporal(settings: Settings, interceptors: Sequence[Interceptor] = ()) -> Client:
+    """`interceptors`: the tracing one when traces are on (core/tracing.py); a worker on
+    this client runs them too."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings),
+        interceptors=interceptors,
     )
 
 
 class TemporalGateway:
-    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+    def __init__(
+        self, settings: Settings, client: Client | None = None, *, interceptors: Sequence[Interceptor] = ()
+    ) -> None:
         self._settings = settings
         self._client = client
+        self._interceptors = interceptors
         self._lock = asyncio.Lock()
 
     async def client(self) -> Client:
@@ -83,7 +89,9 @@ class TemporalGateway:
             async with self._lock:
                 if self._client is None:
                     try:
-                        self._client = await self._in_time(connect_temporal(self._settings))
+                        self._client = await self._in_time(
+                            connect_temporal(self._settings, self._interceptors)
+                        )
                     except (RuntimeError, OSError) as exc:
                         raise _unreachable() from exc
         return self._client

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import logging
 import signal
 from pathlib import Path
 from types import FrameType
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from core.auth import Role, mint_token
+from core.logs import configure_logging, logging_config
 from core.settings import Settings, get_settings
 from launcher.audit_cli import audit_app
 from launcher.ledger_cli import ledger_app
@@ -48,8 +48,10 @@ SETTINGS_NOTE = (
 )
 
 
-def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _logging(settings: Settings) -> None:
+    """The worker's and the codec server's logging; the API's is the same, applied by uvicorn
+    in each of its processes (core/logs.py)."""
+    configure_logging(settings.log_format, settings.log_level)
 
 
 @app.command()
@@ -219,7 +221,7 @@ def worker() -> None:
 
     settings = get_settings()
     _require_payload_keys(settings)
-    _logging()
+    _logging(settings)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_worker(settings))
 
@@ -267,7 +269,10 @@ def api(
         host=host or settings.api_host,
         port=port or settings.api_port,
         workers=workers or settings.api_workers,
-        log_level="info",
+        # Our JSON lines for uvicorn's own loggers too; its access line is replaced by
+        # api/request_log.py's, which leaves the query string out.
+        log_config=logging_config(settings.log_format, settings.log_level),
+        access_log=False,
         proxy_headers=True,
     )
 
@@ -297,7 +302,7 @@ def codec_server(
             err=True,
         )
         raise typer.Exit(1)
-    _logging()
+    _logging(settings)
     run_codec_server(settings, host=host or settings.api_host, port=port or settings.codec_server_port)
 
 

@@ -9,9 +9,11 @@ import logging
 import py_compile
 from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
+from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.activity_log import ActivityLogInterceptor
 from activities.appeal import AppealActivities
@@ -21,6 +23,7 @@ from activities.sweep import SweepActivities
 from core.db import create_tables, make_engine
 from core.settings import Settings
 from core.storage import make_s3_client
+from core.tracing import WORKER_SERVICE, Tracing, tracing_from_settings
 from gateway.temporal import TemporalGateway, connect_temporal
 from launcher.reconciler import Reconciler
 from launcher.review_schedule import ensure_review_schedule
@@ -57,6 +60,7 @@ def build_worker(
     sweep: SweepActivities | None = None,
     review: PortfolioReviewActivities | None = None,
     limit_actions: LimitActionActivities | None = None,
+    tracing: Tracing | None = None,
 ) -> Worker:
     """With `sweep`, the worker also runs the document sweep its schedule starts; with
     `review`, the portfolio review its schedule starts."""
@@ -82,9 +86,30 @@ def build_worker(
         ],
         activity_executor=executor,
         max_concurrent_activities=executor._max_workers,
-        # One structured line per activity run (type, appeal, attempt, duration).
-        interceptors=[ActivityLogInterceptor()],
+        # Tracing first (unless the client brings it), so that the activity's log lines are
+        # written inside its span; then one structured line per activity run.
+        interceptors=[*tracing_interceptors(client, tracing), ActivityLogInterceptor()],
+        **traced_runner(tracing),
     )
+
+
+def tracing_interceptors(client: Client, tracing: Tracing | None) -> list[Interceptor]:
+    """The tracing interceptor for the worker, unless its client already has it (a worker
+    runs its client's interceptors first)."""
+    if tracing is None or tracing.interceptor in client.config()["interceptors"]:
+        return []
+    return [tracing.interceptor]
+
+
+def traced_runner(tracing: Tracing | None) -> dict[str, Any]:
+    """With traces on, the workflow sandbox passes opentelemetry through, as the SDK's
+    interceptor needs: its workflow side runs in the sandbox, which would otherwise import
+    opentelemetry afresh for every run (and its context loads lazily with open(), which the
+    sandbox refuses once a run has started)."""
+    if tracing is None:
+        return {}
+    restrictions = SandboxRestrictions.default.with_passthrough_modules("opentelemetry")
+    return {"workflow_runner": SandboxedWorkflowRunner(restrictions=restrictions)}
 
 
 async def start_sweep_schedule(client: Client, settings: Settings) -> None:
@@ -107,7 +132,10 @@ async def start_review_schedule(client: Client, settings: Settings) -> None:
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     engine = make_engine(settings.effective_database_url)
     create_tables(engine)
-    client = await connect_temporal(settings)
+    # Traces only when an OTLP endpoint is configured; on the client, so that the reconciler's
+    # starts and signals are traced too and the worker runs the same interceptor.
+    tracing = tracing_from_settings(settings, WORKER_SERVICE)
+    client = await connect_temporal(settings, [tracing.interceptor] if tracing else [])
     s3 = make_s3_client(settings)
     activities = AppealActivities(engine=engine, s3_client=s3, settings=settings)
     reconciler = Reconciler(engine, TemporalGateway(settings, client), settings, s3_client=s3)
@@ -116,7 +144,9 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     await start_sweep_schedule(client, settings)
     await start_review_schedule(client, settings)
     with ThreadPoolExecutor(max_workers=16, thread_name_prefix="activity") as executor:
-        worker = build_worker(client, settings, activities, executor, sweep=sweep, review=review)
+        worker = build_worker(
+            client, settings, activities, executor, sweep=sweep, review=review, tracing=tracing
+        )
         log.info("worker polling task queue %s", settings.temporal_task_queue)
         async with worker:
             reconcile_task = asyncio.create_task(reconciler.run_forever())
@@ -125,3 +155,5 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
             finally:
                 reconcile_task.cancel()
     engine.dispose()
+    if tracing:
+        tracing.shutdown()  # sends the spans still batched
