@@ -32,7 +32,7 @@ from core.db import create_tables, make_engine
 from core.settings import Settings, get_settings
 from core.storage import ensure_bucket, make_s3_client
 from core.tracing import API_SERVICE, Tracing, tracing_from_settings
-from gateway.temporal import TemporalGateway
+from gateway.temporal import TemporalGateway, forward_core_logs
 
 
 def create_app(
@@ -58,6 +58,8 @@ def create_app(
         app.state.engine = engine or make_engine(settings.effective_database_url)
         create_tables(app.state.engine)
         app.state.s3 = s3_client or make_s3_client(settings)
+        if gateway is None:
+            forward_core_logs()  # this process's own client: its core's lines as ours
         app.state.gateway = gateway or TemporalGateway(
             settings, interceptors=[tracing.interceptor] if tracing else []
         )

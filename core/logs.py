@@ -52,7 +52,8 @@ def log_line(event: str, fields: Mapping[str, object]) -> str:
 def log_event(logger: logging.Logger, level: int, event: str, **fields: object) -> None:
     """One structured line; the fields also ride on the record (`log_event`, `log_fields`)
     for the JSON formatter or a test."""
-    logger.log(level, log_line(event, fields), extra={"log_event": event, "log_fields": dict(fields)})
+    if logger.isEnabledFor(level):  # a line nobody writes costs no formatting
+        logger.log(level, log_line(event, fields), extra={"log_event": event, "log_fields": dict(fields)})
 
 
 @contextmanager

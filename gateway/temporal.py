@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import Awaitable, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -19,6 +20,7 @@ from temporalio.common import (
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.appeals.service import workflow_id_for
@@ -62,6 +64,30 @@ def data_converter(settings: Settings) -> DataConverter:
     """What every client and worker of this service converts payloads with: encrypted with the
     configured keys (gateway/codec.py); in production, keys are required (PayloadKeyError)."""
     return converter_with(payload_codec(settings))
+
+
+def core_log_config() -> LoggingConfig:
+    """The SDK core's own log (its warnings, errors elsewhere) forwarded to Python logging, so
+    that it leaves as the process's other lines do (core/logs.py JSON) instead of as the core's
+    text on stderr. Part of any Runtime this service makes (its telemetry's `logging`)."""
+    return LoggingConfig(
+        filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+        forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
+    )
+
+
+def forward_core_logs() -> None:
+    """Once per process, before its first client connects: the default runtime with
+    `core_log_config`."""
+    global _core_logs_forwarded
+    if not _core_logs_forwarded:
+        Runtime.set_default(
+            Runtime(telemetry=TelemetryConfig(logging=core_log_config())), error_if_already_set=False
+        )
+        _core_logs_forwarded = True
+
+
+_core_logs_forwarded = False
 
 
 async def connect_temporal(settings: Settings, interceptors: Sequence[Interceptor] = ()) -> Client:

@@ -24,7 +24,7 @@ from core.db import create_tables, make_engine
 from core.settings import Settings
 from core.storage import make_s3_client
 from core.tracing import WORKER_SERVICE, Tracing, tracing_from_settings
-from gateway.temporal import TemporalGateway, connect_temporal
+from gateway.temporal import TemporalGateway, connect_temporal, forward_core_logs
 from launcher.reconciler import Reconciler
 from launcher.review_schedule import ensure_review_schedule
 from launcher.sweep_schedule import ensure_sweep_schedule
@@ -130,6 +130,7 @@ async def start_review_schedule(client: Client, settings: Settings) -> None:
 
 
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    forward_core_logs()
     engine = make_engine(settings.effective_database_url)
     create_tables(engine)
     # Traces only when an OTLP endpoint is configured; on the client, so that the reconciler's
