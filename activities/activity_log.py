@@ -1,10 +1,13 @@
-"""The worker's structured log: one key=value line per activity start, finish or failure (and,
-from core/appeals/service.py once committed, one per appeal transition).
+"""The worker's structured log: one line per activity start, finish or failure (and, from
+core/appeals/service.py once committed, one per appeal transition), written as JSON lines by
+core/logs.py's formatter (docs/traces-and-logs.md); the key=value form is the record's message.
 
 Lines carry IDs, codes, counts and durations only, never personal data: no names, phone
 numbers, email addresses or document contents. So activity arguments, results and error
 messages are not logged (a refusal or a send error may quote a customer's address), only the
-error's type. `appeals dev` writes them to .data/logs/worker.log.
+error's type. Each activity runs in a log context of its appeal and workflow ids, so every line
+written while it runs (core's too) carries them. `appeals dev` writes them to
+.data/logs/worker.log.
 
     activity_started activity=open_appeal appeal_id=3f2b... workflow_id=appeal-3f2b... attempt=1
     activity_finished activity=open_appeal appeal_id=3f2b... ... duration_ms=12.4

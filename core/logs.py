@@ -4,7 +4,7 @@ Lines carry IDs, codes, counts and durations only, never personal data (no names
 numbers, email addresses or document contents). Exceptions are logged by type and frames,
 never by message: a driver's error may quote the row it refused (see JsonFormatter).
 
-Schema of a JSON line (docs/observability.md): `ts` (UTC, ISO 8601), `level`, `logger`,
+Schema of a JSON line (docs/traces-and-logs.md): `ts` (UTC, ISO 8601), `level`, `logger`,
 `message`; a `log_event` line adds `event` and its own fields; the request's or activity's
 context adds `appeal_id`, `workflow_id`, `task_id`, `actor_role` when known; a line written
 inside a traced span adds `trace_id` and `span_id`.
