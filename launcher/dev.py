@@ -349,7 +349,16 @@ class Supervisor:
         proc = watch.part.process
         watch.state, watch.since, watch.restart_at = _State.STARTING, now, None
         with contextlib.suppress(OSError), proc.log_path.open("a") as log:
-            log.write(f"\n--- appeals dev: starting {proc.name} again at {now.isoformat()} ---\n")
+            # A JSON line, like the API's and the worker's own (core/logs.py), so that their
+            # logs stay one object per line across restarts.
+            note = {
+                "ts": now.isoformat(),
+                "level": "warning",
+                "logger": "appeals.dev",
+                "message": f"--- appeals dev: starting {proc.name} again ---",
+            }
+            # After a newline: a killed part may have left its last line unfinished.
+            log.write("\n" + json.dumps(note) + "\n")
         try:
             proc.start()
         except OSError as exc:
