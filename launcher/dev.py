@@ -99,7 +99,12 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "APPEALS_SMTP_PORT": str(settings.smtp_port),
         "APPEALS_TEMPORAL_UI_PORT": str(settings.temporal_ui_port),
         "APPEALS_CODEC_SERVER_PORT": str(settings.codec_server_port),
+        # .data/logs/ gets the parts' lines in the stack's format (JSON unless told otherwise).
+        "APPEALS_LOG_FORMAT": settings.log_format,
+        "APPEALS_LOG_LEVEL": settings.log_level,
     }
+    if settings.otel_exporter_otlp_endpoint:
+        env["APPEALS_OTEL_EXPORTER_OTLP_ENDPOINT"] = settings.otel_exporter_otlp_endpoint
     if settings.payload_keys:
         env["APPEALS_PAYLOAD_KEYS"] = json.dumps(
             {key_id: key.get_secret_value() for key_id, key in settings.payload_keys.items()}
