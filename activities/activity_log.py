@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from temporalio import activity
@@ -41,6 +42,16 @@ def appeal_id_of(workflow_id: str | None) -> str | None:
     return None
 
 
+def task_id_of(args: Sequence[Any]) -> str | None:
+    """The review task an activity works on, where its input names one (activities/types.py:
+    `task_id`, or the `review_task` it opens)."""
+    for arg in args:
+        task_id = getattr(arg, "task_id", None) or getattr(getattr(arg, "review_task", None), "task_id", None)
+        if isinstance(task_id, str):
+            return task_id
+    return None
+
+
 class ActivityLogInterceptor(Interceptor):
     """Logs every activity (regular and local) the worker runs, with its duration."""
 
@@ -58,7 +69,11 @@ class _ActivityLog(ActivityInboundInterceptor):
             "attempt": info.attempt,
             "local": info.is_local,
         }
-        ids = {"appeal_id": fields["appeal_id"], "workflow_id": info.workflow_id}
+        ids = {
+            "appeal_id": fields["appeal_id"],
+            "workflow_id": info.workflow_id,
+            "task_id": task_id_of(input.args),
+        }
         # Every line the activity writes (core's transition lines too, in the activity's thread:
         # the SDK runs it in a copy of this context) carries its appeal and workflow.
         with log_context(**ids):

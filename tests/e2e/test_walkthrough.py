@@ -317,6 +317,10 @@ def test_the_walkthroughs_logs_are_json_lines_without_personal_data(stack: DevSt
     access = [line for line in parsed["api"] if line.get("event") == "http_request"]
     assert access and all("?" not in line["route"] for line in access)
     assert {"customer", "reviewer"} <= {line.get("actor_role") for line in access}
+    # The review task the walkthrough decided: on the API's lines by its path, on the worker's
+    # by the activity's input.
+    decided = {line["task_id"] for line in access if line["route"] == "/review-tasks/{task_id}/decision"}
+    assert decided and decided <= {line.get("task_id") for line in parsed["worker"]}
     # A submission's line names the appeal it created (its path has no id yet).
     submitted = [
         line
