@@ -4,6 +4,8 @@ in-memory exporter behind the same redaction as OTLP), and no span says who the 
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -15,12 +17,15 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from sqlalchemy.engine import Engine
 
+from activities.activity_log import ACTIVITY_LOGGER
 from activities.appeal import AppealActivities
 from api.app import create_app
+from api.request_log import ACCESS_LOGGER
 from core.auth import Role, mint_token
 from core.clock import SYSTEM_CLOCK
 from core.db import session_scope
 from core.db.ledger_tables import Customer
+from core.logs import JsonFormatter
 from core.seed import seed_demo_ledger
 from core.settings import Settings
 from core.storage import make_s3_client
@@ -63,9 +68,38 @@ def demo_ledger(sqlite_engine: Engine) -> Iterator[Engine]:
     yield sqlite_engine
 
 
+class _JsonLines(logging.Handler):
+    """The lines as the process writes them: formatted when emitted, in the request's or the
+    activity's context."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.setFormatter(JsonFormatter())
+        self.lines: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(self.format(record)))
+
+
+@pytest.fixture
+def json_lines() -> Iterator[_JsonLines]:
+    handler = _JsonLines()
+    loggers = [logging.getLogger(name) for name in (ACCESS_LOGGER, ACTIVITY_LOGGER)]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    try:
+        yield handler
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+
+
 @pytest.mark.asyncio(loop_scope="session")
 async def test_one_submission_is_one_trace_through_workflow_and_activities(
-    traced_settings: Settings, demo_ledger: Engine
+    traced_settings: Settings, demo_ledger: Engine, json_lines: _JsonLines
 ) -> None:
     settings, engine = traced_settings, demo_ledger
     exporter = InMemorySpanExporter()
@@ -138,6 +172,15 @@ async def test_one_submission_is_one_trace_through_workflow_and_activities(
         assert hidden not in exported
     for personal in _personal_data(engine, CUSTOMER):
         assert personal not in exported, personal
+
+    # The log lines of the request and of the activity carry the same trace id.
+    trace_hex = format(trace_id, "032x")
+    submitted = next(line for line in json_lines.lines if line.get("route") == "/appeals")
+    opened = next(line for line in json_lines.lines if line.get("activity") == "open_appeal")
+    assert submitted["trace_id"] == opened["trace_id"] == trace_hex
+    assert submitted["span_id"] == format(server.context.span_id, "016x")
+    assert opened["span_id"] == format(run_activity.context.span_id, "016x")
+    assert (submitted["appeal_id"], opened["appeal_id"]) == (appeal_id, appeal_id)
 
 
 async def _async(value: Any) -> Any:
