@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
 
 import httpx
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
@@ -29,7 +32,7 @@ from core.logs import JsonFormatter
 from core.seed import seed_demo_ledger
 from core.settings import Settings
 from core.storage import make_s3_client
-from core.tracing import API_SERVICE, Tracing, otlp_configured, redact
+from core.tracing import API_SERVICE, WORKER_SERVICE, Tracing, otlp_configured, redact, tracing_from_settings
 from gateway.temporal import connect_temporal
 from launcher.worker import build_worker
 from tests.eventually import eventually
@@ -236,3 +239,47 @@ def test_tracing_is_off_unless_an_endpoint_is_configured(settings: Settings) -> 
     ours = settings.model_copy(update={"otel_exporter_otlp_endpoint": "http://collector:4318"})
     assert otlp_configured(ours, {})
     assert not otlp_configured(ours, {"OTEL_SDK_DISABLED": "true"})
+
+
+class _Collector(BaseHTTPRequestHandler):
+    """An OTLP/HTTP collector that keeps what it is sent."""
+
+    received: ClassVar[list[tuple[str, bytes]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.received.append((self.path, body))
+        self.send_response(200)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
+def test_spans_leave_by_otlp_http_redacted(settings: Settings) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+        configured = settings.model_copy(update={"otel_exporter_otlp_endpoint": endpoint})
+        tracing = tracing_from_settings(configured, WORKER_SERVICE)
+        assert tracing is not None
+        tracer = tracing.provider.get_tracer("test")
+        with tracer.start_as_current_span("GET /appeals/{appeal_id}") as span:
+            span.set_attribute("http.route", "/appeals/{appeal_id}")
+            span.set_attribute("http.url", "http://api/appeals/a-1?phone=13800000000")
+            span.set_attribute("http.user_agent", "Mozilla/5.0")
+        assert tracing.provider.force_flush()
+        tracing.shutdown()
+    finally:
+        server.shutdown()
+    [(path, body)] = _Collector.received
+    assert path == "/v1/traces"
+    request = ExportTraceServiceRequest.FromString(body)
+    [resource_spans] = request.resource_spans
+    resource = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+    assert resource["service.name"] == WORKER_SERVICE
+    [sent] = [s for scope in resource_spans.scope_spans for s in scope.spans]
+    attributes = {a.key: a.value.string_value for a in sent.attributes}
+    assert attributes == {"http.route": "/appeals/{appeal_id}", "http.url": "http://api/appeals/a-1"}
