@@ -27,7 +27,8 @@ from api.routers import (
 )
 from api.routers.health import Readiness, readiness_probes
 from core.clock import SYSTEM_CLOCK, Clock
-from core.db import create_tables, make_engine
+from core.db import make_engine
+from core.db.migrate import require_head
 from core.settings import Settings, get_settings
 from core.storage import ensure_bucket, make_s3_client
 from gateway.temporal import TemporalGateway
@@ -51,7 +52,9 @@ def create_app(
         app.state.settings = settings
         app.state.clock = clock  # the business date of ledger imports and submissions
         app.state.engine = engine or make_engine(settings.effective_database_url)
-        create_tables(app.state.engine)
+        # Migrations run before (`appeals db upgrade`, the compose stack's migrate job), never
+        # here: API processes starting together would race to migrate.
+        require_head(app.state.engine)
         app.state.s3 = s3_client or make_s3_client(settings)
         app.state.gateway = gateway or TemporalGateway(settings)
         app.state.readiness = Readiness(readiness_probes(app.state))

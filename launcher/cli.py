@@ -17,6 +17,7 @@ import typer
 from core.auth import Role, mint_token
 from core.settings import Settings, get_settings
 from launcher.audit_cli import audit_app
+from launcher.db_cli import db_app
 from launcher.ledger_cli import ledger_app
 from launcher.policy_cli import policy_app
 from launcher.schedule_cli import schedule_app
@@ -35,6 +36,7 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(schedule_app, name="schedule")
+app.add_typer(db_app, name="db")
 
 
 def _from_settings(field: str) -> str:
@@ -219,9 +221,26 @@ def worker() -> None:
 
     settings = get_settings()
     _require_payload_keys(settings)
+    _require_schema(settings)
     _logging()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_worker(settings))
+
+
+def _require_schema(settings: Settings) -> None:
+    """Stops the command, saying what to run, unless the database is at the code's head
+    revision: the API and worker never migrate (core/db/migrate.py)."""
+    from core.db import make_engine
+    from core.db.migrate import SchemaNotCurrent, require_head
+
+    engine = make_engine(settings.effective_database_url)
+    try:
+        require_head(engine)
+    except SchemaNotCurrent as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
 
 
 def _require_payload_keys(settings: Settings) -> None:
@@ -259,6 +278,7 @@ def api(
 
     settings = get_settings()
     _require_payload_keys(settings)
+    _require_schema(settings)
     # An import string and a factory, not an app object: each worker process builds its own app
     # from the same APPEALS_* environment (uvicorn can only fork workers from an import string).
     uvicorn.run(

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.engine import Engine
 
 from core.clock import SYSTEM_CLOCK, Clock
 from core.settings import Settings, get_settings
@@ -29,13 +30,13 @@ def import_dir(
     ] = None,
 ) -> None:
     """Import ledger CSV files: all of them or, on any error, nothing (every error is listed)."""
-    from core.db import create_tables, make_engine
+    from core.db import make_engine
     from core.ledger.importer import LedgerImportFailed, import_ledger_dir
 
     as_of = date_option(today, SYSTEM_CLOCK)
     engine = make_engine(get_settings().effective_database_url)
     try:
-        create_tables(engine)
+        require_schema(engine)
         summary = import_ledger_dir(engine, folder, today=as_of)
     except LedgerImportFailed as exc:
         typer.secho(
@@ -56,13 +57,13 @@ def export_dir(
     folder: Annotated[Path, typer.Argument(help="Folder to write the six CSV files into.")],
 ) -> None:
     """Write the whole ledger as CSV files in the import format."""
-    from core.db import create_tables, make_engine
+    from core.db import make_engine
     from core.ledger.exporter import export_ledger
     from core.ledger.importer import TABLE_WIDTH
 
     engine = make_engine(get_settings().effective_database_url)
     try:
-        create_tables(engine)
+        require_schema(engine)
         with engine.connect() as connection:
             counts = export_ledger(connection, folder)
     finally:
@@ -70,6 +71,18 @@ def export_dir(
     typer.echo(f"exported to {folder}:")
     for table, rows in counts.items():
         typer.echo(f"  {table:<{TABLE_WIDTH}} {rows:>8} rows")
+
+
+def require_schema(engine: Engine) -> None:
+    """Stops the command, saying what to run, unless the database is at the code's revision:
+    ledger commands work on a migrated database and never migrate it themselves."""
+    from core.db.migrate import SchemaNotCurrent, require_head
+
+    try:
+        require_head(engine)
+    except SchemaNotCurrent as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from exc
 
 
 def date_option(value: str | None, clock: Clock) -> date:
@@ -94,14 +107,15 @@ def seed_command(
     """`appeals seed`: the four hand-written demo customers plus a generated population."""
     from collections import defaultdict
 
-    from core.db import create_tables, make_engine, session_scope
+    from core.db import make_engine, session_scope
+    from core.db.migrate import upgrade
     from core.ledger.generator import GeneratedCustomer, Population, seed_population, write_statements
     from core.seed import seed_demo_ledger
 
     as_of = date_option(today, clock)
     engine = make_engine(settings.effective_database_url)
     try:
-        create_tables(engine)
+        upgrade(engine)  # a demo database: made or brought up to date here
         with session_scope(engine) as session:
             demo = seed_demo_ledger(session, as_of)
             outcome = seed_population(session, customers, seed, today=as_of)
@@ -141,7 +155,7 @@ def events(
     import getpass
 
     from api.risk_events import receive_risk_events
-    from core.db import create_tables, make_engine
+    from core.db import make_engine
     from core.errors import DomainError
     from core.lender.risk_events import parse_body
     from gateway.temporal import TemporalGateway
@@ -149,7 +163,7 @@ def events(
     settings = get_settings()
     engine = make_engine(settings.effective_database_url)
     try:
-        create_tables(engine)
+        require_schema(engine)
         try:
             parsed = parse_body(file.read_bytes())
             result, started = asyncio.run(

@@ -18,7 +18,8 @@ from activities.appeal import AppealActivities
 from activities.limit_action import LimitActionActivities
 from activities.portfolio_review import PortfolioReviewActivities
 from activities.sweep import SweepActivities
-from core.db import create_tables, make_engine
+from core.db import make_engine
+from core.db.migrate import require_head
 from core.settings import Settings
 from core.storage import make_s3_client
 from gateway.temporal import TemporalGateway, connect_temporal
@@ -106,7 +107,7 @@ async def start_review_schedule(client: Client, settings: Settings) -> None:
 
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     engine = make_engine(settings.effective_database_url)
-    create_tables(engine)
+    require_head(engine)  # migrated beforehand (`appeals db upgrade`), as the API's
     client = await connect_temporal(settings)
     s3 = make_s3_client(settings)
     activities = AppealActivities(engine=engine, s3_client=s3, settings=settings)

@@ -1,0 +1,39 @@
+"""Alembic's environment, configured in code (core/db/migrate.py makes the Config and passes
+the connection in config.attributes); offline (--sql) from the URL in the Config."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from core.db.migrate import MIGRATION_OPTIONS
+
+
+def run_offline() -> None:
+    context.configure(
+        url=context.config.get_main_option("sqlalchemy.url"),
+        literal_binds=True,
+        **MIGRATION_OPTIONS,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_online(connection: Connection) -> None:
+    sqlite = connection.dialect.name == "sqlite"
+    # SQLite's DDL is transactional too (the engine issues BEGIN itself, core/db/engine.py): one
+    # transaction for the whole run, so a failed revision leaves nothing half done.
+    context.configure(connection=connection, transactional_ddl=True, **MIGRATION_OPTIONS)
+    with context.begin_transaction():
+        context.run_migrations()
+        if sqlite:
+            # Foreign keys are off while migrating (core/db/migrate.py): check them before commit.
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+            if broken:
+                raise RuntimeError(f"foreign keys broken by the migration: {broken[:10]}")
+
+
+if context.is_offline_mode():
+    run_offline()
+else:
+    run_online(context.config.attributes["connection"])
