@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
@@ -18,14 +19,29 @@ db_app = typer.Typer(
 )
 
 
+class _Echo(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        message = self.format(record)
+        if message.startswith("Running "):  # not Alembic's notes on its DDL transaction mode
+            typer.echo(message, err=True)
+
+
 @contextmanager
 def _engine() -> Iterator[Engine]:
+    """The configured database, with Alembic's account of each revision it runs on stderr
+    (`Running upgrade 0001 -> 0002, ...`): what a deployment's migrate job logs."""
     from core.db import make_engine
 
     engine = make_engine(get_settings().effective_database_url)
+    alembic_log, handler = logging.getLogger("alembic"), _Echo()
+    level = alembic_log.level
+    alembic_log.addHandler(handler)
+    alembic_log.setLevel(logging.INFO)
     try:
         yield engine
     finally:
+        alembic_log.removeHandler(handler)
+        alembic_log.setLevel(level)
         engine.dispose()
 
 

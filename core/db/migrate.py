@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import logging
 import tempfile
 import uuid
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +36,8 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # unversioned database with that schema is adopted at this revision.
 FIRST_REVISION = "0001"
 VERSION_TABLE = "alembic_version"
+# PostgreSQL advisory lock held while migrating (env.py); any constant unused elsewhere.
+MIGRATION_LOCK_KEY = 0x61707065616C73  # "appeals"
 
 target_metadata = SQLModel.metadata
 
@@ -66,6 +70,23 @@ def _expression_indexes(metadata: MetaData) -> frozenset[str]:
 # compare them on every dialect, and half-seeing them reports a change that is none. Their
 # revisions write them by hand; tests/core/db/test_migrations.py compares them as reflected.
 EXPRESSION_INDEXES = _expression_indexes(target_metadata)
+
+
+class _KnownExpressionIndexes(logging.Filter):
+    """Alembic warns that it only approximates the indexes above, then leaves them out of the
+    comparison (include_object): the warning would be noise on every compare."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (
+            message.startswith("Generating approximate signature for index")
+            and any(f"Index({name!r}" in message for name in EXPRESSION_INDEXES)
+        )
+
+
+logging.getLogger("alembic.ddl.impl").addFilter(_KnownExpressionIndexes())
+for _name in EXPRESSION_INDEXES:
+    warnings.filterwarnings("ignore", message=f"autogenerate skipping .*expression-based index '{_name}'")
 
 
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
@@ -238,6 +259,18 @@ def diff_from_revision(engine: Engine, revision: str) -> list[Any]:
 
 
 @contextmanager
+def _quiet_alembic() -> Iterator[None]:
+    """The scratch build's revisions are not the database's: kept out of the migration log."""
+    log = logging.getLogger("alembic.runtime.migration")
+    level = log.level
+    log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+@contextmanager
 def _revision_schema(engine: Engine, revision: str) -> Iterator[MetaData]:
     """`revision`'s schema, reflected from a scratch database: a temporary SQLite file, or on
     PostgreSQL a scratch schema, dropped after."""
@@ -245,7 +278,7 @@ def _revision_schema(engine: Engine, revision: str) -> Iterator[MetaData]:
         with tempfile.TemporaryDirectory() as folder:
             scratch = make_engine(f"sqlite:///{Path(folder) / 'reference.db'}")
             try:
-                with _migration_connection(scratch) as connection:
+                with _migration_connection(scratch) as connection, _quiet_alembic():
                     command.upgrade(alembic_config(connection), revision)
                 reference = MetaData()
                 with scratch.connect() as connection:
@@ -263,7 +296,7 @@ def _revision_schema(engine: Engine, revision: str) -> Iterator[MetaData]:
         engine.url, poolclass=NullPool, connect_args={"options": f"-csearch_path={schema}"}
     )
     try:
-        with scratch.connect() as connection:
+        with scratch.connect() as connection, _quiet_alembic():
             command.upgrade(alembic_config(connection), revision)
             reference = MetaData()
             reference.reflect(connection)

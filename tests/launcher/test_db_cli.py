@@ -42,13 +42,26 @@ def db(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+def lines(*args: str) -> tuple[int, list[str]]:
+    code, out = db(*args)
+    return code, out.splitlines()
+
+
+UP_TO_FIRST = f"Running upgrade  -> {FIRST_REVISION}, Initial schema."
+
+
 def test_upgrade_current_downgrade(sqlite_url: str) -> None:
+    """Each revision run is logged (what a deployment's migrate job shows), then the outcome."""
     head = head_revision()
     assert db("current") == (1, f"none (head is {head}: run `appeals db upgrade`)\n")
-    code, out = db("upgrade")
-    assert (code, out) == (0, f"database at revision {head}\n")
+    code, out = lines("upgrade")
+    assert code == 0
+    assert out[0] == UP_TO_FIRST and out[-1] == f"database at revision {head}"
     assert db("current") == (0, f"{head} (head)\n")
-    assert db("downgrade", "base") == (0, "database at revision none\n")
+    assert lines("upgrade") == (0, [f"database at revision {head}"])  # nothing to run
+    code, out = lines("downgrade", "base")
+    assert (code, out[-1]) == (0, "database at revision none")
+    assert out[-2] == f"Running downgrade {FIRST_REVISION} -> , Initial schema."
     engine = make_engine(sqlite_url)
     try:
         with engine.connect() as connection:
@@ -56,19 +69,22 @@ def test_upgrade_current_downgrade(sqlite_url: str) -> None:
             assert set(names) & set(SQLModel.metadata.tables) == set()
     finally:
         engine.dispose()
-    assert db("upgrade", FIRST_REVISION) == (0, f"database at revision {FIRST_REVISION}\n")
+    assert lines("upgrade", FIRST_REVISION) == (0, [UP_TO_FIRST, f"database at revision {FIRST_REVISION}"])
 
 
 def test_upgrade_adopts_a_database_made_before_migrations(sqlite_url: str) -> None:
     engine = make_engine(sqlite_url)
     SQLModel.metadata.create_all(engine)
     engine.dispose()
-    code, out = db("upgrade")
+    code, out = lines("upgrade")
     assert code == 0, out
-    assert out.splitlines() == [
+    # Stamped, not migrated (the scratch build it was compared with stays out of the log).
+    assert out[:2] == [
+        f"Running stamp_revision  -> {FIRST_REVISION}",
         f"adopted the existing schema as revision {FIRST_REVISION}",
-        f"database at revision {head_revision()}",
     ]
+    assert out[-1] == f"database at revision {head_revision()}"
+    assert not any(line.startswith(f"Running upgrade  -> {FIRST_REVISION}") for line in out)
 
 
 def test_upgrade_refuses_an_unknown_schema_and_stamp_records_one(sqlite_url: str) -> None:
@@ -88,7 +104,7 @@ def test_upgrade_refuses_an_unknown_schema_and_stamp_records_one(sqlite_url: str
             text("CREATE INDEX ix_notification_appeal ON notification (appeal_id, created_at, id)")
         )
     engine.dispose()
-    assert db("stamp", FIRST_REVISION) == (0, f"database stamped at {FIRST_REVISION}\n")
+    assert lines("stamp", FIRST_REVISION)[1][-1] == f"database stamped at {FIRST_REVISION}"
     assert db("upgrade")[0] == 0
     assert db("current") == (0, f"{head_revision()} (head)\n")
 
@@ -98,7 +114,8 @@ def test_on_postgresql(monkeypatch: pytest.MonkeyPatch) -> None:
     try:
         _use(monkeypatch, f"{PG_URL}?options=-csearch_path%3D{schema}")
         assert db("current")[0] == 1
-        assert db("upgrade") == (0, f"database at revision {head_revision()}\n")
+        code, out = lines("upgrade")
+        assert (code, out[0], out[-1]) == (0, UP_TO_FIRST, f"database at revision {head_revision()}")
         assert db("current") == (0, f"{head_revision()} (head)\n")
         with engine.connect() as connection:
             assert (

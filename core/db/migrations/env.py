@@ -4,9 +4,10 @@ the connection in config.attributes); offline (--sql) from the URL in the Config
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from core.db.migrate import MIGRATION_OPTIONS
+from core.db.migrate import MIGRATION_LOCK_KEY, MIGRATION_OPTIONS
 
 
 def run_offline() -> None:
@@ -25,6 +26,11 @@ def run_online(connection: Connection) -> None:
     # transaction for the whole run, so a failed revision leaves nothing half done.
     context.configure(connection=connection, transactional_ddl=True, **MIGRATION_OPTIONS)
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Two upgrades at once (replicas each running one) take turns: the second reads
+            # the revision the first committed and has nothing left to do. SQLite's BEGIN
+            # IMMEDIATE already makes the second wait.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         context.run_migrations()
         if sqlite:
             # Foreign keys are off while migrating (core/db/migrate.py): check them before commit.

@@ -4,9 +4,13 @@ the migrations in agreement, and the adoption of a database made by create_all b
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from subprocess import PIPE, STDOUT
 from typing import Any
 
 import pytest
@@ -29,6 +33,9 @@ from core.db.migrate import (
     upgrade,
 )
 from tests.conftest import _drop_schema, _postgres_engine
+from tests.eventually import patience
+
+ROOT = Path(__file__).resolve().parents[3]
 
 APP_TABLES = set(SQLModel.metadata.tables)
 
@@ -177,6 +184,26 @@ def test_upgrade_from_the_first_revision_step_by_step_keeps_the_data(empty: Engi
     assert _diff(empty) == []
     with empty.connect() as connection:
         assert connection.execute(text("SELECT id FROM customer")).scalars().all() == ["c-1"]
+
+
+def test_two_upgrades_at_once_take_turns(empty: Engine) -> None:
+    """Replicas that each run `appeals db upgrade` on start: one migrates, the other waits for it
+    and finds nothing left to do (PostgreSQL: an advisory lock; SQLite: BEGIN IMMEDIATE)."""
+    url = empty.url.render_as_string(hide_password=False)
+    if empty.dialect.name == "postgresql":
+        schema = empty.dialect.default_schema_name or inspect(empty).default_schema_name
+        url += f"?options=-csearch_path%3D{schema}"
+    env = {**os.environ, "APPEALS_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "launcher.cli", "db", "upgrade"]
+    runs = [
+        subprocess.Popen(command, env=env, cwd=ROOT, stdout=PIPE, stderr=STDOUT, text=True) for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=patience(120))[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    ran = [output.count("Running upgrade") for output in outputs]
+    assert sorted(ran) == [0, len(list(script_directory().walk_revisions()))], outputs
+    assert current_revision(empty) == head_revision()
+    assert _diff(empty) == []
 
 
 def test_one_line_of_revisions_from_the_first() -> None:
