@@ -1,5 +1,5 @@
-"""Alembic's environment, configured in code (core/db/migrate.py makes the Config and passes
-the connection in config.attributes); offline (--sql) from the URL in the Config."""
+"""Alembic's environment, configured in code: core/db/migrate.py makes the Config and passes the
+connection in config.attributes (online only: no SQL scripts are generated)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,6 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from core.db.migrate import MIGRATION_LOCK_KEY, MIGRATION_OPTIONS
-
-
-def run_offline() -> None:
-    context.configure(
-        url=context.config.get_main_option("sqlalchemy.url"),
-        literal_binds=True,
-        **MIGRATION_OPTIONS,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
 
 
 def run_online(connection: Connection) -> None:
@@ -39,7 +29,4 @@ def run_online(connection: Connection) -> None:
                 raise RuntimeError(f"foreign keys broken by the migration: {broken[:10]}")
 
 
-if context.is_offline_mode():
-    run_offline()
-else:
-    run_online(context.config.attributes["connection"])
+run_online(context.config.attributes["connection"])
