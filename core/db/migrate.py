@@ -251,9 +251,33 @@ def adopt_unversioned(engine: Engine) -> str | None:
 
 def diff_from_revision(engine: Engine, revision: str) -> list[Any]:
     """The differences between the database and the schema that migrating an empty database
-    of the same kind to `revision` makes."""
-    with _revision_schema(engine, revision) as reference, engine.connect() as connection:
-        return schema_diff(connection, reference)
+    of the same kind to `revision` makes; on PostgreSQL also the enum values it lacks, which
+    Alembic's comparison leaves out (a missing one would fail the first row that uses it)."""
+    with _revision_schema(engine, revision) as (reference, enums), engine.connect() as connection:
+        diffs = schema_diff(connection, reference)
+        if enums:
+            have = _enum_labels(connection, None)
+            for name, labels in sorted(enums.items()):
+                missing = sorted(labels - have.get(name, set()))
+                if missing:
+                    diffs.append(("missing_enum_values", name, missing))
+        return diffs
+
+
+def _enum_labels(connection: Connection, schema: str | None) -> dict[str, set[str]]:
+    """PostgreSQL's enum types in `schema` (None: the connection's current schema) and their values."""
+    rows = connection.execute(
+        text(
+            "SELECT t.typname, e.enumlabel FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid "
+            "JOIN pg_namespace n ON n.oid = t.typnamespace "
+            "WHERE n.nspname = coalesce(:schema, current_schema())"
+        ),
+        {"schema": schema},
+    ).all()
+    labels: dict[str, set[str]] = {}
+    for name, label in rows:
+        labels.setdefault(name, set()).add(label)
+    return labels
 
 
 @contextmanager
@@ -269,9 +293,9 @@ def _quiet_alembic() -> Iterator[None]:
 
 
 @contextmanager
-def _revision_schema(engine: Engine, revision: str) -> Iterator[MetaData]:
-    """`revision`'s schema, reflected from a scratch database: a temporary SQLite file, or on
-    PostgreSQL a scratch schema, dropped after."""
+def _revision_schema(engine: Engine, revision: str) -> Iterator[tuple[MetaData, dict[str, set[str]]]]:
+    """`revision`'s schema, reflected from a scratch database (a temporary SQLite file, or on
+    PostgreSQL a scratch schema, dropped after), with PostgreSQL's enum types and values."""
     if engine.dialect.name == "sqlite":
         with tempfile.TemporaryDirectory() as folder:
             scratch = make_engine(f"sqlite:///{Path(folder) / 'reference.db'}")
@@ -281,7 +305,7 @@ def _revision_schema(engine: Engine, revision: str) -> Iterator[MetaData]:
                 reference = MetaData()
                 with scratch.connect() as connection:
                     reference.reflect(connection)
-                yield reference
+                yield reference, {}
             finally:
                 scratch.dispose()
         return
@@ -298,7 +322,8 @@ def _revision_schema(engine: Engine, revision: str) -> Iterator[MetaData]:
             command.upgrade(alembic_config(connection), revision)
             reference = MetaData()
             reference.reflect(connection)
-        yield reference
+            enums = _enum_labels(connection, schema)
+        yield reference, enums
     finally:
         scratch.dispose()
         with engine.begin() as connection:

@@ -32,6 +32,7 @@ from core.db.migrate import (
     script_directory,
     upgrade,
 )
+from core.status import AppealStatus
 from tests.conftest import _drop_schema, _postgres_engine
 from tests.eventually import patience
 
@@ -55,6 +56,13 @@ def empty(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         engine.dispose()
     else:
         _drop_schema(engine, schema)
+
+
+@pytest.fixture
+def postgresql_empty() -> Iterator[Engine]:
+    engine, schema = _postgres_engine()
+    yield engine
+    _drop_schema(engine, schema)
 
 
 def _diff(engine: Engine, metadata: MetaData = SQLModel.metadata) -> list[Any]:
@@ -322,3 +330,29 @@ def test_a_database_that_differs_from_the_first_revision_is_refused(empty: Engin
     assert "appeals db stamp" in message
     assert current_revision(empty) is None
     assert "attempts" not in {c["name"] for c in inspect(empty).get_columns("notification")}
+
+
+def test_a_postgresql_enum_short_of_a_value_is_refused(postgresql_empty: Engine) -> None:
+    """Alembic's comparison leaves enum values out; adoption checks them, since a database whose
+    appealstatus lacks LIMIT_APPLY_FAILED would fail the first appeal that reaches it."""
+    engine = postgresql_empty
+    SQLModel.metadata.create_all(engine)
+    old = ", ".join(f"'{s.value}'" for s in AppealStatus if s is not AppealStatus.LIMIT_APPLY_FAILED)
+    with engine.begin() as connection:
+        columns = [("appeal", "status"), ("appeal_event", "from_status"), ("appeal_event", "to_status")]
+        for table, column in columns:
+            connection.execute(text(f'ALTER TABLE {table} ALTER COLUMN "{column}" TYPE text'))
+        connection.execute(text("DROP TYPE appealstatus"))
+        connection.execute(text(f"CREATE TYPE appealstatus AS ENUM ({old})"))
+        for table, column in columns:
+            connection.execute(
+                text(
+                    f'ALTER TABLE {table} ALTER COLUMN "{column}" '
+                    f'TYPE appealstatus USING "{column}"::appealstatus'
+                )
+            )
+    with pytest.raises(
+        SchemaNotAdoptable, match=r"missing_enum_values', 'appealstatus', \['LIMIT_APPLY_FAILED'\]"
+    ):
+        upgrade(engine)
+    assert current_revision(engine) is None
