@@ -21,6 +21,7 @@ from alembic.autogenerate.api import AutogenContext
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Column, MetaData, create_engine, inspect, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
@@ -161,10 +162,22 @@ def current_revision(engine: Engine) -> str | None:
         ).get_current_revision()
 
 
+def known_revision(revision: str) -> bool:
+    try:
+        return script_directory().get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
 def require_head(engine: Engine) -> None:
     """Refuses to go on unless the database is at the code's head revision: in production only
     the one-shot `appeals db upgrade` migrates, never the API and worker racing at start."""
     current, head = current_revision(engine), head_revision()
+    if current is not None and not known_revision(current):
+        raise SchemaNotCurrent(
+            f"the database schema is at revision {current}, which this code does not know (a "
+            f"newer release migrated it?); this code needs {head}: run the release that has it"
+        )
     if current != head:
         raise SchemaNotCurrent(
             f"the database schema is at revision {current or 'none'}, this code needs {head}: "

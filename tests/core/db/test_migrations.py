@@ -283,6 +283,16 @@ def test_require_head_refuses_an_unmigrated_database(empty: Engine) -> None:
     require_head(empty)
 
 
+def test_require_head_names_a_revision_from_a_newer_release(empty: Engine) -> None:
+    """Code rolled back under a database a newer release migrated: not `run upgrade`, which
+    cannot help, but what happened."""
+    upgrade(empty)
+    with empty.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(SchemaNotCurrent, match=r"at revision 9999, which this code does not know"):
+        require_head(empty)
+
+
 def test_create_all_at_head_is_for_empty_databases_only(empty: Engine) -> None:
     SQLModel.metadata.create_all(empty)  # tables, no recorded revision
     with pytest.raises(SchemaNotAdoptable):
