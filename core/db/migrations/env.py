@@ -16,6 +16,11 @@ def run_online(connection: Connection) -> None:
     # transaction for the whole run, so a failed revision leaves nothing half done.
     context.configure(connection=connection, transactional_ddl=True, **MIGRATION_OPTIONS)
     with context.begin_transaction():
+        if sqlite:
+            # Foreign keys are off while migrating (core/db/migrate.py): what breaks them is
+            # found before commit. Rows that broke them before (say, written with them off) are
+            # not this migration's doing and do not stop it.
+            broken_before = set(map(tuple, connection.exec_driver_sql("PRAGMA foreign_key_check").all()))
         if connection.dialect.name == "postgresql":
             # Two upgrades at once (replicas each running one) take turns: the second reads
             # the revision the first committed and has nothing left to do. SQLite's BEGIN
@@ -23,10 +28,11 @@ def run_online(connection: Connection) -> None:
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         context.run_migrations()
         if sqlite:
-            # Foreign keys are off while migrating (core/db/migrate.py): check them before commit.
-            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
-            if broken:
-                raise RuntimeError(f"foreign keys broken by the migration: {broken[:10]}")
+            after = set(map(tuple, connection.exec_driver_sql("PRAGMA foreign_key_check").all()))
+            if broken := sorted(after - broken_before, key=str):
+                raise RuntimeError(
+                    f"foreign keys broken by the migration (table, rowid, parent): {broken[:10]}"
+                )
 
 
 run_online(context.config.attributes["connection"])

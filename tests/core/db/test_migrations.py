@@ -5,6 +5,7 @@ the migrations in agreement, and the adoption of a database made by create_all b
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from sqlalchemy import Column, Index, Integer, MetaData, String, Table, inspect,
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
+import core.db.migrate as migrate
 from core.db import make_engine
 from core.db.migrate import (
     FIRST_REVISION,
@@ -366,3 +368,56 @@ def test_a_postgresql_enum_short_of_a_value_is_refused(postgresql_empty: Engine)
     ):
         upgrade(engine)
     assert current_revision(engine) is None
+
+
+ACCOUNT = (
+    "INSERT INTO credit_account (id, customer_id, status, currency, original_limit_minor, "
+    "current_limit_minor, opened_on) VALUES ('{id}', '{customer}', 'ACTIVE', 'CNY', 1, 1, '2026-01-01')"
+)
+
+
+def test_a_sqlite_migration_that_breaks_foreign_keys_is_rolled_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite migrates with foreign keys off (batch mode drops and recreates tables); a revision
+    that leaves a row pointing nowhere fails before commit and changes nothing, while a row that
+    was broken before (written with the keys off) does not stop a later upgrade."""
+    copy = tmp_path / "migrations"
+    shutil.copytree(migrate.MIGRATIONS_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "versions" / "0002_orphans.py").write_text(
+        f"from alembic import op\n\nrevision = '0002'\ndown_revision = '{head_revision()}'\n"
+        "branch_labels = None\ndepends_on = None\n\n\n"
+        "def upgrade() -> None:\n    op.execute(\"DELETE FROM customer WHERE id = 'c-1'\")\n\n\n"
+        "def downgrade() -> None:\n    pass\n"
+    )
+    engine = make_engine(f"sqlite:///{tmp_path / 'appeals.db'}")
+    try:
+        upgrade(engine)  # to the real head, before the copy is used
+        at = datetime(2026, 1, 2, tzinfo=UTC)
+        with engine.begin() as connection:
+            connection.execute(
+                text("INSERT INTO customer (id, name, locale, created_at) VALUES ('c-1', 'x', 'en', :at)"),
+                {"at": at},
+            )
+            connection.execute(text(ACCOUNT.format(id="a-1", customer="c-1")))
+        monkeypatch.setattr(migrate, "MIGRATIONS_DIR", copy)
+        script_directory.cache_clear()
+        with pytest.raises(RuntimeError, match=r"foreign keys broken by the migration.*credit_account"):
+            upgrade(engine)
+        assert current_revision(engine) == FIRST_REVISION
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT id FROM customer")).scalars().all() == ["c-1"]
+        # Now the account goes, and an orphan written with the keys off stays from before.
+        with engine.begin() as connection:
+            connection.execute(text("DELETE FROM credit_account"))
+        with engine.connect() as connection:
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            driver.execute("PRAGMA foreign_keys=OFF")
+            driver.execute(ACCOUNT.format(id="a-2", customer="ghost"))
+            driver.execute("PRAGMA foreign_keys=ON")
+        upgrade(engine)
+        assert current_revision(engine) == "0002"
+    finally:
+        script_directory.cache_clear()
+        engine.dispose()
