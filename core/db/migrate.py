@@ -247,7 +247,9 @@ def adopt_unversioned(engine: Engine) -> str | None:
     migrations: stamped FIRST_REVISION when its schema is exactly that revision's (built afresh
     in a scratch database and compared), refused with the differences otherwise, since
     migrating a schema Alembic does not know would fail halfway or silently skip changes."""
-    if current_revision(engine) is not None or not has_app_tables(engine):
+    # Tables first, then the revision: an upgrade committing in between (tables and revision
+    # appear together) is then seen as versioned, never as tables without a revision.
+    if not has_app_tables(engine) or current_revision(engine) is not None:
         return None
     diffs = diff_from_revision(engine, FIRST_REVISION)
     if diffs:
