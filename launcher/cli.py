@@ -228,17 +228,12 @@ def worker() -> None:
 
 
 def _require_schema(settings: Settings) -> None:
-    """Stops the command, saying what to run, unless the database is at the code's head
-    revision: the API and worker never migrate (core/db/migrate.py)."""
     from core.db import make_engine
-    from core.db.migrate import SchemaNotCurrent, require_head
+    from launcher.db_cli import require_schema
 
     engine = make_engine(settings.effective_database_url)
     try:
-        require_head(engine)
-    except SchemaNotCurrent as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from exc
+        require_schema(engine)
     finally:
         engine.dispose()
 

@@ -45,6 +45,18 @@ def _engine() -> Iterator[Engine]:
         engine.dispose()
 
 
+def require_schema(engine: Engine) -> None:
+    """Stops the command, saying what to run, unless the database is at the code's head
+    revision: the API, the worker and the ledger commands never migrate (core/db/migrate.py)."""
+    from core.db.migrate import SchemaNotCurrent, require_head
+
+    try:
+        require_head(engine)
+    except SchemaNotCurrent as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from exc
+
+
 @db_app.command()
 def upgrade(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",

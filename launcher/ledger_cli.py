@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy.engine import Engine
 
 from core.clock import SYSTEM_CLOCK, Clock
 from core.settings import Settings, get_settings
+from launcher.db_cli import require_schema
 
 ledger_app = typer.Typer(
     help="Ledger data in and out: customers, credit accounts, bills, limit events, loan applications, "
@@ -71,18 +71,6 @@ def export_dir(
     typer.echo(f"exported to {folder}:")
     for table, rows in counts.items():
         typer.echo(f"  {table:<{TABLE_WIDTH}} {rows:>8} rows")
-
-
-def require_schema(engine: Engine) -> None:
-    """Stops the command, saying what to run, unless the database is at the code's revision:
-    ledger commands work on a migrated database and never migrate it themselves."""
-    from core.db.migrate import SchemaNotCurrent, require_head
-
-    try:
-        require_head(engine)
-    except SchemaNotCurrent as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from exc
 
 
 def date_option(value: str | None, clock: Clock) -> date:
