@@ -28,7 +28,8 @@ from api.routers import (
 )
 from api.routers.health import Readiness, readiness_probes
 from core.clock import SYSTEM_CLOCK, Clock
-from core.db import create_tables, make_engine
+from core.db import make_engine
+from core.db.migrate import require_head
 from core.settings import Settings, get_settings
 from core.storage import ensure_bucket, make_s3_client
 from core.tracing import API_SERVICE, Tracing, tracing_from_settings
@@ -56,7 +57,9 @@ def create_app(
         app.state.settings = settings
         app.state.clock = clock  # the business date of ledger imports and submissions
         app.state.engine = engine or make_engine(settings.effective_database_url)
-        create_tables(app.state.engine)
+        # Migrations run before (`appeals db upgrade`, the compose stack's migrate job), never
+        # here: API processes starting together would race to migrate.
+        require_head(app.state.engine)
         app.state.s3 = s3_client or make_s3_client(settings)
         if gateway is None:
             forward_core_logs()  # this process's own client: its core's lines as ours

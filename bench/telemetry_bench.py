@@ -36,7 +36,8 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from api.app import create_app
 from api.request_log import ACCESS_LOGGER, RequestLog
 from core.auth import Role, mint_token
-from core.db import create_tables, make_engine
+from core.db import make_engine
+from core.db.migrate import upgrade
 from core.logs import JsonFormatter
 from core.settings import Settings
 from core.tracing import API_SERVICE, Tracing
@@ -138,7 +139,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp))
         engine = make_engine(f"sqlite:///{Path(tmp) / 'appeals.db'}")
-        create_tables(engine)
+        upgrade(engine)
         apps = {variant: _app(settings, engine, variant) for variant in ("bare", "off", "traced")}
         asyncio.run(_measure(apps, settings, args.requests, args.rounds))
         engine.dispose()

@@ -17,6 +17,7 @@ from core.auth import Role, mint_token
 from core.logs import configure_logging, logging_config
 from core.settings import Settings, get_settings
 from launcher.audit_cli import audit_app
+from launcher.db_cli import db_app
 from launcher.ledger_cli import ledger_app
 from launcher.policy_cli import policy_app
 from launcher.schedule_cli import schedule_app
@@ -35,6 +36,7 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(schedule_app, name="schedule")
+app.add_typer(db_app, name="db")
 
 
 def _from_settings(field: str) -> str:
@@ -221,9 +223,21 @@ def worker() -> None:
 
     settings = get_settings()
     _require_payload_keys(settings)
+    _require_schema(settings)
     _logging(settings)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_worker(settings))
+
+
+def _require_schema(settings: Settings) -> None:
+    from core.db import make_engine
+    from launcher.db_cli import require_schema
+
+    engine = make_engine(settings.effective_database_url)
+    try:
+        require_schema(engine)
+    finally:
+        engine.dispose()
 
 
 def _require_payload_keys(settings: Settings) -> None:
@@ -261,6 +275,7 @@ def api(
 
     settings = get_settings()
     _require_payload_keys(settings)
+    _require_schema(settings)
     # An import string and a factory, not an app object: each worker process builds its own app
     # from the same APPEALS_* environment (uvicorn can only fork workers from an import string).
     uvicorn.run(

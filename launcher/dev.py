@@ -23,7 +23,8 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, Describe
 from temporalio.client import Client
 
 from core.clock import SYSTEM_CLOCK, Clock
-from core.db import create_tables, make_engine, session_scope
+from core.db import make_engine, session_scope
+from core.db.migrate import SchemaNotAdoptable, upgrade
 from core.ledger.generator import seed_population, write_statements
 from core.seed import seed_demo_ledger, seed_demo_staff
 from core.settings import Settings
@@ -559,7 +560,13 @@ class DevStack:
             self._launch(sink, lambda: smtp_ready(self.host, settings.smtp_port), 30)
 
             engine = make_engine(settings.effective_database_url)
-            create_tables(engine)
+            # Before the API and worker start: they only check that the schema is at head.
+            # A database from before migrations is adopted when its schema is the first revision's.
+            try:
+                upgrade(engine)
+            except SchemaNotAdoptable as exc:
+                engine.dispose()
+                raise StackError(f"the database cannot be migrated: {exc}") from exc
             if self.seed:
                 with session_scope(engine) as session:
                     today = self.clock.today()

@@ -20,7 +20,8 @@ from activities.appeal import AppealActivities
 from activities.limit_action import LimitActionActivities
 from activities.portfolio_review import PortfolioReviewActivities
 from activities.sweep import SweepActivities
-from core.db import create_tables, make_engine
+from core.db import make_engine
+from core.db.migrate import require_head
 from core.settings import Settings
 from core.storage import make_s3_client
 from core.tracing import WORKER_SERVICE, Tracing, tracing_from_settings
@@ -132,7 +133,7 @@ async def start_review_schedule(client: Client, settings: Settings) -> None:
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     forward_core_logs()
     engine = make_engine(settings.effective_database_url)
-    create_tables(engine)
+    require_head(engine)  # migrated beforehand (`appeals db upgrade`), as the API's
     # Traces only when an OTLP endpoint is configured; on the client, so that the reconciler's
     # starts and signals are traced too and the worker runs the same interceptor.
     tracing = tracing_from_settings(settings, WORKER_SERVICE)
