@@ -327,6 +327,21 @@ class Settings(BaseSettings):
         "there, and the codec server lets that origin call it. Unset: the local dev UI.",
     )
 
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description="Logs (core/logs.py): JSON lines on stderr, the same schema for the API, the worker "
+        "and the codec server; `text` for a person at a terminal.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="The least severe log level written."
+    )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        description="Traces (core/tracing.py) go by OTLP over HTTP to this collector (its base URL; "
+        "/v1/traces is added), or where the standard OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT says; "
+        "neither set: no tracing at all.",
+    )
+
     oidc_issuer: str | None = Field(
         default=None,
         description="OpenID Connect sign-in to the web pages (api/pages/oidc.py): the issuer URL, "

@@ -21,6 +21,7 @@ from fastapi import FastAPI
 
 from api.app import create_app
 from api.routers.health import Readiness
+from core.logs import logging_config
 from core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,10 @@ def serve_api(settings: Settings, *, host: str, port: int, workers: int) -> None
         host=host,
         port=port,
         workers=workers,
-        log_level="info",
+        # Our JSON lines for uvicorn's own loggers too; its access line is replaced by
+        # api/request_log.py's, which leaves the query string out.
+        log_config=logging_config(settings.log_format, settings.log_level),
+        access_log=False,
         proxy_headers=True,
         timeout_graceful_shutdown=settings.api_graceful_shutdown_seconds,
     )

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import logging
 import signal
 from pathlib import Path
 from types import FrameType
@@ -15,9 +14,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from core.auth import Role, mint_token
+from core.logs import configure_logging
 from core.settings import Settings, get_settings
 from launcher.audit_cli import audit_app
 from launcher.config_cli import config_app, settings_or_exit
+from launcher.db_cli import db_app
 from launcher.ledger_cli import ledger_app
 from launcher.policy_cli import policy_app
 from launcher.schedule_cli import schedule_app
@@ -36,6 +37,7 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(schedule_app, name="schedule")
+app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 
 # Commands that run without the service's settings: a bad APPEALS_* must not stop the tools that
@@ -62,8 +64,10 @@ SETTINGS_NOTE = (
 )
 
 
-def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _logging(settings: Settings) -> None:
+    """The worker's and the codec server's logging; the API's is the same, applied by uvicorn
+    in each of its processes (core/logs.py)."""
+    configure_logging(settings.log_format, settings.log_level)
 
 
 @app.command()
@@ -233,7 +237,8 @@ def worker() -> None:
 
     settings = get_settings()
     _require_payload_keys(settings)
-    _logging()
+    _require_schema(settings)
+    _logging(settings)
 
     async def _run() -> None:
         stop = asyncio.Event()
@@ -243,6 +248,17 @@ def worker() -> None:
     # SIGTERM and Ctrl-C stop it gracefully (exit 0); a second Ctrl-C cuts that short.
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_run())
+
+
+def _require_schema(settings: Settings) -> None:
+    from core.db import make_engine
+    from launcher.db_cli import require_schema
+
+    engine = make_engine(settings.effective_database_url)
+    try:
+        require_schema(engine)
+    finally:
+        engine.dispose()
 
 
 def _require_payload_keys(settings: Settings) -> None:
@@ -283,6 +299,7 @@ def api(
 
     settings = get_settings()
     _require_payload_keys(settings)
+    _require_schema(settings)
     serve_api(
         settings,
         host=host or settings.api_host,
@@ -316,7 +333,7 @@ def codec_server(
             err=True,
         )
         raise typer.Exit(1)
-    _logging()
+    _logging(settings)
     run_codec_server(settings, host=host or settings.api_host, port=port or settings.codec_server_port)
 
 

@@ -4,15 +4,22 @@ Temporal dev server, S3 server, database, worker process and API process."""
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from sqlmodel import select
 
 from core.auth import Role, mint_token
 from core.clock import SYSTEM_CLOCK
+from core.db import make_engine, session_scope
+from core.db.case_tables import Appeal
+from core.db.ledger_tables import Customer
 from core.demo_documents import credit_report_text, statement_csv
+from core.logs import REQUIRED_FIELDS
+from core.seed import DEMO_CUSTOMERS
 from launcher.dev import DevStack
 from launcher.mail import read_mail
 from tests.e2e.walkthrough import appeal_end_to_end, wait_for_status
@@ -160,3 +167,44 @@ def test_every_step_leaves_an_email_in_the_customers_language(stack: DevStack) -
     assert "PRINCIPAL REASONS" in text and "repaid late" in text, text
     assert "YOUR RIGHTS" in text and "WHEN YOU MAY APPEAL AGAIN" in text
     assert decline["Message-ID"]
+
+
+def test_the_walkthroughs_logs_are_json_lines_without_personal_data(stack: DevStack) -> None:
+    """After the walkthroughs above (this module's tests run in order): the API's and the
+    worker's logs under .data/logs/ are JSON lines of one schema, the walkthrough's appeal is
+    on both by its id, and no line names a demo customer or how to reach them."""
+    engine = make_engine(stack.settings.effective_database_url)
+    with session_scope(engine, read_only=True) as session:
+        customers = [session.get(Customer, demo.customer_id) for demo in DEMO_CUSTOMERS]
+        walkthrough = session.exec(select(Appeal.id).where(Appeal.customer_id == "c-1002")).all()
+    engine.dispose()
+    personal = [v for c in customers if c is not None for v in (c.name, c.email, c.phone) if v]
+    assert len(personal) >= 2 * len(DEMO_CUSTOMERS) and walkthrough, (personal, walkthrough)
+
+    parsed: dict[str, list[dict[str, Any]]] = {}
+    for part in ("api", "worker"):
+        raw = (stack.logs / f"{part}.log").read_text(encoding="utf-8")
+        lines = parsed[part] = [json.loads(line) for line in raw.splitlines() if line.strip()]
+        assert lines, part
+        for line in lines:
+            assert set(REQUIRED_FIELDS) <= line.keys(), (part, line)
+        for value in personal:
+            assert value not in raw, (part, value)
+        # Every appeal of the walkthrough's customer is on this part's lines by its id.
+        for appeal_id in walkthrough:
+            assert any(line.get("appeal_id") == appeal_id for line in lines), (part, appeal_id)
+    access = [line for line in parsed["api"] if line.get("event") == "http_request"]
+    assert access and all("?" not in line["route"] for line in access)
+    assert {"customer", "reviewer"} <= {line.get("actor_role") for line in access}
+    # The review task the walkthrough decided: on the API's lines by its path, on the worker's
+    # by the activity's input.
+    decided = {line["task_id"] for line in access if line["route"] == "/review-tasks/{task_id}/decision"}
+    assert decided and decided <= {line.get("task_id") for line in parsed["worker"]}
+    # A submission's line names the appeal it created (its path has no id yet).
+    submitted = [
+        line
+        for line in access
+        if (line["method"], line["route"], line["status"]) == ("POST", "/appeals", 201)
+    ]
+    assert submitted and all(line.get("appeal_id") for line in submitted)
+    assert set(walkthrough) <= {line["appeal_id"] for line in submitted}

@@ -24,7 +24,8 @@ from temporalio.service import RPCError
 
 from core.auth import Role, mint_token
 from core.clock import SYSTEM_CLOCK
-from core.db import create_tables, make_engine, session_scope
+from core.db import make_engine, session_scope
+from core.db.migrate import create_all_at_head
 from core.db.review_tables import ReviewAction
 from core.ledger.generator import seed_population
 from core.lender.review import restricted_account_ids
@@ -63,7 +64,7 @@ def process_settings(tmp_path: Path, s3_endpoint: str, temporal_address: str) ->
 @pytest.fixture
 def process_engine(process_settings: Settings) -> Iterator[Engine]:
     engine = make_engine(process_settings.effective_database_url)
-    create_tables(engine)
+    create_all_at_head(engine)
     yield engine
     engine.dispose()
 
