@@ -104,6 +104,18 @@ class Settings(BaseSettings):
     # uvicorn worker processes of `appeals api`: one process serves ~1 core's worth of requests.
     api_workers: int = Field(default=1, ge=1)
     s3_port: int = 9000
+    # Prometheus endpoints of the worker process (docs/metrics.md): the Temporal SDK's own
+    # metrics on worker_metrics_port, the business metrics (counted from the database at scrape
+    # time) on business_metrics_port; 0 turns one off. Each worker process needs ports of its
+    # own: run several on one host with different ports. worker_metrics_host is the interface
+    # both listen on (0.0.0.0 in a container).
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = Field(default=9464, ge=0, le=65535)
+    business_metrics_port: int = Field(default=9465, ge=0, le=65535)
+    # How long one count of the business metrics is served before the database is asked again:
+    # Prometheus scrapes every 15 s; a burst of scrapes (several Prometheus, a person's curl)
+    # runs the queries once.
+    business_metrics_cache_seconds: float = Field(default=5.0, ge=0)
 
     jwt_secret: str = DEV_JWT_SECRET
     jwt_algorithm: str = "HS256"

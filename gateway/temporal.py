@@ -19,6 +19,7 @@ from temporalio.common import (
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.appeals.service import workflow_id_for
@@ -64,11 +65,14 @@ def data_converter(settings: Settings) -> DataConverter:
     return converter_with(payload_codec(settings))
 
 
-async def connect_temporal(settings: Settings) -> Client:
+async def connect_temporal(settings: Settings, *, runtime: Runtime | None = None) -> Client:
+    """With `runtime`, the client (and a worker on it) reports the SDK's metrics through it
+    (launcher/worker_metrics.py); without, through the SDK's default runtime."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings),
+        runtime=runtime,
     )
 
 

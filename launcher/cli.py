@@ -257,8 +257,13 @@ def api(
     """Run the HTTP API (uvicorn) against existing services; OpenAPI docs at /docs."""
     import uvicorn
 
+    from launcher.metrics_dir import prepare_api_metrics_dir
+
     settings = get_settings()
     _require_payload_keys(settings)
+    # Before uvicorn starts a process: each one writes its request counts there, and /metrics
+    # sums them all, whichever process answers the scrape (api/metrics.py).
+    prepare_api_metrics_dir(settings)
     # An import string and a factory, not an app object: each worker process builds its own app
     # from the same APPEALS_* environment (uvicorn can only fork workers from an import string).
     uvicorn.run(

@@ -25,6 +25,7 @@ from gateway.temporal import TemporalGateway, connect_temporal
 from launcher.reconciler import Reconciler
 from launcher.review_schedule import ensure_review_schedule
 from launcher.sweep_schedule import ensure_sweep_schedule
+from launcher.worker_metrics import serve_business_metrics, temporal_runtime
 from workflows import appeal as appeal_workflow_module
 from workflows.appeal import AppealWorkflow
 from workflows.limit_action import LimitActionWorkflow
@@ -107,7 +108,8 @@ async def start_review_schedule(client: Client, settings: Settings) -> None:
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     engine = make_engine(settings.effective_database_url)
     create_tables(engine)
-    client = await connect_temporal(settings)
+    client = await connect_temporal(settings, runtime=temporal_runtime(settings))
+    metrics_server = serve_business_metrics(settings, engine)
     s3 = make_s3_client(settings)
     activities = AppealActivities(engine=engine, s3_client=s3, settings=settings)
     reconciler = Reconciler(engine, TemporalGateway(settings, client), settings, s3_client=s3)
@@ -115,13 +117,18 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     review = PortfolioReviewActivities(engine=engine, settings=settings)
     await start_sweep_schedule(client, settings)
     await start_review_schedule(client, settings)
-    with ThreadPoolExecutor(max_workers=16, thread_name_prefix="activity") as executor:
-        worker = build_worker(client, settings, activities, executor, sweep=sweep, review=review)
-        log.info("worker polling task queue %s", settings.temporal_task_queue)
-        async with worker:
-            reconcile_task = asyncio.create_task(reconciler.run_forever())
-            try:
-                await (stop.wait() if stop else asyncio.Event().wait())
-            finally:
-                reconcile_task.cancel()
+    try:
+        with ThreadPoolExecutor(max_workers=16, thread_name_prefix="activity") as executor:
+            worker = build_worker(client, settings, activities, executor, sweep=sweep, review=review)
+            log.info("worker polling task queue %s", settings.temporal_task_queue)
+            async with worker:
+                reconcile_task = asyncio.create_task(reconciler.run_forever())
+                try:
+                    await (stop.wait() if stop else asyncio.Event().wait())
+                finally:
+                    reconcile_task.cancel()
+    finally:
+        if metrics_server is not None:
+            metrics_server.shutdown()
+            metrics_server.server_close()
     engine.dispose()
