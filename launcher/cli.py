@@ -183,6 +183,10 @@ def banner(stack: DevStack) -> str:
         f"  S3 endpoint    {settings.s3_endpoint_url}  (bucket {settings.s3_bucket})",
         f"  Database       {settings.effective_database_url}",
         f"  Mail (SMTP)    {settings.smtp_host}:{settings.smtp_port} -> {stack.mail_dir}/*.eml",
+        *[
+            f"  {'Metrics' if i == 0 else '':<14} {url}  ({what}{'; docs/metrics.md' if i == 0 else ''})"
+            for i, (what, url) in enumerate(stack.metrics_urls.items())
+        ],
         "",
         "Demo customers:",
         *[
