@@ -41,9 +41,9 @@ def temporal_runtime(settings: Settings) -> Runtime | None:
         return None
     address = f"{settings.worker_metrics_host}:{settings.worker_metrics_port}"
     try:
-        return Runtime(
-            telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address, durations_as_seconds=True))
-        )
+        # Counters end in _total, as Prometheus names them (and its parsers expect).
+        prometheus = PrometheusConfig(bind_address=address, counters_total_suffix=True, durations_as_seconds=True)
+        return Runtime(telemetry=TelemetryConfig(metrics=prometheus))
     except ValueError:  # the port is taken: another worker on this host, most likely
         log.error(
             "Temporal SDK metrics not served on %s (APPEALS_WORKER_METRICS_PORT); the worker runs without them",
