@@ -51,11 +51,14 @@ class HttpMetrics:
         # In multiprocess mode the values live in files, read by a collector per scrape.
         self.registry: CollectorRegistry | None = None if self.multiprocess else CollectorRegistry()
         self._requests = Counter(
-            REQUESTS, "HTTP requests answered, by route template, method and status.", LABELS, registry=self.registry
+            REQUESTS,
+            "HTTP requests answered, by route template, method and status.",
+            LABELS,
+            registry=self.registry,
         )
         self._duration = Histogram(
             DURATION,
-            "Seconds from a request's arrival to the end of its answer, by route template, method and status.",
+            "Seconds from a request's arrival to the end of its answer, by route template, method, status.",
             LABELS,
             buckets=BUCKETS,
             registry=self.registry,
@@ -85,8 +88,8 @@ def route_template(scope: Scope, path: str) -> str:
     path the request arrived with: a mount rewrites the scope's); else UNMATCHED."""
     route = scope.get("route")
     if route is not None:
-        path = getattr(route, "path", None)
-        return path if isinstance(path, str) and path else UNMATCHED
+        template = getattr(route, "path", None)
+        return template if isinstance(template, str) and template else UNMATCHED
     app = scope.get("app")
     if app is None:
         return UNMATCHED
@@ -126,7 +129,9 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
-            self.metrics.observe(scope["method"], route_template(scope, path), status, time.perf_counter() - started)
+            self.metrics.observe(
+                scope["method"], route_template(scope, path), status, time.perf_counter() - started
+            )
 
 
 def metrics_endpoint(metrics: HttpMetrics) -> Any:

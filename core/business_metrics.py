@@ -34,7 +34,7 @@ from core.db.lender_tables import AccountNotice
 from core.lender.review import INVITATION_ACCEPTED
 from core.reviews.service import REVIEW_QUEUE, SECOND_REVIEW_QUEUE
 from core.reviews.sla import ESCALATION_QUEUE
-from core.status import AppealStatus
+from core.status import CLOSED_STATUSES, AppealStatus
 
 S = AppealStatus
 
@@ -104,7 +104,9 @@ class BusinessCounts:
     open_review_tasks: dict[tuple[str, str], int] = field(default_factory=dict)  # (queue, status)
     sla_warnings: int = 0
     sla_breaches: int = 0
-    notices: dict[tuple[str, str, str, str], int] = field(default_factory=dict)  # about, audience, channel, state
+    notices: dict[tuple[str, str, str, str], int] = field(
+        default_factory=dict
+    )  # about, audience, channel, state
     document_rejections: dict[str, int] = field(default_factory=dict)  # by rejection code
     limit_applies: int = 0
     limit_refusals: int = 0
@@ -131,37 +133,41 @@ def count_business(engine: Engine) -> BusinessCounts:
     with engine.connect() as conn:
         total = conn.execute(select(func.count()).select_from(appeal)).scalar_one()
         invited = conn.execute(
-            select(func.count(func.distinct(col(event.appeal_id)))).where(col(event.kind) == INVITATION_ACCEPTED)
+            select(func.count(func.distinct(col(event.appeal_id)))).where(
+                col(event.kind) == INVITATION_ACCEPTED
+            )
         ).scalar_one()
         counts.started = {"customer": total - invited, "invitation": invited}
 
+        # Every open status reported, 0 included: the series exist before the first appeal.
+        counts.open_appeals = {status.value: 0 for status in S if status not in CLOSED_STATUSES}
         for status, n in conn.execute(
-            select(appeal.status, func.count()).where(col(appeal.is_open)).group_by(appeal.status)
+            select(col(appeal.status), func.count()).where(col(appeal.is_open)).group_by(col(appeal.status))
         ):
             counts.open_appeals[label(status)] = n
 
         # A closed appeal's outcome is its last decision (an automatic decline a reviewer later
         # overturned is an approval), or how it closed without one.
         decided = (
-            select(col(event.appeal_id), func.max(event.seq).label("seq"))
+            select(col(event.appeal_id), func.max(col(event.seq)).label("seq"))
             .where(col(event.to_status).in_(list(DECISION_OUTCOMES)))
             .group_by(col(event.appeal_id))
             .subquery()
         )
         last = event.__table__.alias("last_decision")  # type: ignore[attr-defined]
         stages = (
-            select(col(task.appeal_id), func.max(task.stage).label("max_stage"))
+            select(col(task.appeal_id), func.max(col(task.stage)).label("max_stage"))
             .group_by(col(task.appeal_id))
             .subquery()
         )
         closed_rows = conn.execute(
-            select(appeal.status, last.c.to_status, stages.c.max_stage, func.count())
+            select(col(appeal.status), last.c.to_status, stages.c.max_stage, func.count())
             .select_from(appeal)
             .outerjoin(decided, decided.c.appeal_id == appeal.id)
             .outerjoin(last, and_(last.c.appeal_id == decided.c.appeal_id, last.c.seq == decided.c.seq))
             .outerjoin(stages, stages.c.appeal_id == appeal.id)
             .where(~col(appeal.is_open))
-            .group_by(appeal.status, last.c.to_status, stages.c.max_stage)
+            .group_by(col(appeal.status), last.c.to_status, stages.c.max_stage)
         )
         for status, decision, max_stage, n in closed_rows:
             if status in UNDECIDED_OUTCOMES:
@@ -171,11 +177,11 @@ def count_business(engine: Engine) -> BusinessCounts:
             key = (_path(max_stage), outcome)
             counts.closed[key] = counts.closed.get(key, 0) + n
 
-        seconds = _seconds_between(engine, appeal.created_at, event.at)
+        seconds = _seconds_between(engine, col(appeal.created_at), event.at)
         decision_rows = conn.execute(
             select(
-                event.to_status,
-                event.from_status,
+                col(event.to_status),
+                col(event.from_status),
                 func.count(),
                 func.coalesce(func.sum(seconds), 0.0),
                 *[func.sum(case((seconds <= bound, 1), else_=0)) for bound in DECISION_BUCKETS],
@@ -183,7 +189,7 @@ def count_business(engine: Engine) -> BusinessCounts:
             .select_from(event)
             .join(appeal, col(appeal.id) == col(event.appeal_id))
             .where(col(event.to_status).in_(list(DECISION_OUTCOMES)))
-            .group_by(event.to_status, event.from_status)
+            .group_by(col(event.to_status), col(event.from_status))
         )
         for to_status, from_status, n, total_seconds, *buckets in decision_rows:
             status = S(to_status)
@@ -197,18 +203,18 @@ def count_business(engine: Engine) -> BusinessCounts:
             times.buckets = [a + int(b or 0) for a, b in zip(times.buckets, buckets, strict=True)]
 
         counts.open_review_tasks = {(q, s.value): 0 for q in QUEUES for s in OPEN_TASK_STATUSES}
-        for queue, status, n in conn.execute(
-            select(task.queue, task.status, func.count())
+        for queue, task_status, n in conn.execute(
+            select(col(task.queue), col(task.status), func.count())
             .where(col(task.status).in_(OPEN_TASK_STATUSES))
-            .group_by(task.queue, task.status)
+            .group_by(col(task.queue), col(task.status))
         ):
-            key = (label(queue), label(status))
+            key = (label(queue), label(task_status))
             counts.open_review_tasks[key] = counts.open_review_tasks.get(key, 0) + n
 
         for kind, n in conn.execute(
-            select(event.kind, func.count())
+            select(col(event.kind), func.count())
             .where(col(event.kind).in_([SLA_WARNING, SLA_BREACH]))
-            .group_by(event.kind)
+            .group_by(col(event.kind))
         ):
             if kind == SLA_WARNING:
                 counts.sla_warnings = n
@@ -217,27 +223,27 @@ def count_business(engine: Engine) -> BusinessCounts:
 
         for about, table in (("appeal", Notification), ("account", AccountNotice)):
             for audience, channel, state, n in conn.execute(
-                select(table.audience, table.channel, table.status, func.count()).group_by(
-                    table.audience, table.channel, table.status
+                select(col(table.audience), col(table.channel), col(table.status), func.count()).group_by(
+                    col(table.audience), col(table.channel), col(table.status)
                 )
             ):
-                key = (about, label(audience), label(channel), label(state))
-                counts.notices[key] = counts.notices.get(key, 0) + n
+                notice = (about, label(audience), label(channel), label(state))
+                counts.notices[notice] = counts.notices.get(notice, 0) + n
 
         for code, n in conn.execute(
-            select(Document.rejection_code, func.count())
+            select(col(Document.rejection_code), func.count())
             .where(col(Document.state) == DocumentState.REJECTED)
-            .group_by(Document.rejection_code)
+            .group_by(col(Document.rejection_code))
         ):
             reason = label(code) if code else "unspecified"
             counts.document_rejections[reason] = counts.document_rejections.get(reason, 0) + n
 
-        for to_status, n in conn.execute(
-            select(event.to_status, func.count())
+        for applied, n in conn.execute(
+            select(col(event.to_status), func.count())
             .where(col(event.to_status).in_([S.LIMIT_APPLIED, S.LIMIT_APPLY_FAILED]))
-            .group_by(event.to_status)
+            .group_by(col(event.to_status))
         ):
-            if S(to_status) is S.LIMIT_APPLIED:
+            if applied == S.LIMIT_APPLIED:
                 counts.limit_applies = n
             else:
                 counts.limit_refusals = n

@@ -42,11 +42,13 @@ def temporal_runtime(settings: Settings) -> Runtime | None:
     address = f"{settings.worker_metrics_host}:{settings.worker_metrics_port}"
     try:
         # Counters end in _total, as Prometheus names them (and its parsers expect).
-        prometheus = PrometheusConfig(bind_address=address, counters_total_suffix=True, durations_as_seconds=True)
+        prometheus = PrometheusConfig(
+            bind_address=address, counters_total_suffix=True, durations_as_seconds=True
+        )
         return Runtime(telemetry=TelemetryConfig(metrics=prometheus))
     except ValueError:  # the port is taken: another worker on this host, most likely
         log.error(
-            "Temporal SDK metrics not served on %s (APPEALS_WORKER_METRICS_PORT); the worker runs without them",
+            "Temporal SDK metrics not served on %s (APPEALS_WORKER_METRICS_PORT): the worker runs without",
             address,
             exc_info=True,
         )
@@ -121,21 +123,34 @@ def business_families(counts: BusinessCounts) -> Iterator[Metric]:
         labels=["path", "outcome"],
     )
     for (path, outcome), times in sorted(counts.decisions.items()):
-        buckets = [(floatToGoString(bound), float(n)) for bound, n in zip(DECISION_BUCKETS, times.buckets, strict=True)]
+        buckets = [
+            (floatToGoString(bound), float(n))
+            for bound, n in zip(DECISION_BUCKETS, times.buckets, strict=True)
+        ]
         buckets.append(("+Inf", float(times.count)))
         decisions.add_metric([path, outcome], buckets, times.sum_seconds)
     yield decisions
 
     tasks = GaugeMetricFamily(
-        "appeals_review_tasks_open", "Review tasks not done yet, by queue and status.", labels=["queue", "status"]
+        "appeals_review_tasks_open",
+        "Review tasks not done yet, by queue and status.",
+        labels=["queue", "status"],
     )
     for (queue, status), n in sorted(counts.open_review_tasks.items()):
         tasks.add_metric([queue, status], n)
     yield tasks
 
     for name, text, value in (
-        ("appeals_sla_warnings", "Review SLA warnings sent (the task nears its due time).", counts.sla_warnings),
-        ("appeals_sla_breaches", "Review SLA breaches (the task escalated at its due time).", counts.sla_breaches),
+        (
+            "appeals_sla_warnings",
+            "Review SLA warnings sent (the task nears its due time).",
+            counts.sla_warnings,
+        ),
+        (
+            "appeals_sla_breaches",
+            "Review SLA breaches (the task escalated at its due time).",
+            counts.sla_breaches,
+        ),
         ("appeals_limit_applies", "Decided limits applied to the credit line.", counts.limit_applies),
         ("appeals_limit_refusals", "Decided limits the credit-line API refused.", counts.limit_refusals),
     ):
@@ -173,7 +188,7 @@ def serve_business_metrics(settings: Settings, engine: Engine) -> WSGIServer | N
         )
     except OSError:
         log.error(
-            "business metrics not served on %s:%s (APPEALS_BUSINESS_METRICS_PORT); the worker runs without them",
+            "business metrics not served on %s:%s (APPEALS_BUSINESS_METRICS_PORT): the worker runs without",
             settings.worker_metrics_host,
             settings.business_metrics_port,
             exc_info=True,

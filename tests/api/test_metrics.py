@@ -35,7 +35,16 @@ async def test_requests_are_counted_by_route_template_method_and_status(tmp_path
     # The histogram counts the same requests.
     timed = "appeals_http_request_duration_seconds_count"
     assert value(samples, timed, method="GET", route="/appeals/{appeal_id}", status="401") == 3
-    assert value(samples, "appeals_http_request_duration_seconds_sum", method="GET", route="/health/live", status="200") > 0
+    assert (
+        value(
+            samples,
+            "appeals_http_request_duration_seconds_sum",
+            method="GET",
+            route="/health/live",
+            status="200",
+        )
+        > 0
+    )
     # No path a client sent, so no id, is a label anywhere.
     assert not any(appeal_id in page.text for appeal_id in ids)
     routes = {dict(labels)["route"] for name, labels in samples if name == counted}
@@ -49,7 +58,16 @@ async def test_metrics_is_not_in_the_openapi_document_and_needs_no_token(tmp_pat
         second = await http.get("/metrics")
     assert first.status_code == second.status_code == 200
     # A scrape is a request like any other: the second one sees the first.
-    assert value(parse_samples(second.text), "appeals_http_requests_total", method="GET", route="/metrics", status="200") == 1
+    assert (
+        value(
+            parse_samples(second.text),
+            "appeals_http_requests_total",
+            method="GET",
+            route="/metrics",
+            status="200",
+        )
+        == 1
+    )
 
 
 async def test_static_files_are_counted_under_their_mount(tmp_path: Path) -> None:
@@ -57,4 +75,6 @@ async def test_static_files_are_counted_under_their_mount(tmp_path: Path) -> Non
         assert (await http.get("/static/favicon.svg")).status_code == 200
         page = await http.get("/metrics")
     samples = parse_samples(page.text)
-    assert value(samples, "appeals_http_requests_total", method="GET", route="/static/{path}", status="200") == 1
+    assert (
+        value(samples, "appeals_http_requests_total", method="GET", route="/static/{path}", status="200") == 1
+    )

@@ -61,19 +61,33 @@ def test_metrics_count_the_requests_of_every_api_process(two_process_api: tuple[
         sent += 16
         return _pids_with_counts(metrics_dir)
 
-    pids = eventually_sync(both_processes_counted, lambda pids: len(pids) >= 2, what="both processes to answer")
+    pids = eventually_sync(
+        both_processes_counted, lambda pids: len(pids) >= 2, what="both processes to answer"
+    )
     assert "1" not in pids  # the leftover file went at start
 
     # Scraped on fresh connections too: whichever process answers, it sums both.
     for _ in range(4):
         samples = parse_samples(httpx.get(f"{url}/metrics", timeout=10).text)
-        assert value(samples, "appeals_http_requests_total", method="GET", route="/health/live", status="200") == sent + 1
-        assert value(
-            samples, "appeals_http_request_duration_seconds_count", method="GET", route="/health/live", status="200"
-        ) == sent + 1
+        assert (
+            value(samples, "appeals_http_requests_total", method="GET", route="/health/live", status="200")
+            == sent + 1
+        )
+        assert (
+            value(
+                samples,
+                "appeals_http_request_duration_seconds_count",
+                method="GET",
+                route="/health/live",
+                status="200",
+            )
+            == sent + 1
+        )
 
 
-def test_the_directory_is_emptied_and_named_for_the_processes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_directory_is_emptied_and_named_for_the_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv(ENV, raising=False)
     stale = tmp_path / "metrics" / "api" / "histogram_42.db"
     stale.parent.mkdir(parents=True)

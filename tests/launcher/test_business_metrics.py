@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -33,7 +34,13 @@ T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 _keys = itertools.count(1)
 
 
-def _appeal(engine: Engine, status: S, trail: list[tuple[float, S | None, S]], *, tasks: list[tuple[int, TaskStatus, str]] = ()) -> str:  # type: ignore[assignment]
+def _appeal(
+    engine: Engine,
+    status: S,
+    trail: list[tuple[float, S | None, S]],
+    *,
+    tasks: Sequence[tuple[int, TaskStatus, str]] = (),
+) -> str:
     """An appeal of a new customer, submitted at T0, in `status`, with status changes
     (seconds after T0, from, to) and review tasks (stage, status, queue)."""
     who = make_customer(engine)
@@ -121,11 +128,23 @@ def scrape(collector: BusinessCollector) -> Samples:
 
 def _seed(engine: Engine) -> None:
     R, E = "review", "escalation"
-    _appeal(engine, S.CLOSED, [(120, S.CHECKING, S.AUTO_APPROVED), (130, S.AUTO_APPROVED, S.LIMIT_APPLIED), (131, S.LIMIT_APPLIED, S.CLOSED)])
+    _appeal(
+        engine,
+        S.CLOSED,
+        [
+            (120, S.CHECKING, S.AUTO_APPROVED),
+            (130, S.AUTO_APPROVED, S.LIMIT_APPLIED),
+            (131, S.LIMIT_APPLIED, S.CLOSED),
+        ],
+    )
     manual = _appeal(
         engine,
         S.CLOSED,
-        [(7200, S.IN_REVIEW, S.PARTIALLY_APPROVED), (7300, S.PARTIALLY_APPROVED, S.LIMIT_APPLIED), (7301, S.LIMIT_APPLIED, S.CLOSED)],
+        [
+            (7200, S.IN_REVIEW, S.PARTIALLY_APPROVED),
+            (7300, S.PARTIALLY_APPROVED, S.LIMIT_APPLIED),
+            (7301, S.LIMIT_APPLIED, S.CLOSED),
+        ],
         tasks=[(1, TaskStatus.COMPLETED, R)],
     )
     _appeal(
@@ -138,13 +157,21 @@ def _seed(engine: Engine) -> None:
     _appeal(
         engine,
         S.LIMIT_APPLY_FAILED,
-        [(60, S.CHECKING, S.AUTO_DECLINED), (86400, S.IN_REVIEW, S.APPROVED), (86500, S.APPROVED, S.LIMIT_APPLY_FAILED)],
+        [
+            (60, S.CHECKING, S.AUTO_DECLINED),
+            (86400, S.IN_REVIEW, S.APPROVED),
+            (86500, S.APPROVED, S.LIMIT_APPLY_FAILED),
+        ],
         tasks=[(1, TaskStatus.COMPLETED, R)],
     )
     _appeal(engine, S.INELIGIBLE, [(5, S.SUBMITTED, S.INELIGIBLE)])
-    invited = _appeal(engine, S.PENDING_REVIEW, [(100, S.CHECKING, S.PENDING_REVIEW)], tasks=[(1, TaskStatus.OPEN, R)])
+    invited = _appeal(
+        engine, S.PENDING_REVIEW, [(100, S.CHECKING, S.PENDING_REVIEW)], tasks=[(1, TaskStatus.OPEN, R)]
+    )
     _event(engine, invited, INVITATION_ACCEPTED)
-    late = _appeal(engine, S.IN_REVIEW, [(100, S.PENDING_REVIEW, S.IN_REVIEW)], tasks=[(1, TaskStatus.CLAIMED, E)])
+    late = _appeal(
+        engine, S.IN_REVIEW, [(100, S.PENDING_REVIEW, S.IN_REVIEW)], tasks=[(1, TaskStatus.CLAIMED, E)]
+    )
     _event(engine, late, "sla_warning")
     _event(engine, late, "task_escalated")
     with session_scope(engine) as session:
@@ -186,8 +213,17 @@ def test_every_business_metric_counts_the_rows(engine: Engine) -> None:
     assert value(s, "appeals_started_total", source="customer") == 6
     assert value(s, "appeals_started_total", source="invitation") == 1
     opened = {dict(labels)["status"]: v for (name, labels), v in s.items() if name == "appeals_open"}
-    assert opened == {"LIMIT_APPLY_FAILED": 1, "PENDING_REVIEW": 1, "IN_REVIEW": 1}
-    closed = {tuple(sorted(dict(labels).items())): v for (name, labels), v in s.items() if name == "appeals_closed_total"}
+    assert {status: n for status, n in opened.items() if n} == {
+        "LIMIT_APPLY_FAILED": 1,
+        "PENDING_REVIEW": 1,
+        "IN_REVIEW": 1,
+    }
+    assert opened["SUBMITTED"] == 0 and "CLOSED" not in opened  # every open status, 0 included
+    closed = {
+        tuple(sorted(dict(labels).items())): v
+        for (name, labels), v in s.items()
+        if name == "appeals_closed_total"
+    }
     assert closed == {
         (("outcome", "approved"), ("path", "automatic")): 1,
         (("outcome", "partially_approved"), ("path", "manual")): 1,
@@ -203,7 +239,9 @@ def test_every_business_metric_counts_the_rows(engine: Engine) -> None:
         ("automatic", "declined"): 60,
         ("manual", "approved"): 86400,
     }
-    decided = {(dict(labels)["path"], dict(labels)["outcome"]) for (name, labels) in s if name == f"{hist}_count"}
+    decided = {
+        (dict(labels)["path"], dict(labels)["outcome"]) for (name, labels) in s if name == f"{hist}_count"
+    }
     assert decided == set(expected)
     for (path, outcome), seconds in expected.items():
         assert value(s, f"{hist}_count", path=path, outcome=outcome) == 1
@@ -211,7 +249,10 @@ def test_every_business_metric_counts_the_rows(engine: Engine) -> None:
         # Cumulative buckets: 0 below the time, 1 from the first bound at or above it.
         for bound in ("60.0", "300.0", "3600.0", "14400.0", "86400.0", "259200.0", "+Inf"):
             inside = bound == "+Inf" or float(bound) >= seconds
-            assert value(s, f"{hist}_bucket", path=path, outcome=outcome, le=bound) == (1 if inside else 0), (path, bound)
+            assert value(s, f"{hist}_bucket", path=path, outcome=outcome, le=bound) == (1 if inside else 0), (
+                path,
+                bound,
+            )
 
     assert value(s, "appeals_review_tasks_open", queue="review", status="OPEN") == 1
     assert value(s, "appeals_review_tasks_open", queue="escalation", status="CLAIMED") == 1
@@ -222,14 +263,20 @@ def test_every_business_metric_counts_the_rows(engine: Engine) -> None:
     assert value(s, "appeals_limit_applies_total") == 2
     assert value(s, "appeals_limit_refusals_total") == 1
 
-    notices = {tuple(sorted(dict(labels).items())): v for (name, labels), v in s.items() if name == "appeals_notices"}
+    notices = {
+        tuple(sorted(dict(labels).items())): v for (name, labels), v in s.items() if name == "appeals_notices"
+    }
     assert notices == {
         (("about", "appeal"), ("audience", "customer"), ("channel", "EMAIL"), ("state", "SENT")): 2,
         (("about", "appeal"), ("audience", "customer"), ("channel", "IN_APP"), ("state", "SENT")): 1,
         (("about", "appeal"), ("audience", "staff"), ("channel", "EMAIL"), ("state", "FAILED")): 1,
         (("about", "account"), ("audience", "customer"), ("channel", "SMS"), ("state", "PENDING")): 1,
     }
-    rejections = {dict(labels)["reason"]: v for (name, labels), v in s.items() if name == "appeals_document_rejections_total"}
+    rejections = {
+        dict(labels)["reason"]: v
+        for (name, labels), v in s.items()
+        if name == "appeals_document_rejections_total"
+    }
     # Free text never becomes a label value.
     assert rejections == {"STATEMENT_PERIOD_SHORT": 2, "unspecified": 1, "other": 1}
 
@@ -239,7 +286,10 @@ def test_counts_are_cached_for_the_configured_time(engine: Engine) -> None:
     assert value(scrape(collector), "appeals_started_total", source="customer") == 0
     _appeal(engine, S.INELIGIBLE, [(5, S.SUBMITTED, S.INELIGIBLE)])
     assert value(scrape(collector), "appeals_started_total", source="customer") == 0
-    assert value(scrape(BusinessCollector(engine, cache_seconds=0)), "appeals_started_total", source="customer") == 1
+    assert (
+        value(scrape(BusinessCollector(engine, cache_seconds=0)), "appeals_started_total", source="customer")
+        == 1
+    )
 
 
 def test_a_database_that_fails_is_reported_not_raised(tmp_path: object) -> None:
