@@ -102,6 +102,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "APPEALS_WORKER_METRICS_HOST": settings.worker_metrics_host,
         "APPEALS_WORKER_METRICS_PORT": str(settings.worker_metrics_port),
         "APPEALS_BUSINESS_METRICS_PORT": str(settings.business_metrics_port),
+        "APPEALS_BUSINESS_METRICS_CACHE_SECONDS": str(settings.business_metrics_cache_seconds),
     }
     if settings.payload_keys:
         env["APPEALS_PAYLOAD_KEYS"] = json.dumps(
@@ -436,6 +437,8 @@ class DevStack:
             codec_server_port=ports["codec"],
             worker_metrics_port=ports["sdk_metrics"],
             business_metrics_port=ports["business_metrics"],
+            # A test reads the counts right after what it did, not a scrape interval later.
+            business_metrics_cache_seconds=1.0,
         )
         return cls(
             settings,

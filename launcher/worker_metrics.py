@@ -60,7 +60,7 @@ class BusinessCollector(Collector):
     scraped. A failed count is not an error of the scrape: `appeals_business_metrics_up` is 0
     and the counts are left out (a counter must not drop to zero and back)."""
 
-    def __init__(self, engine: Engine, cache_seconds: float = 5.0) -> None:
+    def __init__(self, engine: Engine, cache_seconds: float = 30.0) -> None:
         self._engine = engine
         self._cache_seconds = cache_seconds
         self._lock = threading.Lock()
