@@ -128,6 +128,9 @@ class AppealWorkflow:
         self._withdraw: WithdrawRequest | None = None
         self._human_review: HumanReviewRequest | None = None
         self._human_review_open = False
+        # While the checks run: their activity may already have recorded AUTO_DECLINED (what the
+        # customer sees) before this run has its result and opens the human-review window.
+        self._checking = False
         self._original_limit_minor: int | None = None
         self._reasons: list[dict[str, Any]] = []
         self._round = 1
@@ -233,18 +236,24 @@ class AppealWorkflow:
         async with self._lock:
             self._uploads_checked = self._uploads_signalled
             plan = self._plan_task(Stage.FIRST)
-            checked = await self._step(
-                AppealActivities.check_documents,
-                CheckInput(
-                    **self._notice_step(),
-                    run=self._round,
-                    human_review_days=self._inp.human_review_window.days,
-                    review_task=plan,
-                    force_review=self._round > 1,
-                ),
-                timeout=CHECK_TIMEOUT,
-                heartbeat_timeout=CHECK_HEARTBEAT_TIMEOUT,
-            )
+            self._checking = True
+            try:
+                checked = await self._step(
+                    AppealActivities.check_documents,
+                    CheckInput(
+                        **self._notice_step(),
+                        run=self._round,
+                        human_review_days=self._inp.human_review_window.days,
+                        review_task=plan,
+                        force_review=self._round > 1,
+                    ),
+                    timeout=CHECK_TIMEOUT,
+                    heartbeat_timeout=CHECK_HEARTBEAT_TIMEOUT,
+                )
+            finally:
+                # From here to the window opening (after an automatic decline) nothing awaits,
+                # so a request waiting on this flag sees the window open or never.
+                self._checking = False
             self._missing = checked.missing
             if checked.reasons:
                 self._reasons = checked.reasons
@@ -471,12 +480,20 @@ class AppealWorkflow:
             raise refusal
 
     @workflow.update
-    def request_human_review(self, request: HumanReviewRequest) -> AppealStatus:
+    async def request_human_review(self, request: HumanReviewRequest) -> AppealStatus:
+        # A customer who saw the decline the moment the checks recorded it may ask before this
+        # run has their result: the request waits for it instead of being refused.
+        await workflow.wait_condition(lambda: not self._checking)
+        self._refuse_human_review_unless_open()
         self._human_review = request
         return self._status
 
     @request_human_review.validator
     def _validate_human_review(self, request: HumanReviewRequest) -> None:
+        if not self._checking:
+            self._refuse_human_review_unless_open()
+
+    def _refuse_human_review_unless_open(self) -> None:
         if not self._human_review_open or self._human_review is not None or self._withdraw is not None:
             raise ApplicationError(
                 "A human review can only be asked for once, within the window after an automatic decline.",
