@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -140,10 +141,9 @@ def test_dev_restarts_a_killed_worker_and_stops_everything_on_sigterm(
     restarted = _children(proc.pid)
     assert worker not in restarted and len(restarted) == 6, restarted
     # The new worker serves its metrics on the ports the killed one held.
-    for name in ("sdk metrics", "business metrics"):
-        url = f"http://127.0.0.1:{ports[name]}/metrics"
+    for url in (f"http://127.0.0.1:{ports[name]}/metrics" for name in ("sdk metrics", "business metrics")):
         assert url in text  # the banner names it
-        eventually_sync(lambda url=url: http_ok(url), bool, what=f"the restarted worker to serve {url}")
+        eventually_sync(partial(http_ok, url), bool, what=f"the restarted worker to serve {url}")
 
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(patience(60)) == 0, terminal.text
