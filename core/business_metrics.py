@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
@@ -147,33 +147,39 @@ def count_business(engine: Engine) -> BusinessCounts:
             counts.open_appeals[label(status)] = n
 
         # A closed appeal's outcome is its last decision (an automatic decline a reviewer later
-        # overturned is an approval), or how it closed without one.
+        # overturned is an approval), or how it closed without one. The last decision in one
+        # pass, without joining the trail to itself: max(seq * 8 + the decision's code).
+        codes = {status: code for code, status in enumerate(DECISION_OUTCOMES, start=1)}
         decided = (
-            select(col(event.appeal_id), func.max(col(event.seq)).label("seq"))
+            select(
+                col(event.appeal_id),
+                func.max(col(event.seq) * 8 + case(codes, value=col(event.to_status), else_=0)).label("last"),
+            )
             .where(col(event.to_status).in_(list(DECISION_OUTCOMES)))
             .group_by(col(event.appeal_id))
             .subquery()
         )
-        last = event.__table__.alias("last_decision")  # type: ignore[attr-defined]
         stages = (
             select(col(task.appeal_id), func.max(col(task.stage)).label("max_stage"))
             .group_by(col(task.appeal_id))
             .subquery()
         )
+        decision_code = decided.c.last % 8
         closed_rows = conn.execute(
-            select(col(appeal.status), last.c.to_status, stages.c.max_stage, func.count())
+            select(col(appeal.status), decision_code, stages.c.max_stage, func.count())
             .select_from(appeal)
             .outerjoin(decided, decided.c.appeal_id == appeal.id)
-            .outerjoin(last, and_(last.c.appeal_id == decided.c.appeal_id, last.c.seq == decided.c.seq))
             .outerjoin(stages, stages.c.appeal_id == appeal.id)
             .where(~col(appeal.is_open))
-            .group_by(col(appeal.status), last.c.to_status, stages.c.max_stage)
+            .group_by(col(appeal.status), decision_code, stages.c.max_stage)
         )
-        for status, decision, max_stage, n in closed_rows:
+        decisions_by_code = {code: status for status, code in codes.items()}
+        for status, code, max_stage, n in closed_rows:
             if status in UNDECIDED_OUTCOMES:
                 outcome = UNDECIDED_OUTCOMES[S(status)]
             else:
-                outcome = DECISION_OUTCOMES.get(S(decision), OTHER) if decision else OTHER
+                decision = decisions_by_code.get(int(code)) if code is not None else None
+                outcome = DECISION_OUTCOMES[decision] if decision else OTHER
             key = (_path(max_stage), outcome)
             counts.closed[key] = counts.closed.get(key, 0) + n
 

@@ -164,6 +164,19 @@ def _seed(engine: Engine) -> None:
         ],
         tasks=[(1, TaskStatus.COMPLETED, R)],
     )
+    # Declined automatically, approved on the customer's request for a human review: closed as
+    # the reviewer's approval (its last decision).
+    _appeal(
+        engine,
+        S.CLOSED,
+        [
+            (60, S.CHECKING, S.AUTO_DECLINED),
+            (86400, S.IN_REVIEW, S.APPROVED),
+            (86401, S.APPROVED, S.LIMIT_APPLIED),
+            (86402, S.LIMIT_APPLIED, S.CLOSED),
+        ],
+        tasks=[(1, TaskStatus.COMPLETED, R)],
+    )
     _appeal(engine, S.INELIGIBLE, [(5, S.SUBMITTED, S.INELIGIBLE)])
     invited = _appeal(
         engine, S.PENDING_REVIEW, [(100, S.CHECKING, S.PENDING_REVIEW)], tasks=[(1, TaskStatus.OPEN, R)]
@@ -210,7 +223,7 @@ def test_every_business_metric_counts_the_rows(engine: Engine) -> None:
     s = scrape(BusinessCollector(engine, cache_seconds=0))
 
     assert value(s, "appeals_business_metrics_up") == 1
-    assert value(s, "appeals_started_total", source="customer") == 6
+    assert value(s, "appeals_started_total", source="customer") == 7
     assert value(s, "appeals_started_total", source="invitation") == 1
     opened = {dict(labels)["status"]: v for (name, labels), v in s.items() if name == "appeals_open"}
     assert {status: n for status, n in opened.items() if n} == {
@@ -229,6 +242,7 @@ def test_every_business_metric_counts_the_rows(engine: Engine) -> None:
         (("outcome", "partially_approved"), ("path", "manual")): 1,
         (("outcome", "declined"), ("path", "four_eyes")): 1,
         (("outcome", "ineligible"), ("path", "automatic")): 1,
+        (("outcome", "approved"), ("path", "manual")): 1,
     }
 
     hist = "appeals_time_to_decision_seconds"
@@ -243,13 +257,16 @@ def test_every_business_metric_counts_the_rows(engine: Engine) -> None:
         (dict(labels)["path"], dict(labels)["outcome"]) for (name, labels) in s if name == f"{hist}_count"
     }
     assert decided == set(expected)
+    # Two appeals were declined automatically and then approved by a reviewer, a day in.
+    twice = {("automatic", "declined"), ("manual", "approved")}
     for (path, outcome), seconds in expected.items():
-        assert value(s, f"{hist}_count", path=path, outcome=outcome) == 1
-        assert value(s, f"{hist}_sum", path=path, outcome=outcome) == pytest.approx(seconds, abs=0.01)
+        n = 2 if (path, outcome) in twice else 1
+        assert value(s, f"{hist}_count", path=path, outcome=outcome) == n
+        assert value(s, f"{hist}_sum", path=path, outcome=outcome) == pytest.approx(n * seconds, abs=0.01)
         # Cumulative buckets: 0 below the time, 1 from the first bound at or above it.
         for bound in ("60.0", "300.0", "3600.0", "14400.0", "86400.0", "259200.0", "+Inf"):
             inside = bound == "+Inf" or float(bound) >= seconds
-            assert value(s, f"{hist}_bucket", path=path, outcome=outcome, le=bound) == (1 if inside else 0), (
+            assert value(s, f"{hist}_bucket", path=path, outcome=outcome, le=bound) == (n if inside else 0), (
                 path,
                 bound,
             )
@@ -260,7 +277,7 @@ def test_every_business_metric_counts_the_rows(engine: Engine) -> None:
     assert ("appeals_review_tasks_open", frozenset({("queue", "second-review"), ("status", "OPEN")})) in s
     assert value(s, "appeals_sla_warnings_total") == 1
     assert value(s, "appeals_sla_breaches_total") == 1
-    assert value(s, "appeals_limit_applies_total") == 2
+    assert value(s, "appeals_limit_applies_total") == 3
     assert value(s, "appeals_limit_refusals_total") == 1
 
     notices = {
