@@ -66,10 +66,11 @@ class HttpMetrics:
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        key = (method, route, status)
+        # Any method a client makes up is one label (and one cache entry): OTHER.
+        key = (method if method in METHODS else "OTHER", route, status)
         children = self._children.get(key)
         if children is None:
-            labels = (method if method in METHODS else "OTHER", route, str(status))
+            labels = (key[0], route, str(status))
             children = self._children[key] = (self._requests.labels(*labels), self._duration.labels(*labels))
         children[0].inc()
         children[1].observe(seconds)

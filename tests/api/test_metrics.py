@@ -78,3 +78,14 @@ async def test_static_files_are_counted_under_their_mount(tmp_path: Path) -> Non
     assert (
         value(samples, "appeals_http_requests_total", method="GET", route="/static/{path}", status="200") == 1
     )
+
+
+async def test_a_made_up_method_is_one_label(tmp_path: Path) -> None:
+    async with offline_app(make_settings(tmp_path), tmp_path) as (http, _engine, app):
+        for method in ("BREW", "WHEN", "PROPFIND"):
+            assert (await http.request(method, "/health/live")).status_code == 405
+        page = await http.get("/metrics")
+        metrics = next(m for m in app.user_middleware if m.kwargs.get("metrics")).kwargs["metrics"]
+    samples = parse_samples(page.text)
+    assert value(samples, "appeals_http_requests_total", method="OTHER", route="/health/live", status="405") == 3
+    assert len(metrics._children) == 2  # OTHER /health/live 405, and GET /metrics
