@@ -113,8 +113,8 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(default=9464, ge=0, le=65535)
     business_metrics_port: int = Field(default=9465, ge=0, le=65535)
     # How long one count of the business metrics is served before the database is asked again.
-    # A count aggregates every appeal ever recorded (bench/business_metrics_bench.py: about 0.2 s
-    # on PostgreSQL with 20,000 appeals, growing with them), so however often and by however many
+    # A count aggregates every appeal ever recorded (bench/business_metrics_bench.py: 0.6 s on
+    # PostgreSQL with 100,000 appeals, growing with them), so however often and by however many
     # it is scraped, each worker process runs it at most this often.
     business_metrics_cache_seconds: float = Field(default=30.0, ge=0)
 
