@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 
+from api.request_log import note_caller
 from core.auth import Principal, Role, missing_bearer, verify_token
 from core.clock import Clock
 from core.errors import Forbidden
@@ -50,7 +51,9 @@ async def get_principal(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise missing_bearer(request.headers.get("authorization", ""))
-    return verify_token(request.app.state.settings, credentials.credentials)
+    principal = verify_token(request.app.state.settings, credentials.credentials)
+    note_caller(request, principal)
+    return principal
 
 
 def principal_from_authorization(settings: Settings, authorization: str) -> Principal:

@@ -36,9 +36,11 @@ from core.db import read_scope, session_scope
 from core.db.case_tables import Appeal, AppealEvent, ChecklistItem, Decision, Document, Notification
 from core.db.ledger_tables import Customer
 from core.errors import Conflict
+from core.logs import add_log_context
 from core.policy.loader import load_default_policy
 from core.staff import customer_view
 from core.status import WITHDRAWABLE_STATUSES, AppealStatus
+from core.tracing import annotate_span
 from gateway.temporal import TemporalGateway
 from workflows.messages import HumanReviewRequest, WithdrawRequest
 
@@ -53,6 +55,9 @@ async def submit_appeal(
             return create_appeal(session, new, today=today)
 
     appeal, created = await to_thread.run_sync(_create)
+    # The new appeal's id on the request's lines and span (its path has none yet).
+    add_log_context(appeal_id=appeal.id, workflow_id=appeal.workflow_id)
+    annotate_span(appeal_id=appeal.id)
     if not appeal.workflow_started:
         try:
             await gateway.start_appeal(appeal)

@@ -62,8 +62,9 @@ sys.path.insert(0, str(ROOT))
 from bench.review_queue_bench import PG_URL, fill  # noqa: E402
 from core.appeals.audit import append_event  # noqa: E402
 from core.auth import Role, mint_token  # noqa: E402
-from core.db import create_tables, make_engine, session_scope  # noqa: E402
+from core.db import make_engine, session_scope  # noqa: E402
 from core.db.case_tables import Appeal, ChecklistState, DocumentState  # noqa: E402
+from core.db.migrate import upgrade  # noqa: E402
 from core.settings import Environment, Settings  # noqa: E402
 from core.status import AppealStatus  # noqa: E402
 from launcher.stack import free_port  # noqa: E402
@@ -499,7 +500,7 @@ def run(kind: str, args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="api-bench-") as tmp_name:
         tmp = Path(tmp_name)
         with database(kind, args.pg_url, tmp) as (engine, url, where):
-            create_tables(engine)
+            upgrade(engine)
             seeded = seed(engine, args.appeals, args.seed)
             servers: dict[str, Server] = {}
             try:

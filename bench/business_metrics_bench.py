@@ -28,8 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench.review_queue_bench import database, fill  # noqa: E402
 from core.business_metrics import count_business  # noqa: E402
-from core.db import create_tables, session_scope  # noqa: E402
+from core.db import session_scope  # noqa: E402
 from core.db.case_tables import Appeal, AppealEvent, ReviewTask, TaskStatus  # noqa: E402
+from core.db.migrate import upgrade  # noqa: E402
 from core.status import AppealStatus as S  # noqa: E402
 
 
@@ -84,7 +85,7 @@ def main() -> None:
     args = parser.parse_args()
     for kind in args.db or ["sqlite", "postgresql"]:
         with database(kind, args.pg_url) as (engine, where):
-            create_tables(engine)
+            upgrade(engine)
             fill(engine, args.appeals, seed=7)
             closed = close_half(engine)
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:

@@ -30,7 +30,8 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from bench.chaos_proxy import FaultyProxy
-from core.db import create_tables, make_engine
+from core.db import make_engine
+from core.db.migrate import upgrade
 from core.settings import Settings
 from core.storage import ensure_bucket, make_s3_client
 from launcher.dev import settings_env, temporal_ready
@@ -204,7 +205,7 @@ class ChaosStack:
         self._launch(Part("smtp", sink, lambda: smtp_ready(HOST, settings.smtp_port), 30))
 
         engine = self.make_engine()
-        create_tables(engine)
+        upgrade(engine)
         engine.dispose()
 
         for name in self.worker_names():

@@ -43,9 +43,10 @@ from api.pages.dashboard import WARNING_FRACTION
 from bench.review_queue_bench import PG_URL, Stat, captured, database, explain, fill, timed
 from core.appeals.audit import GENESIS_HASH, event_hash
 from core.auth import Role, mint_token
-from core.db import create_tables, session_scope
+from core.db import session_scope
 from core.db.case_tables import AppealEvent
 from core.db.ledger_tables import AccountStatus
+from core.db.migrate import upgrade
 from core.reviews.dashboard import supervisor_dashboard
 from core.settings import Settings
 from core.status import AppealStatus
@@ -227,7 +228,7 @@ PROPOSED_INDEX = "CREATE INDEX ix_appeal_event_outcome ON appeal_event (to_statu
 
 def run(kind: str, args: argparse.Namespace) -> None:
     with database(kind, args.pg_url) as (engine, where):
-        create_tables(engine)
+        upgrade(engine)
         if args.proposed_index:
             with engine.begin() as connection:
                 connection.exec_driver_sql(PROPOSED_INDEX)

@@ -47,8 +47,9 @@ from core.appeals.assessment import run_assessment
 from core.appeals.audit import append_event
 from core.auth import Role, mint_token
 from core.clock import SYSTEM_CLOCK
-from core.db import create_tables, session_scope
+from core.db import session_scope
 from core.db.case_tables import ChecklistState, DocumentState, ReviewTask, TaskStatus
+from core.db.migrate import upgrade
 from core.months import billing_dates
 from core.policy.loader import load_default_policy
 from core.settings import Settings
@@ -254,7 +255,7 @@ def table(rows: list[tuple[Stat, int]]) -> str:
 
 def run(kind: str, args: argparse.Namespace) -> None:
     with database(kind, args.pg_url) as (engine, where):
-        create_tables(engine)
+        upgrade(engine)
         filled = fill(engine, args.tasks, args.seed)
         task_ids, enriched = fill_cases(engine, args.cases, args.seed + 1)
         print(

@@ -49,7 +49,8 @@ from temporalio.client import Client
 
 from activities.appeal import AppealActivities
 from activities.portfolio_review import PortfolioReviewActivities, RunSummary
-from core.db import create_tables, make_engine, session_scope
+from core.db import make_engine, session_scope
+from core.db.migrate import upgrade
 from core.ledger.generator import generate_population, insert_population
 from core.lender.review import restricted_account_ids
 from gateway.codec import AesGcmCodec, PayloadKeys
@@ -102,7 +103,7 @@ def stack(directory: Path) -> Iterator[Stack]:
 def bench_engine(url: str) -> Iterator[Engine]:
     if not url.startswith("postgresql"):
         engine = make_engine(url)
-        create_tables(engine)
+        upgrade(engine)
         yield engine
         engine.dispose()
         return
@@ -112,7 +113,7 @@ def bench_engine(url: str) -> Iterator[Engine]:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     engine = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
     try:
-        create_tables(engine)
+        upgrade(engine)
         yield engine
     finally:
         engine.dispose()

@@ -44,9 +44,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.appeals.audit import GENESIS_HASH, event_hash
 from core.auth import Principal, Role
-from core.db import create_tables, make_engine, session_scope
+from core.db import make_engine, session_scope
 from core.db.case_tables import AppealEvent, TaskStatus
 from core.db.ledger_tables import AccountStatus
+from core.db.migrate import upgrade
 from core.reviews.queue import TaskFilter, TaskSort, claim_next, list_tasks
 from core.status import AppealStatus
 
@@ -392,7 +393,7 @@ def database(kind: str, pg_url: str) -> Iterator[tuple[Engine, str]]:
 
 def run(kind: str, args: argparse.Namespace) -> None:
     with database(kind, args.pg_url) as (engine, where):
-        create_tables(engine)
+        upgrade(engine)
         filled = fill(engine, args.tasks, args.seed)
         if args.proposed_index:
             with engine.begin() as connection:

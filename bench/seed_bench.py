@@ -25,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from core.db import create_tables, make_engine, session_scope
+from core.db import make_engine, session_scope
+from core.db.migrate import upgrade
 from core.ledger.generator import generate_population, insert_population, population_counts
 
 
@@ -65,7 +66,7 @@ def main() -> None:
 
 
 def run(engine: Engine, url: str, n: int, seed: int, statements: bool) -> None:
-    create_tables(engine)
+    upgrade(engine)
     today = datetime.now(UTC).date()
 
     t0 = time.perf_counter()

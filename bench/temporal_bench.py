@@ -75,9 +75,10 @@ from activities.appeal import AppealActivities
 from bench import noop_workflow
 from bench.noop_workflow import NoopAppealWorkflow, NoopPlan, noop_local, noop_step, plan_from_history
 from core.appeals.service import NewAppeal, create_appeal, workflow_id_for
-from core.db import create_tables, make_engine, session_scope
+from core.db import make_engine, session_scope
 from core.db.case_tables import Appeal, Document
 from core.db.ledger_tables import Customer
+from core.db.migrate import upgrade
 from core.policy.loader import load_default_policy
 from core.policy.requirements import document_requirements
 from core.settings import Settings
@@ -384,7 +385,7 @@ async def run(args: argparse.Namespace, st: Stack, directory: Path) -> None:
     s3 = make_s3_client(settings)
     ensure_bucket(s3, settings.s3_bucket)
     engine = make_engine(f"sqlite:///{directory / 'appeals.db'}")
-    create_tables(engine)
+    upgrade(engine)
     codec = None if args.no_encrypt else AesGcmCodec(PayloadKeys.generate("bench"))
     print(f"payloads: {'plain' if codec is None else 'encrypted (AES-256-GCM)'}")
     client = await Client.connect(st.temporal_address, data_converter=converter_with(codec))

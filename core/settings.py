@@ -190,6 +190,15 @@ class Settings(BaseSettings):
     display_timezone: str = "Asia/Shanghai"
     temporal_web_url: str | None = None
 
+    # Logs (core/logs.py): JSON lines on stderr by default, the same schema for the API, the
+    # worker and the codec server; `text` for a person at a terminal.
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Traces (core/tracing.py) go by OTLP over HTTP to this collector (its base URL; /v1/traces
+    # is added), or where the standard OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT says; neither set:
+    # no tracing at all.
+    otel_exporter_otlp_endpoint: str | None = None
+
     # Sign-in to the web pages with an OpenID Connect provider (api/pages/oidc.py): unset
     # issuer, no OIDC. Discovery at `{issuer}/.well-known/openid-configuration`. With a client
     # secret the client is confidential (client_secret_basic or _post, as discovery allows);

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Awaitable
+import logging
+from collections.abc import Awaitable, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, Interceptor, WorkflowUpdateFailedError
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -19,7 +20,7 @@ from temporalio.common import (
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.runtime import Runtime
+from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.appeals.service import workflow_id_for
@@ -65,21 +66,52 @@ def data_converter(settings: Settings) -> DataConverter:
     return converter_with(payload_codec(settings))
 
 
-async def connect_temporal(settings: Settings, *, runtime: Runtime | None = None) -> Client:
-    """With `runtime`, the client (and a worker on it) reports the SDK's metrics through it
-    (launcher/worker_metrics.py); without, through the SDK's default runtime."""
+def core_log_config() -> LoggingConfig:
+    """The SDK core's own log (its warnings, errors elsewhere) forwarded to Python logging, so
+    that it leaves as the process's other lines do (core/logs.py JSON) instead of as the core's
+    text on stderr. Part of any Runtime this service makes (its telemetry's `logging`)."""
+    return LoggingConfig(
+        filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+        forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
+    )
+
+
+def forward_core_logs() -> None:
+    """Once per process, before its first client connects: the default runtime with
+    `core_log_config`."""
+    global _core_logs_forwarded
+    if not _core_logs_forwarded:
+        Runtime.set_default(
+            Runtime(telemetry=TelemetryConfig(logging=core_log_config())), error_if_already_set=False
+        )
+        _core_logs_forwarded = True
+
+
+_core_logs_forwarded = False
+
+
+async def connect_temporal(
+    settings: Settings, interceptors: Sequence[Interceptor] = (), *, runtime: Runtime | None = None
+) -> Client:
+    """`interceptors`: the tracing one when traces are on (core/tracing.py); a worker on
+    this client runs them too. With `runtime`, the client (and a worker on it) reports the SDK's
+    metrics through it (launcher/worker_metrics.py); without, through the default runtime."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings),
+        interceptors=interceptors,
         runtime=runtime,
     )
 
 
 class TemporalGateway:
-    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+    def __init__(
+        self, settings: Settings, client: Client | None = None, *, interceptors: Sequence[Interceptor] = ()
+    ) -> None:
         self._settings = settings
         self._client = client
+        self._interceptors = interceptors
         self._lock = asyncio.Lock()
 
     async def client(self) -> Client:
@@ -87,7 +119,9 @@ class TemporalGateway:
             async with self._lock:
                 if self._client is None:
                     try:
-                        self._client = await self._in_time(connect_temporal(self._settings))
+                        self._client = await self._in_time(
+                            connect_temporal(self._settings, self._interceptors)
+                        )
                     except (RuntimeError, OSError) as exc:
                         raise _unreachable() from exc
         return self._client

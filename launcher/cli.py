@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import logging
 import signal
 from pathlib import Path
 from types import FrameType
@@ -15,8 +14,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from core.auth import Role, mint_token
+from core.logs import configure_logging, logging_config
 from core.settings import Settings, get_settings
 from launcher.audit_cli import audit_app
+from launcher.db_cli import db_app
 from launcher.ledger_cli import ledger_app
 from launcher.policy_cli import policy_app
 from launcher.schedule_cli import schedule_app
@@ -35,6 +36,7 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(schedule_app, name="schedule")
+app.add_typer(db_app, name="db")
 
 
 def _from_settings(field: str) -> str:
@@ -48,8 +50,10 @@ SETTINGS_NOTE = (
 )
 
 
-def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _logging(settings: Settings) -> None:
+    """The worker's and the codec server's logging; the API's is the same, applied by uvicorn
+    in each of its processes (core/logs.py)."""
+    configure_logging(settings.log_format, settings.log_level)
 
 
 @app.command()
@@ -223,9 +227,21 @@ def worker() -> None:
 
     settings = get_settings()
     _require_payload_keys(settings)
-    _logging()
+    _require_schema(settings)
+    _logging(settings)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_worker(settings))
+
+
+def _require_schema(settings: Settings) -> None:
+    from core.db import make_engine
+    from launcher.db_cli import require_schema
+
+    engine = make_engine(settings.effective_database_url)
+    try:
+        require_schema(engine)
+    finally:
+        engine.dispose()
 
 
 def _require_payload_keys(settings: Settings) -> None:
@@ -265,6 +281,7 @@ def api(
 
     settings = get_settings()
     _require_payload_keys(settings)
+    _require_schema(settings)
     # Before uvicorn starts a process: each one writes its request counts there, and /metrics
     # sums them all, whichever process answers the scrape (api/metrics.py).
     prepare_api_metrics_dir(settings)
@@ -276,7 +293,10 @@ def api(
         host=host or settings.api_host,
         port=port or settings.api_port,
         workers=workers or settings.api_workers,
-        log_level="info",
+        # Our JSON lines for uvicorn's own loggers too; its access line is replaced by
+        # api/request_log.py's, which leaves the query string out.
+        log_config=logging_config(settings.log_format, settings.log_level),
+        access_log=False,
         proxy_headers=True,
     )
 
@@ -306,7 +326,7 @@ def codec_server(
             err=True,
         )
         raise typer.Exit(1)
-    _logging()
+    _logging(settings)
     run_codec_server(settings, host=host or settings.api_host, port=port or settings.codec_server_port)
 
 

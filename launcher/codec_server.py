@@ -31,6 +31,7 @@ from temporalio.api.common.v1 import Payload, Payloads
 
 from core.auth import STAFF_ROLES, Principal, missing_bearer, verify_token
 from core.errors import DomainError, Forbidden, InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from core.logs import logging_config
 from core.settings import Settings
 from gateway.codec import AesGcmCodec, PayloadKeyError, payload_codec
 
@@ -190,4 +191,11 @@ def run_codec_server(settings: Settings, *, host: str, port: int) -> None:
     import uvicorn
 
     app = create_codec_app(settings)  # refuses before listening when the keys are missing
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    # The same JSON lines as the API's (core/logs.py); its own access line, not uvicorn's.
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=logging_config(settings.log_format, settings.log_level),
+        access_log=False,
+    )

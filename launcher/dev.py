@@ -23,7 +23,8 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, Describe
 from temporalio.client import Client
 
 from core.clock import SYSTEM_CLOCK, Clock
-from core.db import create_tables, make_engine, session_scope
+from core.db import make_engine, session_scope
+from core.db.migrate import SchemaNotAdoptable, upgrade
 from core.ledger.generator import seed_population, write_statements
 from core.seed import seed_demo_ledger, seed_demo_staff
 from core.settings import Settings
@@ -103,7 +104,12 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "APPEALS_WORKER_METRICS_PORT": str(settings.worker_metrics_port),
         "APPEALS_BUSINESS_METRICS_PORT": str(settings.business_metrics_port),
         "APPEALS_BUSINESS_METRICS_CACHE_SECONDS": str(settings.business_metrics_cache_seconds),
+        # .data/logs/ gets the parts' lines in the stack's format (JSON unless told otherwise).
+        "APPEALS_LOG_FORMAT": settings.log_format,
+        "APPEALS_LOG_LEVEL": settings.log_level,
     }
+    if settings.otel_exporter_otlp_endpoint:
+        env["APPEALS_OTEL_EXPORTER_OTLP_ENDPOINT"] = settings.otel_exporter_otlp_endpoint
     if settings.payload_keys:
         env["APPEALS_PAYLOAD_KEYS"] = json.dumps(
             {key_id: key.get_secret_value() for key_id, key in settings.payload_keys.items()}
@@ -353,7 +359,16 @@ class Supervisor:
         proc = watch.part.process
         watch.state, watch.since, watch.restart_at = _State.STARTING, now, None
         with contextlib.suppress(OSError), proc.log_path.open("a") as log:
-            log.write(f"\n--- appeals dev: starting {proc.name} again at {now.isoformat()} ---\n")
+            # A JSON line, like the API's and the worker's own (core/logs.py), so that their
+            # logs stay one object per line across restarts.
+            note = {
+                "ts": now.isoformat(),
+                "level": "warning",
+                "logger": "appeals.dev",
+                "message": f"--- appeals dev: starting {proc.name} again ---",
+            }
+            # After a newline: a killed part may have left its last line unfinished.
+            log.write("\n" + json.dumps(note) + "\n")
         try:
             proc.start()
         except OSError as exc:
@@ -575,7 +590,13 @@ class DevStack:
             self._launch(sink, lambda: smtp_ready(self.host, settings.smtp_port), 30)
 
             engine = make_engine(settings.effective_database_url)
-            create_tables(engine)
+            # Before the API and worker start: they only check that the schema is at head.
+            # A database from before migrations is adopted when its schema is the first revision's.
+            try:
+                upgrade(engine)
+            except SchemaNotAdoptable as exc:
+                engine.dispose()
+                raise StackError(f"the database cannot be migrated: {exc}") from exc
             if self.seed:
                 with session_scope(engine) as session:
                     today = self.clock.today()

@@ -10,6 +10,7 @@ import typer
 
 from core.clock import SYSTEM_CLOCK, Clock
 from core.settings import Settings, get_settings
+from launcher.db_cli import require_schema
 
 ledger_app = typer.Typer(
     help="Ledger data in and out: customers, credit accounts, bills, limit events, loan applications, "
@@ -29,13 +30,13 @@ def import_dir(
     ] = None,
 ) -> None:
     """Import ledger CSV files: all of them or, on any error, nothing (every error is listed)."""
-    from core.db import create_tables, make_engine
+    from core.db import make_engine
     from core.ledger.importer import LedgerImportFailed, import_ledger_dir
 
     as_of = date_option(today, SYSTEM_CLOCK)
     engine = make_engine(get_settings().effective_database_url)
     try:
-        create_tables(engine)
+        require_schema(engine)
         summary = import_ledger_dir(engine, folder, today=as_of)
     except LedgerImportFailed as exc:
         typer.secho(
@@ -56,13 +57,13 @@ def export_dir(
     folder: Annotated[Path, typer.Argument(help="Folder to write the six CSV files into.")],
 ) -> None:
     """Write the whole ledger as CSV files in the import format."""
-    from core.db import create_tables, make_engine
+    from core.db import make_engine
     from core.ledger.exporter import export_ledger
     from core.ledger.importer import TABLE_WIDTH
 
     engine = make_engine(get_settings().effective_database_url)
     try:
-        create_tables(engine)
+        require_schema(engine)
         with engine.connect() as connection:
             counts = export_ledger(connection, folder)
     finally:
@@ -94,14 +95,15 @@ def seed_command(
     """`appeals seed`: the four hand-written demo customers plus a generated population."""
     from collections import defaultdict
 
-    from core.db import create_tables, make_engine, session_scope
+    from core.db import make_engine, session_scope
+    from core.db.migrate import upgrade
     from core.ledger.generator import GeneratedCustomer, Population, seed_population, write_statements
     from core.seed import seed_demo_ledger
 
     as_of = date_option(today, clock)
     engine = make_engine(settings.effective_database_url)
     try:
-        create_tables(engine)
+        upgrade(engine)  # a demo database: made or brought up to date here
         with session_scope(engine) as session:
             demo = seed_demo_ledger(session, as_of)
             outcome = seed_population(session, customers, seed, today=as_of)
@@ -141,7 +143,7 @@ def events(
     import getpass
 
     from api.risk_events import receive_risk_events
-    from core.db import create_tables, make_engine
+    from core.db import make_engine
     from core.errors import DomainError
     from core.lender.risk_events import parse_body
     from gateway.temporal import TemporalGateway
@@ -149,7 +151,7 @@ def events(
     settings = get_settings()
     engine = make_engine(settings.effective_database_url)
     try:
-        create_tables(engine)
+        require_schema(engine)
         try:
             parsed = parse_body(file.read_bytes())
             result, started = asyncio.run(

@@ -9,19 +9,23 @@ import logging
 import py_compile
 from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
+from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.activity_log import ActivityLogInterceptor
 from activities.appeal import AppealActivities
 from activities.limit_action import LimitActionActivities
 from activities.portfolio_review import PortfolioReviewActivities
 from activities.sweep import SweepActivities
-from core.db import create_tables, make_engine
+from core.db import make_engine
+from core.db.migrate import require_head
 from core.settings import Settings
 from core.storage import make_s3_client
-from gateway.temporal import TemporalGateway, connect_temporal
+from core.tracing import WORKER_SERVICE, Tracing, tracing_from_settings
+from gateway.temporal import TemporalGateway, connect_temporal, forward_core_logs
 from launcher.reconciler import Reconciler
 from launcher.review_schedule import ensure_review_schedule
 from launcher.sweep_schedule import ensure_sweep_schedule
@@ -58,6 +62,7 @@ def build_worker(
     sweep: SweepActivities | None = None,
     review: PortfolioReviewActivities | None = None,
     limit_actions: LimitActionActivities | None = None,
+    tracing: Tracing | None = None,
 ) -> Worker:
     """With `sweep`, the worker also runs the document sweep its schedule starts; with
     `review`, the portfolio review its schedule starts."""
@@ -83,9 +88,30 @@ def build_worker(
         ],
         activity_executor=executor,
         max_concurrent_activities=executor._max_workers,
-        # One structured line per activity run (type, appeal, attempt, duration).
-        interceptors=[ActivityLogInterceptor()],
+        # Tracing first (unless the client brings it), so that the activity's log lines are
+        # written inside its span; then one structured line per activity run.
+        interceptors=[*tracing_interceptors(client, tracing), ActivityLogInterceptor()],
+        **traced_runner(tracing),
     )
+
+
+def tracing_interceptors(client: Client, tracing: Tracing | None) -> list[Interceptor]:
+    """The tracing interceptor for the worker, unless its client already has it (a worker
+    runs its client's interceptors first)."""
+    if tracing is None or tracing.interceptor in client.config()["interceptors"]:
+        return []
+    return [tracing.interceptor]
+
+
+def traced_runner(tracing: Tracing | None) -> dict[str, Any]:
+    """With traces on, the workflow sandbox passes opentelemetry through, as the SDK's
+    interceptor needs: its workflow side runs in the sandbox, which would otherwise import
+    opentelemetry afresh for every run (and its context loads lazily with open(), which the
+    sandbox refuses once a run has started)."""
+    if tracing is None:
+        return {}
+    restrictions = SandboxRestrictions.default.with_passthrough_modules("opentelemetry")
+    return {"workflow_runner": SandboxedWorkflowRunner(restrictions=restrictions)}
 
 
 async def start_sweep_schedule(client: Client, settings: Settings) -> None:
@@ -106,9 +132,15 @@ async def start_review_schedule(client: Client, settings: Settings) -> None:
 
 
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    forward_core_logs()
     engine = make_engine(settings.effective_database_url)
-    create_tables(engine)
-    client = await connect_temporal(settings, runtime=temporal_runtime(settings))
+    require_head(engine)  # migrated beforehand (`appeals db upgrade`), as the API's
+    # Traces only when an OTLP endpoint is configured; on the client, so that the reconciler's
+    # starts and signals are traced too and the worker runs the same interceptor.
+    tracing = tracing_from_settings(settings, WORKER_SERVICE)
+    client = await connect_temporal(
+        settings, [tracing.interceptor] if tracing else [], runtime=temporal_runtime(settings)
+    )
     metrics_server = serve_business_metrics(settings, engine)
     s3 = make_s3_client(settings)
     activities = AppealActivities(engine=engine, s3_client=s3, settings=settings)
@@ -119,7 +151,9 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     await start_review_schedule(client, settings)
     try:
         with ThreadPoolExecutor(max_workers=16, thread_name_prefix="activity") as executor:
-            worker = build_worker(client, settings, activities, executor, sweep=sweep, review=review)
+            worker = build_worker(
+                client, settings, activities, executor, sweep=sweep, review=review, tracing=tracing
+            )
             log.info("worker polling task queue %s", settings.temporal_task_queue)
             async with worker:
                 reconcile_task = asyncio.create_task(reconciler.run_forever())
@@ -132,3 +166,5 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
             metrics_server.shutdown()
             metrics_server.server_close()
     engine.dispose()
+    if tracing:
+        tracing.shutdown()  # sends the spans still batched

@@ -29,6 +29,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from core.business_metrics import DECISION_BUCKETS, BusinessCounts, count_business
 from core.settings import Settings
+from gateway.temporal import core_log_config
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,8 @@ def temporal_runtime(settings: Settings) -> Runtime | None:
         prometheus = PrometheusConfig(
             bind_address=address, counters_total_suffix=True, durations_as_seconds=True
         )
-        return Runtime(telemetry=TelemetryConfig(metrics=prometheus))
+        # The core's log forwarded as in every runtime of this service (gateway/temporal.py).
+        return Runtime(telemetry=TelemetryConfig(logging=core_log_config(), metrics=prometheus))
     except ValueError:  # the port is taken: another worker on this host, most likely
         log.error(
             "Temporal SDK metrics not served on %s (APPEALS_WORKER_METRICS_PORT): the worker runs without",

@@ -47,7 +47,8 @@ sys.path.insert(0, str(ROOT))  # tests/ is not an installed package
 from temporalio.api.enums.v1 import EventType  # noqa: E402
 from temporalio.client import Client, WorkflowHistory  # noqa: E402
 
-from core.db import create_tables, make_engine  # noqa: E402
+from core.db import make_engine  # noqa: E402
+from core.db.migrate import upgrade  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from core.storage import ensure_bucket, make_s3_client  # noqa: E402
 from gateway.codec import AesGcmCodec, PayloadKeys, decode_history  # noqa: E402
@@ -116,7 +117,7 @@ async def export(
     lender: tuple[LenderPath, ...] = (),
 ) -> list[Path]:
     engine = make_engine(settings.effective_database_url)
-    create_tables(engine)
+    upgrade(engine)
     s3 = make_s3_client(settings)
     ensure_bucket(s3, settings.s3_bucket)
     # Encrypted as deployed (gateway/codec.py), with a key of this run; each history is saved

@@ -446,6 +446,21 @@ def test_api_and_worker_wait_for_the_one_shot_setups(services: dict[str, dict[st
         assert deps.get("postgres") == "service_healthy", name
 
 
+def test_migrations_run_once_before_the_api_and_worker(services: dict[str, dict[str, Any]]) -> None:
+    """A one-shot `appeals db upgrade` on the app's own build and environment; the API and
+    worker start only after it succeeded (they refuse an older schema, core/db/migrate.py)."""
+    migrate = services["migrate"]
+    assert command_list(migrate) == ["appeals", "db", "upgrade"]
+    assert migrate.get("build") == services["api"].get("build")
+    assert environment_of(migrate) == environment_of(services["api"])
+    assert str(migrate.get("restart")) == "no"
+    assert depends_on_of(migrate) == {"postgres": "service_healthy"}
+    for name in ("api", "worker"):
+        assert depends_on_of(services[name]).get("migrate") == "service_completed_successfully", name
+    # Nothing else orders the worker after the API any more: migrations are not the API's job.
+    assert "api" not in depends_on_of(services["worker"])
+
+
 def test_published_ports(services: dict[str, dict[str, Any]]) -> None:
     published: dict[int, str] = {}
     for name, service in services.items():

@@ -18,6 +18,7 @@ from typing import Final
 
 from fastapi import Request, Response
 
+from api.request_log import note_caller
 from core.auth import Principal, mint_token, verify_token
 from core.errors import Forbidden, Unauthorized
 from core.settings import Environment, Settings
@@ -43,9 +44,11 @@ def session_principal(request: Request) -> Principal | None:
     if not token:
         return None
     try:
-        return verify_token(request.app.state.settings, token)
+        principal = verify_token(request.app.state.settings, token)
     except Unauthorized:
         return None
+    note_caller(request, principal)
+    return principal
 
 
 def start_session(response: Response, settings: Settings, principal: Principal) -> None:

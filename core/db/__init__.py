@@ -1,3 +1,3 @@
-from core.db.engine import create_tables, make_engine, read_scope, session_scope
+from core.db.engine import make_engine, read_scope, session_scope
 
-__all__ = ["create_tables", "make_engine", "read_scope", "session_scope"]
+__all__ = ["make_engine", "read_scope", "session_scope"]

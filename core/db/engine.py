@@ -1,17 +1,16 @@
-"""Engine and session handling for SQLite (WAL) and PostgreSQL."""
+"""Engine and session handling for SQLite (WAL) and PostgreSQL. The schema comes from the
+migrations (core/db/migrate.py, `appeals db upgrade`)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Enum as SAEnum
-from sqlalchemy import event, inspect, text
+from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
 import core.db.case_tables
 import core.db.ledger_tables
@@ -66,107 +65,6 @@ def _sqlite_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN")
     else:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def create_tables(engine: Engine) -> None:
-    SQLModel.metadata.create_all(engine)
-    add_missing_columns(engine)
-    add_missing_indexes(engine)
-    add_missing_enum_values(engine)
-
-
-def _default_literal(column: Any) -> str | None:
-    default = column.default.arg if column.default is not None else None
-    if callable(default):
-        # default_factory (list, dict, utcnow): SQLAlchemy wraps it to take a context.
-        factory = column.default.arg
-        try:
-            default = factory(None)  # SQLAlchemy passes a context
-        except TypeError:
-            default = factory()
-    if isinstance(default, bool):
-        return "TRUE" if default else "FALSE"
-    if isinstance(default, int | float):
-        return str(default)
-    if isinstance(default, str):  # StrEnum members included
-        return "'" + str.__str__(default).replace("'", "''") + "'"
-    if isinstance(default, list | dict):
-        return "'" + json.dumps(default) + "'"
-    return None  # no constant default: the column is added as nullable
-
-
-def add_missing_columns(engine: Engine) -> list[str]:
-    """Adds columns that the models have and an existing table lacks, so a database made by
-    an older version keeps working (additive changes only; nothing is dropped or altered)."""
-    added: list[str] = []
-    with engine.begin() as connection:
-        # Inspect through the same connection: on SQLite a second one would wait for this
-        # one's write lock.
-        inspector = inspect(connection)
-        for table in SQLModel.metadata.sorted_tables:
-            if not inspector.has_table(table.name):
-                continue
-            existing = {c["name"] for c in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name in existing:
-                    continue
-                column_type = column.type.compile(engine.dialect)
-                ddl = f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {column_type}'
-                literal = _default_literal(column)
-                if literal is not None:
-                    ddl += f" DEFAULT {literal}"
-                    if not column.nullable:
-                        ddl += " NOT NULL"
-                connection.exec_driver_sql(ddl)
-                added.append(f"{table.name}.{column.name}")
-    return added
-
-
-def add_missing_indexes(engine: Engine) -> list[str]:
-    """Creates the models' indexes that an existing table lacks (create_all makes indexes only
-    with a new table), so a database made by an older version gets the indexes its queries
-    now rely on, e.g. ix_notification_appeal for the appeal page."""
-    added: list[str] = []
-    with engine.begin() as connection:
-        inspector = inspect(connection)
-        for table in SQLModel.metadata.sorted_tables:
-            if not inspector.has_table(table.name):
-                continue
-            existing = {index["name"] for index in inspector.get_indexes(table.name)}
-            for index in sorted(table.indexes, key=lambda i: str(i.name)):
-                if index.name not in existing:
-                    index.create(connection)
-                    added.append(str(index.name))
-    return added
-
-
-def add_missing_enum_values(engine: Engine) -> list[str]:
-    """PostgreSQL keeps enums as native types: values added to a StrEnum since the type was
-    created (say AppealStatus.LIMIT_APPLY_FAILED) are added to it. SQLite stores plain text."""
-    if engine.dialect.name != "postgresql":
-        return []
-    added: list[str] = []
-    with engine.begin() as connection:
-        types = {
-            column.type.name: column.type
-            for table in SQLModel.metadata.sorted_tables
-            for column in table.columns
-            if isinstance(column.type, SAEnum) and column.type.native_enum and column.type.name
-        }
-        for name, enum_type in types.items():
-            existing = set(
-                connection.execute(
-                    text("SELECT enumlabel FROM pg_enum WHERE enumtypid = to_regtype(:name)"), {"name": name}
-                ).scalars()
-            )
-            if not existing:
-                continue  # not created here (yet)
-            for value in enum_type.enums:
-                if value not in existing:
-                    literal = value.replace("'", "''")
-                    connection.exec_driver_sql(f"ALTER TYPE \"{name}\" ADD VALUE IF NOT EXISTS '{literal}'")
-                    added.append(f"{name}.{value}")
-    return added
 
 
 @contextmanager

@@ -14,7 +14,8 @@ from temporalio.client import Client
 from api.app import create_app
 from core.auth import Role, mint_token
 from core.clock import Clock
-from core.db import create_tables, make_engine
+from core.db import make_engine
+from core.db.migrate import create_all_at_head
 from core.settings import Settings
 from core.storage import make_s3_client
 from gateway.temporal import TemporalGateway
@@ -60,7 +61,7 @@ async def offline_app(
     """The real app on a fresh SQLite file with no S3 and no worker: for the answers it gives
     before any other service is used, or when Temporal (at `settings.temporal_address`) is down."""
     engine = make_engine(f"sqlite:///{tmp_path / 'appeals.db'}")
-    create_tables(engine)
+    create_all_at_head(engine)
     app = create_app(settings, engine=engine, s3_client=object(), gateway=TemporalGateway(settings))
     try:
         async with app.router.lifespan_context(app):

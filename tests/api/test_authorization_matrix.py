@@ -36,7 +36,8 @@ from temporalio.client import Client
 
 from api.app import create_app
 from core.auth import Role, mint_token
-from core.db import create_tables, make_engine
+from core.db import make_engine
+from core.db.migrate import create_all_at_head
 from core.settings import Settings
 from core.storage import ensure_bucket, make_s3_client
 from gateway.temporal import TemporalGateway
@@ -241,7 +242,7 @@ async def scenario(
         engine: Engine = make_engine(f"sqlite:///{tmp / 'appeals.db'}")
     else:
         engine, schema = _postgres_engine()
-    create_tables(engine)
+    create_all_at_head(engine)
     app = create_app(
         settings, engine=engine, s3_client=s3, gateway=TemporalGateway(settings, temporal_client)
     )

@@ -16,7 +16,8 @@ from sqlalchemy.engine import Engine
 
 from core.auth import Role, mint_token
 from core.clock import SYSTEM_CLOCK
-from core.db import create_tables, make_engine, session_scope
+from core.db import make_engine, session_scope
+from core.db.migrate import create_all_at_head
 from core.seed import seed_demo_ledger
 from core.settings import Settings
 from core.storage import ensure_bucket, make_s3_client
@@ -77,7 +78,7 @@ def start_live_stack(*, data_dir: Path, temporal_address: str, s3_endpoint: str)
     )
     ensure_bucket(make_s3_client(settings), settings.s3_bucket)
     engine = make_engine(settings.effective_database_url)
-    create_tables(engine)
+    create_all_at_head(engine)
     with session_scope(engine) as session:
         # Today by the system clock: the worker and API processes judge the ledger on that day.
         seed_demo_ledger(session, SYSTEM_CLOCK.today())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import json
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -19,13 +20,17 @@ from temporalio.client import Client
 from core.auth import Role, mint_token
 from core.clock import SYSTEM_CLOCK
 from core.db import make_engine, session_scope
-from core.db.ledger_tables import CreditAccount, LimitEvent
+from core.db.case_tables import Appeal
+from core.db.ledger_tables import CreditAccount, Customer, LimitEvent
 from core.demo_documents import credit_report_text, statement_csv
+from core.logs import REQUIRED_FIELDS
+from core.seed import DEMO_CUSTOMERS
 from launcher.dev import DevStack
 from launcher.mail import read_mail
 from tests.deploy_config import EMITTED_ON_FAILURE, dashboard_metric_names
 from tests.eventually import eventually, eventually_sync
-from tests.metrics_text import Samples, names, parse_samples, value
+from tests.metrics_text import Samples, names, parse_samples
+from tests.metrics_text import value as sample
 
 pytestmark = pytest.mark.e2e
 
@@ -325,15 +330,15 @@ def test_metrics_show_what_the_walkthrough_did(stack: DevStack) -> None:
     api = _scrape(urls["API requests"])
     requests = "appeals_http_requests_total"
     # Five appeals submitted (c-1002, c-1001, c-1003 twice, the generated customer), each a 201.
-    assert value(api, requests, method="POST", route="/appeals", status="201") == 5
+    assert sample(api, requests, method="POST", route="/appeals", status="201") == 5
     assert _series(api, requests).keys() >= {(("method", "POST"), ("route", "/appeals"), ("status", "201"))}
-    uploads = value(api, requests, method="POST", route="/appeals/{appeal_id}/documents", status="201")
+    uploads = sample(api, requests, method="POST", route="/appeals/{appeal_id}/documents", status="201")
     assert uploads == sum(UPLOADS.values()) and UPLOADS["c-1002"] == 3
     decide = "/review-tasks/{task_id}/decision"
-    assert value(api, requests, method="POST", route="/review-tasks/{task_id}/claim", status="200") == 2
-    assert value(api, requests, method="POST", route=decide, status="200") == 2
+    assert sample(api, requests, method="POST", route="/review-tasks/{task_id}/claim", status="200") == 2
+    assert sample(api, requests, method="POST", route=decide, status="200") == 2
     assert (
-        value(api, "appeals_http_request_duration_seconds_count", method="POST", route=decide, status="200")
+        sample(api, "appeals_http_request_duration_seconds_count", method="POST", route=decide, status="200")
         == 2
     )
     # Route templates only: no appeal or task id (UUIDs), nor any customer id, in any label.
@@ -352,9 +357,9 @@ def test_metrics_show_what_the_walkthrough_did(stack: DevStack) -> None:
         )
 
     biz = eventually_sync(business, settled, what="every notice to be delivered")
-    assert value(biz, "appeals_business_metrics_up") == 1
-    assert value(biz, "appeals_started_total", source="customer") == 5
-    assert value(biz, "appeals_started_total", source="invitation") == 0
+    assert sample(biz, "appeals_business_metrics_up") == 1
+    assert sample(biz, "appeals_started_total", source="customer") == 5
+    assert sample(biz, "appeals_started_total", source="invitation") == 0
     assert _series(biz, "appeals_closed_total") == {
         (("outcome", "partially_approved"), ("path", "manual")): 1,  # c-1002, by r-1
         (("outcome", "approved"), ("path", "automatic")): 1,  # c-1001
@@ -370,11 +375,11 @@ def test_metrics_show_what_the_walkthrough_did(stack: DevStack) -> None:
     }
     # Each decision came within the hour the test took.
     for labels in decided:
-        assert value(biz, "appeals_time_to_decision_seconds_bucket", le="3600.0", **dict(labels)) == 1
+        assert sample(biz, "appeals_time_to_decision_seconds_bucket", le="3600.0", **dict(labels)) == 1
     assert _series(biz, "appeals_review_tasks_open") == {}
-    assert value(biz, "appeals_limit_applies_total") == 2  # c-1002 and c-1001
-    assert value(biz, "appeals_limit_refusals_total") == 0
-    assert value(biz, "appeals_sla_warnings_total") == value(biz, "appeals_sla_breaches_total") == 0
+    assert sample(biz, "appeals_limit_applies_total") == 2  # c-1002 and c-1001
+    assert sample(biz, "appeals_limit_refusals_total") == 0
+    assert sample(biz, "appeals_sla_warnings_total") == sample(biz, "appeals_sla_breaches_total") == 0
     assert _series(biz, "appeals_document_rejections_total") == {(("reason", "STATEMENT_PERIOD_SHORT"),): 1}
 
     # Notices: the in-app ones are what each customer reads at /me/notifications; the emails,
@@ -386,7 +391,7 @@ def test_metrics_show_what_the_walkthrough_did(stack: DevStack) -> None:
             in_app += len(http.get("/me/notifications", headers={"Authorization": f"Bearer {token}"}).json())
     assert in_app > 0
     assert (
-        value(biz, "appeals_notices", about="appeal", audience="customer", channel="IN_APP", state="SENT")
+        sample(biz, "appeals_notices", about="appeal", audience="customer", channel="IN_APP", state="SENT")
         == in_app
     )
     emails = sum(
@@ -417,7 +422,7 @@ def test_metrics_show_what_the_walkthrough_did(stack: DevStack) -> None:
     # One open_appeal activity per appeal; decide for the two reviewed ones; apply_limit twice.
     executed = "temporal_activity_execution_latency_count"
     assert (
-        value(
+        sample(
             sdk,
             executed,
             activity_type="open_appeal",
@@ -439,3 +444,44 @@ def test_metrics_show_what_the_walkthrough_did(stack: DevStack) -> None:
     # counters, which it exposes from the first failure on (none in this walkthrough).
     unseen = dashboard_metric_names() - seen
     assert unseen <= EMITTED_ON_FAILURE, unseen - EMITTED_ON_FAILURE
+
+
+def test_the_walkthroughs_logs_are_json_lines_without_personal_data(stack: DevStack) -> None:
+    """After the walkthroughs above (this module's tests run in order): the API's and the
+    worker's logs under .data/logs/ are JSON lines of one schema, the walkthrough's appeal is
+    on both by its id, and no line names a demo customer or how to reach them."""
+    engine = make_engine(stack.settings.effective_database_url)
+    with session_scope(engine, read_only=True) as session:
+        customers = [session.get(Customer, demo.customer_id) for demo in DEMO_CUSTOMERS]
+        walkthrough = session.exec(select(Appeal.id).where(Appeal.customer_id == "c-1002")).all()
+    engine.dispose()
+    personal = [v for c in customers if c is not None for v in (c.name, c.email, c.phone) if v]
+    assert len(personal) >= 2 * len(DEMO_CUSTOMERS) and walkthrough, (personal, walkthrough)
+
+    parsed: dict[str, list[dict[str, Any]]] = {}
+    for part in ("api", "worker"):
+        raw = (stack.logs / f"{part}.log").read_text(encoding="utf-8")
+        lines = parsed[part] = [json.loads(line) for line in raw.splitlines() if line.strip()]
+        assert lines, part
+        for line in lines:
+            assert set(REQUIRED_FIELDS) <= line.keys(), (part, line)
+        for value in personal:
+            assert value not in raw, (part, value)
+        # Every appeal of the walkthrough's customer is on this part's lines by its id.
+        for appeal_id in walkthrough:
+            assert any(line.get("appeal_id") == appeal_id for line in lines), (part, appeal_id)
+    access = [line for line in parsed["api"] if line.get("event") == "http_request"]
+    assert access and all("?" not in line["route"] for line in access)
+    assert {"customer", "reviewer"} <= {line.get("actor_role") for line in access}
+    # The review task the walkthrough decided: on the API's lines by its path, on the worker's
+    # by the activity's input.
+    decided = {line["task_id"] for line in access if line["route"] == "/review-tasks/{task_id}/decision"}
+    assert decided and decided <= {line.get("task_id") for line in parsed["worker"]}
+    # A submission's line names the appeal it created (its path has no id yet).
+    submitted = [
+        line
+        for line in access
+        if (line["method"], line["route"], line["status"]) == ("POST", "/appeals", 201)
+    ]
+    assert submitted and all(line.get("appeal_id") for line in submitted)
+    assert set(walkthrough) <= {line["appeal_id"] for line in submitted}

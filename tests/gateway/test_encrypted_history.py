@@ -29,9 +29,10 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from core.auth import Role, mint_token
-from core.db import create_tables, make_engine, session_scope
+from core.db import make_engine, session_scope
 from core.db.case_tables import Appeal
 from core.db.ledger_tables import Customer
+from core.db.migrate import create_all_at_head
 from core.settings import Settings
 from core.status import AppealStatus
 from core.storage import ensure_bucket, make_s3_client
@@ -73,7 +74,7 @@ async def ran(
     s3 = make_s3_client(settings)
     ensure_bucket(s3, settings.s3_bucket)
     engine = make_engine(f"sqlite:///{settings.data_dir / 'appeals.db'}")
-    create_tables(engine)
+    create_all_at_head(engine)
     try:
         async with path_runner(temporal_client, settings, engine, s3) as runner:
             run = await runner.run_terminal(TerminalPath.REQUEST_INFO)

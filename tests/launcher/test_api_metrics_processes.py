@@ -11,6 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from core.db import make_engine
+from core.db.migrate import upgrade
 from core.settings import Settings
 from launcher.metrics_dir import ENV, prepare_api_metrics_dir
 from launcher.stack import ManagedProcess, free_port, http_ok, python_module, wait_until
@@ -25,9 +27,13 @@ def two_process_api(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     # A file a previous run left: summed into this run's counts unless the start removes it.
     metrics_dir.mkdir(parents=True)
     (metrics_dir / "counter_1.db").write_bytes(b"left over")
+    database_url = f"sqlite:///{tmp_path / 'appeals.db'}"
+    engine = make_engine(database_url)
+    upgrade(engine)  # `appeals api` serves a migrated database only
+    engine.dispose()
     env = {
         "APPEALS_DATA_DIR": str(tmp_path),
-        "APPEALS_DATABASE_URL": f"sqlite:///{tmp_path / 'appeals.db'}",
+        "APPEALS_DATABASE_URL": database_url,
         "APPEALS_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
         "APPEALS_S3_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
     }

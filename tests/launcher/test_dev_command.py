@@ -24,6 +24,8 @@ from temporalio.api.common.v1 import Payloads
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from core.auth import Role, mint_token
+from core.db import make_engine
+from core.db.migrate import current_revision, head_revision
 from core.settings import Settings
 from gateway.codec import AesGcmCodec, PayloadKeys, dev_keys, is_encrypted
 from launcher.stack import free_port, http_ok
@@ -128,6 +130,12 @@ def test_dev_restarts_a_killed_worker_and_stops_everything_on_sigterm(
     terminal.wait_for("Limit-restore appeals is running:", "Open http://localhost:")
     parts = _children(proc.pid)
     assert len(parts) == 6, parts
+    # It migrated the database before the API and worker (which only check) started.
+    database = make_engine(f"sqlite:///{tmp_path / '.data' / 'appeals.db'}")
+    try:
+        assert current_revision(database) == head_revision()
+    finally:
+        database.dispose()
     _codec_server_serves_the_web_ui(proc, terminal, ports, tmp_path)
     parts = _children(proc.pid)
     worker = next(pid for pid, cmd in parts.items() if cmd.rstrip().endswith("launcher.cli worker"))

@@ -28,8 +28,25 @@ def _use_database(monkeypatch: pytest.MonkeyPatch, path: Path) -> str:
 
 @pytest.fixture
 def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    yield _use_database(monkeypatch, tmp_path / "appeals.db")
+    """A migrated database (`appeals db upgrade`): ledger commands never migrate one."""
+    url = _use_database(monkeypatch, tmp_path / "appeals.db")
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    yield url
     get_settings.cache_clear()
+
+
+def test_ledger_commands_refuse_an_unmigrated_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _use_database(monkeypatch, tmp_path / "appeals.db")
+    try:
+        for command in (["ledger", "import", str(tmp_path)], ["ledger", "export", str(tmp_path / "out")]):
+            result = runner.invoke(app, command)
+            assert result.exit_code == 1, command
+            assert "run `appeals db upgrade`" in result.output, command
+        assert not (tmp_path / "out").exists()
+    finally:
+        get_settings.cache_clear()
 
 
 def _customers(url: str) -> list[str]:
@@ -73,6 +90,7 @@ def test_export_and_import_round_trip(database: str, tmp_path: Path, monkeypatch
     assert "customers                 24 rows" in exported.output
 
     other = _use_database(monkeypatch, tmp_path / "other.db")
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
     imported = runner.invoke(app, ["ledger", "import", str(tmp_path / "out")])
     assert imported.exit_code == 0, imported.output
     assert "customers                 24 rows: 24 inserted, 0 updated, 0 unchanged" in imported.output

@@ -28,8 +28,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from core.db import create_tables, make_engine, session_scope
+from core.db import make_engine, session_scope
 from core.db.ledger_tables import LimitEvent
+from core.db.migrate import create_all_at_head
 from core.db.review_tables import ReviewAction, ReviewOutcome, ReviewRun
 from core.ledger.account_audit import verify_account_trail
 from core.ledger.eligibility import REVIEW_SOURCE
@@ -72,7 +73,7 @@ def crash_settings(tmp_path: Path, s3_endpoint: str, temporal_address: str) -> S
 @pytest.fixture
 def crash_engine(crash_settings: Settings) -> Iterator[Engine]:
     engine = make_engine(crash_settings.effective_database_url)
-    create_tables(engine)
+    create_all_at_head(engine)
     yield engine
     engine.dispose()
 

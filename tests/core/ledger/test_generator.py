@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
-from core.db import create_tables, make_engine, session_scope
+from core.db import make_engine, session_scope
 from core.db.ledger_tables import AccountStatus, LimitEventKind
+from core.db.migrate import create_all_at_head
 from core.documents.statements import (
     covers_last_full_months,
     parse_csv_statement,
@@ -74,7 +75,7 @@ def test_same_seed_same_people(population: list[GeneratedCustomer]) -> None:
 
 def test_same_seed_same_rows_in_the_database(engine: Engine, tmp_path: Path) -> None:
     other = make_engine(f"sqlite:///{tmp_path / 'other.db'}")
-    create_tables(other)
+    create_all_at_head(other)
     try:
         for target, out in ((engine, "a"), (other, "b")):
             with session_scope(target) as session:

@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 
-from core.db import create_tables, make_engine, session_scope
+from core.db import make_engine, session_scope
+from core.db.migrate import create_all_at_head
 from core.ledger.exporter import export_ledger
 from core.ledger.generator import (
     BAD_INTERCEPT,
@@ -160,7 +161,7 @@ def test_the_outcome_is_never_written_to_the_ledger(tmp_path: Path) -> None:
     for name, population in (("a", customers), ("b", flipped)):
         engine: Engine = make_engine(f"sqlite:///{tmp_path / name}.db")
         try:
-            create_tables(engine)
+            create_all_at_head(engine)
             with session_scope(engine) as session:
                 insert_population(session, population)
             with engine.connect() as connection:

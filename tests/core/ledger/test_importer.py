@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from core.db import create_tables, make_engine, session_scope
+from core.db import make_engine, session_scope
 from core.db.ledger_tables import Bill, CreditAccount, Customer, LimitEvent
+from core.db.migrate import create_all_at_head
 from core.ledger.exporter import export_ledger, ledger_rows
 from core.ledger.generator import seed_population
 from core.ledger.importer import (
@@ -501,7 +502,7 @@ def test_export_import_round_trip(engine: Engine, tmp_path: Path) -> None:
     assert counts["customers"] == 4 + 24 + 2
 
     fresh = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
-    create_tables(fresh)
+    create_all_at_head(fresh)
     try:
         summary = import_ledger_dir(fresh, tmp_path / "out", today=TODAY)
         assert {t: c.inserted for t, c in summary.tables.items()} == counts
@@ -542,7 +543,7 @@ def test_the_export_is_spreadsheet_safe_and_round_trips(engine: Engine, tmp_path
         assert all(not cell or cell[0] not in "=+-@" for cell in row), row
     # Imported elsewhere, every value is what it was.
     fresh = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
-    create_tables(fresh)
+    create_all_at_head(fresh)
     try:
         import_ledger_dir(fresh, tmp_path / "out", today=TODAY)
         with session_scope(fresh) as session:
