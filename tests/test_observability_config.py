@@ -40,11 +40,17 @@ def services() -> dict[str, Any]:
 
 
 def _targets() -> dict[str, list[str]]:
+    """Each job's targets as `service:port`: static ones, and those found by DNS (every
+    container of a compose service)."""
     config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
-    return {
-        job["job_name"]: [t for static in job["static_configs"] for t in static["targets"]]
-        for job in config["scrape_configs"]
-    }
+    targets: dict[str, list[str]] = {}
+    for job in config["scrape_configs"]:
+        found = [t for static in job.get("static_configs", []) for t in static["targets"]]
+        for dns in job.get("dns_sd_configs", []):
+            assert dns["type"] == "A", job
+            found += [f"{name}:{dns['port']}" for name in dns["names"]]
+        targets[job["job_name"]] = found
+    return targets
 
 
 def _mounts(service: dict[str, Any]) -> dict[str, str]:
