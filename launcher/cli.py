@@ -284,14 +284,15 @@ def api(
     _require_schema(settings)
     # Before uvicorn starts a process: each one writes its request counts there, and /metrics
     # sums them all, whichever process answers the scrape (api/metrics.py).
-    prepare_api_metrics_dir(settings)
+    port = port or settings.api_port
+    prepare_api_metrics_dir(settings, port)
     # An import string and a factory, not an app object: each worker process builds its own app
     # from the same APPEALS_* environment (uvicorn can only fork workers from an import string).
     uvicorn.run(
         "api.app:create_app",
         factory=True,
         host=host or settings.api_host,
-        port=port or settings.api_port,
+        port=port,
         workers=workers or settings.api_workers,
         # Our JSON lines for uvicorn's own loggers too; its access line is replaced by
         # api/request_log.py's, which leaves the query string out.

@@ -13,12 +13,12 @@ from core.settings import Settings
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
-def prepare_api_metrics_dir(settings: Settings) -> Path:
+def prepare_api_metrics_dir(settings: Settings, port: int) -> Path:
     """An empty directory for this run's counts (PROMETHEUS_MULTIPROC_DIR when set, else
-    `metrics/api` under the data directory), named in the environment every uvicorn process
-    inherits. Emptied because files of a run that ended would be summed into this one's counts;
-    so two `appeals api` runs must not share it (the data directory, or set the variable)."""
-    directory = Path(os.environ.get(ENV) or settings.data_dir / "metrics" / "api").resolve()
+    `metrics/api-PORT` under the data directory: two APIs on one data directory, on their own
+    ports, keep apart), named in the environment every uvicorn process inherits. Emptied because
+    files of a run that ended would be summed into this one's counts."""
+    directory = Path(os.environ.get(ENV) or settings.data_dir / "metrics" / f"api-{port}").resolve()
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     os.environ[ENV] = str(directory)

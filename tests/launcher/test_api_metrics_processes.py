@@ -23,7 +23,7 @@ from tests.metrics_text import parse_samples, value
 @pytest.fixture
 def two_process_api(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     port = free_port()
-    metrics_dir = tmp_path / "metrics" / "api"
+    metrics_dir = tmp_path / "metrics" / f"api-{port}"
     # A file a previous run left: summed into this run's counts unless the start removes it.
     metrics_dir.mkdir(parents=True)
     (metrics_dir / "counter_1.db").write_bytes(b"left over")
@@ -95,9 +95,9 @@ def test_the_directory_is_emptied_and_named_for_the_processes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(ENV, raising=False)
-    stale = tmp_path / "metrics" / "api" / "histogram_42.db"
+    stale = tmp_path / "metrics" / "api-8000" / "histogram_42.db"
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"x")
-    directory = prepare_api_metrics_dir(Settings(data_dir=tmp_path))
+    directory = prepare_api_metrics_dir(Settings(data_dir=tmp_path), 8000)
     assert directory == stale.parent.resolve() and list(directory.iterdir()) == []
     assert os.environ[ENV] == str(directory)
