@@ -53,8 +53,8 @@ ENV APPEALS_API_HOST=0.0.0.0 \
 EXPOSE 8000
 
 # Liveness of the default command, the API (no I/O behind it: /health/live). docker-compose.yml
-# gives each service its own: readiness for the API, /health for the codec server, none for the
-# worker (it has no port; Temporal retries what a dead worker held).
+# gives each service its own: readiness for the API, /health for the codec server, the SDK
+# metrics endpoint for the worker.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health/live' % os.environ.get('APPEALS_API_PORT', '8000'), timeout=4)"]
 

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
 from api.docs_pages import install_docs
+from api.metrics import HttpMetrics, MetricsMiddleware, metrics_endpoint
 from api.openapi import install_openapi
 from api.pages import install_pages
 from api.problems import install_problem_handlers
@@ -85,6 +86,12 @@ def create_app(
     app.add_middleware(RequestGuard)
     # Outside the guard, so that what it refuses is on the access line too.
     app.add_middleware(RequestLog)
+    # Outside the guard too, so that its refusals (413, 429, ...) are counted (api/metrics.py).
+    metrics = HttpMetrics()
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    # Open like /health: request counts by route template, no ids, nothing about anyone
+    # (docs/metrics.md); not in the OpenAPI document, which describes the product's API.
+    app.add_api_route("/metrics", metrics_endpoint(metrics), methods=["GET"], include_in_schema=False)
     install_docs(app)
     for module in (
         appeals,

@@ -124,6 +124,9 @@ class ChaosStack:
             smtp_port=smtp_port,
             s3_bucket="appeal-documents",
             human_review_window=self.human_review_window,
+            # Several workers at once: no metrics endpoints to contend for.
+            worker_metrics_port=0,
+            business_metrics_port=0,
         )
 
     # -- paths and addresses ------------------------------------------------------------------

@@ -173,6 +173,31 @@ class Settings(BaseSettings):
         "most this long; then they are cancelled and Temporal retries them on another worker.",
     )
     s3_port: int = Field(default=9000, description="Port of the local S3 server that `appeals dev` starts.")
+    worker_metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Interface the worker's Prometheus endpoints listen on (0.0.0.0 in a container).",
+    )
+    worker_metrics_port: int = Field(
+        default=9464,
+        ge=0,
+        le=65535,
+        description="The worker's Prometheus endpoint of the Temporal SDK's own metrics "
+        "(docs/metrics.md); 0: off. Each worker process on one host needs ports of its own.",
+    )
+    business_metrics_port: int = Field(
+        default=9465,
+        ge=0,
+        le=65535,
+        description="The worker's Prometheus endpoint of the business metrics, counted from the "
+        "database at scrape time; 0: off.",
+    )
+    business_metrics_cache_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long one count of the business metrics is served before the database is "
+        "asked again: a count aggregates every appeal ever recorded (bench/business_metrics_bench.py: "
+        "0.6 s on PostgreSQL with 100,000 appeals), so each worker process runs it at most this often.",
+    )
 
     jwt_secret: str = Field(
         default=DEV_JWT_SECRET,

@@ -90,14 +90,18 @@ def forward_core_logs() -> None:
 _core_logs_forwarded = False
 
 
-async def connect_temporal(settings: Settings, interceptors: Sequence[Interceptor] = ()) -> Client:
+async def connect_temporal(
+    settings: Settings, interceptors: Sequence[Interceptor] = (), *, runtime: Runtime | None = None
+) -> Client:
     """`interceptors`: the tracing one when traces are on (core/tracing.py); a worker on
-    this client runs them too."""
+    this client runs them too. With `runtime`, the client (and a worker on it) reports the SDK's
+    metrics through it (launcher/worker_metrics.py); without, through the default runtime."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings),
         interceptors=interceptors,
+        runtime=runtime,
     )
 
 

@@ -201,6 +201,10 @@ def banner(stack: DevStack) -> str:
         f"  S3 endpoint    {settings.s3_endpoint_url}  (bucket {settings.s3_bucket})",
         f"  Database       {settings.effective_database_url}",
         f"  Mail (SMTP)    {settings.smtp_host}:{settings.smtp_port} -> {stack.mail_dir}/*.eml",
+        *[
+            f"  {'Metrics' if i == 0 else '':<14} {url}  ({what}{'; docs/metrics.md' if i == 0 else ''})"
+            for i, (what, url) in enumerate(stack.metrics_urls.items())
+        ],
         "",
         "Demo customers:",
         *[
@@ -296,14 +300,19 @@ def api(
     SIGTERM stops it gracefully: readiness answers 503 for APPEALS_API_SHUTDOWN_DRAIN_SECONDS, then
     requests in flight get APPEALS_API_GRACEFUL_SHUTDOWN_SECONDS to finish (launcher/api_server.py)."""
     from launcher.api_server import serve_api
+    from launcher.metrics_dir import prepare_api_metrics_dir
 
     settings = get_settings()
     _require_payload_keys(settings)
     _require_schema(settings)
+    # Before uvicorn starts a process: each one writes its request counts there, and /metrics
+    # sums them all, whichever process answers the scrape (api/metrics.py).
+    port = port or settings.api_port
+    prepare_api_metrics_dir(settings, port)
     serve_api(
         settings,
         host=host or settings.api_host,
-        port=port or settings.api_port,
+        port=port,
         workers=workers or settings.api_workers,
     )
 

@@ -100,6 +100,10 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "APPEALS_SMTP_PORT": str(settings.smtp_port),
         "APPEALS_TEMPORAL_UI_PORT": str(settings.temporal_ui_port),
         "APPEALS_CODEC_SERVER_PORT": str(settings.codec_server_port),
+        "APPEALS_WORKER_METRICS_HOST": settings.worker_metrics_host,
+        "APPEALS_WORKER_METRICS_PORT": str(settings.worker_metrics_port),
+        "APPEALS_BUSINESS_METRICS_PORT": str(settings.business_metrics_port),
+        "APPEALS_BUSINESS_METRICS_CACHE_SECONDS": str(settings.business_metrics_cache_seconds),
         # .data/logs/ gets the parts' lines in the stack's format (JSON unless told otherwise).
         "APPEALS_LOG_FORMAT": settings.log_format,
         "APPEALS_LOG_LEVEL": settings.log_level,
@@ -433,7 +437,10 @@ class DevStack:
     def on_free_ports(cls, data_dir: Path, *, persistent: bool = True) -> DevStack:
         """A headless stack on ports nobody uses, its state in `data_dir`: for a test or a
         script that runs the whole stack beside whatever else is running."""
-        ports = {name: free_port() for name in ("temporal", "ui", "s3", "api", "smtp", "codec")}
+        ports = {
+            name: free_port()
+            for name in ("temporal", "ui", "s3", "api", "smtp", "codec", "sdk_metrics", "business_metrics")
+        }
         settings = Settings(
             data_dir=data_dir,
             api_port=ports["api"],
@@ -443,6 +450,10 @@ class DevStack:
             s3_port=ports["s3"],
             smtp_port=ports["smtp"],
             codec_server_port=ports["codec"],
+            worker_metrics_port=ports["sdk_metrics"],
+            business_metrics_port=ports["business_metrics"],
+            # A test reads the counts right after what it did, not a scrape interval later.
+            business_metrics_cache_seconds=1.0,
         )
         return cls(
             settings,
@@ -476,6 +487,18 @@ class DevStack:
         return f"http://{self.host}:{self.ui_port}"
 
     @property
+    def metrics_urls(self) -> dict[str, str]:
+        """Where Prometheus scrapes each part (docs/metrics.md); a port set to 0 is left out."""
+        settings = self.settings
+        host = settings.worker_metrics_host
+        urls = {"API requests": f"{self.api_url}/metrics"}
+        if settings.worker_metrics_port:
+            urls["worker: Temporal SDK"] = f"http://{host}:{settings.worker_metrics_port}/metrics"
+        if settings.business_metrics_port:
+            urls["worker: business metrics"] = f"http://{host}:{settings.business_metrics_port}/metrics"
+        return urls
+
+    @property
     def public_host(self) -> str:
         """The host a person types: `localhost` for a loopback address. The Web UI, the web
         pages and the codec server must be one site for the pages' session cookie to reach the
@@ -500,6 +523,13 @@ class DevStack:
         check_port_free(self.host, self.settings.smtp_port, "SMTP sink", "--smtp-port")
         if not self.headless:
             check_port_free(self.host, self.codec_server_port, "codec server", "--codec-port")
+        settings = self.settings
+        for port, what, variable in (
+            (settings.worker_metrics_port, "worker's Temporal SDK metrics", "APPEALS_WORKER_METRICS_PORT"),
+            (settings.business_metrics_port, "worker's business metrics", "APPEALS_BUSINESS_METRICS_PORT"),
+        ):
+            if port:
+                check_port_free(settings.worker_metrics_host, port, what, variable)
 
     def _with_payload_keys(self, settings: Settings) -> Settings:
         """The stack's settings with payload keys: those configured, or the stack's own, made

@@ -32,6 +32,7 @@ from gateway.temporal import TemporalGateway, connect_temporal, forward_core_log
 from launcher.reconciler import Reconciler
 from launcher.review_schedule import ensure_review_schedule
 from launcher.sweep_schedule import ensure_sweep_schedule
+from launcher.worker_metrics import serve_business_metrics, temporal_runtime
 from workflows import appeal as appeal_workflow_module
 from workflows.appeal import AppealWorkflow
 from workflows.limit_action import LimitActionWorkflow
@@ -162,7 +163,10 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     # Traces only when an OTLP endpoint is configured; on the client, so that the reconciler's
     # starts and signals are traced too and the worker runs the same interceptor.
     tracing = tracing_from_settings(settings, WORKER_SERVICE)
-    client = await connect_temporal(settings, [tracing.interceptor] if tracing else [])
+    client = await connect_temporal(
+        settings, [tracing.interceptor] if tracing else [], runtime=temporal_runtime(settings)
+    )
+    metrics_server = serve_business_metrics(settings, engine)
     s3 = make_s3_client(settings)
     activities = AppealActivities(engine=engine, s3_client=s3, settings=settings)
     reconciler = Reconciler(engine, TemporalGateway(settings, client), settings, s3_client=s3)
@@ -170,25 +174,30 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     review = PortfolioReviewActivities(engine=engine, settings=settings)
     await start_sweep_schedule(client, settings)
     await start_review_schedule(client, settings)
-    with ThreadPoolExecutor(max_workers=16, thread_name_prefix="activity") as executor:
-        worker = build_worker(
-            client, settings, activities, executor, sweep=sweep, review=review, tracing=tracing
-        )
-        log.info("worker polling task queue %s", settings.temporal_task_queue)
-        async with worker:
-            reconcile_task = asyncio.create_task(reconciler.run_forever())
-            try:
-                await (stop.wait() if stop else asyncio.Event().wait())
-            finally:
-                # The reconciler first: it would start workflows a stopping worker never runs.
-                reconcile_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await reconcile_task
-                log.info(
-                    "worker shutting down: activities in flight have %gs to finish",
-                    settings.worker_graceful_shutdown_seconds,
-                )
-        log.info("worker stopped")
+    try:
+        with ThreadPoolExecutor(max_workers=16, thread_name_prefix="activity") as executor:
+            worker = build_worker(
+                client, settings, activities, executor, sweep=sweep, review=review, tracing=tracing
+            )
+            log.info("worker polling task queue %s", settings.temporal_task_queue)
+            async with worker:
+                reconcile_task = asyncio.create_task(reconciler.run_forever())
+                try:
+                    await (stop.wait() if stop else asyncio.Event().wait())
+                finally:
+                    # The reconciler first: it would start workflows a stopping worker never runs.
+                    reconcile_task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await reconcile_task
+                    log.info(
+                        "worker shutting down: activities in flight have %gs to finish",
+                        settings.worker_graceful_shutdown_seconds,
+                    )
+            log.info("worker stopped")
+    finally:
+        if metrics_server is not None:
+            metrics_server.shutdown()
+            metrics_server.server_close()
     engine.dispose()
     if tracing:
         tracing.shutdown()  # sends the spans still batched

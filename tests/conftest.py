@@ -137,6 +137,10 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         # and on a busy machine a start or signal must not be deferred to a reconciler that
         # most tests do not run.
         "temporal_request_timeout_seconds": patience(10),
+        # No worker metrics endpoints: a test's worker processes would contend for the ports
+        # (DevStack.on_free_ports gives its stack free ones).
+        "worker_metrics_port": 0,
+        "business_metrics_port": 0,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

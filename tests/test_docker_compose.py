@@ -47,6 +47,7 @@ HOST_ENV = {
     "MINIO_ROOT_PASSWORD": "0b8e6d4c2a1f3e5d7c9b2a4f6e8d0c1b",
     "APPEALS_S3_SECRET_ACCESS_KEY": "5c7e9a1b3d5f7e9c2b4d6f8a0c2e4a6b",
     "MINIO_KMS_SECRET_KEY": "appeals-key:" + base64.b64encode(b"m" * 32).decode(),
+    "GRAFANA_ADMIN_PASSWORD": "7e1c3a5b9d2f4e6a8c0b1d3f5a7c9e2b",
 }
 # Variables that hold a secret: each must come from the host, never from a default in the file.
 SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|_KEYS?)$|SECRET_KEY")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,10 +24,19 @@ from core.logs import REQUIRED_FIELDS
 from core.seed import DEMO_CUSTOMERS
 from launcher.dev import DevStack
 from launcher.mail import read_mail
+from tests.deploy_config import EMITTED_ON_FAILURE, dashboard_metric_names
 from tests.e2e.walkthrough import appeal_end_to_end, wait_for_status
 from tests.eventually import eventually_sync
+from tests.metrics_text import Samples, names, parse_samples
+from tests.metrics_text import value as sample
 
 pytestmark = pytest.mark.e2e
+
+# What the walkthrough tests of this module did, for test_metrics_show_what_the_walkthrough_did
+# (the last test, on the same stack): which tests ran to the end, and the uploads each made.
+WALKED: set[str] = set()
+UPLOADS: Counter[str] = Counter()
+GENERATED: list[str] = []  # the generated customer the emails test declined
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +52,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
 
 def test_appeal_end_to_end(stack: DevStack) -> None:
     appeal_end_to_end(stack.api_url, stack.settings)
+    UPLOADS["c-1002"] += 3  # the walkthrough's short statement, then the two accepted documents
+    WALKED.add("end to end")
 
 
 def test_auto_approval_and_ineligible_demo_customers(stack: DevStack) -> None:
@@ -53,6 +66,7 @@ def test_auto_approval_and_ineligible_demo_customers(stack: DevStack) -> None:
             json={"account_id": "acct-1001", "requested_limit_minor": 800_000},
         ).json()["id"]
         wait_for_status(http, f"/appeals/{appeal_id}", wang, "AWAITING_DOCUMENTS")
+        UPLOADS["c-1001"] += 1
         http.post(
             f"/appeals/{appeal_id}/documents",
             headers=wang,
@@ -73,6 +87,7 @@ def test_auto_approval_and_ineligible_demo_customers(stack: DevStack) -> None:
         ).json()["id"]
         detail = wait_for_status(http, f"/appeals/{appeal_id}", zhang, "INELIGIBLE")
         assert detail["amount_owed_minor"] == 45_000
+    WALKED.add("auto approval and ineligible")
 
 
 def _text(message: Any) -> str:
@@ -128,6 +143,7 @@ def test_every_step_leaves_an_email_in_the_customers_language(stack: DevStack) -
                 name, body, content_type = "s.csv", statement, "text/csv"
             else:
                 name, body, content_type = "d.txt", credit_report_text("Customer", today), "text/plain"
+            UPLOADS["generated"] += 1
             http.post(
                 f"/appeals/{declined}/documents",
                 headers=li,
@@ -167,6 +183,145 @@ def test_every_step_leaves_an_email_in_the_customers_language(stack: DevStack) -
     assert "PRINCIPAL REASONS" in text and "repaid late" in text, text
     assert "YOUR RIGHTS" in text and "WHEN YOU MAY APPEAL AGAIN" in text
     assert decline["Message-ID"]
+    WALKED.add("emails")
+    GENERATED.append(person["customer_id"])
+
+
+def _scrape(url: str) -> Samples:
+    response = httpx.get(url, timeout=30)
+    assert response.status_code == 200, response.text
+    return parse_samples(response.text)
+
+
+def _series(samples: Samples, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    return {tuple(sorted(labels)): v for (n, labels), v in samples.items() if n == name and v}
+
+
+def test_metrics_show_what_the_walkthrough_did(stack: DevStack) -> None:
+    """/metrics after the walkthrough: the counts the tests above produced, on the API's, the
+    worker's business and the Temporal SDK's endpoints. Runs last, on the same stack."""
+    if {"end to end", "auto approval and ineligible", "emails"} != WALKED:
+        pytest.skip(f"needs every walkthrough test of this module to have run first (ran: {sorted(WALKED)})")
+    urls = stack.metrics_urls
+    settings = stack.settings
+
+    api = _scrape(urls["API requests"])
+    requests = "appeals_http_requests_total"
+    # Five appeals submitted (c-1002, c-1001, c-1003 twice, the generated customer), each a 201.
+    assert sample(api, requests, method="POST", route="/appeals", status="201") == 5
+    assert _series(api, requests).keys() >= {(("method", "POST"), ("route", "/appeals"), ("status", "201"))}
+    uploads = sample(api, requests, method="POST", route="/appeals/{appeal_id}/documents", status="201")
+    assert uploads == sum(UPLOADS.values()) and UPLOADS["c-1002"] == 3
+    decide = "/review-tasks/{task_id}/decision"
+    assert sample(api, requests, method="POST", route="/review-tasks/{task_id}/claim", status="200") == 2
+    assert sample(api, requests, method="POST", route=decide, status="200") == 2
+    assert (
+        sample(api, "appeals_http_request_duration_seconds_count", method="POST", route=decide, status="200")
+        == 2
+    )
+    # Route templates only: no appeal or task id (UUIDs), nor any customer id, in any label.
+    text = httpx.get(urls["API requests"], timeout=30).text
+    assert not re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-|c-10\d\d|" + "|".join(map(re.escape, GENERATED)), text)
+
+    def business() -> Samples:
+        return _scrape(urls["worker: business metrics"])
+
+    # Every notice delivered (emails go out in the background, after the status they announce).
+    def settled(samples: Samples) -> bool:
+        return not any(
+            dict(labels)["state"] in ("PENDING", "SENDING") and v
+            for (name, labels), v in samples.items()
+            if name == "appeals_notices"
+        )
+
+    biz = eventually_sync(business, settled, what="every notice to be delivered")
+    assert sample(biz, "appeals_business_metrics_up") == 1
+    assert sample(biz, "appeals_started_total", source="customer") == 5
+    assert sample(biz, "appeals_started_total", source="invitation") == 0
+    assert _series(biz, "appeals_closed_total") == {
+        (("outcome", "partially_approved"), ("path", "manual")): 1,  # c-1002, by r-1
+        (("outcome", "approved"), ("path", "automatic")): 1,  # c-1001
+        (("outcome", "ineligible"), ("path", "automatic")): 2,  # c-1003, twice
+        (("outcome", "declined"), ("path", "manual")): 1,  # the generated customer, by r-2
+    }
+    assert _series(biz, "appeals_open") == {}
+    decided = _series(biz, "appeals_time_to_decision_seconds_count")
+    assert decided == {
+        (("outcome", "partially_approved"), ("path", "manual")): 1,
+        (("outcome", "approved"), ("path", "automatic")): 1,
+        (("outcome", "declined"), ("path", "manual")): 1,
+    }
+    # Each decision came within the hour the test took.
+    for labels in decided:
+        assert sample(biz, "appeals_time_to_decision_seconds_bucket", le="3600.0", **dict(labels)) == 1
+    assert _series(biz, "appeals_review_tasks_open") == {}
+    assert sample(biz, "appeals_limit_applies_total") == 2  # c-1002 and c-1001
+    assert sample(biz, "appeals_limit_refusals_total") == 0
+    assert sample(biz, "appeals_sla_warnings_total") == sample(biz, "appeals_sla_breaches_total") == 0
+    assert _series(biz, "appeals_document_rejections_total") == {(("reason", "STATEMENT_PERIOD_SHORT"),): 1}
+
+    # Notices: the in-app ones are what each customer reads at /me/notifications; the emails,
+    # what the SMTP sink stored.
+    in_app = 0
+    with httpx.Client(base_url=stack.api_url, timeout=30) as http:
+        for customer_id in ("c-1001", "c-1002", "c-1003", *GENERATED):
+            token = mint_token(settings, role=Role.CUSTOMER, subject=customer_id)
+            in_app += len(http.get("/me/notifications", headers={"Authorization": f"Bearer {token}"}).json())
+    assert in_app > 0
+    assert (
+        sample(biz, "appeals_notices", about="appeal", audience="customer", channel="IN_APP", state="SENT")
+        == in_app
+    )
+    emails = sum(
+        v
+        for (name, labels), v in biz.items()
+        if name == "appeals_notices"
+        and dict(labels)["channel"] == "EMAIL"
+        and dict(labels)["state"] == "SENT"
+    )
+    assert emails == len(read_mail(stack.mail_dir)) > 0
+    assert not any(dict(labels)["state"] == "FAILED" for name, labels in biz if name == "appeals_notices")
+
+    appeal = {"workflow_type": "AppealWorkflow", "task_queue": settings.temporal_task_queue}
+
+    def completed(samples: Samples) -> float:
+        return sum(
+            v
+            for (name, labels), v in samples.items()
+            if name == "temporal_workflow_completed_total" and appeal.items() <= dict(labels).items()
+        )
+
+    # Every appeal's workflow ended (its last workflow task completes after the CLOSED it wrote).
+    sdk = eventually_sync(
+        lambda: _scrape(urls["worker: Temporal SDK"]),
+        lambda s: completed(s) == 5,
+        what="5 appeal workflows completed",
+    )
+    # One open_appeal activity per appeal; decide for the two reviewed ones; apply_limit twice.
+    executed = "temporal_activity_execution_latency_count"
+    assert (
+        sample(
+            sdk,
+            executed,
+            activity_type="open_appeal",
+            namespace="default",
+            service_name="temporal-core-sdk",
+            **appeal,
+        )
+        == 5
+    )
+    seen = names(api) | names(biz) | names(sdk)
+    for name in (
+        "temporal_workflow_task_schedule_to_start_latency_bucket",
+        "temporal_workflow_task_execution_latency_bucket",
+        "temporal_activity_execution_latency_bucket",
+        "temporal_activity_schedule_to_start_latency_bucket",
+    ):
+        assert name in seen, sorted(n for n in seen if n.startswith("temporal_"))
+    # The Grafana dashboard graphs only metrics these endpoints exposed, or the SDK's failure
+    # counters, which it exposes from the first failure on (none in this walkthrough).
+    unseen = dashboard_metric_names() - seen
+    assert unseen <= EMITTED_ON_FAILURE, unseen - EMITTED_ON_FAILURE
 
 
 def test_the_walkthroughs_logs_are_json_lines_without_personal_data(stack: DevStack) -> None:

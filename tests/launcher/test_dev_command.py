@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -27,7 +28,7 @@ from core.db import make_engine
 from core.db.migrate import current_revision, head_revision
 from core.settings import Settings
 from gateway.codec import AesGcmCodec, PayloadKeys, dev_keys, is_encrypted
-from launcher.stack import free_port
+from launcher.stack import free_port, http_ok
 from tests.eventually import eventually_sync, patience
 
 pytestmark = pytest.mark.e2e
@@ -89,14 +90,21 @@ OPTIONS = ("--api-port", "--temporal-port", "--ui-port", "--s3-port", "--smtp-po
 
 @pytest.fixture
 def dev_command(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Terminal, dict[str, int]]]:
-    ports = {option: free_port() for option in OPTIONS}
+    ports = {option: free_port() for option in (*OPTIONS, "sdk metrics", "business metrics")}
     args = [sys.executable, "-m", "launcher.cli", "dev", "--no-seed"]
-    for option, port in ports.items():
-        args += [option, str(port)]
+    for option in OPTIONS:
+        args += [option, str(ports[option])]
     proc = subprocess.Popen(
         args,
         cwd=tmp_path,  # no .env of the checkout's
-        env={**os.environ, "APPEALS_DATA_DIR": str(tmp_path / ".data"), "PYTHONUNBUFFERED": "1"},
+        env={
+            **os.environ,
+            "APPEALS_DATA_DIR": str(tmp_path / ".data"),
+            "PYTHONUNBUFFERED": "1",
+            # The worker's metrics endpoints, on ports nobody uses too.
+            "APPEALS_WORKER_METRICS_PORT": str(ports["sdk metrics"]),
+            "APPEALS_BUSINESS_METRICS_PORT": str(ports["business metrics"]),
+        },
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -140,6 +148,10 @@ def test_dev_restarts_a_killed_worker_and_stops_everything_on_sigterm(
     assert "--- appeals dev: starting worker again" in log.read_text()
     restarted = _children(proc.pid)
     assert worker not in restarted and len(restarted) == 6, restarted
+    # The new worker serves its metrics on the ports the killed one held.
+    for url in (f"http://127.0.0.1:{ports[name]}/metrics" for name in ("sdk metrics", "business metrics")):
+        assert url in text  # the banner names it
+        eventually_sync(partial(http_ok, url), bool, what=f"the restarted worker to serve {url}")
 
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(patience(60)) == 0, terminal.text

@@ -81,6 +81,13 @@ def test_the_banner_ends_by_pointing_at_the_web_pages(tmp_path: Path) -> None:
         "http://localhost:8000/dashboard",
     ):
         assert page in text
+    # Where Prometheus scrapes each part (docs/metrics.md).
+    for metrics in (
+        "http://127.0.0.1:8000/metrics",
+        "http://127.0.0.1:9464/metrics",
+        "http://127.0.0.1:9465/metrics",
+    ):
+        assert metrics in text
 
 
 def test_the_stack_encrypts_with_its_own_key_kept_in_its_data_dir(
