@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 import pytest
@@ -36,6 +34,7 @@ from core.tracing import API_SERVICE, WORKER_SERVICE, Tracing, otlp_configured, 
 from gateway.temporal import connect_temporal
 from launcher.worker import build_worker
 from tests.eventually import eventually
+from tests.otlp_collector import otlp_collector
 
 CUSTOMER, ACCOUNT = "c-1002", "acct-1002"  # the walkthrough's demo customer
 
@@ -241,28 +240,9 @@ def test_tracing_is_off_unless_an_endpoint_is_configured(settings: Settings) -> 
     assert not otlp_configured(ours, {"OTEL_SDK_DISABLED": "true"})
 
 
-class _Collector(BaseHTTPRequestHandler):
-    """An OTLP/HTTP collector that keeps what it is sent."""
-
-    received: ClassVar[list[tuple[str, bytes]]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("content-length", 0)))
-        self.received.append((self.path, body))
-        self.send_response(200)
-        self.send_header("content-length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return None
-
-
 def test_spans_leave_by_otlp_http_redacted(settings: Settings) -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        endpoint = f"http://127.0.0.1:{server.server_address[1]}"
-        configured = settings.model_copy(update={"otel_exporter_otlp_endpoint": endpoint})
+    with otlp_collector() as collector:
+        configured = settings.model_copy(update={"otel_exporter_otlp_endpoint": collector.endpoint})
         tracing = tracing_from_settings(configured, WORKER_SERVICE)
         assert tracing is not None
         tracer = tracing.provider.get_tracer("test")
@@ -272,9 +252,7 @@ def test_spans_leave_by_otlp_http_redacted(settings: Settings) -> None:
             span.set_attribute("http.user_agent", "Mozilla/5.0")
         assert tracing.provider.force_flush()
         tracing.shutdown()
-    finally:
-        server.shutdown()
-    [(path, body)] = _Collector.received
+    [(path, body)] = collector.received
     assert path == "/v1/traces"
     request = ExportTraceServiceRequest.FromString(body)
     [resource_spans] = request.resource_spans

@@ -16,6 +16,7 @@ against that API.
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import itertools
 import json
@@ -40,6 +41,7 @@ from sqlalchemy.engine import make_url
 
 from core.db import make_engine
 from core.settings import Environment, Settings
+from core.tracing import API_SERVICE, WORKER_SERVICE
 from gateway.codec import new_key
 from launcher.dev import temporal_ready
 from launcher.mail import start_smtp_sink
@@ -47,6 +49,7 @@ from launcher.stack import ManagedProcess, free_port, http_ok, s3_server, tcp_op
 from tests.conftest import PG_URL
 from tests.e2e.walkthrough import appeal_end_to_end
 from tests.eventually import eventually_sync, patience
+from tests.otlp_collector import OtlpCollector, otlp_collector
 from tests.test_docker_compose import (
     _INTERPOLATION,
     COMPOSE_FILE,
@@ -64,7 +67,7 @@ from tests.test_docker_compose import (
 pytestmark = pytest.mark.e2e
 
 # The port each stand-in serves inside the compose network (the images' own ports).
-CONTAINER_PORTS = {"postgres": 5432, "temporal": 7233, "minio": 9000, "mailpit": 1025}
+CONTAINER_PORTS = {"postgres": 5432, "temporal": 7233, "minio": 9000, "mailpit": 1025, "otel-collector": 4318}
 # Variables of a port the process itself listens on: separate containers, one host here.
 LISTENS = re.compile(r"^APPEALS_(API|CODEC_SERVER|\w*METRICS\w*)_PORT$")
 
@@ -124,6 +127,7 @@ class Topology:
     processes: list[ManagedProcess] = field(default_factory=list)
     api_url: str = ""
     api_env: dict[str, str] = field(default_factory=dict)
+    collector: OtlpCollector | None = None  # otel-collector's stand-in: what the app sent it
     # Per long-running app service: its environment and its listening ports (container -> local).
     running: dict[str, tuple[dict[str, str], dict[int, int]]] = field(default_factory=dict)
 
@@ -220,6 +224,7 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
             pytest.fail(f"PostgreSQL at {PG_URL} is unreachable in CI: {exc}")
         pytest.skip(f"PostgreSQL unreachable: {exc}")
     started: list[ManagedProcess] = top.processes
+    stack = contextlib.ExitStack()
     try:
         # postgres: the role and database its environment names, fresh for this run.
         pg = top.resolved("postgres")
@@ -272,6 +277,10 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
             )
         )
 
+        # otel-collector: an OTLP/HTTP receiver that keeps the spans.
+        top.collector = stack.enter_context(otlp_collector())
+        top.local_ports["otel-collector"] = top.collector.port
+
         # The app's services, built from the Dockerfile, in depends_on order.
         apps = {name for name, service in services.items() if "build" in service}
         assert {"api", "worker"} <= apps
@@ -312,6 +321,7 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
     finally:
         for proc in reversed(started):
             proc.stop()
+        stack.close()
         with admin.connect() as connection:
             if top.database[1]:
                 connection.execute(text(f'DROP DATABASE IF EXISTS "{top.database[1]}" WITH (FORCE)'))
@@ -375,3 +385,18 @@ def test_the_walkthrough_on_the_compose_topology(topology: Topology, tmp_path: P
     )
     assert ready.json()["checks"] == {"database": "ok", "object_store": "ok", "temporal": "ok"}
     appeal_end_to_end(topology.api_url, settings)
+
+    # Traces reached the stack's collector: from both the API and the worker, and one trace
+    # running through both (a request that started a workflow).
+    collector = topology.collector
+    assert collector is not None
+
+    def traces_through_both() -> set[bytes]:
+        by_service: dict[str, set[bytes]] = {}
+        for service, span in collector.spans():
+            by_service.setdefault(service, set()).add(span.trace_id)
+        return by_service.get(API_SERVICE, set()) & by_service.get(WORKER_SERVICE, set())
+
+    eventually_sync(
+        traces_through_both, bool, what="a trace from the API through the worker at the collector"
+    )
