@@ -75,6 +75,9 @@ def start_live_stack(*, data_dir: Path, temporal_address: str, s3_endpoint: str)
         # The Temporal and S3 servers are shared with the rest of the session: own queue, own bucket.
         s3_bucket=f"browser-{uuid.uuid4().hex[:8]}",
         temporal_task_queue=f"browser-{uuid.uuid4().hex[:8]}",
+        # No metrics endpoints: the default ports are `appeals dev`'s, and another test's.
+        worker_metrics_port=0,
+        business_metrics_port=0,
     )
     ensure_bucket(make_s3_client(settings), settings.s3_bucket)
     engine = make_engine(settings.effective_database_url)

@@ -56,6 +56,9 @@ def submitted(chromium_executable: Path, tmp_path_factory: pytest.TempPathFactor
         s3_endpoint_url=f"http://127.0.0.1:{ports['s3']}",
         s3_port=ports["s3"],
         smtp_port=ports["smtp"],
+        # No metrics endpoints: the default ports are `appeals dev`'s, and another test's.
+        worker_metrics_port=0,
+        business_metrics_port=0,
     )
     stack = DevStack(
         settings,
