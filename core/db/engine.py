@@ -3,6 +3,8 @@ migrations (core/db/migrate.py, `appeals db upgrade`)."""
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,14 +50,34 @@ def make_engine(url: str, *, echo: bool = False, connect_args: dict[str, Any] | 
     )
 
 
+# Turning a new database file to WAL needs it to itself; SQLite answers "database is locked"
+# at once, without its busy handler, while another process does the same (two processes
+# opening a fresh file: `appeals db upgrade` run by two replicas, say).
+WAL_SWITCH_PATIENCE_SECONDS = 30.0
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    _switch_to_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    deadline = time.monotonic() + WAL_SWITCH_PATIENCE_SECONDS
+    pause = 0.01
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)  # another process is switching the file: it takes milliseconds
+        pause = min(pause * 2, 0.2)
 
 
 def _sqlite_begin(connection: Any) -> None:
