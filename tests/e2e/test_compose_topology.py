@@ -183,6 +183,10 @@ class Topology:
 
     def process_env(self, env: dict[str, str]) -> dict[str, str]:
         base = {k: v for k, v in os.environ.items() if not k.startswith("APPEALS_")}
+        if "faketime" in base.get("LD_PRELOAD", ""):
+            # Under libfaketime a timed wait on a Python lock never times out, so the span
+            # processor's export timer never fires: export each span as it ends instead.
+            base["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"] = "1"
         return {**base, **env, "PYTHONPATH": str(self.root), "PYTHONUNBUFFERED": "1"}
 
 
