@@ -35,9 +35,10 @@ receiver drop the duplicate: an email's Message-ID is derived from the idempoten
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -126,8 +127,12 @@ def existing_row(session: Session, key: str, table: type[_Row]) -> _Row | None:
     return session.exec(select(table).where(col(table.idempotency_key) == key)).first()
 
 
-def _existing(session: Session, key: str) -> Notification | None:
-    return existing_row(session, key, Notification)
+def _existing_rows(session: Session, keys: Sequence[str]) -> dict[str, Notification]:
+    """The appeal outbox's rows with these idempotency keys, by key."""
+    if not keys:
+        return {}
+    found = session.exec(select(Notification).where(col(Notification.idempotency_key).in_(keys)))
+    return {row.idempotency_key: row for row in found}
 
 
 def insert_once(session: Session, row: _Row) -> _Row:
@@ -225,54 +230,71 @@ def _plan(
             **{"status": NotificationStatus.PENDING.value, **fields},
         )
 
-    rows: list[Notification] = []
-    claimed: list[Notification] = []
+    # Every row of the notice, in channel order, as (key, how to build it); the builder
+    # returns None for a channel the customer cannot be reached on.
+    planned: list[tuple[str, Callable[[], Notification | None]]] = []
 
-    def insert(row: Notification) -> Notification:
-        inserted = insert_once(session, row)
-        if inserted is row and row.status == NotificationStatus.SENDING:
-            claimed.append(row)
-        return inserted
+    def in_app_row(key: str) -> Notification:
+        notice = render_notice("in_app", event, locale, full)
+        row = new_row(IN_APP, key, subject=notice.subject, body=notice.body, recipient=appeal.customer_id)
+        row.status, row.sent_at = NotificationStatus.SENT.value, row.created_at
+        return row
 
+    def email_row(key: str) -> Notification | None:
+        if not (customer and customer.email):
+            return None
+        mail: RenderedEmail = render_email(event, locale, full)
+        return new_row(
+            EMAIL,
+            key,
+            subject=mail.subject,
+            body=mail.text,
+            body_html=mail.html,
+            recipient=customer.email,
+            message_id=email_message_id(key),
+        )
+
+    def sms_row(key: str) -> Notification | None:
+        if not (customer and customer.phone):
+            return None
+        return new_row(
+            SMS, key, subject=subject, body=render_sms(event, locale, full), recipient=customer.phone
+        )
+
+    def webhook_row(key: str, url: str) -> Notification:
+        body = _webhook_body(appeal, event, sequence, locale, key, subject, context)
+        return new_row(WEBHOOK, key, audience="partner", recipient=url, subject=subject, body=body)
+
+    builders = {IN_APP: in_app_row, EMAIL: email_row, SMS: sms_row}
     for channel in channels:
         if channel == WEBHOOK:
             for url in webhook_urls or ():
                 key = webhook_key(appeal.id, event, sequence, url)
-                found = _existing(session, key)
-                if found is None:
-                    body = _webhook_body(appeal, event, sequence, locale, key, subject, context)
-                    row = new_row(WEBHOOK, key, audience="partner", recipient=url, subject=subject, body=body)
-                    found = insert(row)
-                rows.append(found)
-            continue
-        key = notification_key(appeal.id, event, sequence, channel)
-        found = _existing(session, key)
-        if found is not None:
-            rows.append(found)
-            continue
-        if channel == IN_APP:
-            notice = render_notice("in_app", event, locale, full)
-            row = new_row(IN_APP, key, subject=notice.subject, body=notice.body, recipient=appeal.customer_id)
-            row.status, row.sent_at = NotificationStatus.SENT.value, row.created_at
-        elif channel == EMAIL:
-            if not (customer and customer.email):
-                continue
-            mail: RenderedEmail = render_email(event, locale, full)
-            row = new_row(
-                EMAIL,
-                key,
-                subject=mail.subject,
-                body=mail.text,
-                body_html=mail.html,
-                recipient=customer.email,
-                message_id=email_message_id(key),
-            )
-        else:  # SMS
-            if not (customer and customer.phone):
-                continue
-            text = render_sms(event, locale, full)
-            row = new_row(SMS, key, subject=subject, body=text, recipient=customer.phone)
-        rows.append(insert(row))
+                planned.append((key, functools.partial(webhook_row, key, url)))
+        else:
+            key = notification_key(appeal.id, event, sequence, channel)
+            planned.append((key, functools.partial(builders[channel], key)))
+
+    existing = _existing_rows(session, [key for key, _ in planned])
+    fresh = {key: row for key, build in planned if key not in existing and (row := build()) is not None}
+    try:
+        # All new rows in one savepoint: one flush instead of one per channel.
+        if fresh:
+            with session.begin_nested():
+                session.add_all(fresh.values())
+        inserted = list(fresh.values())
+    except IntegrityError:
+        # A concurrent planner inserted some of them: take its rows and insert the rest one by
+        # one, as fresh objects (the rolled-back ones may keep ids the database handed out).
+        inserted = []
+        for key, build in planned:
+            if key in fresh and (row := build()) is not None:
+                fresh[key] = insert_once(session, row)
+                if fresh[key] is row:
+                    inserted.append(row)
+    found = existing | fresh
+    rows = [found[key] for key, _ in planned if key in found]
+    claimed = [row for row in inserted if row.status == NotificationStatus.SENDING]
     session.flush()
     return rows, claimed
 

@@ -280,6 +280,33 @@ def test_a_step_claims_what_it_plans_and_sends_it_after_its_commit(
         assert undelivered(session, now=later) == [email.id]
 
 
+def test_a_planner_that_read_before_another_committed_takes_its_rows(
+    engine: Engine, make_appeal: MakeAppeal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two planners of one notice that both found nothing (READ COMMITTED lets them): the one
+    that inserts second keeps the first's rows, inserts only the rest and claims only those."""
+    appeal = make_appeal()
+    with session_scope(engine) as session:
+        first, _ = plan_and_claim(
+            session,
+            appeal=appeal,
+            event="limit_restored",
+            sequence=1,
+            context=dict(SAMPLES["limit_restored"]["partial"]),
+            channels=[IN_APP, EMAIL],
+        )
+        first_ids = {row.channel: row.id for row in first}
+    monkeypatch.setattr("core.notifications.outbox._existing_rows", lambda session, keys: {})
+    ids, claimed = _plan_and_claim(engine, appeal)
+    rows = [_row(engine, i) for i in ids]
+    assert len(ids) == 5 and [row.channel for row in rows] == [IN_APP, EMAIL, SMS, WEBHOOK, WEBHOOK]
+    assert {row.channel: row.id for row in rows[:2]} == first_ids
+    assert rows[1].status == "SENDING"  # claimed by the other planner, which sends it
+    assert sorted(claimed) == sorted(ids[2:]) and {_row(engine, i).status for i in claimed} == {"SENDING"}
+    with session_scope(engine, read_only=True) as session:
+        assert len(list_for_appeal(session, appeal.id)) == 5
+
+
 def test_claimed_rows_whose_sender_died_go_to_the_relay_once_stale(
     engine: Engine, make_appeal: MakeAppeal
 ) -> None:
