@@ -4,6 +4,7 @@ migrations (core/db/migrate.py, `appeals db upgrade`)."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +22,11 @@ import core.db.review_tables
 import core.db.staff_tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 
-def make_engine(url: str, *, echo: bool = False, connect_args: dict[str, Any] | None = None) -> Engine:
+def make_engine(
+    url: str, *, echo: bool = False, connect_args: dict[str, Any] | None = None, writer_gate: bool = True
+) -> Engine:
+    """An engine for `url`. On SQLite, `writer_gate` queues this process's writers on a lock
+    (see _GatedConnection); without it they wait in SQLite's busy handler (bench/ compares)."""
     if url.startswith("sqlite"):
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":
@@ -29,7 +34,11 @@ def make_engine(url: str, *, echo: bool = False, connect_args: dict[str, Any] | 
         engine = create_engine(
             url,
             echo=echo,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={
+                "check_same_thread": False,
+                "timeout": 30,
+                "factory": _GatedConnection if writer_gate else sqlite3.Connection,
+            },
             # About as many as requests run at once: past the pool, each use would open a
             # connection (four PRAGMAs) and close it again.
             pool_size=20,
@@ -80,11 +89,79 @@ def _switch_to_wal(cursor: Any) -> None:
         pause = min(pause * 2, 0.2)
 
 
+# One writer at a time per database file within a process, queued on a lock. SQLite lets a
+# waiting writer poll with sleeps of up to 100 ms (its busy handler), so under many threads
+# the write lock would sit free while they sleep; another process still waits by polling.
+_WRITER_GATES: dict[str, threading.Lock] = {}
+_WRITER_GATES_LOCK = threading.Lock()
+WRITER_GATE_TIMEOUT_SECONDS = 30.0  # as SQLite's busy timeout: then "database is locked"
+
+
+def _writer_gate(path: str) -> threading.Lock:
+    with _WRITER_GATES_LOCK:
+        return _WRITER_GATES.setdefault(path, threading.Lock())
+
+
+class _GatedConnection(sqlite3.Connection):
+    """A pysqlite connection that holds its file's writer gate from BEGIN IMMEDIATE until
+    its transaction ends (commit, rollback or close)."""
+
+    _gate: threading.Lock | None = None  # held while in a write transaction
+    _file_gate: threading.Lock | None = None
+
+    def begin_immediate(self) -> None:
+        gate = self._file_gate
+        if gate is None:
+            gate = self._file_gate = _writer_gate(self.execute("PRAGMA database_list").fetchone()[2])
+        if not gate.acquire(timeout=WRITER_GATE_TIMEOUT_SECONDS):
+            raise sqlite3.OperationalError("database is locked")
+        try:
+            self.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            gate.release()
+            raise
+        self._gate = gate
+
+    def _open_gate(self) -> None:
+        gate, self._gate = self._gate, None
+        if gate is not None:
+            gate.release()
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            if not self._in_transaction():  # a failed COMMIT leaves it for the rollback
+                self._open_gate()
+
+    def _in_transaction(self) -> bool:
+        try:
+            return self.in_transaction
+        except sqlite3.ProgrammingError:  # closed
+            return False
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._open_gate()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._open_gate()
+
+
 def _sqlite_begin(connection: Any) -> None:
     # A write transaction takes the lock up front (IMMEDIATE): a deferred one that reads
     # first and writes later fails at once with "database is locked" instead of waiting.
     if connection.get_execution_options().get("read_only"):
         connection.exec_driver_sql("BEGIN")
+        return
+    dbapi = connection.connection.dbapi_connection
+    if isinstance(dbapi, _GatedConnection):
+        dbapi.begin_immediate()
     else:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
