@@ -234,7 +234,7 @@ def test_unknown_channel_is_refused(engine: Engine, make_appeal: MakeAppeal) -> 
         assert session.exec(select(Notification).where(Notification.appeal_id == appeal.id)).all() == []
 
 
-def _plan_and_claim(engine: Engine, appeal: Appeal) -> tuple[list[int], list[int]]:
+def _plan_and_claim(engine: Engine, appeal: Appeal, channels: list[str] = ALL) -> tuple[list[int], list[int]]:
     with session_scope(engine) as session:
         rows, claimed = plan_and_claim(
             session,
@@ -242,7 +242,7 @@ def _plan_and_claim(engine: Engine, appeal: Appeal) -> tuple[list[int], list[int
             event="limit_restored",
             sequence=1,
             context=dict(SAMPLES["limit_restored"]["partial"]),
-            channels=ALL,
+            channels=channels,
             webhook_urls=PARTNERS,
         )
         return [r.id for r in rows if r.id is not None], [r.id for r in claimed if r.id is not None]
@@ -286,21 +286,12 @@ def test_a_planner_that_read_before_another_committed_takes_its_rows(
     """Two planners of one notice that both found nothing (READ COMMITTED lets them): the one
     that inserts second keeps the first's rows, inserts only the rest and claims only those."""
     appeal = make_appeal()
-    with session_scope(engine) as session:
-        first, _ = plan_and_claim(
-            session,
-            appeal=appeal,
-            event="limit_restored",
-            sequence=1,
-            context=dict(SAMPLES["limit_restored"]["partial"]),
-            channels=[IN_APP, EMAIL],
-        )
-        first_ids = {row.channel: row.id for row in first}
+    first_ids, _ = _plan_and_claim(engine, appeal, channels=[IN_APP, EMAIL])
     monkeypatch.setattr("core.notifications.outbox._existing_rows", lambda session, keys: {})
     ids, claimed = _plan_and_claim(engine, appeal)
     rows = [_row(engine, i) for i in ids]
     assert len(ids) == 5 and [row.channel for row in rows] == [IN_APP, EMAIL, SMS, WEBHOOK, WEBHOOK]
-    assert {row.channel: row.id for row in rows[:2]} == first_ids
+    assert ids[:2] == first_ids
     assert rows[1].status == "SENDING"  # claimed by the other planner, which sends it
     assert sorted(claimed) == sorted(ids[2:]) and {_row(engine, i).status for i in claimed} == {"SENDING"}
     with session_scope(engine, read_only=True) as session:
