@@ -3,6 +3,7 @@ migrations (core/db/migrate.py, `appeals db upgrade`)."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -102,17 +103,28 @@ def _writer_gate(path: str) -> threading.Lock:
         return _WRITER_GATES.setdefault(path, threading.Lock())
 
 
+def _fresh_gates_after_fork() -> None:
+    # A forked child has only the forking thread: a gate another thread held at the fork
+    # would stay held in the child for ever.
+    global _WRITER_GATES_LOCK
+    _WRITER_GATES_LOCK = threading.Lock()
+    _WRITER_GATES.clear()
+
+
+os.register_at_fork(after_in_child=_fresh_gates_after_fork)
+
+
 class _GatedConnection(sqlite3.Connection):
     """A pysqlite connection that holds its file's writer gate from BEGIN IMMEDIATE until
     its transaction ends (commit, rollback or close)."""
 
     _gate: threading.Lock | None = None  # held while in a write transaction
-    _file_gate: threading.Lock | None = None
+    _file: str | None = None
 
     def begin_immediate(self) -> None:
-        gate = self._file_gate
-        if gate is None:
-            gate = self._file_gate = _writer_gate(self.execute("PRAGMA database_list").fetchone()[2])
+        if self._file is None:
+            self._file = str(self.execute("PRAGMA database_list").fetchone()[2])
+        gate = _writer_gate(self._file)
         if not gate.acquire(timeout=WRITER_GATE_TIMEOUT_SECONDS):
             raise sqlite3.OperationalError("database is locked")
         try:

@@ -3,6 +3,7 @@ SQLite's busy handler), and the gate is handed on however a write transaction en
 
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -91,9 +92,22 @@ def test_two_engines_on_one_file_share_the_gate(tmp_path: Path) -> None:
     with first.begin() as connection:
         connection.execute(text("INSERT INTO t (n) VALUES (1)"))
         with second.connect() as other:
-            gate = other.connection.dbapi_connection._file_gate  # type: ignore[union-attr]
-            assert gate is _writer_gate(str(path)) and gate.locked()  # the first engine holds it
+            assert other.connection.dbapi_connection._file == str(path)  # type: ignore[union-attr]
+            assert _writer_gate(str(path)).locked()  # the first engine holds it
     with second.begin() as other:
         other.execute(text("INSERT INTO t (n) VALUES (2)"))
     with second.connect() as connection:
         assert connection.execute(text("SELECT n FROM t ORDER BY id")).scalars().all() == [1, 2]
+
+
+def test_a_forked_child_does_not_inherit_a_held_gate(tmp_path: Path) -> None:
+    path = tmp_path / "f.db"
+    engine = _engine(path)
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO t (n) VALUES (1)"))
+        assert _writer_gate(str(path)).locked()
+        pid = os.fork()
+        if pid == 0:  # the child: the gate of this file is its own, and free
+            os._exit(0 if not _writer_gate(str(path)).locked() else 1)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
