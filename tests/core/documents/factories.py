@@ -26,6 +26,7 @@ from core.months import full_calendar_months_range
 
 GIB = 1 << 30
 MIB = 1 << 20
+OPENING_MINOR = 500_000  # a generated statement's opening balance
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +42,7 @@ def make_rows(
     start: date,
     end: date,
     *,
-    opening_minor: int = 500_000,
+    opening_minor: int = OPENING_MINOR,
     per_week: int = 3,
     seed: int = 7,
     chinese: bool = False,
@@ -85,9 +86,10 @@ def _from_first_to_last_day(rows: list[Row], start: date, end: date, chinese: bo
     """`rows` with a small purchase on `start` and on `end` where they have none: a statement's
     coverage is read from its first and last transactions, and random days could leave either
     edge more than the checks' slack away (on the 1st of a month, about one seed in fifty)."""
-    desc, shop, amount = ("超市购物", "永辉超市", -1_000) if chinese else ("Supermarket", "Tesco", -1_000)
+    desc, shop = ("超市购物", "永辉超市") if chinese else ("Supermarket", "Tesco")
+    amount = -1_000
     if not rows or rows[0].date > start:
-        opening = rows[0].balance_minor - rows[0].amount_minor if rows else 500_000
+        opening = rows[0].balance_minor - rows[0].amount_minor if rows else OPENING_MINOR
         rows = [
             Row(start, desc, shop, amount, opening + amount),
             *(dataclasses.replace(row, balance_minor=row.balance_minor + amount) for row in rows),
