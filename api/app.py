@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
+from api.db_reads import DatabaseReads
 from api.docs_pages import install_docs
 from api.metrics import HttpMetrics, MetricsMiddleware, metrics_endpoint
 from api.openapi import install_openapi
@@ -68,6 +69,7 @@ def create_app(
             settings, interceptors=[tracing.interceptor] if tracing else []
         )
         app.state.readiness = Readiness(readiness_probes(app.state))
+        app.state.reads = DatabaseReads(settings.api_read_threads)
         yield
         if engine is None:
             app.state.engine.dispose()

@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 
+from api.db_reads import DatabaseReads
 from api.request_log import note_caller
 from core.auth import Principal, Role, missing_bearer, verify_token
 from core.clock import Clock
@@ -42,6 +43,11 @@ async def get_clock(request: Request) -> Clock:
     return clock
 
 
+async def get_reads(request: Request) -> DatabaseReads:
+    reads: DatabaseReads = request.app.state.reads
+    return reads
+
+
 async def get_s3(request: Request) -> Any:
     return request.app.state.s3
 
@@ -69,6 +75,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 GatewayDep = Annotated[TemporalGateway, Depends(get_gateway)]
 S3Dep = Annotated[Any, Depends(get_s3)]
+ReadsDep = Annotated[DatabaseReads, Depends(get_reads)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 

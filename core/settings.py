@@ -153,6 +153,14 @@ class Settings(BaseSettings):
         description="uvicorn worker processes of `appeals api`: one process serves about one core's "
         "worth of requests.",
     )
+    api_read_threads: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Threads per API process that run its short database reads (an appeal, a "
+        "queue page). Few on purpose: more only contend for the interpreter lock; uploads and other "
+        "long work keep a pool of their own.",
+    )
     api_graceful_shutdown_seconds: int = Field(
         default=30,
         ge=1,

@@ -23,7 +23,7 @@ from sqlmodel import col, select
 
 from api import review_queue
 from api.case_file import CaseFile, load_case_file
-from api.deps import ClockDep, EngineDep, GatewayDep, S3Dep, SettingsDep
+from api.deps import ClockDep, EngineDep, GatewayDep, ReadsDep, S3Dep, SettingsDep
 from api.document_uploads import document_link
 from api.pages.session import check_csrf
 from api.pages.viewers import SUPERVISING_ROLES, StaffViewer
@@ -372,6 +372,7 @@ async def queue_page(
     request: Request,
     principal: StaffViewer,
     engine: EngineDep,
+    reads: ReadsDep,
     clock: ClockDep,
     status: str | None = None,
     queue: str | None = None,
@@ -385,7 +386,8 @@ async def queue_page(
     filters = _filters(status, queue, risk_tier, overdue, mine, sort)
     if cursor is not None and len(cursor) > 500:
         raise InvalidInput("The cursor is not valid for this sort.", code="invalid_cursor")
-    page = await to_thread.run_sync(load_queue_page, engine, principal, filters, cursor or None, clock.now())
+    now = clock.now()
+    page = await reads.run(lambda: load_queue_page(engine, principal, filters, cursor or None, now))
     locale = page_context(request, principal)["locale"]
     return render(
         request,
@@ -425,12 +427,13 @@ async def case_page(
     task_id: str,
     principal: StaffViewer,
     engine: EngineDep,
+    reads: ReadsDep,
     settings: SettingsDep,
     clock: ClockDep,
     notice: str | None = None,
 ) -> Response:
     locale = page_context(request, principal)["locale"]
-    case: CaseFile = await to_thread.run_sync(
+    case: CaseFile = await reads.run(
         lambda: load_case_file(
             engine, principal, task_id, today=clock.today(), now=clock.now(), locale=locale
         )

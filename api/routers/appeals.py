@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response, status
 
 from api import openapi_examples as ex
 from api import services
-from api.deps import ClockDep, CustomerDep, EngineDep, GatewayDep, PrincipalDep
+from api.deps import ClockDep, CustomerDep, EngineDep, GatewayDep, PrincipalDep, ReadsDep
 from api.model_response import model_response
 from api.openapi import AUTHENTICATED, WITH_ROLE, problems
 from api.schemas.appeals import (
@@ -132,6 +132,7 @@ async def get_appeal(
     appeal_id: str,
     principal: PrincipalDep,
     engine: EngineDep,
+    reads: ReadsDep,
     accept_language: Annotated[str | None, Header(alias="Accept-Language", max_length=200)] = None,
 ) -> Response:
     """The case file as it stands: `status` (and `status_reason` once decided), the document
@@ -142,8 +143,8 @@ async def get_appeal(
     staff read any. Served from the database, so it is cheap to poll."""
     # Reviewers and admins read any appeal; a customer only their own (others are 404).
     owner = principal.subject if principal.role is Role.CUSTOMER else None
-    detail = await to_thread.run_sync(
-        functools.partial(services.appeal_detail, accept_language=accept_language), engine, appeal_id, owner
+    detail = await reads.run(
+        functools.partial(services.appeal_detail, engine, appeal_id, owner, accept_language=accept_language)
     )
     return model_response(detail, headers={"ETag": f'"{detail.version}"'})
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Header, Query, Response, status
 
 from api import openapi_examples as ex
 from api import review_queue, services
-from api.deps import EngineDep, GatewayDep, ReviewerDep, S3Dep, SettingsDep
+from api.deps import EngineDep, GatewayDep, ReadsDep, ReviewerDep, S3Dep, SettingsDep
 from api.model_response import model_response
 from api.openapi import WITH_ROLE, problems
 from api.schemas.review_tasks import (
@@ -79,6 +79,7 @@ def _etag(response: Response, version: int) -> None:
 async def list_review_tasks(
     principal: ReviewerDep,
     engine: EngineDep,
+    reads: ReadsDep,
     status_filter: Annotated[
         TaskStatus | None,
         Query(
@@ -124,7 +125,7 @@ async def list_review_tasks(
             {"items": services.dicts(rows), "next_cursor": next_cursor, "total": total}
         )
 
-    return model_response(await to_thread.run_sync(_page))
+    return model_response(await reads.run(_page))
 
 
 @router.post(
