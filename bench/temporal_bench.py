@@ -22,7 +22,7 @@ What it does, in one run:
    deployed (gateway/codec.py, a key made for the run); `--no-encrypt` leaves them plain, to
    see what the codec costs.
 4. The no-op's shape: one auto-approve appeal is run as the timed ones are, and the plan of the
-   no-op is derived from its history (bench/noop_workflow.py `plan_from_history`): the same
+   no-op is derived from its history (bench/noop_plan.py `plan_from_history`): the same
    workflow tasks, each woken by the same activity completions, timers and signals and then
    running the same local activities, upserts, timers and activities; the no-op's activities
    return at once. Both shapes are printed, and the actions of one timed run of each.
