@@ -4,6 +4,8 @@ file names."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 
 import pytest
 
@@ -75,13 +77,52 @@ def test_email_build_headers_and_parts() -> None:
         message_id=email_message_id("k:withdrawn:1:EMAIL"),
     )
     for eight_bit in (True, False):
-        email = sender.build(message, eight_bit=eight_bit)
+        raw = sender.build(message, eight_bit=eight_bit)
+        assert b"\n" not in raw.replace(b"\r\n", b""), "SMTP wants CRLF line ends only"
+        email = message_from_bytes(raw, policy=policy.default)
+        assert isinstance(email, EmailMessage)
         assert email["Message-ID"] == message.message_id
+        assert email["Subject"] == "您的申诉已撤回" and email["To"] == "li@example.com"
+        assert email["From"] == "Appeals <no-reply@appeals.local>"
         assert email["Content-Language"] == "zh-CN" and email["Auto-Submitted"] == "auto-generated"
+        assert email["X-Appeals-Idempotency-Key"] == "k:withdrawn:1:EMAIL"
         parts = list(email.iter_parts())
         assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
         assert {p["Content-Transfer-Encoding"] for p in parts} == {"8bit" if eight_bit else "base64"}
-        assert parts[0].get_content() == "李伟您好：\n"
+        texts = [p.get_content().replace("\r\n", "\n") for p in parts]
+        assert texts == ["李伟您好：\n", "<p>李伟您好：</p>\n"]
+        if eight_bit:
+            assert "李伟您好：\r\n".encode() in raw  # readable in the sink's .eml files
+        else:
+            assert raw.isascii()
+
+
+def test_email_headers_beyond_ascii_are_encoded() -> None:
+    sender = EmailSender(host="127.0.0.1", port=25, from_address="申诉中心 <no-reply@appeals.local>")
+    long_subject = "您的申诉已收到，" * 12
+    message = OutboundMessage(
+        channel=EMAIL,
+        event="received",
+        locale="zh-CN",
+        idempotency_key="k:received:1:EMAIL",
+        recipient="Li Wei <li@example.com>",
+        subject=long_subject,
+        body="x" * 2000,  # a line longer than SMTP's 998 octets goes base64 even with 8BITMIME
+        html=None,
+        message_id=None,
+    )
+    raw = sender.build(message, eight_bit=True)
+    assert raw.isascii()
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    email = message_from_bytes(raw, policy=policy.default)
+    assert isinstance(email, EmailMessage)
+    assert email["From"] == "申诉中心 <no-reply@appeals.local>"
+    assert email["To"] == "Li Wei <li@example.com>"
+    assert email["Subject"] == long_subject
+    assert email["Message-ID"] == email_message_id("k:received:1:EMAIL")
+    assert email.get_content_type() == "multipart/alternative"
+    (part,) = email.iter_parts()
+    assert part["Content-Transfer-Encoding"] == "base64" and part.get_content() == "x" * 2000
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ message goes out on it, and threads sending at once each get a connection of the
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,8 @@ class Relay:
     port: int
     peers: list[tuple[str, int]] = field(default_factory=list)
     subjects: list[str] = field(default_factory=list)
+    envelopes: list[tuple[str, list[str]]] = field(default_factory=list)  # MAIL FROM, RCPT TO
+    smtputf8: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
     controller: Controller | None = None
 
@@ -34,10 +37,13 @@ class Relay:
         with self.lock:
             self.peers.append(tuple(session.peer))
             self.subjects.append(subject.removeprefix("Subject: "))
+            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         return "250 OK"
 
     def start(self) -> None:
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(
+            self, hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=self.smtputf8
+        )
         self.controller.start()
 
     def stop(self) -> None:
@@ -84,6 +90,27 @@ def _sender(relay: Relay, clock: Clock | None = None) -> EmailSender:
         timeout=5,
         monotonic=clock or Clock(),
     )
+
+
+def test_the_envelope_carries_the_bare_addresses(relay: Relay) -> None:
+    sender = _sender(relay)
+    sender.send(_message(0))
+    assert relay.envelopes == [("no-reply@appeals.local", ["li.wei@example.com"])]
+    sender.close()
+
+
+def test_an_address_beyond_ascii_goes_by_smtputf8() -> None:
+    relay = Relay(port=free_port(), smtputf8=True)
+    relay.start()
+    try:
+        sender = _sender(relay)
+        message = _message(0)
+        sender.send(dataclasses.replace(message, recipient="李伟@example.com", subject="收到"))
+        sender.close()
+    finally:
+        relay.stop()
+    assert relay.envelopes == [("no-reply@appeals.local", ["李伟@example.com"])]
+    assert relay.subjects == ["收到"]
 
 
 def test_messages_in_a_row_share_one_connection(relay: Relay) -> None:
