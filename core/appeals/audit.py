@@ -57,27 +57,28 @@ def append_event(
     to_status: AppealStatus | None = None,
     details: dict[str, Any] | None = None,
 ) -> AppealEvent:
-    last = session.exec(
-        select(AppealEvent)
+    last = session.exec(  # (seq, hash) of the newest event
+        select(AppealEvent.seq, AppealEvent.hash)
         .where(AppealEvent.appeal_id == appeal_id)
         .order_by(col(AppealEvent.seq).desc())
         .limit(1)
     ).first()
     event = AppealEvent(
         appeal_id=appeal_id,
-        seq=(last.seq + 1) if last else 1,
+        seq=(last[0] + 1) if last else 1,
         at=at,
         actor=actor,
         kind=kind,
         from_status=from_status,
         to_status=to_status,
         details=details or {},
-        prev_hash=last.hash if last else GENESIS_HASH,
+        prev_hash=last[1] if last else GENESIS_HASH,
         hash="",
     )
     event.hash = event_hash(event)
+    # Flushed with the transaction's other changes: the next event's look-up of the last one
+    # flushes it first (autoflush), so the chain stays in order without a flush of its own.
     session.add(event)
-    session.flush()
     return event
 
 

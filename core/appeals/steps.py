@@ -34,7 +34,7 @@ from core.db.case_tables import (
 from core.db.ledger_tables import CreditAccount
 from core.documents.checklist import missing_types, prepare_checklist, request_items
 from core.documents.evidence import recheck_kept_documents
-from core.documents.verification import verify_document
+from core.documents.verification import settle_document
 from core.ledger.eligibility import INELIGIBILITY_TEXTS, check_eligibility, ineligibility_text
 from core.ledger.limits import apply_restore
 from core.notifications.outbox import CUSTOMER_CHANNELS, plan_and_claim
@@ -308,7 +308,7 @@ def check_documents(
         for document_id in pending:
             if before_each_file is not None:
                 before_each_file()
-            verify_document(engine, s3, settings, appeal_id=appeal_id, document_id=document_id, today=today)
+            settle_document(engine, s3, settings, appeal_id=appeal_id, document_id=document_id, today=today)
             verified.add(document_id)
         if _assesses(engine, appeal_id):
             # The files kept since an earlier check are read again before they are assessed: a

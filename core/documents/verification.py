@@ -184,7 +184,30 @@ def verify_document(
     engine: Engine, s3: Any, settings: Settings, *, appeal_id: str, document_id: str, today: date
 ) -> VerificationOutcome:
     """Three short units of work: claim the document, inspect it without holding a
-    transaction, record the verdict. A retry after a recorded verdict returns it."""
+    transaction, record the verdict (`settle_document`); then the verdict as recorded. A retry
+    after a recorded verdict returns it."""
+    settle_document(engine, s3, settings, appeal_id=appeal_id, document_id=document_id, today=today)
+    with session_scope(engine, read_only=True) as session:
+        document = _load(session, appeal_id, document_id)
+        missing = missing_types(session, appeal_id)
+    return VerificationOutcome(
+        document_id=document.id,
+        doc_type=document.doc_type,
+        accepted=document.state == DocumentState.ACCEPTED,
+        rejection_code=document.rejection_code,
+        rejection_reason=document.rejection_reason,
+        rejection_reason_zh=document.rejection_reason_zh,
+        flags=[flag["code"] for flag in document.flags],
+        checklist_complete=not missing,
+        missing=missing,
+    )
+
+
+def settle_document(
+    engine: Engine, s3: Any, settings: Settings, *, appeal_id: str, document_id: str, today: date
+) -> None:
+    """verify_document without reading the verdict back, for a caller that reads the appeal's
+    documents next anyway (the appeal's check step): claim, inspect, record."""
     with session_scope(engine) as session:
         document = _load(session, appeal_id, document_id)
         if document.state not in (DocumentState.ACCEPTED, DocumentState.REJECTED):
@@ -203,20 +226,6 @@ def verify_document(
             document = _load(session, appeal_id, document_id)
             if document.state == DocumentState.VERIFYING:
                 _record(session, document, inspection)
-    with session_scope(engine, read_only=True) as session:
-        document = _load(session, appeal_id, document_id)
-        missing = missing_types(session, appeal_id)
-    return VerificationOutcome(
-        document_id=document.id,
-        doc_type=document.doc_type,
-        accepted=document.state == DocumentState.ACCEPTED,
-        rejection_code=document.rejection_code,
-        rejection_reason=document.rejection_reason,
-        rejection_reason_zh=document.rejection_reason_zh,
-        flags=[flag["code"] for flag in document.flags],
-        checklist_complete=not missing,
-        missing=missing,
-    )
 
 
 def _inspect_kept_copy(
