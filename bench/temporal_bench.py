@@ -428,6 +428,11 @@ async def measure(args: argparse.Namespace, bench: Bench) -> None:
                         ]
                     )
                 )
+                noop_history = await bench.client.get_workflow_handle(noop_ids[0]).fetch_history()
+                print(
+                    f"  history size: appeal {sum(e.ByteSize() for e in reference.events):,} bytes, "
+                    f"no-op {sum(e.ByteSize() for e in noop_history.events):,} bytes (payloads as stored)"
+                )
 
             n = args.appeals
             print(f"\n{args.rounds} rounds of {n} appeals and {n} no-op runs, alternating:")

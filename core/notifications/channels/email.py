@@ -86,6 +86,14 @@ def _header(value: str) -> str | Header:
     return value if value.isascii() else Header(value, "utf-8")
 
 
+def _refuse_line_breaks(message: OutboundMessage, from_address: str) -> None:
+    """A line break in a header value would start a header of its own (a Bcc, say): such a
+    message is refused for good, never sent."""
+    values = (from_address, message.recipient, message.subject, message.event, message.locale)
+    if any("\r" in value or "\n" in value for value in (*values, message.idempotency_key)):
+        raise PermanentSendError("a header value holds a line break: not sent")
+
+
 def _mailbox(address: str) -> str:
     """A From/To value with any non-ASCII display name encoded (RFC 2047)."""
     name, addr = parseaddr(address)
@@ -139,6 +147,7 @@ class EmailSender:
         """The message as it goes on the wire (CRLF line ends). `eight_bit`: the parts go as
         raw UTF-8 (readable in the .eml files of the local sink) where the server takes
         8BITMIME and every line fits SMTP's 998 octets; otherwise base64."""
+        _refuse_line_breaks(message, self.from_address)
         mail = MIMEMultipart("alternative", policy=_WIRE)
         mail["From"] = _mailbox(self.from_address)
         mail["To"] = _mailbox(message.recipient)

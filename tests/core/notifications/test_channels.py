@@ -10,7 +10,7 @@ from email.message import EmailMessage
 import pytest
 
 from core.notifications.channels import EMAIL, SMS, WEBHOOK, senders_from_settings
-from core.notifications.channels.base import OutboundMessage
+from core.notifications.channels.base import OutboundMessage, PermanentSendError
 from core.notifications.channels.email import EmailSender, email_message_id
 from core.notifications.channels.sms import sms_segments
 from core.settings import Environment, Settings
@@ -95,6 +95,18 @@ def test_email_build_headers_and_parts() -> None:
             assert "李伟您好：\r\n".encode() in raw  # readable in the sink's .eml files
         else:
             assert raw.isascii()
+
+
+@pytest.mark.parametrize("field", ["subject", "recipient", "locale"])
+def test_a_line_break_in_a_header_value_is_refused_for_good(field: str) -> None:
+    sender = EmailSender(host="127.0.0.1", port=25, from_address="no-reply@appeals.local")
+    fields = {"subject": "Received", "recipient": "li@example.com", "locale": "en"}
+    fields[field] += "\r\nBcc: everyone@example.com"
+    message = OutboundMessage(
+        channel=EMAIL, event="received", idempotency_key="k:received:1:EMAIL", body="x", **fields
+    )
+    with pytest.raises(PermanentSendError, match="line break"):
+        sender.build(message, eight_bit=True)
 
 
 def test_email_headers_beyond_ascii_are_encoded() -> None:
