@@ -16,7 +16,7 @@ from tests.eventually import eventually, patience
 
 
 async def test_reads_answer_while_every_default_thread_is_taken(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, api_read_threads=3)  # type: ignore[call-arg]
+    settings = Settings(data_dir=tmp_path, api_read_threads=3)
     reviewer = {"Authorization": f"Bearer {mint_token(settings, role=Role.REVIEWER, subject='r-1')}"}
     async with offline_app(settings, tmp_path) as (http, _, app):
         assert app.state.reads.threads == 3
