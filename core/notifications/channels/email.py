@@ -166,6 +166,7 @@ class EmailSender:
     def _legacy_build(self, message: OutboundMessage, *, eight_bit: bool) -> EmailMessage:
         """For an address beyond ASCII: EmailMessage, which smtplib sends with SMTPUTF8 where
         the relay offers it (and refuses where it does not)."""
+        _refuse_line_breaks(message, self.from_address)
         email = EmailMessage()
         email["From"] = self.from_address
         email["To"] = message.recipient

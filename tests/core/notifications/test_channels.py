@@ -3,6 +3,7 @@ file names."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -107,6 +108,9 @@ def test_a_line_break_in_a_header_value_is_refused_for_good(field: str) -> None:
     )
     with pytest.raises(PermanentSendError, match="line break"):
         sender.build(message, eight_bit=True)
+    beyond_ascii = replace(message, recipient=f"李伟@example.com{'' if field != 'recipient' else chr(10)}")
+    with pytest.raises(PermanentSendError, match="line break"):  # by EmailMessage and SMTPUTF8 too
+        sender._legacy_build(beyond_ascii, eight_bit=True)
 
 
 def test_email_headers_beyond_ascii_are_encoded() -> None:
