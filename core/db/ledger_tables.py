@@ -60,7 +60,11 @@ class Bill(SQLModel, table=True):
 
     @property
     def outstanding_minor(self) -> int:
-        return max(self.amount_due_minor - self.paid_minor, 0)
+        return Bill.outstanding(self.amount_due_minor, self.paid_minor)
+
+    @staticmethod
+    def outstanding(amount_due_minor: int, paid_minor: int) -> int:
+        return max(amount_due_minor - paid_minor, 0)
 
 
 class LimitEvent(SQLModel, table=True):
