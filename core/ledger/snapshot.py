@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from core.db.ledger_tables import Bill, CreditAccount, Customer, CustomerAttribute, LoanApplication
@@ -35,8 +36,17 @@ def _count(value: str | None) -> int | None:
 
 
 def ledger_part(session: Session, account: CreditAccount, customer: Customer) -> LedgerPart:
-    bills = session.exec(
-        select(Bill).where(Bill.account_id == account.id).order_by(col(Bill.due_date), col(Bill.id))
+    # Columns, not entities: every bill the account has had, read on an appeal's hot path.
+    bills = session.execute(
+        sa_select(
+            col(Bill.due_date),
+            col(Bill.amount_due_minor),
+            col(Bill.paid_minor),
+            col(Bill.paid_at),
+            col(Bill.days_past_due),
+        )
+        .where(col(Bill.account_id) == account.id)
+        .order_by(col(Bill.due_date), col(Bill.id))
     ).all()
     loans = session.exec(
         select(LoanApplication)
@@ -66,7 +76,9 @@ def ledger_part(session: Session, account: CreditAccount, customer: Customer) ->
                 due_date=bill.due_date,
                 amount_due_minor=bill.amount_due_minor,
                 paid_minor=bill.paid_minor,
-                paid_on=bill.paid_at.date() if bill.paid_at and bill.outstanding_minor == 0 else None,
+                paid_on=bill.paid_at.date()
+                if bill.paid_at and Bill.outstanding(bill.amount_due_minor, bill.paid_minor) == 0
+                else None,
                 days_past_due=bill.days_past_due,
             )
             for bill in bills
