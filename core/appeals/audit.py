@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from core.db.case_tables import AppealEvent
@@ -46,6 +47,11 @@ def event_hash(event: AppealEvent) -> str:
     return chain_hash(_canonical(event))
 
 
+# A writer that lost the race for the next number tries this many times in all.
+APPEND_ATTEMPTS = 5
+SEQ_CONSTRAINT = "uq_appeal_event_seq"  # core/db/case_tables.py AppealEvent
+
+
 def append_event(
     session: Session,
     *,
@@ -57,29 +63,50 @@ def append_event(
     to_status: AppealStatus | None = None,
     details: dict[str, Any] | None = None,
 ) -> AppealEvent:
-    last = session.exec(  # (seq, hash) of the newest event
-        select(AppealEvent.seq, AppealEvent.hash)
-        .where(AppealEvent.appeal_id == appeal_id)
-        .order_by(col(AppealEvent.seq).desc())
-        .limit(1)
-    ).first()
-    event = AppealEvent(
-        appeal_id=appeal_id,
-        seq=(last[0] + 1) if last else 1,
-        at=at,
-        actor=actor,
-        kind=kind,
-        from_status=from_status,
-        to_status=to_status,
-        details=details or {},
-        prev_hash=last[1] if last else GENESIS_HASH,
-        hash="",
-    )
-    event.hash = event_hash(event)
-    # Flushed with the transaction's other changes: the next event's look-up of the last one
-    # flushes it first (autoflush), so the chain stays in order without a flush of its own.
-    session.add(event)
-    return event
+    """The next event of the appeal's trail. The workflow's steps hold the appeal's row lock,
+    but a review-queue claim or an SLA event does not: on PostgreSQL two transactions can read
+    the same last event. The later one's insert waits for the other to commit, fails on the
+    (appeal, seq) key, and is made again on the event now last, inside a savepoint so that the
+    rest of its transaction stands. SQLite lets one writer in at a time, so there it is added
+    as is (and flushed with the rest of its transaction)."""
+
+    def next_event() -> AppealEvent:
+        last = session.exec(  # (seq, hash) of the newest event; autoflushes one still pending
+            select(AppealEvent.seq, AppealEvent.hash)
+            .where(AppealEvent.appeal_id == appeal_id)
+            .order_by(col(AppealEvent.seq).desc())
+            .limit(1)
+        ).first()
+        event = AppealEvent(
+            appeal_id=appeal_id,
+            seq=(last[0] + 1) if last else 1,
+            at=at,
+            actor=actor,
+            kind=kind,
+            from_status=from_status,
+            to_status=to_status,
+            details=details or {},
+            prev_hash=last[1] if last else GENESIS_HASH,
+            hash="",
+        )
+        event.hash = event_hash(event)
+        return event
+
+    if session.get_bind().dialect.name == "sqlite":
+        event = next_event()
+        session.add(event)
+        return event
+    attempts = 0
+    while True:
+        attempts += 1
+        event = next_event()
+        try:
+            with session.begin_nested():
+                session.add(event)
+            return event
+        except IntegrityError as exc:
+            if SEQ_CONSTRAINT not in str(exc.orig) or attempts == APPEND_ATTEMPTS:
+                raise
 
 
 @dataclass(frozen=True)

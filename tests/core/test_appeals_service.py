@@ -6,10 +6,11 @@ import threading
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from core.appeals.audit import verify_chain
+from core.appeals.audit import append_event, verify_chain
 from core.appeals.service import (
     NewAppeal,
     Transition,
@@ -23,6 +24,7 @@ from core.db import session_scope
 from core.db.case_tables import Appeal, AppealEvent
 from core.errors import Conflict, InvalidInput, NotFound
 from core.status import AppealStatus
+from tests.eventually import eventually_sync
 from tests.factories import make_customer
 
 
@@ -197,3 +199,54 @@ def test_list_is_keyset_paginated_newest_first(engine: Engine) -> None:
     assert only == []
     with session_scope(engine, read_only=True) as session, pytest.raises(InvalidInput):
         list_appeals(session, customer_id=c.customer_id, status=None, cursor="%%%garbage", limit=2)
+
+
+def test_two_transactions_appending_to_one_trail_at_once_both_land_in_order(
+    postgresql_engine: Engine,
+) -> None:
+    """A review-queue claim appends to an appeal's trail without the appeal's row lock that the
+    workflow's steps take: under READ COMMITTED it can read the same last event as a step still
+    in flight. Its event then waits on the step's uncommitted one and goes in after it, instead
+    of failing on the (appeal, seq) key. (SQLite lets one writer in at a time: no race there.)"""
+    engine = postgresql_engine
+    c = make_customer(engine)
+    appeal = _submit(engine, c.customer_id, c.account_id)
+    now = SYSTEM_CLOCK.now()
+    errors: list[BaseException] = []
+
+    def claim_appends() -> None:
+        try:
+            with session_scope(engine) as session:
+                append_event(session, appeal_id=appeal.id, at=now, actor="reviewer:r-1", kind="task_claimed")
+        except BaseException as exc:
+            errors.append(exc)
+
+    with session_scope(engine) as step:
+        append_event(step, appeal_id=appeal.id, at=now, actor="workflow", kind="step")
+        step.flush()  # the step's event is in, uncommitted
+        claimer = threading.Thread(target=claim_appends)
+        claimer.start()
+        eventually_sync(
+            lambda: _waiting_on_a_lock(engine), what="the claim's insert to wait on the step's event"
+        )
+    claimer.join()
+    assert errors == []
+    with session_scope(engine, read_only=True) as session:
+        events = list(
+            session.exec(
+                select(AppealEvent).where(AppealEvent.appeal_id == appeal.id).order_by(col(AppealEvent.seq))
+            ).all()
+        )
+    assert [(e.seq, e.kind) for e in events] == [(1, "submitted"), (2, "step"), (3, "task_claimed")]
+    assert verify_chain(events) is None
+
+
+def _waiting_on_a_lock(engine: Engine) -> bool:
+    with engine.connect() as connection:
+        waiting = connection.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        ).scalar_one()
+    return bool(waiting)
