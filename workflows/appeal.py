@@ -275,7 +275,7 @@ class AppealWorkflow:
             decision, decided = await self._await_decision()
             if decided.status is S.CLOSED:
                 return self._result()
-            if decided.status is S.PENDING_SECOND_REVIEW:
+            if decided.second_task_id is not None:  # four eyes: the second review is open
                 continue
             if decision.outcome is Outcome.REQUEST_INFO:
                 self._round += 1
@@ -453,7 +453,7 @@ class AppealWorkflow:
                 self._desk.recording = None
             self._desk.decision, self._last_decision, self._decided = decision, decision, decided
             second = None
-            if decided.status is S.PENDING_SECOND_REVIEW and decided.second_task_id is not None:
+            if decided.second_task_id is not None:
                 assert decided.second_task_due_at is not None
                 second = self._desk.open(
                     decided.second_task_id, decided.second_task_due_at, None, decided.second_task_version
@@ -464,7 +464,7 @@ class AppealWorkflow:
             self._show(decided.status, task=second, clear_sla=second is None)
             shown = (
                 S.PENDING_SECOND_REVIEW
-                if decided.status is S.PENDING_SECOND_REVIEW
+                if second is not None
                 else outcome_status(
                     Outcome(decision.outcome), decision.approved_limit_minor, self._inp.requested_limit_minor
                 )

@@ -619,8 +619,11 @@ def decide(
             at,
             excluded=decision.decided_by,
         )
+        # What this step did, not where the appeal stands now: a retry after a senior reviewer
+        # claimed the second task finds IN_SECOND_REVIEW, and the workflow must still hear
+        # "second review", never an approval to apply.
         return Decided(
-            S(appeal.status),
+            S.PENDING_SECOND_REVIEW,
             second_task_id=task.id,
             second_task_due_at=task.due_at,
             second_task_version=task.version,
