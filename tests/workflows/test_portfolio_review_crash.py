@@ -176,13 +176,17 @@ async def test_a_worker_killed_mid_batch_leaves_a_run_a_new_worker_finishes_once
         # batches still to go, then killed. (Not "before half": on a loaded machine the probe's
         # next look may come a few batches later, and a faster review reaches half sooner.)
         low, high = BATCH + 1, len(restricted) - 2 * BATCH
-        killed_at = await eventually(
+        frozen_at = await eventually(
             _frozen_mid_batch(first, crash_engine, low),
             lambda n: n > 0,
             what=f"the first worker to be mid-batch past {low} accounts (log: {first.log_path})",
         )
         workers.kill(first)
-        assert _decided(crash_engine) == killed_at < high, f"killed too near the end ({killed_at} decided)"
+        # A commit the frozen worker had written to SQLite's log but not yet published shows once
+        # the log is recovered after its death: at most one more account (one per transaction).
+        killed_at = _decided(crash_engine)
+        assert frozen_at <= killed_at <= frozen_at + 1, (frozen_at, killed_at)
+        assert killed_at < high, f"killed too near the end ({killed_at} decided)"
 
         second = workers.start()
         try:

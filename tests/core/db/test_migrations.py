@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -304,7 +305,9 @@ def test_create_all_at_head_is_for_empty_databases_only(empty: Engine) -> None:
 # --- adopting a database made before migrations --------------------------------------------------
 
 
-def test_a_create_all_database_is_adopted_at_the_first_revision(empty: Engine) -> None:
+def test_a_create_all_database_is_adopted_at_the_first_revision(
+    empty: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every database made before migrations (create_all at start) holds data: it is recorded
     at the first revision, not migrated from scratch, and keeps its rows."""
     SQLModel.metadata.create_all(empty)
@@ -314,16 +317,29 @@ def test_a_create_all_database_is_adopted_at_the_first_revision(empty: Engine) -
             {"at": datetime(2026, 1, 2, tzinfo=UTC)},
         )
     assert current_revision(empty) is None
+    # The names this upgrade could give its scratch schema (another run on the same server may
+    # have one of its own at this moment, so the check below looks for this run's only).
+    drawn: list[str] = []
+    real_uuid4 = uuid.uuid4
+
+    def recorded_uuid4() -> uuid.UUID:
+        value = real_uuid4()
+        drawn.append(f"alembic_reference_{value.hex[:12]}")
+        return value
+
+    monkeypatch.setattr(uuid, "uuid4", recorded_uuid4)
     assert upgrade(empty) == FIRST_REVISION
+    monkeypatch.undo()
     assert current_revision(empty) == head_revision()
     assert _diff(empty) == []
     with empty.connect() as connection:
         assert connection.execute(text("SELECT id FROM customer")).scalars().all() == ["c-1"]
     assert upgrade(empty) is None  # recorded now: nothing to adopt the second time
     if empty.dialect.name == "postgresql":
+        assert drawn
         with empty.connect() as connection:
             leftovers = connection.execute(
-                text("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'alembic_reference%'")
+                text("SELECT nspname FROM pg_namespace WHERE nspname = ANY(:names)"), {"names": drawn}
             ).all()
         assert leftovers == []  # the scratch schema the first revision was built in is gone
 
