@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
+from sqlalchemy import ColumnElement
 from sqlmodel import Session, col, select
 
 from core.db.ledger_tables import Bill
@@ -60,13 +61,19 @@ def summarise_bills(bills: Iterable[BillFigures], today: date, months: int = 12)
     )
 
 
+def _in_last_months(account_id: str, today: date, months: int) -> list[ColumnElement[bool]]:
+    """The conditions of the account's bills due in the last `months` months."""
+    window = last_months(today, months)
+    due = col(Bill.due_date)
+    return [col(Bill.account_id) == account_id, due >= window.start, due <= window.end]
+
+
 def bills_in_last_months(session: Session, account_id: str, today: date, months: int = 12) -> list[Bill]:
     """The account's bills due in the last `months` months, oldest first (one query)."""
-    window = last_months(today, months)
     return list(
         session.exec(
             select(Bill)
-            .where(Bill.account_id == account_id, Bill.due_date >= window.start, Bill.due_date <= window.end)
+            .where(*_in_last_months(account_id, today, months))
             .order_by(col(Bill.due_date), col(Bill.id))
         ).all()
     )
@@ -75,10 +82,9 @@ def bills_in_last_months(session: Session, account_id: str, today: date, months:
 def repayment_record(session: Session, account_id: str, today: date, months: int = 12) -> RepaymentRecord:
     """summarise_bills over the window's bills, read as the three figures it needs rather than
     as entities (an appeal's first step reads them on its hot path)."""
-    window = last_months(today, months)
     rows = session.exec(
         select(col(Bill.due_date), col(Bill.days_past_due), col(Bill.amount_due_minor), col(Bill.paid_minor))
-        .where(Bill.account_id == account_id, Bill.due_date >= window.start, Bill.due_date <= window.end)
+        .where(*_in_last_months(account_id, today, months))
         .order_by(col(Bill.due_date), col(Bill.id))
     ).all()
     bills = [_DueBill(due, late, Bill.outstanding(amount_due, paid)) for due, late, amount_due, paid in rows]

@@ -94,6 +94,17 @@ def _refuse_line_breaks(message: OutboundMessage, from_address: str) -> None:
         raise PermanentSendError("a header value holds a line break: not sent")
 
 
+def _fixed_headers(message: OutboundMessage) -> list[tuple[str, str]]:
+    """The headers both builds write as they are (no address, no text beyond ASCII)."""
+    return [
+        ("Date", formatdate(usegmt=True)),
+        ("Message-ID", message.message_id or email_message_id(message.idempotency_key)),
+        ("Auto-Submitted", "auto-generated"),
+        ("X-Appeals-Event", message.event),
+        ("X-Appeals-Idempotency-Key", message.idempotency_key),
+    ]
+
+
 def _mailbox(address: str) -> str:
     """A From/To value with any non-ASCII display name encoded (RFC 2047)."""
     name, addr = parseaddr(address)
@@ -152,11 +163,8 @@ class EmailSender:
         mail["From"] = _mailbox(self.from_address)
         mail["To"] = _mailbox(message.recipient)
         mail["Subject"] = _header(message.subject)  # type: ignore[assignment]
-        mail["Date"] = formatdate(usegmt=True)
-        mail["Message-ID"] = message.message_id or email_message_id(message.idempotency_key)
-        mail["Auto-Submitted"] = "auto-generated"
-        mail["X-Appeals-Event"] = message.event
-        mail["X-Appeals-Idempotency-Key"] = message.idempotency_key
+        for name, value in _fixed_headers(message):
+            mail[name] = value
         mail["Content-Language"] = message.locale
         mail.attach(_text_part(message.body, "plain", eight_bit))
         if message.html is not None:
@@ -171,11 +179,8 @@ class EmailSender:
         email["From"] = self.from_address
         email["To"] = message.recipient
         email["Subject"] = message.subject
-        email["Date"] = formatdate(usegmt=True)
-        email["Message-ID"] = message.message_id or email_message_id(message.idempotency_key)
-        email["Auto-Submitted"] = "auto-generated"
-        email["X-Appeals-Event"] = message.event
-        email["X-Appeals-Idempotency-Key"] = message.idempotency_key
+        for name, value in _fixed_headers(message):
+            email[name] = value
         email.set_content(message.body, charset="utf-8", cte=_cte(message.body, eight_bit))
         if message.html is not None:
             email.add_alternative(
