@@ -181,6 +181,13 @@ def get_appeal(session: Session, appeal_id: str, *, customer_id: str | None = No
     return appeal
 
 
+def lock_appeal(session: Session, appeal_id: str) -> None:
+    """The appeal's row lock for this transaction. Every writer of an appeal takes it before
+    anything else of the appeal (its review tasks, its audit trail): one order, so two writers
+    wait for each other instead of deadlocking, and never race for the next event number."""
+    session.exec(select(Appeal.id).where(Appeal.id == appeal_id).with_for_update()).first()
+
+
 def check_visible(appeal_id: str, owner: str | None, *, customer_id: str | None) -> None:
     """NotFound unless the appeal exists (`owner`, its customer, is None when it does not) and
     the reader may see it: staff (`customer_id` None) any appeal, a customer their own only.

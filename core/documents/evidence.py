@@ -29,8 +29,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from core.appeals.audit import append_event
+from core.appeals.service import lock_appeal
 from core.db import session_scope
-from core.db.case_tables import Appeal, Document, DocumentState
+from core.db.case_tables import Document, DocumentState
 from core.documents.types import RedFlag, Severity, SniffedType, flag_row
 from core.settings import Settings
 from core.storage import KeptCopy, delete_all_versions, evidence_key, keep_copy, lock_version, read_object
@@ -137,12 +138,6 @@ def check_integrity(s3: Any, settings: Settings, document: Document) -> Integrit
     if stored is not None and stored.data is not None:
         found = hashlib.sha256(stored.data).hexdigest()
     return IntegrityCheck(document.id, document.sha256, found, copy)
-
-
-def lock_appeal(session: Session, appeal_id: str) -> None:
-    """The appeal's row lock, taken before appending to its audit trail (as the steps do), so
-    two writers never race for the next event number."""
-    session.exec(select(Appeal.id).where(Appeal.id == appeal_id).with_for_update()).first()
 
 
 def record_integrity_failure(

@@ -32,9 +32,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import and_, col, or_, select
 
 from core.appeals.audit import append_event
+from core.appeals.service import lock_appeal
 from core.db import session_scope
 from core.db.case_tables import Document, DocumentState
-from core.documents.evidence import lock_appeal
 from core.settings import Settings
 from core.storage import EVIDENCE_PREFIX, delete_all_versions, evidence_key
 

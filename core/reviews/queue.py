@@ -24,11 +24,11 @@ from sqlmodel import Session, col, select
 
 from core import staff
 from core.appeals.audit import append_event
-from core.appeals.service import Transition, apply_transition, get_appeal
+from core.appeals.service import Transition, apply_transition, get_appeal, lock_appeal
 from core.auth import SUPERVISING_ROLES, Principal, required_roles_for
 from core.cursors import decode as decode_cursor
 from core.cursors import identifier, instant, int32
-from core.db.case_tables import ReviewTask, TaskStatus
+from core.db.case_tables import Appeal, ReviewTask, TaskStatus
 from core.db.types import utcnow
 from core.errors import Conflict, Forbidden, InvalidInput, PreconditionFailed
 from core.reviews.notices import record_task_assigned
@@ -405,7 +405,11 @@ def claim_next(session: Session, principal: Principal, *, attempts: int = 5) -> 
             .limit(1)
         )
         if postgres:
-            query = query.with_for_update(skip_locked=True)
+            # The task and its appeal at once, skipping what anyone holds: a claim never waits
+            # for a lock while holding one (the appeal is locked before its tasks, see _locked_task).
+            query = query.join(Appeal, col(Appeal.id) == col(ReviewTask.appeal_id)).with_for_update(
+                skip_locked=True
+            )
         candidate = session.exec(query).first()
         if candidate is None:
             return None
@@ -413,6 +417,16 @@ def claim_next(session: Session, principal: Principal, *, attempts: int = 5) -> 
         if taken is not None:
             return taken
     return None
+
+
+def _locked_task(session: Session, task_id: str) -> ReviewTask:
+    """The task as it is once its appeal's row is locked. The workflow's steps lock the appeal
+    and then change its tasks (a withdrawal cancels them, a decision completes one); a queue
+    action that changed the task first and the appeal's status second could deadlock with one."""
+    task = get_task(session, task_id)
+    lock_appeal(session, task.appeal_id)
+    session.refresh(task)
+    return task
 
 
 def _check_version(task: ReviewTask, if_match: int | None) -> None:
@@ -426,7 +440,7 @@ def _check_version(task: ReviewTask, if_match: int | None) -> None:
 
 def claim(session: Session, task_id: str, principal: Principal, *, if_match: int | None = None) -> ReviewTask:
     principal = staff.acting_principal(session, principal)
-    task = get_task(session, task_id)
+    task = _locked_task(session, task_id)
     _check_version(task, if_match)
     reason = why_not_claimable(task, principal)
     if reason is not None:
@@ -442,7 +456,7 @@ def release(
     session: Session, task_id: str, principal: Principal, *, if_match: int | None = None
 ) -> ReviewTask:
     principal = staff.acting_principal(session, principal)
-    task = get_task(session, task_id)
+    task = _locked_task(session, task_id)
     _check_version(task, if_match)
     if why_not_releasable(task, principal) is not None:
         raise Conflict("Only the reviewer holding a claimed task can release it.", code="not_claim_holder")
@@ -476,7 +490,7 @@ def reassign(
     if principal.role not in SUPERVISING_ROLES:
         raise Forbidden("Only a supervisor can reassign tasks.", code="role_required")
     principal = staff.acting_principal(session, principal)
-    task = get_task(session, task_id)
+    task = _locked_task(session, task_id)
     _check_version(task, if_match)
     if task.status not in (TaskStatus.OPEN, TaskStatus.CLAIMED):
         raise Conflict(f"The task is {task.status.value}.", code="task_closed")

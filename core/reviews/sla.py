@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from core.appeals.audit import append_event
+from core.appeals.service import lock_appeal
 from core.db.case_tables import Notification, TaskStatus
 from core.db.types import utcnow
 from core.reviews.notices import record_staff_notice
@@ -16,7 +17,9 @@ SUPERVISORS = "supervisors"
 
 
 def record_sla_event(session: Session, *, appeal_id: str, task_id: str, kind: str) -> None:
-    """Idempotent: the staff notice's key is unique, and a task is escalated once."""
+    """Idempotent: the staff notice's key is unique, and a task is escalated once. The appeal
+    is locked first, as its other writers do (core/appeals/service.py lock_appeal)."""
+    lock_appeal(session, appeal_id)
     task = get_task(session, task_id)
     if task.status in (TaskStatus.COMPLETED, TaskStatus.CANCELLED):
         return
