@@ -294,10 +294,12 @@ class AppealWorkflow:
         self._sla_clock = asyncio.create_task(self._run_sla_clock(task))
         try:
             await workflow.wait_condition(lambda: self._decided is not None or self._withdraw is not None)
-            self._raise_if_withdrawn()
         finally:
+            # No clock here: a run dropped from the worker's cache is closed outside its event
+            # loop, where workflow.now() raises (the time only plans a later task of this run).
             self._sla_clock.cancel()
-            self._review_time_spent += workflow.now() - started
+        self._review_time_spent += workflow.now() - started
+        self._raise_if_withdrawn()
         decision, decided = self._last_decision, self._decided
         assert decision is not None and decided is not None
         self._decided = None
