@@ -43,6 +43,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from sqlalchemy import select as sa_select
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -299,7 +301,21 @@ def _plan(
     return rows, claimed
 
 
-def _message(row: OutboxRow) -> OutboundMessage:
+_MESSAGE_COLUMNS = [
+    col(Notification.channel),
+    col(Notification.event),
+    col(Notification.locale),
+    col(Notification.idempotency_key),
+    col(Notification.recipient),
+    col(Notification.subject),
+    col(Notification.body),
+    col(Notification.body_html),
+    col(Notification.message_id),
+]
+
+
+def _message(row: Any) -> OutboundMessage:
+    """From an outbox entity or a row of _MESSAGE_COLUMNS."""
     return OutboundMessage(
         channel=row.channel,
         event=row.event,
@@ -437,11 +453,16 @@ def send_claimed(engine: Engine, notification_ids: Sequence[int], senders: Mappi
     if not notification_ids:
         return
     with session_scope(engine, read_only=True) as session:
-        rows = session.exec(select(Notification).where(col(Notification.id).in_(notification_ids))).all()
+        # Columns, not entities: the message's fields and the state that says it is still ours.
+        rows = session.execute(
+            sa_select(col(Notification.id), col(Notification.status), *_MESSAGE_COLUMNS).where(
+                col(Notification.id).in_(notification_ids)
+            )
+        ).all()
         claimed = [
             (row.id, senders.get(row.channel), _message(row))
             for row in rows
-            if row.id is not None and row.status == NotificationStatus.SENDING
+            if row.status == NotificationStatus.SENDING
         ]
     outcomes = {
         notification_id: _send(sender, message)
@@ -450,9 +471,17 @@ def send_claimed(engine: Engine, notification_ids: Sequence[int], senders: Mappi
         for notification_id, sender, message in claimed
     }
     if outcomes:
+        sent = [notification_id for notification_id, error in outcomes.items() if error is None]
         with session_scope(engine) as session:
+            if sent:  # one statement for what went out (the common case)
+                session.execute(
+                    update(Notification)
+                    .where(col(Notification.id).in_(sent))
+                    .values(status=NotificationStatus.SENT.value, sent_at=utcnow(), last_error=None)
+                )
             for notification_id, error in outcomes.items():
-                _record(session, notification_id, error)
+                if error is not None:
+                    _record(session, notification_id, error)
 
 
 def list_for_appeal(session: Session, appeal_id: str) -> list[Notification]:

@@ -271,6 +271,8 @@ def test_a_step_claims_what_it_plans_and_sends_it_after_its_commit(
     email = next(row for row in rows.values() if row.channel == EMAIL)
     assert email.status == "FAILED" and email.last_error == "retryable: 421 try later"
     assert {row.status for row in rows.values() if row.channel != EMAIL} == {"SENT"}
+    assert all(row.sent_at and row.last_error is None for row in rows.values() if row.channel != EMAIL)
+    assert email.sent_at is None
     assert len(others.sent) == 3 and email_fails.sent == []
     # Sent rows are never sent again; the failed one is the relay's after its backoff.
     send_claimed(engine, claimed, senders)
