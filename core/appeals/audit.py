@@ -63,12 +63,12 @@ def append_event(
     to_status: AppealStatus | None = None,
     details: dict[str, Any] | None = None,
 ) -> AppealEvent:
-    """The next event of the appeal's trail. The workflow's steps hold the appeal's row lock,
-    but a review-queue claim or an SLA event does not: on PostgreSQL two transactions can read
-    the same last event. The later one's insert waits for the other to commit, fails on the
-    (appeal, seq) key, and is made again on the event now last, inside a savepoint so that the
-    rest of its transaction stands. SQLite lets one writer in at a time, so there it is added
-    as is (and flushed with the rest of its transaction)."""
+    """The next event of the appeal's trail. Its writers hold the appeal's row lock
+    (core/appeals/service.py lock_appeal), which keeps the numbers whole; a writer that does not
+    could, on PostgreSQL, read the same last event as another. Its insert then waits for the
+    other to commit, fails on the (appeal, seq) key, and is made again on the event now last,
+    inside a savepoint so that the rest of its transaction stands. SQLite lets one writer in at
+    a time, so there it is added as is (and flushed with the rest of its transaction)."""
 
     def next_event() -> AppealEvent:
         last = session.exec(  # (seq, hash) of the newest event; autoflushes one still pending

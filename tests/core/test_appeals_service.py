@@ -204,10 +204,11 @@ def test_list_is_keyset_paginated_newest_first(engine: Engine) -> None:
 def test_two_transactions_appending_to_one_trail_at_once_both_land_in_order(
     postgresql_engine: Engine,
 ) -> None:
-    """A review-queue claim appends to an appeal's trail without the appeal's row lock that the
-    workflow's steps take: under READ COMMITTED it can read the same last event as a step still
-    in flight. Its event then waits on the step's uncommitted one and goes in after it, instead
-    of failing on the (appeal, seq) key. (SQLite lets one writer in at a time: no race there.)"""
+    """A writer that appends to an appeal's trail without the appeal's row lock (the queue and
+    the SLA timer took none before they learned to) can, under READ COMMITTED, read the same
+    last event as a step still in flight. Its event then waits on the step's uncommitted one
+    and goes in after it, instead of failing on the (appeal, seq) key. (SQLite lets one writer
+    in at a time: no race there.)"""
     engine = postgresql_engine
     c = make_customer(engine)
     appeal = _submit(engine, c.customer_id, c.account_id)
