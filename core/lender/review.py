@@ -28,6 +28,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
 from core.appeals.audit import append_event
+from core.appeals.service import lock_appeal
 from core.db import session_scope
 from core.db.case_tables import Appeal, AppealEvent
 from core.db.ledger_tables import AccountStatus, CreditAccount, LimitEvent, LimitEventKind
@@ -627,7 +628,7 @@ def record_invitation_accepted(
     """Records on the appeal's audit trail that it answers the review's invitation (what the
     review knew: its date, score and reasons), once per appeal. The appeal row is locked first,
     as the workflow's steps lock it, so the trail's sequence stays whole."""
-    session.exec(select(Appeal).where(Appeal.id == appeal.id).with_for_update()).one()
+    lock_appeal(session, appeal.id)
     done = session.exec(
         select(AppealEvent.id).where(
             AppealEvent.appeal_id == appeal.id, AppealEvent.kind == INVITATION_ACCEPTED
