@@ -3,6 +3,7 @@ Temporal actions of each appeal path, on a Temporal dev server, S3 and SMTP sink
 
     .venv/bin/python bench/temporal_bench.py [--appeals 60] [--rounds 8] [--warmup 10]
                                              [--executor 16] [--no-paths] [--no-encrypt]
+                                             [--floor]
 
 What it does, in one run:
 
@@ -37,7 +38,13 @@ What it does, in one run:
    workflow is woken by the signal and verifies what the database holds), so the clock
    measures the workflow and none of the upload; every appeal is checked to be AUTO_APPROVED
    and CLOSED afterwards.
-6. Prints each round's rates (per second), the median rates, the median of the rounds' ratios
+6. With `--floor`, a third kind runs in each round: the real AppealWorkflow, started as an
+   appeal is (the gateway, one signal per document), on a third worker built alike whose
+   activities do no work: one dynamic activity returns, for each activity type, the result the
+   reference appeal's real activity returned (decoded from its history). Its rate against the
+   no-op's is the most any appeal could reach with this workflow if every step cost nothing;
+   its CPU shows what the workflow's own shape and payloads cost the worker and the server.
+7. Prints each round's rates (per second), the median rates, the median of the rounds' ratios
    (appeals / no-op), the CPU per appeal and per no-op run by process (this process: the worker,
    the SQLite database and the client that starts and awaits them, by time.process_time; the
    dev server, S3 and the SMTP sink from /proc, each with its children), and the load average
@@ -54,7 +61,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -66,8 +73,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # also as `python bench/...py`
 
 from sqlalchemy.engine import Engine
-from temporalio.client import Client, WorkflowHandle
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio import activity
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory
+from temporalio.common import RawValue, SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.worker import Worker
 
 from activities.activity_log import ActivityLogInterceptor
@@ -107,11 +117,16 @@ from tests.workflows.appeal_paths import (
     document_bodies,
     run_paths,
 )
+from workflows.appeal import AppealWorkflow
 from workflows.search_attributes import APPEAL_CUSTOMER_ID, APPEAL_STATUS
 
 S = AppealStatus
 ORIGINAL_MINOR, REQUESTED_MINOR = 800_000, 600_000  # the auto-approve path's case
 RESULT_TIMEOUT = 600.0
+# One auto-approve appeal's real history as it ran before issue 11's lean path (commit 5fa1da1:
+# 11 activities, 11 workflow tasks, 5 local activities, 6 upserts): the shape of the no-op the
+# issue's ratio was measured against.
+ISSUE_11_HISTORY = Path(__file__).parent / "fixtures" / "auto_approve_history_before_issue_11.json"
 
 
 # -- the stack --------------------------------------------------------------------------------
@@ -270,6 +285,39 @@ async def start_noop(client: Client, queue: str, plan: NoopPlan, signals: int) -
     return handle
 
 
+async def recorded_results(client: Client, events: Sequence[HistoryEvent]) -> dict[str, Any]:
+    """Each activity type's result in a history, decoded (the codec too) to plain values."""
+    scheduled: dict[int, str] = {}
+    results: dict[str, Any] = {}
+    for event in events:
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            scheduled[event.event_id] = event.activity_task_scheduled_event_attributes.activity_type.name
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            completed = event.activity_task_completed_event_attributes
+            values = await client.data_converter.decode(completed.result.payloads)
+            results[scheduled[completed.scheduled_event_id]] = values[0] if values else None
+    return results
+
+
+def floor_worker(client: Client, queue: str, results: dict[str, Any], executor: ThreadPoolExecutor) -> Worker:
+    """The real AppealWorkflow on a worker built as the real one is, with activities that do no
+    work: each returns what the reference appeal's activity of that type returned."""
+
+    @activity.defn(dynamic=True)
+    def recorded_result(args: Sequence[RawValue]) -> Any:
+        return results[activity.info().activity_type]
+
+    return Worker(
+        client,
+        task_queue=queue,
+        workflows=[AppealWorkflow],
+        activities=[recorded_result],
+        activity_executor=executor,
+        max_concurrent_activities=executor._max_workers,
+        interceptors=[ActivityLogInterceptor()],
+    )
+
+
 @dataclass
 class Batch:
     seconds: float
@@ -299,6 +347,9 @@ class Bench:
         self.st, self.settings, self.engine, self.s3, self.client = st, settings, engine, s3, client
         self.gateway = TemporalGateway(settings, client)
         self.noop_queue = f"{settings.temporal_task_queue}-noop"
+        self.floor_queue = f"{settings.temporal_task_queue}-floor"
+        floor_settings = settings.model_copy(update={"temporal_task_queue": self.floor_queue})
+        self.floor_gateway = TemporalGateway(floor_settings, client)
         self.seed = 5_000
         self.plan = NoopPlan()
         self.signals = 0
@@ -324,18 +375,52 @@ class Bench:
                 raise SystemExit(f"appeal {p.appeal.id} did not take the auto-approve path: {statuses}")
         return batch, [h.id for h in handles]
 
-    async def noops(self, n: int) -> tuple[Batch, list[str]]:
+    async def noops(self, n: int, plan: NoopPlan | None = None) -> tuple[Batch, list[str]]:
+        """`n` no-op runs of `plan` (default: the shape of today's appeal)."""
+        plan = plan or self.plan
+        signals = plan.totals()["signals"]
         handles: list[WorkflowHandle[Any, Any]] = []
 
         async def start() -> None:
-            handles.append(await start_noop(self.client, self.noop_queue, self.plan, self.signals))
+            handles.append(await start_noop(self.client, self.noop_queue, plan, signals))
 
         async def results() -> None:
             done = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), RESULT_TIMEOUT)
-            if done != [self.signals] * n:
+            if done != [signals] * n:
                 raise SystemExit(f"a no-op run ended badly: {done}")
 
         batch = await timed(self.st, [start] * n, results)
+        return batch, [h.id for h in handles]
+
+    async def floors(self, n: int) -> tuple[Batch, list[str]]:
+        """The real workflow with recorded results for activities: no rows, no files, so the
+        appeals are made up in memory (the gateway reads only their ids and amounts)."""
+        ids = [str(uuid.uuid4()) for _ in range(n)]
+        appeals = [
+            Appeal(
+                id=appeal_id,
+                workflow_id=workflow_id_for(appeal_id),
+                status=S.SUBMITTED,
+                customer_id=f"floor-{i}",
+                account_id=f"floor-{i}",
+                requested_limit_minor=REQUESTED_MINOR,
+            )
+            for i, appeal_id in enumerate(ids)
+        ]
+        handles = [self.client.get_workflow_handle(workflow_id_for(a.id)) for a in appeals]
+
+        async def start(appeal: Appeal) -> None:
+            await self.floor_gateway.start_appeal(appeal)
+            for number in range(self.signals):
+                await self.floor_gateway.document_uploaded(appeal.id, f"{appeal.id}-{number}")
+
+        async def results() -> None:
+            done = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), RESULT_TIMEOUT)
+            ended = {result["status"] for result in done}
+            if ended != {S.CLOSED}:
+                raise SystemExit(f"a floor run ended badly: {ended}")
+
+        batch = await timed(self.st, [partial(start, a) for a in appeals], results)
         return batch, [h.id for h in handles]
 
     async def count(self, workflow_id: str) -> ActionCount:
@@ -366,7 +451,7 @@ def load() -> str:
 
 def cpu_line(label: str, per_run: dict[str, float]) -> str:
     parts = "  ".join(f"{name} {value:6.1f}" for name, value in per_run.items() if name != "total")
-    return f"  {label:<8} {per_run['total']:6.1f} ms  ({parts})"
+    return f"  {label:<12} {per_run['total']:6.1f} ms  ({parts})"
 
 
 def median_cpu(rows: list[dict[str, float]]) -> dict[str, float]:
@@ -403,31 +488,54 @@ async def measure(args: argparse.Namespace, bench: Bench) -> None:
     with (
         ThreadPoolExecutor(max_workers=args.executor, thread_name_prefix="appeal") as real_pool,
         ThreadPoolExecutor(max_workers=args.executor, thread_name_prefix="noop") as noop_pool,
+        ThreadPoolExecutor(max_workers=args.executor, thread_name_prefix="floor") as floor_pool,
     ):
         activities = AppealActivities(engine=bench.engine, s3_client=bench.s3, settings=bench.settings)
+        results: dict[str, Any] = {}  # the floor's activity results, filled in from the reference
         async with (
             build_worker(bench.client, bench.settings, activities, real_pool),
             noop_worker(bench.client, bench.noop_queue, noop_pool),
+            floor_worker(bench.client, bench.floor_queue, results, floor_pool),
         ):
             # The no-op's shape, from an appeal run as the timed ones are.
             _, (reference_id,) = await bench.appeals(1)
             reference = await bench.client.get_workflow_handle(reference_id).fetch_history()
             bench.plan = plan_from_history(reference.events)
             bench.signals = bench.plan.totals()["signals"]
+            results.update(await recorded_results(bench.client, reference.events))
             print("\nThe no-op's shape, from a timed auto-approve appeal's history:")
             print("  " + ", ".join(f"{name} {value}" for name, value in bench.plan.totals().items()))
+            kinds: dict[str, Callable[[int], Awaitable[tuple[Batch, list[str]]]]] = {
+                "appeal": bench.appeals,
+                "no-op": bench.noops,
+            }
+            if args.floor:
+                kinds["floor"] = bench.floors
+                print("The floor: AppealWorkflow whose activities return these results at once:")
+                for name, value in results.items():
+                    print(f"  {name}: {value}")
+            if args.issue_noop:
+                issue_plan = plan_from_history(
+                    WorkflowHistory.from_json("issue-11", ISSUE_11_HISTORY.read_text()).events
+                )
+                kinds["issue no-op"] = partial(bench.noops, plan=issue_plan)
+                print(
+                    "The issue's no-op: the shape of the auto-approve appeal before issue 11 "
+                    f"({ISSUE_11_HISTORY.name}):"
+                )
+                print("  " + ", ".join(f"{name} {value}" for name, value in issue_plan.totals().items()))
             if args.warmup:
                 await bench.appeals(args.warmup)
                 _, noop_ids = await bench.noops(args.warmup)
+                rows = [
+                    ("appeal", await bench.count(reference_id)),
+                    ("no-op", await bench.count(noop_ids[0])),
+                ]
+                if args.floor:
+                    _, floor_ids = await bench.floors(args.warmup)
+                    rows.append(("floor", await bench.count(floor_ids[0])))
                 print("\nOne run of each as timed (the no-op has no heartbeats; its payloads are tiny):")
-                print(
-                    table(
-                        [
-                            ("appeal", await bench.count(reference_id)),
-                            ("no-op", await bench.count(noop_ids[0])),
-                        ]
-                    )
-                )
+                print(table(rows))
                 noop_history = await bench.client.get_workflow_handle(noop_ids[0]).fetch_history()
                 print(
                     f"  history size: appeal {sum(e.ByteSize() for e in reference.events):,} bytes, "
@@ -435,32 +543,47 @@ async def measure(args: argparse.Namespace, bench: Bench) -> None:
                 )
 
             n = args.appeals
-            print(f"\n{args.rounds} rounds of {n} appeals and {n} no-op runs, alternating:")
-            print(f"  {'round':>5} {'appeals/s':>10} {'no-op/s':>8} {'ratio':>6}  load")
-            ratios, appeal_rates, noop_rates = [], [], []
-            appeal_cpu, noop_cpu = [], []
+            names = list(kinds)
+            # What each rate is compared with: the appeal with each no-op, the floor with today's.
+            ratios = [("appeal", "no-op")]
+            ratios += [("floor", "no-op")] if args.floor else []
+            ratios += [("appeal", "issue no-op")] if args.issue_noop else []
+            print(f"\n{args.rounds} rounds of {n} runs of each kind, the order rotating each round:")
+            print(
+                f"  {'round':>5} "
+                + " ".join(f"{name + '/s':>14}" for name in names)
+                + " "
+                + " ".join(f"{a + ' : ' + b:>24}" for a, b in ratios)
+                + "  load"
+            )
+            rates: dict[str, list[float]] = {kind: [] for kind in kinds}
+            cpu: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
             for number in range(args.rounds):
-                order = ("appeals", "noops") if number % 2 == 0 else ("noops", "appeals")
+                # AB, BA, ... with two kinds; ABC, BCA, CAB, ... with more
+                shift = number % len(names)
+                order = names[shift:] + names[:shift]
                 batches = {}
                 for kind in order:
-                    batches[kind], _ = await (bench.appeals(n) if kind == "appeals" else bench.noops(n))
-                appeal_rate, noop_rate = batches["appeals"].rate(n), batches["noops"].rate(n)
-                ratios.append(appeal_rate / noop_rate)
-                appeal_rates.append(appeal_rate)
-                noop_rates.append(noop_rate)
-                appeal_cpu.append(batches["appeals"].cpu_ms_per_run(n))
-                noop_cpu.append(batches["noops"].cpu_ms_per_run(n))
+                    batches[kind], _ = await kinds[kind](n)
+                for kind, batch in batches.items():
+                    rates[kind].append(batch.rate(n))
+                    cpu[kind].append(batch.cpu_ms_per_run(n))
                 print(
-                    f"  {number + 1:>5} {appeal_rate:>10.2f} {noop_rate:>8.2f} {ratios[-1]:>6.2f}  {load()}"
+                    f"  {number + 1:>5} "
+                    + " ".join(f"{rates[name][-1]:>14.2f}" for name in names)
+                    + " "
+                    + " ".join(f"{rates[a][-1] / rates[b][-1]:>24.2f}" for a, b in ratios)
+                    + f"  {load()}"
                 )
-            print(
-                f"  median: {statistics.median(appeal_rates):.2f} appeals/s, "
-                f"{statistics.median(noop_rates):.2f} no-op runs/s, "
-                f"ratio {statistics.median(ratios):.2f} (median of the rounds' ratios)"
-            )
+            print("  median of the rounds:")
+            for name in names:
+                print(f"    {name:<12} {statistics.median(rates[name]):6.2f} runs/s")
+            for a, b in ratios:
+                ratio = statistics.median(x / y for x, y in zip(rates[a], rates[b], strict=True))
+                print(f"    {a} : {b:<12} ratio {ratio:.2f} (median of the rounds' ratios)")
             print("CPU per run (median of the rounds; worker = this process):")
-            print(cpu_line("appeal", median_cpu(appeal_cpu)))
-            print(cpu_line("no-op", median_cpu(noop_cpu)))
+            for name in names:
+                print(cpu_line(name, median_cpu(cpu[name])))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -471,6 +594,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--executor", type=int, default=16, help="activity threads per worker")
     parser.add_argument("--no-paths", action="store_true", help="skip the actions per path")
     parser.add_argument("--no-encrypt", action="store_true", help="plain payloads (no codec)")
+    parser.add_argument(
+        "--floor", action="store_true", help="also time AppealWorkflow with activities that do no work"
+    )
+    parser.add_argument(
+        "--issue-noop",
+        action="store_true",
+        help="also time a no-op of the auto-approve shape issue 11 measured (bench/fixtures/)",
+    )
     args = parser.parse_args(argv)
     print(f"load average before: {load()}  ({os.cpu_count()} CPUs)")
     # The stack starts outside the event loop: its readiness checks run loops of their own.
