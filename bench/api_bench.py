@@ -13,9 +13,13 @@ items, two verified documents and eight more audit events.
 
 The API then runs as in production: uvicorn in a process of its own on the app factory
 (`api.app:create_app`, settings from the environment; Temporal and S3 point at closed ports and
-are never called), one worker process unless `--workers` says otherwise, access log on (to a
-file). A client in this process (asyncio, raw HTTP/1.1 on keep-alive connections, so it costs
-the server nothing extra) drives three endpoints:
+are never called), one worker process unless `--workers` says otherwise, logging (to a file)
+as that checkout's `appeals api` does: with the checkout's own `core.logs.logging_config` (JSON
+lines, the app's line per request from api/request_log.py, uvicorn's access line off) where
+`appeals api` uses it (launcher/api_server.py), else uvicorn's defaults with its access line on,
+as `appeals api` ran before. A client
+in this process (asyncio, raw HTTP/1.1 on keep-alive connections, so it costs the server
+nothing extra) drives three endpoints:
 
 - floor: `GET /health/live`, a route with no I/O (the bench adds one at that path to an app
   that does not have it, so that runs before and after the liveness check compare);
@@ -300,11 +304,15 @@ class Server:
             }
         )
         self.settings = Settings(_env_file=None, environment=Environment.DEVELOPMENT)  # type: ignore[call-arg]
-        # The options `appeals api` gives uvicorn (log level info: the access log is on).
+        # The options that checkout's `appeals api` gives uvicorn (log level info).
+        log_config = production_log_config(code, data_dir)
+        self.logging = "the checkout's logging_config" if log_config else "uvicorn's, access line on"
+        logging_options = ["--log-config", str(log_config), "--no-access-log"] if log_config else []
         command = [
             sys.executable, "-m", "uvicorn", "bench.api_bench:app_factory", "--factory",
             "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers),
             "--log-level", "info", "--proxy-headers", "--http", http, "--loop", loop,
+            *logging_options,
         ]  # fmt: skip
         self.log = self.log_path.open("wb")
         self.process = subprocess.Popen(command, env=env, cwd=code, stdout=self.log, stderr=subprocess.STDOUT)
@@ -341,6 +349,24 @@ class Server:
 
 
 _TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def production_log_config(code: Path, data_dir: Path) -> Path | None:
+    """The checkout's `appeals api` logging (core.logs.logging_config, JSON, INFO) written as a
+    file for uvicorn's --log-config; None for a checkout whose `appeals api` runs uvicorn with
+    its defaults (one from before launcher/api_server.py)."""
+    if not (code / "launcher" / "api_server.py").exists():
+        return None
+    source = "import json; from core.logs import logging_config; print(json.dumps(logging_config()))"
+    found = subprocess.run(
+        [sys.executable, "-c", source], cwd=code, env={**os.environ, "PYTHONPATH": str(code)},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if found.returncode != 0:
+        return None
+    path = data_dir / "log_config.json"
+    path.write_text(found.stdout)
+    return path
 
 
 def _stat_fields(pid: int) -> list[str]:
@@ -545,6 +571,7 @@ async def measure(
     print(f"   load average at start {_load(load_start)}, at end {_load(load_end)}")
     for label, server in servers.items():
         print(f"\n   [{label}] {server.code}; floor = GET {FLOOR_PATH} ({server.floor_note})")
+        print(f"   logging: {server.logging}, as its `appeals api` has it")
         _print_cells(
             args, {(name, c): cells[(label, name, c)] for name in ENDPOINTS for c in args.concurrency}
         )

@@ -78,6 +78,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.common import RawValue, SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.converter import DataConverter
 from temporalio.worker import Worker
 
 from activities.activity_log import ActivityLogInterceptor
@@ -285,7 +286,7 @@ async def start_noop(client: Client, queue: str, plan: NoopPlan, signals: int) -
     return handle
 
 
-async def recorded_results(client: Client, events: Sequence[HistoryEvent]) -> dict[str, Any]:
+async def recorded_results(converter: DataConverter, events: Sequence[HistoryEvent]) -> dict[str, Any]:
     """Each activity type's result in a history, decoded (the codec too) to plain values."""
     scheduled: dict[int, str] = {}
     results: dict[str, Any] = {}
@@ -294,7 +295,7 @@ async def recorded_results(client: Client, events: Sequence[HistoryEvent]) -> di
             scheduled[event.event_id] = event.activity_task_scheduled_event_attributes.activity_type.name
         elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
             completed = event.activity_task_completed_event_attributes
-            values = await client.data_converter.decode(completed.result.payloads)
+            values = await converter.decode(completed.result.payloads)
             results[scheduled[completed.scheduled_event_id]] = values[0] if values else None
     return results
 
@@ -502,7 +503,7 @@ async def measure(args: argparse.Namespace, bench: Bench) -> None:
             reference = await bench.client.get_workflow_handle(reference_id).fetch_history()
             bench.plan = plan_from_history(reference.events)
             bench.signals = bench.plan.totals()["signals"]
-            results.update(await recorded_results(bench.client, reference.events))
+            results.update(await recorded_results(bench.client.data_converter, reference.events))
             print("\nThe no-op's shape, from a timed auto-approve appeal's history:")
             print("  " + ", ".join(f"{name} {value}" for name, value in bench.plan.totals().items()))
             kinds: dict[str, Callable[[int], Awaitable[tuple[Batch, list[str]]]]] = {
