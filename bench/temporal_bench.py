@@ -3,7 +3,7 @@ Temporal actions of each appeal path, on a Temporal dev server, S3 and SMTP sink
 
     .venv/bin/python bench/temporal_bench.py [--appeals 60] [--rounds 8] [--warmup 10]
                                              [--executor 16] [--no-paths] [--no-encrypt]
-                                             [--floor]
+                                             [--floor] [--issue-noop]
 
 What it does, in one run:
 
@@ -16,10 +16,10 @@ What it does, in one run:
    tests/workflows/actions.py (start, activities, timers, signals, accepted updates, upserts,
    local activities at one per workflow task, heartbeats seen on the worker), so a change that
    adds actions shows up here as in tests/workflows/test_action_budget.py.
-3. Two workers built alike on one client: the real one (launcher.worker.build_worker, with
-   AppealActivities) and one for the no-op (bench/noop_workflow.py), each on its own task
-   queue with its own thread pool of `--executor` threads (16, as `appeals worker` has), the
-   same activity slots and the same activity-log interceptor. Payloads are encrypted as
+3. Workers built alike on one client: the real one (launcher.worker.build_worker, with
+   AppealActivities), one for the no-op (bench/noop_workflow.py) and one for the floor (6.),
+   each on its own task queue with its own thread pool of `--executor` threads (16, as
+   `appeals worker` has), the same activity slots and the same activity-log interceptor. Payloads are encrypted as
    deployed (gateway/codec.py, a key made for the run); `--no-encrypt` leaves them plain, to
    see what the codec costs.
 4. The no-op's shape: one auto-approve appeal is run as the timed ones are, and the plan of the
@@ -27,8 +27,9 @@ What it does, in one run:
    workflow tasks, each woken by the same activity completions, timers and signals and then
    running the same local activities, upserts, timers and activities; the no-op's activities
    return at once. Both shapes are printed, and the actions of one timed run of each.
-5. Rounds: `--rounds` times, `--appeals` appeals and as many no-op runs, alternately (AB, BA,
-   AB, ...), after an untimed warm-up of `--warmup` of each. Before the clock starts, each
+5. Rounds: `--rounds` times, `--appeals` appeals and as many runs of each other kind, one kind
+   after another, the order rotating each round (AB, BA, ...; ABC, BCA, CAB, ...), after an
+   untimed warm-up of `--warmup` of each. Before the clock starts, each
    appeal's customer, account and bills, the appeal row and its documents (the S3 object and
    the Document row, as an upload stores them) are written. The clock then covers, for all of
    them at once: the start (TemporalGateway.start_appeal, as `POST /appeals`), one
@@ -44,8 +45,14 @@ What it does, in one run:
    reference appeal's real activity returned (decoded from its history). Its rate against the
    no-op's is the most any appeal could reach with this workflow if every step cost nothing;
    its CPU shows what the workflow's own shape and payloads cost the worker and the server.
+   With `--issue-noop`, another kind: the no-op of the shape the auto-approve appeal had when
+   issue 11 measured its ratio (0.42), derived the same way from a real history of that code
+   stored in bench/fixtures/ (commit 5fa1da1: 11 activities, 11 workflow tasks, 5 local
+   activities, 6 upserts), so today's appeal is also compared with the reference the issue
+   was measured against, in the same run.
 7. Prints each round's rates (per second), the median rates, the median of the rounds' ratios
-   (appeals / no-op), the CPU per appeal and per no-op run by process (this process: the worker,
+   (appeals / no-op; floor / no-op and appeals / the issue's no-op when those run), the CPU
+   per run of each kind by process (this process: the worker,
    the SQLite database and the client that starts and awaits them, by time.process_time; the
    dev server, S3 and the SMTP sink from /proc, each with its children), and the load average
    before, during and after.
