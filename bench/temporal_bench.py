@@ -19,9 +19,9 @@ What it does, in one run:
 3. Workers built alike on one client: the real one (launcher.worker.build_worker, with
    AppealActivities), one for the no-op (bench/noop_workflow.py) and one for the floor (6.),
    each on its own task queue with its own thread pool of `--executor` threads (16, as
-   `appeals worker` has), the same activity slots and the same activity-log interceptor. Payloads are encrypted as
-   deployed (gateway/codec.py, a key made for the run); `--no-encrypt` leaves them plain, to
-   see what the codec costs.
+   `appeals worker` has), the same activity slots and the same activity-log interceptor.
+   Payloads are encrypted as deployed (gateway/codec.py, a key made for the run);
+   `--no-encrypt` leaves them plain, to see what the codec costs.
 4. The no-op's shape: one auto-approve appeal is run as the timed ones are, and the plan of the
    no-op is derived from its history (bench/noop_plan.py `plan_from_history`): the same
    workflow tasks, each woken by the same activity completions, timers and signals and then
