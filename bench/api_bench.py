@@ -17,9 +17,8 @@ are never called), one worker process unless `--workers` says otherwise, logging
 as that checkout's `appeals api` does: with the checkout's own `core.logs.logging_config` (JSON
 lines, the app's line per request from api/request_log.py, uvicorn's access line off) where
 `appeals api` uses it (launcher/api_server.py), else uvicorn's defaults with its access line on,
-as `appeals api` ran before. A client
-in this process (asyncio, raw HTTP/1.1 on keep-alive connections, so it costs the server
-nothing extra) drives three endpoints:
+as `appeals api` ran before. A client in this process (asyncio, raw HTTP/1.1 on keep-alive
+connections, so it costs the server nothing extra) drives three endpoints:
 
 - floor: `GET /health/live`, a route with no I/O (the bench adds one at that path to an app
   that does not have it, so that runs before and after the liveness check compare);
