@@ -360,7 +360,6 @@ class Bench:
         self.floor_gateway = TemporalGateway(floor_settings, client)
         self.seed = 5_000
         self.plan = NoopPlan()
-        self.signals = 0
 
     def prepare(self, n: int) -> list[Prepared]:
         prepared = []
@@ -415,11 +414,12 @@ class Bench:
             )
             for i, appeal_id in enumerate(ids)
         ]
-        handles = [self.client.get_workflow_handle(workflow_id_for(a.id)) for a in appeals]
+        handles = [self.client.get_workflow_handle(a.workflow_id) for a in appeals]
+        signals = self.plan.totals()["signals"]  # the documents of the appeal the plan came from
 
         async def start(appeal: Appeal) -> None:
             await self.floor_gateway.start_appeal(appeal)
-            for number in range(self.signals):
+            for number in range(signals):
                 await self.floor_gateway.document_uploaded(appeal.id, f"{appeal.id}-{number}")
 
         async def results() -> None:
@@ -509,7 +509,6 @@ async def measure(args: argparse.Namespace, bench: Bench) -> None:
             _, (reference_id,) = await bench.appeals(1)
             reference = await bench.client.get_workflow_handle(reference_id).fetch_history()
             bench.plan = plan_from_history(reference.events)
-            bench.signals = bench.plan.totals()["signals"]
             results.update(await recorded_results(bench.client.data_converter, reference.events))
             print("\nThe no-op's shape, from a timed auto-approve appeal's history:")
             print("  " + ", ".join(f"{name} {value}" for name, value in bench.plan.totals().items()))
