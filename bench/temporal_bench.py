@@ -3,7 +3,7 @@ Temporal actions of each appeal path, on a Temporal dev server, S3 and SMTP sink
 
     .venv/bin/python bench/temporal_bench.py [--appeals 60] [--rounds 8] [--warmup 10]
                                              [--executor 16] [--no-paths] [--no-encrypt]
-                                             [--floor] [--issue-noop]
+                                             [--floor] [--io-floor] [--issue-noop]
 
 What it does, in one run:
 
@@ -50,6 +50,13 @@ What it does, in one run:
    stored in bench/fixtures/ (commit 5fa1da1: 11 activities, 11 workflow tasks, 5 local
    activities, 6 upserts), so today's appeal is also compared with the reference the issue
    was measured against, in the same run.
+   With `--io-floor`, another kind: the floor on a fourth worker whose activities first do what
+   the real ones do outside the database (ExternalIo): check_documents copies the run's upload
+   to its evidence key, reads the copy and locks it (the three S3 calls of core/documents/
+   verification.py), and each step that notifies sends the reference appeal's own email and
+   SMS again through the real senders, under keys of the run's own. No SQL, rendering or
+   assessment: its rate against the no-op's is the most an appeal could reach with the I/O it
+   must do; what lies between it and the appeal is the steps' database work and logic.
 7. Prints each round's rates (per second), the median rates, the median of the rounds' ratios
    (appeals / no-op; floor / no-op and appeals / the issue's no-op when those run), the CPU
    per run of each kind by process (this process: the worker,
@@ -71,7 +78,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -80,6 +87,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # also as `python bench/...py`
 
 from sqlalchemy.engine import Engine
+from sqlmodel import select
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
@@ -93,15 +101,20 @@ from activities.appeal import AppealActivities
 from bench import noop_workflow
 from bench.noop_workflow import NoopAppealWorkflow, NoopPlan, noop_local, noop_step, plan_from_history
 from core.appeals.service import NewAppeal, create_appeal, workflow_id_for
+from core.clock import SYSTEM_CLOCK
 from core.db import make_engine, session_scope
-from core.db.case_tables import Appeal, Document
+from core.db.case_tables import Appeal, Document, Notification
 from core.db.ledger_tables import Customer
 from core.db.migrate import upgrade
+from core.documents.evidence import keep_for_inspection, lock_kept
+from core.notifications.channels import OutboundMessage, senders_from_settings
+from core.notifications.channels.email import email_message_id
+from core.notifications.service import notification_key
 from core.policy.loader import load_default_policy
 from core.policy.requirements import document_requirements
 from core.settings import Settings
 from core.status import AppealStatus
-from core.storage import document_key, ensure_bucket, make_s3_client
+from core.storage import document_key, ensure_bucket, make_s3_client, read_object
 from gateway.codec import AesGcmCodec, PayloadKeys
 from gateway.temporal import TemporalGateway, converter_with
 from launcher.dev import temporal_ready
@@ -307,6 +320,104 @@ async def recorded_results(converter: DataConverter, events: Sequence[HistoryEve
     return results
 
 
+class ExternalIo:
+    """What a real auto-approve appeal does outside the database, done again for the I/O floor:
+    per document, the evidence copy, the read of the copy and its lock (core/documents/
+    verification.py's three S3 calls); per notice, the reference appeal's own messages (the
+    bytes its outbox sent) through the real senders. No SQL, no rendering, no assessment."""
+
+    def __init__(self, settings: Settings, s3: Any) -> None:
+        self.settings, self.s3 = settings, s3
+        self.senders = senders_from_settings(settings)
+        self.notices: dict[int, list[OutboundMessage]] = {}  # notice sequence -> its messages
+        self.documents: dict[str, Document] = {}  # appeal id -> its stored upload
+
+    def learn(self, engine: Engine, appeal_id: str) -> None:
+        """The reference appeal's messages, each under the notice sequence of the step that
+        sent it, and its upload's bytes, to store again for each run."""
+        with session_scope(engine, read_only=True) as session:
+            rows = session.exec(select(Notification).where(Notification.appeal_id == appeal_id)).all()
+            self.upload = session.exec(select(Document).where(Document.appeal_id == appeal_id)).one()
+        for row in rows:
+            if row.channel in self.senders:
+                key = row.idempotency_key
+                sequence = next(
+                    n for n in range(1, 100) if notification_key(appeal_id, row.event, n, row.channel) == key
+                )
+                self.notices.setdefault(sequence, []).append(
+                    OutboundMessage(
+                        channel=row.channel,
+                        event=row.event,
+                        locale=row.locale,
+                        idempotency_key=row.idempotency_key,
+                        recipient=row.recipient or "",
+                        subject=row.subject,
+                        body=row.body,
+                        html=row.body_html,
+                        message_id=row.message_id,
+                    )
+                )
+        self.body = self.s3.get_object(Bucket=self.settings.s3_bucket, Key=self.upload.s3_key)["Body"].read()
+
+    def store_upload(self, appeal_id: str) -> None:
+        """Untimed, as an upload is before an appeal's clock starts."""
+        document_id = str(uuid.uuid4())
+        key = document_key(appeal_id, document_id)
+        self.s3.put_object(Bucket=self.settings.s3_bucket, Key=key, Body=self.body)
+        self.documents[appeal_id] = Document(
+            id=document_id,
+            appeal_id=appeal_id,
+            customer_id="io",
+            doc_type=self.upload.doc_type,
+            s3_key=key,
+            filename=self.upload.filename,
+            declared_content_type=self.upload.declared_content_type,
+        )
+
+    def perform(self, activity_type: str, step: dict[str, Any]) -> None:
+        """What the real `activity_type` does outside the database for this step's input."""
+        appeal_id = step["appeal_id"]
+        if activity_type == "check_documents":
+            kept = keep_for_inspection(self.s3, self.settings, self.documents[appeal_id])
+            assert kept is not None
+            stored = read_object(
+                self.s3,
+                self.settings.s3_bucket,
+                kept.key,
+                max_bytes=self.settings.document_max_bytes,
+                version_id=kept.version_id,
+            )
+            assert stored is not None and stored.data == self.body
+            lock_kept(self.s3, self.settings, kept, today=SYSTEM_CLOCK.today())
+        for message in self.notices.get(step.get("notice_seq", 0), []):
+            key = f"{message.idempotency_key}:{appeal_id}"  # each run's own message, as sent
+            message_id = email_message_id(key) if message.message_id else None
+            self.senders[message.channel].send(replace(message, idempotency_key=key, message_id=message_id))
+
+
+def io_floor_worker(
+    client: Client, queue: str, results: dict[str, Any], io: ExternalIo, executor: ThreadPoolExecutor
+) -> Worker:
+    """The floor's worker, but each activity first does what the real one does outside the
+    database (ExternalIo), then returns the reference appeal's result."""
+
+    @activity.defn(dynamic=True)
+    def io_then_recorded_result(args: Sequence[RawValue]) -> Any:
+        step = activity.payload_converter().from_payload(args[0].payload, dict)
+        io.perform(activity.info().activity_type, step)
+        return results[activity.info().activity_type]
+
+    return Worker(
+        client,
+        task_queue=queue,
+        workflows=[AppealWorkflow],
+        activities=[io_then_recorded_result],
+        activity_executor=executor,
+        max_concurrent_activities=executor._max_workers,
+        interceptors=[ActivityLogInterceptor()],
+    )
+
+
 def floor_worker(client: Client, queue: str, results: dict[str, Any], executor: ThreadPoolExecutor) -> Worker:
     """The real AppealWorkflow on a worker built as the real one is, with activities that do no
     work: each returns what the reference appeal's activity of that type returned."""
@@ -358,6 +469,10 @@ class Bench:
         self.floor_queue = f"{settings.temporal_task_queue}-floor"
         floor_settings = settings.model_copy(update={"temporal_task_queue": self.floor_queue})
         self.floor_gateway = TemporalGateway(floor_settings, client)
+        self.io_floor_queue = f"{settings.temporal_task_queue}-io-floor"
+        io_floor_settings = settings.model_copy(update={"temporal_task_queue": self.io_floor_queue})
+        self.io_floor_gateway = TemporalGateway(io_floor_settings, client)
+        self.io = ExternalIo(settings, s3)
         self.seed = 5_000
         self.plan = NoopPlan()
 
@@ -402,6 +517,16 @@ class Bench:
     async def floors(self, n: int) -> tuple[Batch, list[str]]:
         """The real workflow with recorded results for activities: no rows, no files, so the
         appeals are made up in memory (the gateway reads only their ids and amounts)."""
+        return await self._floor_runs(n, self.floor_gateway)
+
+    async def io_floors(self, n: int) -> tuple[Batch, list[str]]:
+        """The floor whose activities also do the real appeal's S3 calls and sends (ExternalIo);
+        each run's upload is stored before the clock starts."""
+        return await self._floor_runs(n, self.io_floor_gateway, before=self.io.store_upload)
+
+    async def _floor_runs(
+        self, n: int, gateway: TemporalGateway, before: Callable[[str], None] | None = None
+    ) -> tuple[Batch, list[str]]:
         ids = [str(uuid.uuid4()) for _ in range(n)]
         appeals = [
             Appeal(
@@ -414,13 +539,16 @@ class Bench:
             )
             for i, appeal_id in enumerate(ids)
         ]
+        if before is not None:
+            for appeal_id in ids:
+                before(appeal_id)
         handles = [self.client.get_workflow_handle(a.workflow_id) for a in appeals]
         signals = self.plan.totals()["signals"]  # the documents of the appeal the plan came from
 
         async def start(appeal: Appeal) -> None:
-            await self.floor_gateway.start_appeal(appeal)
+            await gateway.start_appeal(appeal)
             for number in range(signals):
-                await self.floor_gateway.document_uploaded(appeal.id, f"{appeal.id}-{number}")
+                await gateway.document_uploaded(appeal.id, f"{appeal.id}-{number}")
 
         async def results() -> None:
             done = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), RESULT_TIMEOUT)
@@ -497,6 +625,7 @@ async def measure(args: argparse.Namespace, bench: Bench) -> None:
         ThreadPoolExecutor(max_workers=args.executor, thread_name_prefix="appeal") as real_pool,
         ThreadPoolExecutor(max_workers=args.executor, thread_name_prefix="noop") as noop_pool,
         ThreadPoolExecutor(max_workers=args.executor, thread_name_prefix="floor") as floor_pool,
+        ThreadPoolExecutor(max_workers=args.executor, thread_name_prefix="io-floor") as io_floor_pool,
     ):
         activities = AppealActivities(engine=bench.engine, s3_client=bench.s3, settings=bench.settings)
         results: dict[str, Any] = {}  # the floor's activity results, filled in from the reference
@@ -504,12 +633,14 @@ async def measure(args: argparse.Namespace, bench: Bench) -> None:
             build_worker(bench.client, bench.settings, activities, real_pool),
             noop_worker(bench.client, bench.noop_queue, noop_pool),
             floor_worker(bench.client, bench.floor_queue, results, floor_pool),
+            io_floor_worker(bench.client, bench.io_floor_queue, results, bench.io, io_floor_pool),
         ):
             # The no-op's shape, from an appeal run as the timed ones are.
             _, (reference_id,) = await bench.appeals(1)
             reference = await bench.client.get_workflow_handle(reference_id).fetch_history()
             bench.plan = plan_from_history(reference.events)
             results.update(await recorded_results(bench.client.data_converter, reference.events))
+            bench.io.learn(bench.engine, reference_id.removeprefix(workflow_id_for("")))
             print("\nThe no-op's shape, from a timed auto-approve appeal's history:")
             print("  " + ", ".join(f"{name} {value}" for name, value in bench.plan.totals().items()))
             kinds: dict[str, Callable[[int], Awaitable[tuple[Batch, list[str]]]]] = {
@@ -521,6 +652,13 @@ async def measure(args: argparse.Namespace, bench: Bench) -> None:
                 print("The floor: AppealWorkflow whose activities return these results at once:")
                 for name, value in results.items():
                     print(f"  {name}: {value}")
+            if args.io_floor:
+                kinds["io floor"] = bench.io_floors
+                sent = sorted(f"{m.channel} (notice {n})" for n, ms in bench.io.notices.items() for m in ms)
+                print(
+                    "The I/O floor: the floor, each activity first doing the appeal's S3 calls "
+                    "(copy, read and lock of the upload) and sends: " + ", ".join(sent)
+                )
             if args.issue_noop:
                 issue_plan = plan_from_history(
                     WorkflowHistory.from_json("issue-11", ISSUE_11_HISTORY.read_text()).events
@@ -541,6 +679,9 @@ async def measure(args: argparse.Namespace, bench: Bench) -> None:
                 if args.floor:
                     _, floor_ids = await bench.floors(args.warmup)
                     rows.append(("floor", await bench.count(floor_ids[0])))
+                if args.io_floor:
+                    _, io_floor_ids = await bench.io_floors(args.warmup)
+                    rows.append(("io floor", await bench.count(io_floor_ids[0])))
                 print("\nOne run of each as timed (the no-op has no heartbeats; its payloads are tiny):")
                 print(table(rows))
                 noop_history = await bench.client.get_workflow_handle(noop_ids[0]).fetch_history()
@@ -554,6 +695,7 @@ async def measure(args: argparse.Namespace, bench: Bench) -> None:
             # What each rate is compared with: the appeal with each no-op, the floor with today's.
             ratios = [("appeal", "no-op")]
             ratios += [("floor", "no-op")] if args.floor else []
+            ratios += [("io floor", "no-op")] if args.io_floor else []
             ratios += [("appeal", "issue no-op")] if args.issue_noop else []
             print(f"\n{args.rounds} rounds of {n} runs of each kind, the order rotating each round:")
             print(
@@ -603,6 +745,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-encrypt", action="store_true", help="plain payloads (no codec)")
     parser.add_argument(
         "--floor", action="store_true", help="also time AppealWorkflow with activities that do no work"
+    )
+    parser.add_argument(
+        "--io-floor",
+        action="store_true",
+        help="also time the floor with the appeal's S3 calls and sends done for real",
     )
     parser.add_argument(
         "--issue-noop",
