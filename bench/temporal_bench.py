@@ -109,6 +109,7 @@ from core.db.migrate import upgrade
 from core.documents.evidence import keep_for_inspection, lock_kept
 from core.notifications.channels import OutboundMessage, senders_from_settings
 from core.notifications.channels.email import email_message_id
+from core.notifications.outbox import outbound_message
 from core.notifications.service import notification_key
 from core.policy.loader import load_default_policy
 from core.policy.requirements import document_requirements
@@ -331,6 +332,8 @@ class ExternalIo:
         self.senders = senders_from_settings(settings)
         self.notices: dict[int, list[OutboundMessage]] = {}  # notice sequence -> its messages
         self.documents: dict[str, Document] = {}  # appeal id -> its stored upload
+        self.upload: Document | None = None  # the reference appeal's, stored again for each run
+        self.body = b""
 
     def learn(self, engine: Engine, appeal_id: str) -> None:
         """The reference appeal's messages, each under the notice sequence of the step that
@@ -344,23 +347,12 @@ class ExternalIo:
                 sequence = next(
                     n for n in range(1, 100) if notification_key(appeal_id, row.event, n, row.channel) == key
                 )
-                self.notices.setdefault(sequence, []).append(
-                    OutboundMessage(
-                        channel=row.channel,
-                        event=row.event,
-                        locale=row.locale,
-                        idempotency_key=row.idempotency_key,
-                        recipient=row.recipient or "",
-                        subject=row.subject,
-                        body=row.body,
-                        html=row.body_html,
-                        message_id=row.message_id,
-                    )
-                )
+                self.notices.setdefault(sequence, []).append(outbound_message(row))
         self.body = self.s3.get_object(Bucket=self.settings.s3_bucket, Key=self.upload.s3_key)["Body"].read()
 
     def store_upload(self, appeal_id: str) -> None:
         """Untimed, as an upload is before an appeal's clock starts."""
+        assert self.upload is not None, "learn() first"
         document_id = str(uuid.uuid4())
         key = document_key(appeal_id, document_id)
         self.s3.put_object(Bucket=self.settings.s3_bucket, Key=key, Body=self.body)
@@ -395,35 +387,24 @@ class ExternalIo:
             self.senders[message.channel].send(replace(message, idempotency_key=key, message_id=message_id))
 
 
-def io_floor_worker(
-    client: Client, queue: str, results: dict[str, Any], io: ExternalIo, executor: ThreadPoolExecutor
+def floor_worker(
+    client: Client,
+    queue: str,
+    results: dict[str, Any],
+    executor: ThreadPoolExecutor,
+    io: ExternalIo | None = None,
 ) -> Worker:
-    """The floor's worker, but each activity first does what the real one does outside the
-    database (ExternalIo), then returns the reference appeal's result."""
-
-    @activity.defn(dynamic=True)
-    def io_then_recorded_result(args: Sequence[RawValue]) -> Any:
-        step = activity.payload_converter().from_payload(args[0].payload, dict)
-        io.perform(activity.info().activity_type, step)
-        return results[activity.info().activity_type]
-
-    return Worker(
-        client,
-        task_queue=queue,
-        workflows=[AppealWorkflow],
-        activities=[io_then_recorded_result],
-        activity_executor=executor,
-        max_concurrent_activities=executor._max_workers,
-        interceptors=[ActivityLogInterceptor()],
-    )
-
-
-def floor_worker(client: Client, queue: str, results: dict[str, Any], executor: ThreadPoolExecutor) -> Worker:
     """The real AppealWorkflow on a worker built as the real one is, with activities that do no
-    work: each returns what the reference appeal's activity of that type returned."""
+    work: each returns what the reference appeal's activity of that type returned; with `io`,
+    after doing what the real one does outside the database (the I/O floor)."""
 
     @activity.defn(dynamic=True)
     def recorded_result(args: Sequence[RawValue]) -> Any:
+        if io is not None:
+            io.perform(
+                activity.info().activity_type,
+                activity.payload_converter().from_payload(args[0].payload, dict),
+            )
         return results[activity.info().activity_type]
 
     return Worker(
@@ -633,7 +614,7 @@ async def measure(args: argparse.Namespace, bench: Bench) -> None:
             build_worker(bench.client, bench.settings, activities, real_pool),
             noop_worker(bench.client, bench.noop_queue, noop_pool),
             floor_worker(bench.client, bench.floor_queue, results, floor_pool),
-            io_floor_worker(bench.client, bench.io_floor_queue, results, bench.io, io_floor_pool),
+            floor_worker(bench.client, bench.io_floor_queue, results, io_floor_pool, io=bench.io),
         ):
             # The no-op's shape, from an appeal run as the timed ones are.
             _, (reference_id,) = await bench.appeals(1)

@@ -314,7 +314,7 @@ _MESSAGE_COLUMNS = [
 ]
 
 
-def _message(row: Any) -> OutboundMessage:
+def outbound_message(row: Any) -> OutboundMessage:
     """From an outbox entity or a row of _MESSAGE_COLUMNS."""
     return OutboundMessage(
         channel=row.channel,
@@ -406,7 +406,7 @@ def deliver_row(
             else:
                 row.status = NotificationStatus.SENDING.value
         session.add(row)
-        message = _message(row)
+        message = outbound_message(row)
     if sender is None:
         if not_sent is not None and raise_errors:
             raise not_sent
@@ -460,7 +460,7 @@ def send_claimed(engine: Engine, notification_ids: Sequence[int], senders: Mappi
             )
         ).all()
         claimed = [
-            (row.id, senders.get(row.channel), _message(row))
+            (row.id, senders.get(row.channel), outbound_message(row))
             for row in rows
             if row.status == NotificationStatus.SENDING
         ]
