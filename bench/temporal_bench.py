@@ -58,11 +58,11 @@ What it does, in one run:
    assessment: its rate against the no-op's is the most an appeal could reach with the I/O it
    must do; what lies between it and the appeal is the steps' database work and logic.
 7. Prints each round's rates (per second), the median rates, the median of the rounds' ratios
-   (appeals / no-op; floor / no-op and appeals / the issue's no-op when those run), the CPU
-   per run of each kind by process (this process: the worker,
-   the SQLite database and the client that starts and awaits them, by time.process_time; the
-   dev server, S3 and the SMTP sink from /proc, each with its children), and the load average
-   before, during and after.
+   (appeals / no-op; floor / no-op, I/O floor / no-op and appeals / the issue's no-op when
+   those run), the CPU per run of each kind by process (this process: the worker, the SQLite
+   database and the client that starts and awaits them, by time.process_time; the dev server,
+   S3 and the SMTP sink from /proc, each with its children), and the load average before,
+   during and after.
 """
 
 from __future__ import annotations
