@@ -331,16 +331,15 @@ class ExternalIo:
         self.settings, self.s3 = settings, s3
         self.senders = senders_from_settings(settings)
         self.notices: dict[int, list[OutboundMessage]] = {}  # notice sequence -> its messages
-        self.documents: dict[str, Document] = {}  # appeal id -> its stored upload
-        self.upload: Document | None = None  # the reference appeal's, stored again for each run
-        self.body = b""
+        self.uploads: list[tuple[Document, bytes]] = []  # the reference appeal's, with their bytes
+        self.documents: dict[str, list[Document]] = {}  # appeal id -> its stored uploads
 
     def learn(self, engine: Engine, appeal_id: str) -> None:
         """The reference appeal's messages, each under the notice sequence of the step that
-        sent it, and its upload's bytes, to store again for each run."""
+        sent it, and its uploads with their bytes, to store again for each run."""
         with session_scope(engine, read_only=True) as session:
             rows = session.exec(select(Notification).where(Notification.appeal_id == appeal_id)).all()
-            self.upload = session.exec(select(Document).where(Document.appeal_id == appeal_id)).one()
+            uploads = session.exec(select(Document).where(Document.appeal_id == appeal_id)).all()
         for row in rows:
             if row.channel in self.senders:
                 key = row.idempotency_key
@@ -348,29 +347,35 @@ class ExternalIo:
                     n for n in range(1, 100) if notification_key(appeal_id, row.event, n, row.channel) == key
                 )
                 self.notices.setdefault(sequence, []).append(outbound_message(row))
-        self.body = self.s3.get_object(Bucket=self.settings.s3_bucket, Key=self.upload.s3_key)["Body"].read()
+        for upload in uploads:
+            body = self.s3.get_object(Bucket=self.settings.s3_bucket, Key=upload.s3_key)["Body"].read()
+            self.uploads.append((upload, body))
 
     def store_upload(self, appeal_id: str) -> None:
         """Untimed, as an upload is before an appeal's clock starts."""
-        assert self.upload is not None, "learn() first"
-        document_id = str(uuid.uuid4())
-        key = document_key(appeal_id, document_id)
-        self.s3.put_object(Bucket=self.settings.s3_bucket, Key=key, Body=self.body)
-        self.documents[appeal_id] = Document(
-            id=document_id,
-            appeal_id=appeal_id,
-            customer_id="io",
-            doc_type=self.upload.doc_type,
-            s3_key=key,
-            filename=self.upload.filename,
-            declared_content_type=self.upload.declared_content_type,
-        )
+        assert self.uploads, "learn() first"
+        self.documents[appeal_id] = []
+        for upload, body in self.uploads:
+            document_id = str(uuid.uuid4())
+            key = document_key(appeal_id, document_id)
+            self.s3.put_object(Bucket=self.settings.s3_bucket, Key=key, Body=body)
+            self.documents[appeal_id].append(
+                Document(
+                    id=document_id,
+                    appeal_id=appeal_id,
+                    customer_id="io",
+                    doc_type=upload.doc_type,
+                    s3_key=key,
+                    filename=upload.filename,
+                    declared_content_type=upload.declared_content_type,
+                )
+            )
 
     def perform(self, activity_type: str, step: dict[str, Any]) -> None:
         """What the real `activity_type` does outside the database for this step's input."""
         appeal_id = step["appeal_id"]
-        if activity_type == "check_documents":
-            kept = keep_for_inspection(self.s3, self.settings, self.documents[appeal_id])
+        for document in self.documents[appeal_id] if activity_type == "check_documents" else []:
+            kept = keep_for_inspection(self.s3, self.settings, document)
             assert kept is not None
             stored = read_object(
                 self.s3,
@@ -379,7 +384,7 @@ class ExternalIo:
                 max_bytes=self.settings.document_max_bytes,
                 version_id=kept.version_id,
             )
-            assert stored is not None and stored.data == self.body
+            assert stored is not None and stored.data is not None
             lock_kept(self.s3, self.settings, kept, today=SYSTEM_CLOCK.today())
         for message in self.notices.get(step.get("notice_seq", 0), []):
             key = f"{message.idempotency_key}:{appeal_id}"  # each run's own message, as sent

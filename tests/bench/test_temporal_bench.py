@@ -77,7 +77,8 @@ def test_the_io_floor_does_the_appeals_s3_calls_and_sends_its_messages_anew_each
             io.store_upload(run)
             io.perform("open_appeal", {"appeal_id": run, "notice_seq": 1})
             io.perform("check_documents", {"appeal_id": run, "notice_seq": 2})
-            kept = evidence_key(run, io.documents[run].id)
+            [document] = io.documents[run]
+            kept = evidence_key(run, document.id)
             assert s3.get_object(Bucket=settings.s3_bucket, Key=kept)["Body"].read() == b"%PDF-1.4 statement"
         io.senders[EMAIL].close()  # type: ignore[attr-defined]
         mails = read_mail(mail_dir)
