@@ -61,8 +61,9 @@ What it does, in one run:
    (appeals / no-op; floor / no-op, I/O floor / no-op and appeals / the issue's no-op when
    those run), the CPU per run of each kind by process (this process: the worker, the SQLite
    database and the client that starts and awaits them, by time.process_time; the dev server,
-   S3 and the SMTP sink from /proc, each with its children), and the load average before,
-   during and after.
+   S3 and the SMTP sink from /proc, each with its children), what the dev server did per run
+   by its own metrics (bench/server_metrics.py: activity tasks queued rather than taken
+   eagerly, polls, state writes), and the load average before, during and after.
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ from activities.activity_log import ActivityLogInterceptor
 from activities.appeal import AppealActivities
 from bench import noop_workflow
 from bench.noop_workflow import NoopAppealWorkflow, NoopPlan, noop_local, noop_step, plan_from_history
+from bench.server_metrics import PUBLISH_SECONDS, server_work
 from core.appeals.service import NewAppeal, create_appeal, workflow_id_for
 from core.clock import SYSTEM_CLOCK
 from core.db import make_engine, session_scope
@@ -162,6 +164,7 @@ class Stack:
     temporal_address: str
     s3_endpoint: str
     smtp_port: int
+    metrics_url: str  # the dev server's Prometheus metrics
 
 
 @contextmanager
@@ -169,10 +172,11 @@ def stack(directory: Path) -> Iterator[Stack]:
     """The dev server, S3 and the SMTP sink on free ports, stopped however the run ends."""
     started: list[ManagedProcess] = []
     try:
-        port = free_port()
+        port, metrics_port = free_port(), free_port()
         temporal = temporal_dev_server(
             host="127.0.0.1",
             port=port,
+            metrics_port=metrics_port,
             ui_port=free_port(),
             db_file=None,
             log_path=directory / "temporal.log",
@@ -189,7 +193,15 @@ def stack(directory: Path) -> Iterator[Stack]:
         started.append(smtp)
         wait_until(lambda: temporal_ready(f"127.0.0.1:{port}", "default"), temporal, 60)
         wait_until(lambda: tcp_open("127.0.0.1", s3_port) and http_ok(f"http://127.0.0.1:{s3_port}/"), s3, 30)
-        yield Stack(temporal, s3, smtp, f"127.0.0.1:{port}", f"http://127.0.0.1:{s3_port}", smtp_port)
+        yield Stack(
+            temporal,
+            s3,
+            smtp,
+            f"127.0.0.1:{port}",
+            f"http://127.0.0.1:{s3_port}",
+            smtp_port,
+            f"http://127.0.0.1:{metrics_port}/metrics",
+        )
     finally:
         for process in reversed(started):
             process.stop()
@@ -427,6 +439,7 @@ def floor_worker(
 class Batch:
     seconds: float
     cpu: dict[str, float]  # seconds per process, for the whole batch
+    server: dict[str, float]  # bench/server_metrics.py's counts, for the whole batch
 
     def rate(self, n: int) -> float:
         return n / self.seconds
@@ -435,16 +448,29 @@ class Batch:
         per = {name: 1000 * value / n for name, value in self.cpu.items()}
         return {**per, "total": sum(per.values())}
 
+    def server_per_run(self, n: int) -> dict[str, float]:
+        return {name: value / n for name, value in self.server.items()}
+
 
 async def timed(
     st: Stack, starts: list[Callable[[], Awaitable[Any]]], results: Callable[[], Awaitable[Any]]
 ) -> Batch:
+    # The server's counters are read outside the clock and the CPU counts (serving them costs
+    # the server), once it has published all it did before.
+    await asyncio.sleep(PUBLISH_SECONDS)
+    work_before = await asyncio.to_thread(server_work, st.metrics_url)
     before, clock = cpu_snapshot(st), time.perf_counter()
     await asyncio.gather(*(start() for start in starts))
     await results()
     seconds = time.perf_counter() - clock
     after = cpu_snapshot(st)
-    return Batch(seconds, {name: after[name] - before[name] for name in before})
+    await asyncio.sleep(PUBLISH_SECONDS)
+    work_after = await asyncio.to_thread(server_work, st.metrics_url)
+    return Batch(
+        seconds,
+        {name: after[name] - before[name] for name in before},
+        {name: work_after[name] - work_before[name] for name in work_before},
+    )
 
 
 class Bench:
@@ -576,6 +602,10 @@ def cpu_line(label: str, per_run: dict[str, float]) -> str:
     return f"  {label:<12} {per_run['total']:6.1f} ms  ({parts})"
 
 
+def work_line(label: str, per_run: dict[str, float]) -> str:
+    return f"  {label:<12} " + "  ".join(f"{name} {value:5.2f}" for name, value in per_run.items())
+
+
 def median_cpu(rows: list[dict[str, float]]) -> dict[str, float]:
     return {name: statistics.median(row[name] for row in rows) for name in rows[0]}
 
@@ -693,6 +723,7 @@ async def measure(args: argparse.Namespace, bench: Bench) -> None:
             )
             rates: dict[str, list[float]] = {kind: [] for kind in kinds}
             cpu: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
+            server: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
             for number in range(args.rounds):
                 # AB, BA, ... with two kinds; ABC, BCA, CAB, ... with more
                 shift = number % len(names)
@@ -703,6 +734,7 @@ async def measure(args: argparse.Namespace, bench: Bench) -> None:
                 for kind, batch in batches.items():
                     rates[kind].append(batch.rate(n))
                     cpu[kind].append(batch.cpu_ms_per_run(n))
+                    server[kind].append(batch.server_per_run(n))
                 print(
                     f"  {number + 1:>5} "
                     + " ".join(f"{rates[name][-1]:>14.2f}" for name in names)
@@ -719,6 +751,10 @@ async def measure(args: argparse.Namespace, bench: Bench) -> None:
             print("CPU per run (median of the rounds; worker = this process):")
             for name in names:
                 print(cpu_line(name, median_cpu(cpu[name])))
+            scheduled = bench.plan.totals()["activities"]
+            print(f"Dev server work per run, of {scheduled} activities (median of the rounds; its metrics):")
+            for name in names:
+                print(work_line(name, median_cpu(server[name])))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -159,6 +159,7 @@ def temporal_dev_server(
     namespace: str = "default",
     headless: bool = False,
     codec_endpoint: str | None = None,
+    metrics_port: int | None = None,
 ) -> ManagedProcess:
     args = [
         _binary("temporal"),
@@ -176,6 +177,8 @@ def temporal_dev_server(
         "warn",
         "--ui-disable-news-fetch",
     ]
+    if metrics_port is not None:  # the server's own Prometheus metrics (bench/temporal_bench.py)
+        args += ["--metrics-port", str(metrics_port)]
     if headless:
         args.append("--headless")
     elif codec_endpoint:

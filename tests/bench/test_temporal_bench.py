@@ -1,18 +1,25 @@
 """bench/temporal_bench.py's references: the no-op of the shape issue 11 measured (--issue-noop)
 and the floor's recorded activity results (--floor), both from a real stored history; the I/O
-floor's S3 calls and sends (--io-floor) on the real S3 server and SMTP sink."""
+floor's S3 calls and sends (--io-floor) on the real S3 server and SMTP sink; the server's work
+per run, read from a dev server's own metrics."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from temporalio.client import WorkflowHistory
+from temporalio.client import Client, WorkflowHistory
 from temporalio.converter import DataConverter
+from temporalio.worker import Worker
 
-from bench.noop_plan import plan_from_history
+from bench.noop_plan import NoopPlan, Step, plan_from_history
+from bench.noop_workflow import NoopAppealWorkflow, noop_local, noop_step
+from bench.server_metrics import server_work
 from bench.temporal_bench import ISSUE_11_HISTORY, ExternalIo, recorded_results
 from core.appeals.service import NewAppeal, create_appeal
 from core.db import session_scope
@@ -21,10 +28,12 @@ from core.db.ledger_tables import Customer
 from core.notifications.outbox import EMAIL, SMS, plan_notifications
 from core.settings import Settings
 from core.storage import document_key, ensure_bucket, evidence_key, make_s3_client
+from launcher.dev import temporal_ready
 from launcher.mail import read_mail, start_smtp_sink
-from launcher.stack import free_port
+from launcher.stack import free_port, temporal_dev_server, wait_until
 from tests.conftest import make_settings
 from tests.core.notifications.samples import SAMPLES
+from tests.eventually import eventually
 from tests.factories import make_customer
 from tests.workflows.actions import count_actions
 
@@ -52,6 +61,55 @@ def test_the_floor_returns_what_each_activity_returned_in_the_history() -> None:
     assert results["check_eligibility"]["eligible"] is True
     assert results["assess_appeal"]["recommendation"] == "AUTO_APPROVE"
     assert {"prepare_checklist", "verify_document", "apply_limit", "deliver_notification"} <= set(results)
+
+
+async def test_the_server_work_counts_a_queued_activity_on_a_dev_server_of_its_own(tmp_path: Path) -> None:
+    """bench/server_metrics.py reads the counters a dev server started as the bench starts it
+    publishes: a run whose one activity cannot be taken eagerly (eager dispatch off) shows a
+    queued activity task, the poll that took it and the run's state writes."""
+    port, metrics_port = free_port(), free_port()
+    server = temporal_dev_server(
+        host="127.0.0.1",
+        port=port,
+        ui_port=free_port(),
+        db_file=None,
+        log_path=tmp_path / "temporal.log",
+        headless=True,
+        metrics_port=metrics_port,
+    ).start()
+    metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+    queue = f"server-work-{uuid.uuid4().hex[:8]}"
+    try:
+        # temporal_ready runs an event loop of its own: not on this test's
+        ready = partial(temporal_ready, f"127.0.0.1:{port}", "default")
+        await asyncio.to_thread(wait_until, ready, server, 60)
+        client = await Client.connect(f"127.0.0.1:{port}")
+        before = await asyncio.to_thread(server_work, metrics_url)
+        with ThreadPoolExecutor(max_workers=2) as executor:
+            async with Worker(
+                client,
+                task_queue=queue,
+                workflows=[NoopAppealWorkflow],
+                activities=[noop_step, noop_local],
+                activity_executor=executor,
+                max_concurrent_activities=2,
+                disable_eager_activity_execution=True,
+            ):
+                plan = NoopPlan([Step(start_activities=[0]), Step(wait_activities=[0])])
+                await client.execute_workflow(NoopAppealWorkflow.run, plan, id=queue, task_queue=queue)
+
+        def grown(now: dict[str, float]) -> bool:
+            return all(now[name] >= before[name] + 1 for name in ("activity tasks queued", "activity polls"))
+
+        after = await eventually(
+            partial(asyncio.to_thread, server_work, metrics_url),
+            grown,
+            what="the server to publish the run's queued activity task and its poll",
+        )
+        assert after["state writes"] > before["state writes"]
+        assert after["workflow task polls"] > before["workflow task polls"]
+    finally:
+        server.stop()
 
 
 def test_the_io_floor_does_the_appeals_s3_calls_and_sends_its_messages_anew_each_run(
