@@ -606,7 +606,7 @@ def work_line(label: str, per_run: dict[str, float]) -> str:
     return f"  {label:<12} " + "  ".join(f"{name} {value:5.2f}" for name, value in per_run.items())
 
 
-def median_cpu(rows: list[dict[str, float]]) -> dict[str, float]:
+def medians(rows: list[dict[str, float]]) -> dict[str, float]:
     return {name: statistics.median(row[name] for row in rows) for name in rows[0]}
 
 
@@ -750,11 +750,11 @@ async def measure(args: argparse.Namespace, bench: Bench) -> None:
                 print(f"    {a} : {b:<12} ratio {ratio:.2f} (median of the rounds' ratios)")
             print("CPU per run (median of the rounds; worker = this process):")
             for name in names:
-                print(cpu_line(name, median_cpu(cpu[name])))
+                print(cpu_line(name, medians(cpu[name])))
             scheduled = bench.plan.totals()["activities"]
             print(f"Dev server work per run, of {scheduled} activities (median of the rounds; its metrics):")
             for name in names:
-                print(work_line(name, median_cpu(server[name])))
+                print(work_line(name, medians(server[name])))
 
 
 def main(argv: list[str] | None = None) -> int:
