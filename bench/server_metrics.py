@@ -3,11 +3,12 @@ bench/temporal_bench.py reports per run, read from the Prometheus metrics that
 `temporal server start-dev --metrics-port` serves (launcher/stack.py `metrics_port`).
 
 They show how each kind of run reaches its activities. A worker that has a free activity slot
-when a workflow task completes takes the activities that task scheduled at once, in the reply
+when a workflow task completes can be handed the activities that task scheduled in the reply
 (eager dispatch): no task is queued in the matching service, polled for or recorded as
 started in a write of its own. While its slots are busy, each activity takes that longer way,
 which costs the server more CPU. A no-op's activities return at once and leave slots free; a
-real appeal's occupy them, so under full load most of its activities are queued. (The matching
+real appeal's occupy them, so under full load most of its activities are queued, where most of
+the no-op's go eagerly (a single run on an idle worker was seen queued all the same). (The matching
 service counts a task again when it forwards it between a queue's partitions, so a queued
 activity can count more than once.)
 """
