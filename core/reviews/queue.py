@@ -30,6 +30,7 @@ from core.cursors import decode as decode_cursor
 from core.cursors import identifier, instant, int32
 from core.db.case_tables import Appeal, ReviewTask, TaskStatus
 from core.db.types import utcnow
+from core.db.unchanged import recall, remember
 from core.errors import Conflict, Forbidden, InvalidInput, PreconditionFailed
 from core.reviews.notices import record_task_assigned
 from core.reviews.rules import NOT_CLAIM_HOLDER, NOT_THE_FIRST_REVIEWER, Refusal, Stage, why_not_role
@@ -220,6 +221,11 @@ def list_tasks(
     return rows, next_cursor, int(session.execute(count, count_params).scalar_one())
 
 
+def _count_key(f: TaskFilter, count_params: dict[str, Any]) -> tuple[Any, ...]:
+    """What a listing's count depends on: its filters' shape and their values."""
+    return (_shape(f), *sorted(count_params.items()))
+
+
 # What a page's next cursor is made of, whatever the sort.
 _CURSOR_COLUMNS = ("id", "priority", "due_at", "created_at")
 
@@ -236,14 +242,22 @@ def list_task_rows(
 ) -> tuple[list[Row[Any]], str | None, int]:
     """list_tasks for hot read paths (the JSON queue page): the same page, cursor and total,
     with only the named columns of each task (and those of the cursor, and `total`) as rows,
-    read on a Core connection (core.db.read_scope): no ORM objects, no session."""
+    read on a Core connection (core.db.read_scope): no ORM objects, no session. The total is
+    taken again only when the database has changed since this connection last took it
+    (core/db/unchanged.py: SQLite; PostgreSQL counts every time)."""
     names = tuple(dict.fromkeys([*columns, *_CURSOR_COLUMNS]))
-    _, count, params, count_params = _page_statements(f, sort, cursor, limit, now, names)
+    page, count, params, count_params = _page_statements(f, sort, cursor, limit, now, names)
+    key = _count_key(f, count_params)
+    known = recall(connection, key)  # SQLite: the count taken while nothing has changed since
+    if known is not None:
+        rows, next_cursor = _page(list(connection.execute(page, params).all()), sort, limit)
+        return rows, next_cursor, known
     # The page carries the total as a column of its own (the count, as a scalar subquery the
     # database runs once): one statement, one round trip. A page with no rows carries none.
     with_total = _page_with_total(_shape(f), sort, bool(cursor), names)
     rows = list(connection.execute(with_total, params).all())
     total = rows[0].total if rows else int(connection.execute(count, count_params).scalar_one())
+    remember(connection, key, total)
     rows, next_cursor = _page(rows, sort, limit)
     return rows, next_cursor, total
 

@@ -8,15 +8,17 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from core.appeals.audit import verify_chain
 from core.appeals.service import NewAppeal, create_appeal
 from core.auth import Principal, Role
-from core.db import session_scope
+from core.db import read_scope, session_scope
 from core.db.case_tables import AppealEvent, ReviewTask, TaskStatus
 from core.db.types import utcnow
 from core.errors import Conflict, Forbidden, InvalidInput, PreconditionFailed
@@ -25,6 +27,7 @@ from core.reviews.queue import (
     TaskSort,
     claim,
     claim_next,
+    list_task_rows,
     list_tasks,
     reassign,
     release,
@@ -448,6 +451,40 @@ def test_a_cursor_only_works_with_its_own_sort(engine: Engine) -> None:
                 list_tasks(session, TaskFilter(), sort=TaskSort.DUE, cursor=garbage, limit=2, now=now)
         rows, _, _ = list_tasks(session, TaskFilter(), sort=TaskSort.DUE, cursor=due_cursor, limit=2, now=now)
         assert len(rows) == 2
+
+
+def test_the_queue_page_total_follows_every_change_and_is_counted_again_only_then(engine: Engine) -> None:
+    """The JSON page's total (list_task_rows): exact after a new task and a claim; on SQLite
+    counted again only after such a change (core/db/unchanged.py)."""
+    first = make_task(engine)
+    make_task(engine)
+    counts: list[str] = []
+
+    def count_statements(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        counts.extend([statement] if "count(" in statement.lower() else [])
+
+    event.listen(engine, "before_cursor_execute", count_statements)
+
+    def total(sort: TaskSort = TaskSort.DUE) -> int:
+        with read_scope(engine) as connection:
+            rows, _, total = list_task_rows(
+                connection, TaskFilter(), columns=("id",), sort=sort, cursor=None, limit=1
+            )
+        assert len(rows) == 1
+        return total
+
+    recounts = engine.dialect.name == "postgresql"
+    assert (total(), len(counts)) == (2, 1)
+    assert (total(), len(counts)) == (2, 2 if recounts else 1)
+    assert (total(TaskSort.AGE), len(counts)) == (2, 3 if recounts else 1)  # the same listing
+    make_task(engine)
+    assert total() == 3
+    with session_scope(engine) as session:
+        claim(session, first.id, REVIEWER)
+    assert total() == 2
+    settled = len(counts)
+    assert total() == 2
+    assert len(counts) == settled + (1 if recounts else 0)
 
 
 # (e) audit trail ------------------------------------------------------------------------------
