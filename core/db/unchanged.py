@@ -3,12 +3,13 @@
 The review queue gives the exact number of matching tasks with every page. On SQLite that
 count steps through every matching index entry in this process (10,000 open tasks: about as
 much CPU as the rest of the query and a third of the page's database work,
-bench/api_bench.py), and a reviewer's pages ask for the same count again and again while the
-queue stands still. SQLite says when it does not: `PRAGMA data_version` changes when another
+bench/api_bench.py), and reviewers' pages ask for the same count again and again. SQLite
+says when the answer cannot have changed: `PRAGMA data_version` changes when another
 connection has committed, and the connection's own `total_changes` when it has written
-itself. A count is reused only while both are unchanged, so it is exact, never stale. The
-PRAGMA also opens the read transaction, so the page read after it sees the very state the
-count was taken in.
+itself. A count is reused only while both are unchanged, so it is exact, never stale; any
+write to the database (a worker moving an appeal, say) means counting again. The PRAGMA also
+opens the read transaction, so the page read after it sees the very state the count was
+taken in.
 
 PostgreSQL has no such signal; there every page counts (in the database server's process).
 """
