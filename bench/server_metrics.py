@@ -38,7 +38,7 @@ def server_work(metrics_url: str) -> dict[str, float]:
     with urllib.request.urlopen(metrics_url, timeout=10) as response:
         text = response.read().decode()
     totals = dict.fromkeys(SERVER_WORK, 0.0)
-    for family in text_string_to_metric_families(text):
+    for family in text_string_to_metric_families(_families_read(text)):
         for sample in family.samples:
             labels = sample.labels
             if labels.get("namespace") != NAMESPACE:
@@ -51,3 +51,21 @@ def server_work(metrics_url: str) -> dict[str, float]:
                 ):
                     totals[label] += sample.value
     return totals
+
+
+_READ = {name for name, _, _ in SERVER_WORK.values()}
+
+
+def _families_read(text: str) -> str:
+    """The lines of the families SERVER_WORK reads: the parser, in Python, would otherwise go
+    through every series the server has (most of the bench process's time between batches)."""
+    kept = []
+    for line in text.splitlines():
+        if line.startswith("#"):
+            words = line.split(maxsplit=3)  # "# TYPE name counter", "# HELP name ..."
+            name = words[2] if len(words) > 2 else ""
+        else:
+            name = line.split("{", 1)[0].split(" ", 1)[0]
+        if name.removesuffix("_total") in _READ:
+            kept.append(line)
+    return "\n".join(kept) + "\n"
