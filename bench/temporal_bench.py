@@ -167,21 +167,27 @@ class Stack:
     metrics_url: str  # the dev server's Prometheus metrics
 
 
+def dev_server(directory: Path, port: int, metrics_port: int) -> ManagedProcess:
+    """The bench's Temporal dev server (not started): in memory, headless, its own Prometheus
+    metrics on `metrics_port` (bench/server_metrics.py reads them)."""
+    return temporal_dev_server(
+        host="127.0.0.1",
+        port=port,
+        metrics_port=metrics_port,
+        ui_port=free_port(),
+        db_file=None,
+        log_path=directory / "temporal.log",
+        headless=True,
+    )
+
+
 @contextmanager
 def stack(directory: Path) -> Iterator[Stack]:
     """The dev server, S3 and the SMTP sink on free ports, stopped however the run ends."""
     started: list[ManagedProcess] = []
     try:
         port, metrics_port = free_port(), free_port()
-        temporal = temporal_dev_server(
-            host="127.0.0.1",
-            port=port,
-            metrics_port=metrics_port,
-            ui_port=free_port(),
-            db_file=None,
-            log_path=directory / "temporal.log",
-            headless=True,
-        ).start()
+        temporal = dev_server(directory, port, metrics_port).start()
         started.append(temporal)
         s3_port = free_port()
         s3 = s3_server(host="127.0.0.1", port=s3_port, log_path=directory / "s3.log").start()

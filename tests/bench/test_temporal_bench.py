@@ -20,7 +20,7 @@ from temporalio.worker import Worker
 from bench.noop_plan import NoopPlan, Step, plan_from_history
 from bench.noop_workflow import NoopAppealWorkflow, noop_local, noop_step
 from bench.server_metrics import server_work
-from bench.temporal_bench import ISSUE_11_HISTORY, ExternalIo, recorded_results
+from bench.temporal_bench import ISSUE_11_HISTORY, ExternalIo, dev_server, recorded_results
 from core.appeals.service import NewAppeal, create_appeal
 from core.db import session_scope
 from core.db.case_tables import Document
@@ -30,7 +30,7 @@ from core.settings import Settings
 from core.storage import document_key, ensure_bucket, evidence_key, make_s3_client
 from launcher.dev import temporal_ready
 from launcher.mail import read_mail, start_smtp_sink
-from launcher.stack import free_port, temporal_dev_server, wait_until
+from launcher.stack import free_port, wait_until
 from tests.conftest import make_settings
 from tests.core.notifications.samples import SAMPLES
 from tests.eventually import eventually
@@ -68,15 +68,7 @@ async def test_the_server_work_counts_a_queued_activity_on_a_dev_server_of_its_o
     publishes: a run whose one activity cannot be taken eagerly (eager dispatch off) shows a
     queued activity task, the poll that took it and the run's state writes."""
     port, metrics_port = free_port(), free_port()
-    server = temporal_dev_server(
-        host="127.0.0.1",
-        port=port,
-        ui_port=free_port(),
-        db_file=None,
-        log_path=tmp_path / "temporal.log",
-        headless=True,
-        metrics_port=metrics_port,
-    ).start()
+    server = dev_server(tmp_path, port, metrics_port).start()
     metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     queue = f"server-work-{uuid.uuid4().hex[:8]}"
     try:
