@@ -47,7 +47,7 @@ def recall(connection: Connection, key: Hashable) -> int | None:
 
 def remember(connection: Connection, key: Hashable, count: int) -> None:
     """Keep `count`, taken in this transaction after `recall`, for the next read under `key`."""
-    if _COUNTS not in connection.info or connection.dialect.name != "sqlite":
+    if _COUNTS not in connection.info:  # recall keeps none on PostgreSQL
         return
     counts: dict[Hashable, int] = connection.info[_COUNTS]
     if len(counts) >= KEPT_PER_CONNECTION:
