@@ -3,7 +3,7 @@ Temporal actions of each appeal path, on a Temporal dev server, S3 and SMTP sink
 
     .venv/bin/python bench/temporal_bench.py [--appeals 60] [--rounds 8] [--warmup 10]
                                              [--executor 16] [--no-paths] [--no-encrypt]
-                                             [--floor] [--io-floor] [--issue-noop]
+                                             [--floor] [--io-floor] [--no-issue-noop]
 
 What it does, in one run:
 
@@ -45,11 +45,15 @@ What it does, in one run:
    reference appeal's real activity returned (decoded from its history). Its rate against the
    no-op's is the most any appeal could reach with this workflow if every step cost nothing;
    its CPU shows what the workflow's own shape and payloads cost the worker and the server.
-   With `--issue-noop`, another kind: the no-op of the shape the auto-approve appeal had when
-   issue 11 measured its ratio (0.42), derived the same way from a real history of that code
-   stored in bench/fixtures/ (commit 5fa1da1: 11 activities, 11 workflow tasks, 5 local
+   Unless `--no-issue-noop`, another kind: the no-op of the shape the auto-approve appeal had
+   when issue 11 measured its ratio (0.42), derived the same way from a real history of that
+   code stored in bench/fixtures/ (commit 5fa1da1: 11 activities, 11 workflow tasks, 5 local
    activities, 6 upserts), so today's appeal is also compared with the reference the issue
-   was measured against, in the same run.
+   was measured against, in the same run. Both ratios are printed: appeal : issue no-op is the
+   one issue 11 set at 0.42 and asked to raise to 0.7 by making the appeal's shape leaner;
+   appeal : no-op compares with a no-op that shrinks with the appeal, so it says what the
+   appeal's own work costs beside what Temporal costs for its shape, and a leaner shape cannot
+   raise it.
    With `--io-floor`, another kind: the floor on a fourth worker whose activities first do what
    the real ones do outside the database (ExternalIo): check_documents copies the run's upload
    to its evidence key, reads the copy and locks it (the three S3 calls of core/documents/
@@ -754,6 +758,11 @@ async def measure(args: argparse.Namespace, bench: Bench) -> None:
             for a, b in ratios:
                 ratio = statistics.median(x / y for x, y in zip(rates[a], rates[b], strict=True))
                 print(f"    {a} : {b:<12} ratio {ratio:.2f} (median of the rounds' ratios)")
+            if args.issue_noop:
+                print(
+                    "    (issue 11 measured appeal : issue no-op at 0.42 and set its goal at 0.7;\n"
+                    "     appeal : no-op is against a no-op of today's leaner shape: see the docstring)"
+                )
             print("CPU per run (median of the rounds; worker = this process):")
             for name in names:
                 print(cpu_line(name, medians(cpu[name])))
@@ -781,8 +790,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--issue-noop",
-        action="store_true",
-        help="also time a no-op of the auto-approve shape issue 11 measured (bench/fixtures/)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time a no-op of the auto-approve shape issue 11 measured (bench/fixtures/); on unless "
+        "--no-issue-noop",
     )
     args = parser.parse_args(argv)
     print(f"load average before: {load()}  ({os.cpu_count()} CPUs)")

@@ -1,7 +1,7 @@
-"""bench/temporal_bench.py's references: the no-op of the shape issue 11 measured (--issue-noop)
-and the floor's recorded activity results (--floor), both from a real stored history; the I/O
-floor's S3 calls and sends (--io-floor) on the real S3 server and SMTP sink; the server's work
-per run, read from a dev server's own metrics."""
+"""bench/temporal_bench.py's references: the no-op of the shape issue 11 measured (timed unless
+--no-issue-noop) and the floor's recorded activity results (--floor), both from a real stored
+history; the I/O floor's S3 calls and sends (--io-floor) on the real S3 server and SMTP sink;
+the server's work per run, read from a dev server's own metrics."""
 
 from __future__ import annotations
 
