@@ -52,8 +52,8 @@ What it does, in one run:
    was measured against, in the same run. Both ratios are printed: appeal : issue no-op is the
    one issue 11 set at 0.42 and asked to raise to 0.7 by making the appeal's shape leaner;
    appeal : no-op compares with a no-op that shrinks with the appeal, so it says what the
-   appeal's own work costs beside what Temporal costs for its shape, and a leaner shape cannot
-   raise it.
+   appeal's own work costs beside what Temporal costs for its shape: a leaner shape lowers it
+   unless that work gets cheaper too.
    With `--io-floor`, another kind: the floor on a fourth worker whose activities first do what
    the real ones do outside the database (ExternalIo): check_documents copies the run's upload
    to its evidence key, reads the copy and locks it (the three S3 calls of core/documents/
