@@ -8,9 +8,9 @@ when a workflow task completes can be handed the activities that task scheduled 
 started in a write of its own. While its slots are busy, each activity takes that longer way,
 which costs the server more CPU. A no-op's activities return at once and leave slots free; a
 real appeal's occupy them, so under full load most of its activities are queued, where most of
-the no-op's go eagerly (a single run on an idle worker was seen queued all the same). (The matching
+the no-op's go eagerly; even a single run on an idle worker was once seen queued. The matching
 service counts a task again when it forwards it between a queue's partitions, so a queued
-activity can count more than once.)
+activity can count more than once.
 """
 
 from __future__ import annotations
